@@ -1,0 +1,99 @@
+# hoist - plain GNU Makefile.
+#   make            build/libhoist.so, build/libhoist.a, build/hoist
+#   make check      build and run every test (C runner + differential check)
+#   make asan       the same under AddressSanitizer + UBSan (build-asan/)
+#   make tsan       the same under ThreadSanitizer (build-tsan/)
+#   make fuzz       libFuzzer on the header parser for FUZZ_SECONDS (clang)
+#   make bench      benchmarks (bench/README.md)
+#   make format     clang-format every C file
+CC ?= cc
+BUILD ?= build
+OPT ?= -O2 -g
+SAN ?=
+CFLAGS_ALL = -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -fPIC -pthread -Iinclude -Isrc $(OPT) $(SAN) $(CFLAGS)
+LDLIBS_ALL = -ljansson -ldl -lm -pthread $(SAN) $(LDFLAGS)
+PREFIX ?= /usr/local
+FUZZ_SECONDS ?= 60
+
+LIB_SRC := $(wildcard src/*.c)
+LIB_OBJ := $(LIB_SRC:src/%.c=$(BUILD)/obj/src/%.o)
+TOOL_SRC := $(wildcard tools/*.c)
+TOOL_OBJ := $(TOOL_SRC:tools/%.c=$(BUILD)/obj/tools/%.o)
+TEST_SRC := $(filter-out tests/fuzz_%.c tests/cuda_abi_check.c,$(wildcard tests/*.c))
+TEST_OBJ := $(TEST_SRC:tests/%.c=$(BUILD)/obj/tests/%.o)
+FUZZ_SRC := $(wildcard tests/fuzz_*.c)
+CUDA_H := $(firstword $(wildcard $(CUDA_HOME)/include/cuda.h /usr/local/cuda/include/cuda.h))
+
+# Declarations of the CUDA driver ABI are our own (backend_cuda.c loads libcuda at
+# run time); where cuda.h exists, a compile-time check holds them against it.
+ifneq ($(CUDA_H),)
+ifneq ($(wildcard tests/cuda_abi_check.c),)
+CUDA_CHECK := $(BUILD)/cuda_abi_check.o
+endif
+endif
+
+.PHONY: all check asan tsan fuzz bench format install clean
+all: $(BUILD)/libhoist.so $(BUILD)/libhoist.a $(BUILD)/hoist $(CUDA_CHECK)
+
+$(BUILD)/obj/%.o: %.c $(wildcard include/*.h src/*.h tests/*.h tools/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -c $< -o $@
+
+$(BUILD)/libhoist.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/libhoist.so: $(LIB_OBJ)
+	$(CC) -shared -Wl,-soname,libhoist.so.0 -o $@ $^ $(LDLIBS_ALL)
+
+$(BUILD)/hoist: $(TOOL_OBJ) $(BUILD)/libhoist.a
+	$(CC) -o $@ $(TOOL_OBJ) $(BUILD)/libhoist.a $(LDLIBS_ALL)
+
+$(BUILD)/hoist_test: $(TEST_OBJ) $(BUILD)/libhoist.a
+	$(CC) -o $@ $(TEST_OBJ) $(BUILD)/libhoist.a $(LDLIBS_ALL) -lcrypto
+
+$(BUILD)/cuda_abi_check.o: tests/cuda_abi_check.c src/cuda_abi.h $(CUDA_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -I$(dir $(CUDA_H)) -c $< -o $@
+
+check: all $(BUILD)/hoist_test
+	HOIST_BIN=$(BUILD)/hoist ./$(BUILD)/hoist_test $(TESTS)
+
+asan:
+	$(MAKE) BUILD=build-asan OPT="-O1 -g -fno-omit-frame-pointer" \
+		SAN="-fsanitize=address,undefined -fno-sanitize-recover=all" check
+
+tsan:
+	$(MAKE) BUILD=build-tsan OPT="-O1 -g" SAN="-fsanitize=thread" check
+
+# One fuzzer per tests/fuzz_NAME.c, corpus in tests/fuzz/NAME/ (new finds go to
+# build-fuzz/NAME/ so the repo's corpus only grows by hand).
+fuzz:
+	@mkdir -p build-fuzz
+	@set -e; for f in $(FUZZ_SRC); do \
+		n=$$(basename $$f .c | sed 's/^fuzz_//'); \
+		clang -std=c11 -g -O1 -D_GNU_SOURCE -pthread -Iinclude -Isrc \
+			-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+			-o build-fuzz/fuzz_$$n $$f $(LIB_SRC) -ljansson -ldl -lm; \
+		mkdir -p build-fuzz/$$n tests/fuzz/$$n; \
+		echo "fuzz: $$n for $(FUZZ_SECONDS) s"; \
+		./build-fuzz/fuzz_$$n -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
+			-print_final_stats=1 build-fuzz/$$n tests/fuzz/$$n; \
+	done
+
+bench: all
+	./bench/run.sh
+
+format:
+	clang-format -i include/*.h src/*.c src/*.h tools/*.c tests/*.c tests/*.h
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/bin
+	install -m 644 include/hoist.h $(DESTDIR)$(PREFIX)/include/
+	install -m 644 $(BUILD)/libhoist.a $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(BUILD)/libhoist.so $(DESTDIR)$(PREFIX)/lib/libhoist.so.0
+	ln -sf libhoist.so.0 $(DESTDIR)$(PREFIX)/lib/libhoist.so
+	install -m 755 $(BUILD)/hoist $(DESTDIR)$(PREFIX)/bin/
+
+clean:
+	rm -rf build build-asan build-tsan build-fuzz

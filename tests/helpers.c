@@ -1,0 +1,110 @@
+/* helpers.c - files, paths, sha256 and commands for the tests. */
+#include "test.h"
+
+#include <openssl/evp.h>
+#include <stdarg.h>
+#include <sys/wait.h>
+
+#ifndef HOIST_TEST_DATA_DEFAULT
+#define HOIST_TEST_DATA_DEFAULT "tests/data"
+#endif
+#ifndef HOIST_BIN_DEFAULT
+#define HOIST_BIN_DEFAULT "build/hoist"
+#endif
+
+const char *test_data_dir(void)
+{
+	const char *d = getenv("HOIST_TEST_DATA");
+	return d && *d ? d : HOIST_TEST_DATA_DEFAULT;
+}
+
+const char *test_hoist_bin(void)
+{
+	const char *b = getenv("HOIST_BIN");
+	return b && *b ? b : HOIST_BIN_DEFAULT;
+}
+
+const char *test_join(const char *dir, const char *name)
+{
+	static char bufs[8][4096];
+	static unsigned next;
+	char *b = bufs[next++ % 8];
+	snprintf(b, sizeof bufs[0], "%s/%s", dir, name);
+	return b;
+}
+
+const char *test_path(const char *name)
+{
+	return test_join(test_tmpdir(), name);
+}
+
+void test_write_file(const char *path, const void *data, size_t size)
+{
+	FILE *f = fopen(path, "wb");
+	if (!f)
+		FAIL("cannot write %s", path);
+	if (size && fwrite(data, 1, size, f) != size)
+		FAIL("short write to %s", path);
+	if (fclose(f) != 0)
+		FAIL("cannot close %s", path);
+}
+
+char *test_read_file(const char *path, size_t *size)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		FAIL("cannot read %s", path);
+	size_t cap = 1 << 16, n = 0;
+	char *buf = malloc(cap + 1);
+	size_t got;
+	while ((got = fread(buf + n, 1, cap - n, f)) > 0) {
+		n += got;
+		if (n == cap)
+			buf = realloc(buf, (cap *= 2) + 1);
+	}
+	fclose(f);
+	buf[n] = '\0';
+	if (size)
+		*size = n;
+	return buf;
+}
+
+void test_sha256_hex(const void *data, size_t size, char out[65])
+{
+	unsigned char md[32];
+	unsigned int len = 0;
+	if (!EVP_Digest(data, size, md, &len, EVP_sha256(), NULL) || len != 32)
+		FAIL("sha256 failed");
+	for (int i = 0; i < 32; i++)
+		sprintf(out + 2 * i, "%02x", md[i]);
+}
+
+int test_run(char **output, const char *fmt, ...)
+{
+	char cmd[8192];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof cmd, fmt, ap);
+	va_end(ap);
+	char full[8300];
+	snprintf(full, sizeof full, "( %s ) 2>&1", cmd);
+	FILE *p = popen(full, "r");
+	if (!p)
+		FAIL("popen %s", cmd);
+	size_t cap = 1 << 16, n = 0, got;
+	char *buf = malloc(cap + 1);
+	while ((got = fread(buf + n, 1, cap - n, p)) > 0) {
+		n += got;
+		if (n == cap)
+			buf = realloc(buf, (cap *= 2) + 1);
+	}
+	buf[n] = '\0';
+	int status = pclose(p);
+	if (output)
+		*output = buf;
+	else
+		free(buf);
+	if (WIFEXITED(status))
+		return WEXITSTATUS(status);
+	return 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+}
