@@ -121,6 +121,10 @@ enum hoist_status hoist_device_parse(const char *text, struct hoist_device *out)
 /* Writes "cuda:0", "cpu", ... into buf (always NUL-terminated); returns buf. */
 char *hoist_device_format(struct hoist_device device, char *buf, size_t size);
 
+/* Parses a byte count: "20GiB", "1.5GB", "4096", "512MiB" (B, KB/MB/GB/TB decimal,
+ * KiB/MiB/GiB/TiB binary, case-insensitive). Errors: HOIST_ERR_INVALID naming the text. */
+enum hoist_status hoist_bytes_parse(const char *text, uint64_t *out);
+
 /* ------------------------------------------------------------------------------ */
 /* Options: zero means default for every field.                                    */
 

@@ -80,9 +80,6 @@ double hoist__now(void);
 
 /* Formats bytes as "16.58 GB" (decimal, 2 decimals) into buf; returns buf. */
 char *hoist__format_bytes(uint64_t bytes, char *buf, size_t size);
-/* Parses "20GiB", "1.5GB", "4096", "512MiB" (B, KB/MB/GB/TB decimal, KiB/MiB/GiB/TiB
- * binary). Errors: HOIST_ERR_INVALID naming the text. */
-enum hoist_status hoist__parse_bytes(const char *text, uint64_t *out);
 
 /* Overflow-checked arithmetic: return false on overflow. */
 static inline bool hoist__mul_u64(uint64_t a, uint64_t b, uint64_t *out)
@@ -93,5 +90,38 @@ static inline bool hoist__add_u64(uint64_t a, uint64_t b, uint64_t *out)
 {
 	return !__builtin_add_overflow(a, b, out);
 }
+
+/* ---- contracts between the library's parts ---------------------------------------- */
+
+/* Arena offsets are multiples of this (CUDA's allocation granularity for tensors;
+ * DLPack consumers expect at least 64). */
+#define HOIST__ARENA_ALIGN 256u
+
+#define HOIST__MAX_DEVICES 64
+
+struct hoist__device_info {
+	struct hoist_device device;
+	uint64_t free_bytes;  /* now; for cpu: MemAvailable */
+	uint64_t total_bytes;
+	char name[96];        /* "NVIDIA H200", "sim", "host" */
+};
+
+/* Lists the devices of `kind` present now (backend_*.c): cuda through the driver,
+ * sim from opt (sim_devices, sim_capacity), cpu as one device. At most cap entries.
+ * Errors: HOIST_ERR_NO_DEVICE when the kind's driver does not load or it has no
+ * devices (the message says which: "libcuda.so.1: cannot open ..." or "no GPU"). */
+enum hoist_status hoist__devices_list(enum hoist_device_kind kind, const struct hoist_options *opt,
+				      struct hoist__device_info *out, size_t cap, size_t *count);
+
+/* Conversion on load (convert.c): the dtype tensor `t` has once loaded with target
+ * dtype `to` (HOIST_DTYPE_NONE keeps it; only F16, BF16 and F32 tensors convert,
+ * others keep theirs), and its byte size then. */
+enum hoist_dtype hoist__loaded_dtype(const struct hoist_tensor_info *t, enum hoist_dtype to);
+uint64_t hoist__loaded_nbytes(const struct hoist_tensor_info *t, enum hoist_dtype to);
+/* Converts n elements from `from` to `to` (both among F16, BF16, F32): round to
+ * nearest even, NaN stays NaN (quiet), Inf stays Inf, subnormals kept or rounded
+ * as IEEE says. dst and src must not overlap. */
+void hoist__convert(enum hoist_dtype from, enum hoist_dtype to, void *dst, const void *src,
+		    size_t n);
 
 #endif /* HOIST_INTERNAL_H */

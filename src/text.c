@@ -85,7 +85,7 @@ char *hoist__format_bytes(uint64_t bytes, char *buf, size_t size)
 	return buf;
 }
 
-enum hoist_status hoist__parse_bytes(const char *text, uint64_t *out)
+enum hoist_status hoist_bytes_parse(const char *text, uint64_t *out)
 {
 	static const struct {
 		const char *suffix;

@@ -52,20 +52,20 @@ TEST(device_parse_and_format)
 TEST(byte_counts)
 {
 	uint64_t v;
-	CHECK_OK(hoist__parse_bytes("20GiB", &v));
+	CHECK_OK(hoist_bytes_parse("20GiB", &v));
 	CHECK_EQ_U64(v, 20ull << 30);
-	CHECK_OK(hoist__parse_bytes("1.5GB", &v));
+	CHECK_OK(hoist_bytes_parse("1.5GB", &v));
 	CHECK_EQ_U64(v, 1500000000ull);
-	CHECK_OK(hoist__parse_bytes("4096", &v));
+	CHECK_OK(hoist_bytes_parse("4096", &v));
 	CHECK_EQ_U64(v, 4096);
-	CHECK_OK(hoist__parse_bytes("512MiB", &v));
+	CHECK_OK(hoist_bytes_parse("512MiB", &v));
 	CHECK_EQ_U64(v, 512ull << 20);
-	CHECK_OK(hoist__parse_bytes("7kb", &v));
+	CHECK_OK(hoist_bytes_parse("7kb", &v));
 	CHECK_EQ_U64(v, 7000);
-	CHECK_ERR(hoist__parse_bytes("12 parsecs", &v), HOIST_ERR_INVALID, "unknown unit");
-	CHECK_ERR(hoist__parse_bytes("-1GB", &v), HOIST_ERR_INVALID, "expected a number");
-	CHECK_ERR(hoist__parse_bytes("", &v), HOIST_ERR_INVALID, "empty");
-	CHECK_ERR(hoist__parse_bytes("1e30TB", &v), HOIST_ERR_INVALID, "too large");
+	CHECK_ERR(hoist_bytes_parse("12 parsecs", &v), HOIST_ERR_INVALID, "unknown unit");
+	CHECK_ERR(hoist_bytes_parse("-1GB", &v), HOIST_ERR_INVALID, "expected a number");
+	CHECK_ERR(hoist_bytes_parse("", &v), HOIST_ERR_INVALID, "empty");
+	CHECK_ERR(hoist_bytes_parse("1e30TB", &v), HOIST_ERR_INVALID, "too large");
 	char buf[32];
 	CHECK_STR(hoist__format_bytes(16582751232ull, buf, sizeof buf), "16.58 GB");
 	CHECK_STR(hoist__format_bytes(999, buf, sizeof buf), "999 B");

@@ -1,0 +1,38 @@
+/* cli.h - what the hoist command's subcommands share. Uses only the public header. */
+#ifndef HOIST_CLI_H
+#define HOIST_CLI_H
+
+#include "hoist.h"
+
+#include <stdbool.h>
+
+/* Flags common to plan and load, parsed into struct hoist_options. Strings point
+ * into argv. */
+struct cli_common {
+	struct hoist_options opt;
+	bool json;
+	const char *path; /* the one positional argument */
+};
+
+/* Parses argv (after the subcommand). Known common flags fill *c; a flag for which
+ * `extra` returns true was consumed by the subcommand (extra may advance *i to take
+ * a value). Prints the error and returns false on a bad flag or value. */
+typedef bool (*cli_extra_fn)(int argc, char **argv, int *i, void *arg);
+bool cli_parse_common(int argc, char **argv, struct cli_common *c, cli_extra_fn extra, void *arg,
+		      const char *usage);
+
+/* Prints "hoist: <message>" for the last failed call to stderr; returns the exit code
+ * for the status (1 for data errors, 2 for usage errors, 3 for device errors,
+ * 130 for cancellation). */
+int cli_fail(enum hoist_status status);
+
+/* The subcommands: each returns the process exit status. */
+/* The help text of the flags cli_parse_common knows, for subcommand usages. */
+extern const char cli_options_help[];
+
+int cmd_inspect(int argc, char **argv);
+int cmd_plan(int argc, char **argv);
+int cmd_load(int argc, char **argv);
+int cmd_synth(int argc, char **argv);
+
+#endif
