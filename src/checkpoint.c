@@ -1,0 +1,765 @@
+/*
+ * checkpoint.c - open a checkpoint (one .safetensors file, a model directory, or a
+ * model.safetensors.index.json), validate every shard's header and the index
+ * against each other, read config.json, and answer questions about the tensors.
+ * Reads headers only: no tensor bytes.
+ */
+#include "checkpoint.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define INDEX_NAME "model.safetensors.index.json"
+#define SINGLE_NAME "model.safetensors"
+/* An index or config.json larger than this is not one (a 100,000-tensor index is
+ * about 10 MB). */
+#define MAX_JSON_FILE (256u << 20)
+/* How many index/shard disagreements one message lists. */
+#define MAX_LISTED 6
+
+struct shard {
+	char *path;
+	uint64_t size;
+	struct hoist__st_header header;
+};
+
+struct hoist_checkpoint {
+	size_t shard_count;
+	struct shard *shards;
+	size_t tensor_count;
+	struct hoist_tensor_info *tensors; /* names and shapes borrowed from the shards */
+	size_t *by_name;                   /* tensor indices sorted by name */
+	uint64_t total_bytes;
+	size_t metadata_count;
+	const char **metadata_keys; /* borrowed from the shards' headers */
+	const char **metadata_values;
+	char *architecture;
+	char *config_dtype;
+	size_t warning_count;
+	char **warnings;
+};
+
+/* ---- small helpers ---------------------------------------------------------------- */
+
+static enum hoist_status nomem(void)
+{
+	return hoist__error(HOIST_ERR_NOMEM, "out of memory");
+}
+
+static enum hoist_status add_warning(struct hoist_checkpoint *c, const char *text)
+{
+	char **w = hoist__reallocarray(c->warnings, c->warning_count + 1, sizeof *w);
+	if (!w)
+		return nomem();
+	c->warnings = w;
+	if (!(w[c->warning_count] = hoist__strdup(text)))
+		return nomem();
+	c->warning_count++;
+	return HOIST_OK;
+}
+
+static enum hoist_status add_warningf(struct hoist_checkpoint *c, const char *fmt, ...)
+	HOIST__PRINTF(2, 3);
+static enum hoist_status add_warningf(struct hoist_checkpoint *c, const char *fmt, ...)
+{
+	char buf[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof buf, fmt, ap);
+	va_end(ap);
+	return add_warning(c, buf);
+}
+
+/* dir + name, where dir is "" or ends with '/'. */
+static char *join(const char *dir, const char *name)
+{
+	size_t a = strlen(dir), b = strlen(name);
+	char *p = hoist__malloc(a + b + 1);
+	if (p) {
+		memcpy(p, dir, a);
+		memcpy(p + a, name, b + 1);
+	}
+	return p;
+}
+
+/* Opens a regular file for reading: fd and size, or HOIST_ERR_IO naming it. */
+static enum hoist_status open_regular(const char *path, int *fd_out, uint64_t *size_out)
+{
+	int fd = hoist__open(path, O_RDONLY);
+	if (fd < 0)
+		return hoist__error(HOIST_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+	struct stat st;
+	if (fstat(fd, &st) != 0) {
+		int e = errno;
+		hoist__close(fd);
+		return hoist__error(HOIST_ERR_IO, "%s: cannot stat: %s", path, strerror(e));
+	}
+	if (!S_ISREG(st.st_mode)) {
+		hoist__close(fd);
+		return hoist__error(HOIST_ERR_IO, "%s: not a regular file", path);
+	}
+	*fd_out = fd;
+	*size_out = (uint64_t)st.st_size;
+	return HOIST_OK;
+}
+
+/* Reads a whole (small) file into a malloc'd buffer. */
+static enum hoist_status read_small_file(const char *path, char **buf_out, size_t *len_out)
+{
+	int fd;
+	uint64_t size;
+	enum hoist_status status = open_regular(path, &fd, &size);
+	if (status != HOIST_OK)
+		return status;
+	char *buf = NULL;
+	if (size > MAX_JSON_FILE) {
+		status = hoist__error(HOIST_ERR_FORMAT, "%s: %llu bytes is too large for a JSON file here (limit %u)",
+				      path, (unsigned long long)size, MAX_JSON_FILE);
+		goto out;
+	}
+	if (!(buf = hoist__malloc((size_t)size + 1))) {
+		status = nomem();
+		goto out;
+	}
+	if (hoist__pread_full(fd, buf, (size_t)size, 0) != 0) {
+		status = hoist__error(HOIST_ERR_IO, "%s: cannot read: %s", path, strerror(errno));
+		goto out;
+	}
+	buf[size] = '\0';
+	*buf_out = buf;
+	*len_out = (size_t)size;
+	buf = NULL;
+out:
+	hoist__free(buf);
+	hoist__close(fd);
+	return status;
+}
+
+/* Reads and validates one shard's header. */
+static enum hoist_status load_shard(struct shard *s)
+{
+	int fd;
+	unsigned char prefix[8];
+	char *header = NULL;
+	enum hoist_status status = open_regular(s->path, &fd, &s->size);
+	if (status != HOIST_OK)
+		return status;
+	uint64_t n;
+	if (s->size < 8) {
+		status = hoist__error(HOIST_ERR_FORMAT,
+				      "%s: file is %llu bytes, shorter than the 8-byte header length",
+				      s->path, (unsigned long long)s->size);
+		goto out;
+	}
+	if (hoist__pread_full(fd, prefix, 8, 0) != 0) {
+		status = hoist__error(HOIST_ERR_IO, "%s: cannot read the header length: %s",
+				      s->path, strerror(errno));
+		goto out;
+	}
+	if ((status = hoist__st_check_prefix(s->path, prefix, s->size, &n)) != HOIST_OK)
+		goto out;
+	if (!(header = hoist__malloc((size_t)n))) {
+		status = hoist__error(HOIST_ERR_NOMEM, "%s: out of memory for a %llu-byte header",
+				      s->path, (unsigned long long)n);
+		goto out;
+	}
+	if (hoist__pread_full(fd, header, (size_t)n, 8) != 0) {
+		status = hoist__error(HOIST_ERR_IO, "%s: cannot read the %llu-byte header: %s",
+				      s->path, (unsigned long long)n, strerror(errno));
+		goto out;
+	}
+	status = hoist__st_parse(s->path, header, n, s->size, &s->header);
+out:
+	hoist__free(header);
+	hoist__close(fd);
+	return status;
+}
+
+/* ---- the index ---------------------------------------------------------------------- */
+
+static int cmp_str_ptr(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* A shard file name from the index must name a file in the index's directory. */
+static bool shard_name_ok(const char *name)
+{
+	return name[0] != '\0' && strcmp(name, ".") != 0 && strcmp(name, "..") != 0 &&
+	       !strchr(name, '/');
+}
+
+/* Parses the index: fills the sorted, unique shard names (borrowed from *root). */
+static enum hoist_status parse_index(const char *path, json_t **root_out, json_t **weight_map_out,
+				     const char ***names_out, size_t *count_out)
+{
+	char *text = NULL;
+	size_t len = 0;
+	const char **names = NULL;
+	json_t *root = NULL;
+	enum hoist_status status = read_small_file(path, &text, &len);
+	if (status != HOIST_OK)
+		return status;
+	json_error_t jerr;
+	root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!root) {
+		if (json_error_code(&jerr) == json_error_out_of_memory)
+			status = hoist__error(HOIST_ERR_NOMEM, "%s: out of memory", path);
+		else
+			status = hoist__error(HOIST_ERR_FORMAT,
+					      "%s: not valid JSON: %s (line %d, column %d)", path,
+					      jerr.text, jerr.line, jerr.column);
+		goto out;
+	}
+	json_t *wm = json_is_object(root) ? json_object_get(root, "weight_map") : NULL;
+	if (!json_is_object(wm)) {
+		status = hoist__error(HOIST_ERR_FORMAT,
+				      "%s: no \"weight_map\" object (tensor name -> shard file)", path);
+		goto out;
+	}
+	size_t n = json_object_size(wm);
+	if (n == 0) {
+		status = hoist__error(HOIST_ERR_FORMAT, "%s: \"weight_map\" is empty", path);
+		goto out;
+	}
+	if (!(names = hoist__calloc(n, sizeof *names))) {
+		status = nomem();
+		goto out;
+	}
+	size_t i = 0;
+	const char *key;
+	json_t *v;
+	json_object_foreach(wm, key, v) {
+		if (!json_is_string(v)) {
+			status = hoist__error(HOIST_ERR_FORMAT,
+					      "%s: weight_map entry \"%s\" is not a file name", path, key);
+			goto out;
+		}
+		const char *file = json_string_value(v);
+		if (!shard_name_ok(file)) {
+			status = hoist__error(HOIST_ERR_FORMAT,
+					      "%s: weight_map entry \"%s\" names shard \"%s\", which is not a plain file name in the index's directory",
+					      path, key, file);
+			goto out;
+		}
+		names[i++] = file;
+	}
+	qsort(names, n, sizeof *names, cmp_str_ptr);
+	size_t u = 0;
+	for (i = 0; i < n; i++)
+		if (u == 0 || strcmp(names[u - 1], names[i]) != 0)
+			names[u++] = names[i];
+	*root_out = root;
+	*weight_map_out = wm;
+	*names_out = names;
+	*count_out = u;
+	root = NULL;
+	names = NULL;
+out:
+	hoist__free(names);
+	json_decref(root);
+	hoist__free(text);
+	return status;
+}
+
+/* Appends to a listing message, counting what did not fit. */
+struct listing {
+	char text[760];
+	size_t len;
+	size_t count;
+};
+
+static void list_add(struct listing *l, const char *fmt, ...) HOIST__PRINTF(2, 3);
+static void list_add(struct listing *l, const char *fmt, ...)
+{
+	if (l->count++ >= MAX_LISTED)
+		return;
+	if (l->len + 1 >= sizeof l->text)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(l->text + l->len, sizeof l->text - l->len, fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		l->len = HOIST__MIN(l->len + (size_t)n, sizeof l->text - 1);
+}
+
+static const char *base_name(const char *path)
+{
+	const char *s = strrchr(path, '/');
+	return s ? s + 1 : path;
+}
+
+static int cmp_by_name(const void *a, const void *b, void *arg)
+{
+	const struct hoist_tensor_info *t = arg;
+	size_t x = *(const size_t *)a, y = *(const size_t *)b;
+	int c = strcmp(t[x].name, t[y].name);
+	if (c)
+		return c;
+	return x < y ? -1 : x > y;
+}
+
+static bool find_index(const struct hoist_checkpoint *c, const char *name, size_t *index)
+{
+	size_t lo = 0, hi = c->tensor_count;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int cmp = strcmp(c->tensors[c->by_name[mid]].name, name);
+		if (cmp == 0) {
+			*index = c->by_name[mid];
+			return true;
+		}
+		if (cmp < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return false;
+}
+
+static bool find_shard(const struct hoist_checkpoint *c, const char *file, size_t *shard)
+{
+	/* Shards are in sorted file-name order; every shard path ends in its name. */
+	size_t lo = 0, hi = c->shard_count;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int cmp = strcmp(base_name(c->shards[mid].path), file);
+		if (cmp == 0) {
+			*shard = mid;
+			return true;
+		}
+		if (cmp < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return false;
+}
+
+/* Every weight_map entry must be in the shard it names, and every tensor in the map. */
+static enum hoist_status check_index(struct hoist_checkpoint *c, const char *path, json_t *root,
+				     json_t *wm)
+{
+	struct listing l = {0};
+	size_t matched = 0;
+	const char *key;
+	json_t *v;
+	json_object_foreach(wm, key, v) {
+		const char *file = json_string_value(v);
+		size_t shard = 0, t;
+		find_shard(c, file, &shard); /* always found: the shards came from the map */
+		if (!find_index(c, key, &t))
+			list_add(&l, "%s\"%s\" is in no shard (the index says %s)", l.count ? "; " : "",
+				 key, file);
+		else if (c->tensors[t].shard != shard)
+			list_add(&l, "%s\"%s\" is in %s (the index says %s)", l.count ? "; " : "", key,
+				 base_name(c->shards[c->tensors[t].shard].path), file);
+		else
+			matched++;
+	}
+	if (matched != c->tensor_count) {
+		for (size_t i = 0; i < c->tensor_count; i++) {
+			const struct hoist_tensor_info *t = &c->tensors[i];
+			if (!json_object_get(wm, t->name))
+				list_add(&l, "%s\"%s\" in %s is not in the index", l.count ? "; " : "",
+					 t->name, base_name(c->shards[t->shard].path));
+		}
+	}
+	if (l.count)
+		return hoist__error(HOIST_ERR_FORMAT,
+				    "%s: the index and the shards disagree on %zu tensor%s: %s%s", path,
+				    l.count, l.count == 1 ? "" : "s", l.text,
+				    l.count > MAX_LISTED ? "; ..." : "");
+
+	json_t *meta = json_object_get(root, "metadata");
+	json_t *total = json_is_object(meta) ? json_object_get(meta, "total_size") : NULL;
+	if (total && (!json_is_integer(total) || json_integer_value(total) < 0))
+		return add_warningf(c, "%s: metadata.total_size is not a non-negative integer; ignored",
+				    path);
+	if (total && (uint64_t)json_integer_value(total) != c->total_bytes)
+		return add_warningf(c, "%s: metadata.total_size says %lld bytes but the shards' tensors hold %llu",
+				    path, (long long)json_integer_value(total),
+				    (unsigned long long)c->total_bytes);
+	return HOIST_OK;
+}
+
+/* ---- config.json, metadata ------------------------------------------------------ */
+
+static enum hoist_status read_config(struct hoist_checkpoint *c, const char *dir)
+{
+	enum hoist_status status = HOIST_OK;
+	char *path = join(dir, "config.json");
+	char *text = NULL;
+	size_t len;
+	json_t *root = NULL;
+	struct stat st;
+	if (!path)
+		return nomem();
+	if (stat(path, &st) != 0)
+		goto out; /* no config.json: nothing to say */
+	status = read_small_file(path, &text, &len);
+	if (status == HOIST_ERR_NOMEM)
+		goto out;
+	if (status != HOIST_OK) {
+		status = add_warningf(c, "%s; config ignored", hoist_errmsg());
+		goto out;
+	}
+	json_error_t jerr;
+	if (!(root = json_loadb(text, len, 0, &jerr))) {
+		if (json_error_code(&jerr) == json_error_out_of_memory)
+			status = nomem();
+		else
+			status = add_warningf(c, "%s: not valid JSON (%s, line %d); config ignored",
+					      path, jerr.text, jerr.line);
+		goto out;
+	}
+	if (!json_is_object(root)) {
+		status = add_warningf(c, "%s: not a JSON object; config ignored", path);
+		goto out;
+	}
+	json_t *arch = json_array_get(json_object_get(root, "architectures"), 0);
+	json_t *dtype = json_object_get(root, "torch_dtype");
+	if (!dtype)
+		dtype = json_object_get(root, "dtype");
+	if (json_is_string(arch) && !(c->architecture = hoist__strdup(json_string_value(arch)))) {
+		status = nomem();
+		goto out;
+	}
+	if (json_is_string(dtype) && !(c->config_dtype = hoist__strdup(json_string_value(dtype)))) {
+		status = nomem();
+		goto out;
+	}
+out:
+	json_decref(root);
+	hoist__free(text);
+	hoist__free(path);
+	return status;
+}
+
+struct meta_ref {
+	const char *key, *value;
+	size_t seq; /* shard order, then header order: the first wins */
+};
+
+static int cmp_meta(const void *a, const void *b)
+{
+	const struct meta_ref *x = a, *y = b;
+	int c = strcmp(x->key, y->key);
+	if (c)
+		return c;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+static enum hoist_status merge_metadata(struct hoist_checkpoint *c)
+{
+	size_t n = 0;
+	for (size_t s = 0; s < c->shard_count; s++)
+		n += c->shards[s].header.metadata_count;
+	if (n == 0)
+		return HOIST_OK;
+	struct meta_ref *refs = hoist__calloc(n, sizeof *refs);
+	c->metadata_keys = hoist__calloc(n, sizeof *c->metadata_keys);
+	c->metadata_values = hoist__calloc(n, sizeof *c->metadata_values);
+	if (!refs || !c->metadata_keys || !c->metadata_values) {
+		hoist__free(refs);
+		return nomem();
+	}
+	size_t k = 0;
+	for (size_t s = 0; s < c->shard_count; s++) {
+		const struct hoist__st_header *h = &c->shards[s].header;
+		for (size_t i = 0; i < h->metadata_count; i++, k++)
+			refs[k] = (struct meta_ref){h->metadata_keys[i], h->metadata_values[i], k};
+	}
+	qsort(refs, n, sizeof *refs, cmp_meta);
+	for (size_t i = 0; i < n; i++) {
+		if (c->metadata_count && strcmp(c->metadata_keys[c->metadata_count - 1], refs[i].key) == 0)
+			continue;
+		c->metadata_keys[c->metadata_count] = refs[i].key;
+		c->metadata_values[c->metadata_count] = refs[i].value;
+		c->metadata_count++;
+	}
+	hoist__free(refs);
+	return HOIST_OK;
+}
+
+/* ---- open -------------------------------------------------------------------------- */
+
+/* Gathers every shard's tensors into one array in file order and indexes names. */
+static enum hoist_status gather(struct hoist_checkpoint *c)
+{
+	size_t n = 0;
+	for (size_t s = 0; s < c->shard_count; s++)
+		n += c->shards[s].header.tensor_count;
+	c->tensors = hoist__calloc(n ? n : 1, sizeof *c->tensors);
+	c->by_name = hoist__calloc(n ? n : 1, sizeof *c->by_name);
+	if (!c->tensors || !c->by_name)
+		return nomem();
+	for (size_t s = 0; s < c->shard_count; s++) {
+		const struct hoist__st_header *h = &c->shards[s].header;
+		for (size_t i = 0; i < h->tensor_count; i++) {
+			struct hoist_tensor_info *t = &c->tensors[c->tensor_count];
+			*t = h->tensors[i];
+			t->shard = (uint32_t)s;
+			c->by_name[c->tensor_count] = c->tensor_count;
+			c->tensor_count++;
+			/* Each shard's data fits its file, so this sum cannot overflow unless
+			 * the files' sizes do; check anyway. */
+			if (!hoist__add_u64(c->total_bytes, t->nbytes, &c->total_bytes))
+				return hoist__error(HOIST_ERR_FORMAT, "%s: total tensor bytes overflow",
+						    c->shards[s].path);
+		}
+	}
+	if (n > 1)
+		qsort_r(c->by_name, n, sizeof *c->by_name, cmp_by_name, c->tensors);
+	struct listing l = {0};
+	for (size_t i = 1; i < n; i++) {
+		const struct hoist_tensor_info *a = &c->tensors[c->by_name[i - 1]];
+		const struct hoist_tensor_info *b = &c->tensors[c->by_name[i]];
+		if (strcmp(a->name, b->name) == 0)
+			list_add(&l, "%s\"%s\" in %s and %s", l.count ? "; " : "", a->name,
+				 base_name(c->shards[a->shard].path),
+				 base_name(c->shards[b->shard].path));
+	}
+	if (l.count)
+		return hoist__error(HOIST_ERR_FORMAT, "duplicate tensor name%s across shards: %s%s",
+				    l.count == 1 ? "" : "s", l.text, l.count > MAX_LISTED ? "; ..." : "");
+	return HOIST_OK;
+}
+
+static bool has_suffix(const char *s, const char *suffix)
+{
+	size_t a = strlen(s), b = strlen(suffix);
+	return a >= b && strcmp(s + a - b, suffix) == 0;
+}
+
+static bool exists(const char *path)
+{
+	struct stat st;
+	return stat(path, &st) == 0;
+}
+
+enum hoist_status hoist_checkpoint_open(const char *path, const struct hoist_options *opt,
+					struct hoist_checkpoint **out)
+{
+	enum hoist_status status = HOIST_OK;
+	struct hoist_checkpoint *c = NULL;
+	char *dir = NULL, *index_path = NULL, *single_path = NULL;
+	json_t *index_root = NULL, *wm = NULL;
+	const char **shard_names = NULL;
+	size_t nshards = 0;
+	(void)opt; /* nothing in the options changes how headers are read */
+
+	if (out)
+		*out = NULL;
+	if (!path || !*path || !out)
+		return hoist__error(HOIST_ERR_INVALID, "hoist_checkpoint_open: %s",
+				    !out ? "out is NULL" : "no path");
+	struct stat st;
+	if (stat(path, &st) != 0)
+		return hoist__error(HOIST_ERR_IO, "%s: %s", path, strerror(errno));
+
+	if (!(c = hoist__calloc(1, sizeof *c))) {
+		status = nomem();
+		goto out;
+	}
+	/* dir: "" or a prefix ending in '/', under which shards and config.json live. */
+	if (S_ISDIR(st.st_mode)) {
+		size_t len = strlen(path);
+		dir = hoist__malloc(len + 2);
+		if (!dir) {
+			status = nomem();
+			goto out;
+		}
+		memcpy(dir, path, len + 1);
+		if (path[len - 1] != '/')
+			memcpy(dir + len, "/", 2);
+		index_path = join(dir, INDEX_NAME);
+		single_path = join(dir, SINGLE_NAME);
+		if (!index_path || !single_path) {
+			status = nomem();
+			goto out;
+		}
+		if (!exists(index_path)) {
+			hoist__free(index_path);
+			index_path = NULL;
+			if (!exists(single_path)) {
+				status = hoist__error(HOIST_ERR_IO,
+						      "%s: no " INDEX_NAME " or " SINGLE_NAME " in this directory",
+						      path);
+				goto out;
+			}
+		}
+	} else {
+		const char *base = base_name(path);
+		if (!(dir = hoist__strndup(path, (size_t)(base - path)))) {
+			status = nomem();
+			goto out;
+		}
+		if (has_suffix(path, ".json"))
+			index_path = hoist__strdup(path);
+		else
+			single_path = hoist__strdup(path);
+		if (!index_path && !single_path) {
+			status = nomem();
+			goto out;
+		}
+	}
+
+	if (index_path) {
+		status = parse_index(index_path, &index_root, &wm, &shard_names, &nshards);
+		if (status != HOIST_OK)
+			goto out;
+	} else {
+		nshards = 1;
+	}
+	if (nshards > UINT32_MAX) {
+		status = hoist__error(HOIST_ERR_FORMAT, "%s: more than 2^32 shards", index_path);
+		goto out;
+	}
+	if (!(c->shards = hoist__calloc(nshards, sizeof *c->shards))) {
+		status = nomem();
+		goto out;
+	}
+	for (size_t s = 0; s < nshards; s++) {
+		if (index_path)
+			c->shards[s].path = join(dir, shard_names[s]);
+		else
+			c->shards[s].path = hoist__strdup(single_path);
+		if (!c->shards[s].path) {
+			status = nomem();
+			goto out;
+		}
+		c->shard_count++;
+		if ((status = load_shard(&c->shards[s])) != HOIST_OK)
+			goto out;
+	}
+	if ((status = gather(c)) != HOIST_OK)
+		goto out;
+	for (size_t s = 0; s < c->shard_count; s++) {
+		const struct hoist__st_header *h = &c->shards[s].header;
+		for (size_t i = 0; i < h->warning_count; i++)
+			if ((status = add_warning(c, h->warnings[i])) != HOIST_OK)
+				goto out;
+	}
+	if (index_path && (status = check_index(c, index_path, index_root, wm)) != HOIST_OK)
+		goto out;
+	if ((status = merge_metadata(c)) != HOIST_OK)
+		goto out;
+	if ((status = read_config(c, dir)) != HOIST_OK)
+		goto out;
+	*out = c;
+	c = NULL;
+out:
+	hoist_checkpoint_close(c);
+	hoist__free(shard_names);
+	json_decref(index_root);
+	hoist__free(dir);
+	hoist__free(index_path);
+	hoist__free(single_path);
+	return status;
+}
+
+void hoist_checkpoint_close(struct hoist_checkpoint *c)
+{
+	if (!c)
+		return;
+	for (size_t s = 0; s < c->shard_count; s++) {
+		hoist__free(c->shards[s].path);
+		hoist__st_header_free(&c->shards[s].header);
+	}
+	hoist__free(c->shards);
+	hoist__free(c->tensors);
+	hoist__free(c->by_name);
+	hoist__free(c->metadata_keys);
+	hoist__free(c->metadata_values);
+	hoist__free(c->architecture);
+	hoist__free(c->config_dtype);
+	for (size_t i = 0; i < c->warning_count; i++)
+		hoist__free(c->warnings[i]);
+	hoist__free(c->warnings);
+	hoist__free(c);
+}
+
+/* ---- accessors ------------------------------------------------------------------- */
+
+size_t hoist_checkpoint_shard_count(const struct hoist_checkpoint *c)
+{
+	return c ? c->shard_count : 0;
+}
+
+const char *hoist_checkpoint_shard_path(const struct hoist_checkpoint *c, size_t shard)
+{
+	return c && shard < c->shard_count ? c->shards[shard].path : NULL;
+}
+
+uint64_t hoist_checkpoint_shard_size(const struct hoist_checkpoint *c, size_t shard)
+{
+	return c && shard < c->shard_count ? c->shards[shard].size : 0;
+}
+
+size_t hoist_checkpoint_tensor_count(const struct hoist_checkpoint *c)
+{
+	return c ? c->tensor_count : 0;
+}
+
+const struct hoist_tensor_info *hoist_checkpoint_tensor(const struct hoist_checkpoint *c,
+							 size_t index)
+{
+	return c && index < c->tensor_count ? &c->tensors[index] : NULL;
+}
+
+enum hoist_status hoist_checkpoint_find(const struct hoist_checkpoint *c, const char *name,
+					size_t *index)
+{
+	if (!c || !name || !index)
+		return hoist__error(HOIST_ERR_INVALID, "hoist_checkpoint_find: NULL argument");
+	if (!find_index(c, name, index))
+		return hoist__error(HOIST_ERR_INVALID, "tensor \"%s\" is not in the checkpoint", name);
+	return HOIST_OK;
+}
+
+uint64_t hoist_checkpoint_total_bytes(const struct hoist_checkpoint *c)
+{
+	return c ? c->total_bytes : 0;
+}
+
+size_t hoist_checkpoint_metadata_count(const struct hoist_checkpoint *c)
+{
+	return c ? c->metadata_count : 0;
+}
+
+void hoist_checkpoint_metadata(const struct hoist_checkpoint *c, size_t i, const char **key,
+			       const char **value)
+{
+	bool ok = c && i < c->metadata_count;
+	if (key)
+		*key = ok ? c->metadata_keys[i] : NULL;
+	if (value)
+		*value = ok ? c->metadata_values[i] : NULL;
+}
+
+const char *hoist_checkpoint_architecture(const struct hoist_checkpoint *c)
+{
+	return c ? c->architecture : NULL;
+}
+
+const char *hoist_checkpoint_config_dtype(const struct hoist_checkpoint *c)
+{
+	return c ? c->config_dtype : NULL;
+}
+
+size_t hoist_checkpoint_warning_count(const struct hoist_checkpoint *c)
+{
+	return c ? c->warning_count : 0;
+}
+
+const char *hoist_checkpoint_warning(const struct hoist_checkpoint *c, size_t i)
+{
+	return c && i < c->warning_count ? c->warnings[i] : NULL;
+}
