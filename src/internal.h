@@ -123,5 +123,9 @@ uint64_t hoist__loaded_nbytes(const struct hoist_tensor_info *t, enum hoist_dtyp
  * as IEEE says. dst and src must not overlap. */
 void hoist__convert(enum hoist_dtype from, enum hoist_dtype to, void *dst, const void *src,
 		    size_t n);
+/* The same without CPU-specific instructions (F16C), so tests can hold both paths
+ * against the reference. */
+void hoist__convert_portable(enum hoist_dtype from, enum hoist_dtype to, void *dst,
+			     const void *src, size_t n);
 
 #endif /* HOIST_INTERNAL_H */
