@@ -273,6 +273,39 @@ uint64_t hoist_plan_tensor_offset(const struct hoist_plan *plan, size_t index);
 enum hoist_status hoist_plan_print(const struct hoist_plan *plan, FILE *out);
 enum hoist_status hoist_plan_print_json(const struct hoist_plan *plan, FILE *out);
 
+/* Planning in detail (plan.c):
+ *  - The plan borrows ckpt: the checkpoint must outlive the plan.
+ *  - Units: a layer group (hoist_layer_group_prefix) or else a module (the name
+ *    without its last component) is never split by auto, balanced or sequential;
+ *    units are ordered by name, numbers numerically. An explicit map places each
+ *    tensor by the longest key covering it, as the file says.
+ *  - Budgets not given in max_memory: GPUs get what is free now less max(1 GiB, 5% of
+ *    their memory); sim devices their capacity; cpu MemAvailable less max(1 GiB, 10%)
+ *    (unlimited with HOIST_HOST_MMAP); disk unlimited. If max_memory names GPUs, the
+ *    plan is for exactly those GPUs, present or not (a load then needs them).
+ *  - Arena bytes: each tensor (at its loaded dtype) rounded up to 256 bytes, at offsets
+ *    in checkpoint tensor order. A disk device's bytes are the file bytes it references
+ *    (a disk tensor keeps its stored dtype).
+ *  - auto = balanced: spread over the GPUs in proportion to their budgets when the
+ *    model fits them, else fill GPUs by ordinal, then cpu, then disk. sequential: fill
+ *    in that order. No room is kept for executing offloaded layers (accelerate keeps
+ *    the largest layer free on the first GPU); lower the budget for that.
+ *  - Map files: {"prefix": device}, device a GPU ordinal (number or digit string),
+ *    "cpu", "disk", "cuda:N" or "sim:N"; "" covers everything; a key that covers no
+ *    tensor is retried under transformers' renames ("model.language_model." <->
+ *    "model.", "model.visual." <-> "visual.", ...) and otherwise ignored (printed).
+ *    A tensor no key covers is HOIST_ERR_INVALID. */
+
+/* A one-line notice about the plan (e.g. "no GPU (...): every tensor planned for cpu"),
+ * or NULL. Borrowed from the plan. */
+const char *hoist_plan_notice(const struct hoist_plan *plan);
+
+/* Predicted seconds to load by this plan, from assumed bandwidths (storage 2 GB/s
+ * cold, page cache 40 GB/s warm, host->GPU copy 55 GB/s, as measured on one H200
+ * machine; sim: its bandwidth cap when set): cold non-zero for a cold page cache.
+ * Disk-placed tensors cost nothing. -1 for a NULL plan. */
+double hoist_plan_predicted_seconds(const struct hoist_plan *plan, int cold);
+
 /* ------------------------------------------------------------------------------ */
 /* Loading.                                                                        */
 
