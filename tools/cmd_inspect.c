@@ -1,11 +1,493 @@
-/* cmd_inspect.c - `hoist inspect` (not written yet: its issue's helper replaces this file). */
+/*
+ * cmd_inspect.c - `hoist inspect PATH [--json]`: what a checkpoint holds, from its
+ * headers alone: shards, tensors, bytes per dtype, metadata, config, warnings, the
+ * largest tensors and the layer groups. Uses only the public header.
+ */
 #include "cli.h"
 
+#include <jansson.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char usage[] =
+	"usage: hoist inspect PATH [--json]\n"
+	"\n"
+	"Reads every shard's header (no tensor bytes) and prints the shards, tensor count,\n"
+	"bytes per dtype, metadata, config, warnings, the 10 largest tensors and the\n"
+	"layer groups. PATH is a .safetensors file, a model directory or an index file.\n"
+	"  --json   one JSON object on stdout: shards, tensor_count, total_bytes, dtypes,\n"
+	"           metadata, tensors [{name, dtype, shape, file, offset, nbytes}], ...\n";
+
+#define TOP_N 10
+
+static const char *fmt_bytes(uint64_t bytes, char *buf, size_t size)
+{
+	static const char *units[] = {"B", "KB", "MB", "GB", "TB", "PB", "EB"};
+	double v = (double)bytes;
+	size_t u = 0;
+	while (v >= 1000.0 && u + 1 < sizeof units / sizeof units[0]) {
+		v /= 1000.0;
+		u++;
+	}
+	if (u == 0)
+		snprintf(buf, size, "%llu B", (unsigned long long)bytes);
+	else
+		snprintf(buf, size, "%.2f %s", v, units[u]);
+	return buf;
+}
+
+static const char *fmt_shape(const struct hoist_tensor_info *t, char *buf, size_t size)
+{
+	size_t len = (size_t)snprintf(buf, size, "[");
+	for (unsigned d = 0; d < t->ndim && len + 24 < size; d++)
+		len += (size_t)snprintf(buf + len, size - len, "%s%lld", d ? ", " : "",
+					(long long)t->shape[d]);
+	snprintf(buf + len, size - len, "%s]", len + 24 >= size ? "..." : "");
+	return buf;
+}
+
+/* ---- layer groups --------------------------------------------------------------- */
+
+/* A group is one exact prefix ("model.layers.12."); a family is the groups whose
+ * prefixes differ only in that number ("model.layers.N."). */
+struct group {
+	const char *name; /* first tensor's name; the prefix is its first len bytes */
+	size_t len;
+	size_t tensors;
+	uint64_t bytes;
+	size_t first; /* index of its first tensor */
+};
+
+struct family {
+	char *pattern; /* prefix with the number as N */
+	size_t groups;
+	size_t tensors;
+	uint64_t bytes, min, max;
+	size_t first;
+};
+
+static char *family_pattern(const char *name, size_t len)
+{
+	/* The prefix ends ".<digits>."; replace the digits by N. */
+	size_t end = len - 1, start = end;
+	while (start > 0 && name[start - 1] >= '0' && name[start - 1] <= '9')
+		start--;
+	char *p = malloc(start + 3);
+	if (!p)
+		return NULL;
+	memcpy(p, name, start);
+	memcpy(p + start, "N.", 3);
+	return p;
+}
+
+struct groups {
+	struct group *g;
+	size_t ng;
+	struct family *f;
+	size_t nf;
+	size_t loose;        /* tensors outside any group */
+	uint64_t loose_bytes;
+};
+
+static void groups_free(struct groups *gs)
+{
+	for (size_t i = 0; i < gs->nf; i++)
+		free(gs->f[i].pattern);
+	free(gs->f);
+	free(gs->g);
+}
+
+struct keyed {
+	const char *name;
+	size_t len;   /* prefix length */
+	size_t index; /* first appearance */
+};
+
+static int cmp_keyed(const void *a, const void *b)
+{
+	const struct keyed *x = a, *y = b;
+	size_t n = x->len < y->len ? x->len : y->len;
+	int c = memcmp(x->name, y->name, n);
+	if (c == 0 && x->len != y->len)
+		c = x->len < y->len ? -1 : 1;
+	if (c == 0 && x->index != y->index)
+		c = x->index < y->index ? -1 : 1;
+	return c;
+}
+
+static int cmp_group_first(const void *a, const void *b)
+{
+	const struct group *x = a, *y = b;
+	return x->first < y->first ? -1 : x->first > y->first;
+}
+
+static int cmp_family_first(const void *a, const void *b)
+{
+	const struct family *x = a, *y = b;
+	return x->first < y->first ? -1 : x->first > y->first;
+}
+
+/* Groups and families in order of first appearance, by sorting (n log n, whatever
+ * the names): a group's tensors need not be adjacent in the file. */
+static bool groups_build(const struct hoist_checkpoint *c, struct groups *gs)
+{
+	size_t n = hoist_checkpoint_tensor_count(c), nk = 0;
+	bool ok = false;
+	memset(gs, 0, sizeof *gs);
+	struct keyed *keys = calloc(n ? n : 1, sizeof *keys);
+	gs->g = calloc(n ? n : 1, sizeof *gs->g);
+	gs->f = calloc(n ? n : 1, sizeof *gs->f);
+	if (!keys || !gs->g || !gs->f)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		const struct hoist_tensor_info *t = hoist_checkpoint_tensor(c, i);
+		size_t len = hoist_layer_group_prefix(t->name);
+		if (len == 0) {
+			gs->loose++;
+			gs->loose_bytes += t->nbytes;
+			continue;
+		}
+		keys[nk++] = (struct keyed){t->name, len, i};
+	}
+	qsort(keys, nk, sizeof *keys, cmp_keyed);
+	for (size_t i = 0; i < nk; i++) {
+		const struct hoist_tensor_info *t = hoist_checkpoint_tensor(c, keys[i].index);
+		struct group *g = gs->ng ? &gs->g[gs->ng - 1] : NULL;
+		if (!g || g->len != keys[i].len || memcmp(g->name, keys[i].name, g->len) != 0) {
+			g = &gs->g[gs->ng++];
+			*g = (struct group){keys[i].name, keys[i].len, 0, 0, keys[i].index};
+		}
+		g->tensors++;
+		g->bytes += t->nbytes;
+	}
+	qsort(gs->g, gs->ng, sizeof *gs->g, cmp_group_first);
+	/* Families: the same again over the groups' patterns. */
+	char **pats = calloc(gs->ng ? gs->ng : 1, sizeof *pats);
+	struct keyed *fk = calloc(gs->ng ? gs->ng : 1, sizeof *fk);
+	if (!pats || !fk) {
+		free(pats);
+		free(fk);
+		goto out;
+	}
+	bool pats_ok = true;
+	for (size_t k = 0; k < gs->ng; k++) {
+		if (!(pats[k] = family_pattern(gs->g[k].name, gs->g[k].len)))
+			pats_ok = false;
+		fk[k] = (struct keyed){pats[k] ? pats[k] : "", pats[k] ? strlen(pats[k]) : 0, k};
+	}
+	if (pats_ok) {
+		qsort(fk, gs->ng, sizeof *fk, cmp_keyed);
+		for (size_t i = 0; i < gs->ng; i++) {
+			const struct group *g = &gs->g[fk[i].index];
+			struct family *fm = gs->nf ? &gs->f[gs->nf - 1] : NULL;
+			if (!fm || strcmp(fm->pattern, fk[i].name) != 0) {
+				fm = &gs->f[gs->nf++];
+				*fm = (struct family){pats[fk[i].index], 0, 0, 0, UINT64_MAX, 0,
+						      g->first};
+				pats[fk[i].index] = NULL;
+			}
+			fm->groups++;
+			fm->tensors += g->tensors;
+			fm->bytes += g->bytes;
+			if (g->bytes < fm->min)
+				fm->min = g->bytes;
+			if (g->bytes > fm->max)
+				fm->max = g->bytes;
+		}
+		qsort(gs->f, gs->nf, sizeof *gs->f, cmp_family_first);
+	}
+	for (size_t k = 0; k < gs->ng; k++)
+		free(pats[k]);
+	free(pats);
+	free(fk);
+	ok = pats_ok;
+out:
+	free(keys);
+	return ok;
+}
+
+/* ---- summaries ------------------------------------------------------------------ */
+
+struct summary {
+	uint64_t dtype_bytes[HOIST_DTYPE_COUNT];
+	size_t dtype_tensors[HOIST_DTYPE_COUNT];
+	size_t top[TOP_N];
+	size_t ntop;
+};
+
+static void summarize(const struct hoist_checkpoint *c, struct summary *s)
+{
+	memset(s, 0, sizeof *s);
+	size_t n = hoist_checkpoint_tensor_count(c);
+	for (size_t i = 0; i < n; i++) {
+		const struct hoist_tensor_info *t = hoist_checkpoint_tensor(c, i);
+		s->dtype_bytes[t->dtype] += t->nbytes;
+		s->dtype_tensors[t->dtype]++;
+		/* insertion into the top list: largest first, ties in file order */
+		size_t k = s->ntop < TOP_N ? s->ntop++ : TOP_N;
+		if (k == TOP_N && hoist_checkpoint_tensor(c, s->top[TOP_N - 1])->nbytes >= t->nbytes)
+			continue;
+		if (k == TOP_N)
+			k = TOP_N - 1;
+		while (k > 0 && hoist_checkpoint_tensor(c, s->top[k - 1])->nbytes < t->nbytes) {
+			s->top[k] = s->top[k - 1];
+			k--;
+		}
+		s->top[k] = i;
+	}
+}
+
+static int print_text(const char *path, const struct hoist_checkpoint *c)
+{
+	struct summary s;
+	struct groups gs;
+	char b1[32], b2[32], b3[32], sh[256];
+	summarize(c, &s);
+	if (!groups_build(c, &gs)) {
+		groups_free(&gs);
+		fprintf(stderr, "hoist: out of memory\n");
+		return 1;
+	}
+	size_t n = hoist_checkpoint_tensor_count(c);
+	uint64_t total = hoist_checkpoint_total_bytes(c);
+	printf("checkpoint: %s\n", path);
+	const char *arch = hoist_checkpoint_architecture(c);
+	const char *cdt = hoist_checkpoint_config_dtype(c);
+	if (arch || cdt)
+		printf("config: %s%s%s%s\n", arch ? arch : "", arch && cdt ? ", " : "",
+		       cdt ? "dtype " : "", cdt ? cdt : "");
+	printf("tensors: %zu, %s (%llu bytes)\n", n, fmt_bytes(total, b1, sizeof b1),
+	       (unsigned long long)total);
+	size_t ns = hoist_checkpoint_shard_count(c);
+	printf("\nshards: %zu\n", ns);
+	for (size_t i = 0; i < ns; i++)
+		printf("  %-10s  %s\n", fmt_bytes(hoist_checkpoint_shard_size(c, i), b1, sizeof b1),
+		       hoist_checkpoint_shard_path(c, i));
+	printf("\ndtypes:\n");
+	for (unsigned d = 1; d < HOIST_DTYPE_COUNT; d++)
+		if (s.dtype_tensors[d])
+			printf("  %-8s %6zu tensors  %10s  %5.1f%%\n",
+			       hoist_dtype_name((enum hoist_dtype)d), s.dtype_tensors[d],
+			       fmt_bytes(s.dtype_bytes[d], b1, sizeof b1),
+			       total ? 100.0 * (double)s.dtype_bytes[d] / (double)total : 0.0);
+	size_t nm = hoist_checkpoint_metadata_count(c);
+	if (nm) {
+		printf("\nmetadata:\n");
+		for (size_t i = 0; i < nm; i++) {
+			const char *k, *v;
+			hoist_checkpoint_metadata(c, i, &k, &v);
+			printf("  %s = %s\n", k, v);
+		}
+	}
+	size_t nw = hoist_checkpoint_warning_count(c);
+	if (nw) {
+		printf("\nwarnings:\n");
+		for (size_t i = 0; i < nw; i++)
+			printf("  %s\n", hoist_checkpoint_warning(c, i));
+	}
+	if (s.ntop) {
+		printf("\nlargest tensors:\n");
+		for (size_t i = 0; i < s.ntop; i++) {
+			const struct hoist_tensor_info *t = hoist_checkpoint_tensor(c, s.top[i]);
+			printf("  %10s  %-7s %-18s %s\n", fmt_bytes(t->nbytes, b1, sizeof b1),
+			       hoist_dtype_name(t->dtype), fmt_shape(t, sh, sizeof sh), t->name);
+		}
+	}
+	if (gs.nf || gs.loose) {
+		printf("\nlayer groups:\n");
+		for (size_t f = 0; f < gs.nf; f++) {
+			const struct family *fm = &gs.f[f];
+			if (fm->min == fm->max)
+				printf("  %-40s x %zu group%s, %s each (%zu tensors, %s)\n", fm->pattern,
+				       fm->groups, fm->groups == 1 ? "" : "s",
+				       fmt_bytes(fm->min, b1, sizeof b1), fm->tensors,
+				       fmt_bytes(fm->bytes, b2, sizeof b2));
+			else
+				printf("  %-40s x %zu groups, %s to %s each (%zu tensors, %s)\n",
+				       fm->pattern, fm->groups, fmt_bytes(fm->min, b1, sizeof b1),
+				       fmt_bytes(fm->max, b3, sizeof b3), fm->tensors,
+				       fmt_bytes(fm->bytes, b2, sizeof b2));
+		}
+		if (gs.loose)
+			printf("  %-40s %zu tensor%s, %s\n", "(outside any group)", gs.loose,
+			       gs.loose == 1 ? "" : "s", fmt_bytes(gs.loose_bytes, b1, sizeof b1));
+	}
+	groups_free(&gs);
+	return 0;
+}
+
+/* ---- JSON --------------------------------------------------------------------- */
+
+/* A JSON string for text that may not be UTF-8 (a path): bad bytes become '?'. */
+static json_t *jstr(const char *s)
+{
+	if (!s)
+		return json_null();
+	json_t *j = json_string(s);
+	if (j)
+		return j;
+	char *copy = strdup(s);
+	if (!copy)
+		return NULL;
+	for (char *p = copy; *p; p++)
+		if ((unsigned char)*p >= 0x80)
+			*p = '?';
+	j = json_string(copy);
+	free(copy);
+	return j;
+}
+
+/* json_object_set_new / json_array_append_new that remember a failure. */
+static void oset(json_t *o, const char *k, json_t *v, bool *ok)
+{
+	if (!v || json_object_set_new(o, k, v) != 0)
+		*ok = false;
+}
+
+static void aput(json_t *a, json_t *v, bool *ok)
+{
+	if (!v || json_array_append_new(a, v) != 0)
+		*ok = false;
+}
+
+static int print_json(const char *path, const struct hoist_checkpoint *c)
+{
+	struct summary s;
+	struct groups gs;
+	bool ok = true;
+	summarize(c, &s);
+	if (!groups_build(c, &gs))
+		ok = false;
+	json_t *root = json_object();
+	json_t *shards = json_array(), *sizes = json_array(), *dtypes = json_object(),
+	       *meta = json_object(), *warn = json_array(), *tensors = json_array(),
+	       *groups = json_array(), *largest = json_array();
+	if (!root)
+		ok = false;
+	else {
+		oset(root, "path", jstr(path), &ok);
+		oset(root, "shards", shards, &ok);
+		oset(root, "shard_sizes", sizes, &ok);
+		oset(root, "tensor_count", json_integer((json_int_t)hoist_checkpoint_tensor_count(c)),
+		     &ok);
+		oset(root, "total_bytes", json_integer((json_int_t)hoist_checkpoint_total_bytes(c)),
+		     &ok);
+		oset(root, "dtypes", dtypes, &ok);
+		oset(root, "metadata", meta, &ok);
+		oset(root, "architecture", jstr(hoist_checkpoint_architecture(c)), &ok);
+		oset(root, "config_dtype", jstr(hoist_checkpoint_config_dtype(c)), &ok);
+		oset(root, "warnings", warn, &ok);
+		oset(root, "largest", largest, &ok);
+		oset(root, "groups", groups, &ok);
+		oset(root, "tensors", tensors, &ok);
+	}
+	for (size_t i = 0; ok && i < hoist_checkpoint_shard_count(c); i++) {
+		aput(shards, jstr(hoist_checkpoint_shard_path(c, i)), &ok);
+		aput(sizes, json_integer((json_int_t)hoist_checkpoint_shard_size(c, i)), &ok);
+	}
+	for (unsigned d = 1; ok && d < HOIST_DTYPE_COUNT; d++)
+		if (s.dtype_tensors[d])
+			oset(dtypes, hoist_dtype_name((enum hoist_dtype)d),
+			     json_integer((json_int_t)s.dtype_bytes[d]), &ok);
+	for (size_t i = 0; ok && i < hoist_checkpoint_metadata_count(c); i++) {
+		const char *k, *v;
+		hoist_checkpoint_metadata(c, i, &k, &v);
+		oset(meta, k, jstr(v), &ok);
+	}
+	for (size_t i = 0; ok && i < hoist_checkpoint_warning_count(c); i++)
+		aput(warn, jstr(hoist_checkpoint_warning(c, i)), &ok);
+	for (size_t i = 0; ok && i < s.ntop; i++)
+		aput(largest, jstr(hoist_checkpoint_tensor(c, s.top[i])->name), &ok);
+	for (size_t k = 0; ok && k < gs.ng; k++) {
+		json_t *g = json_object();
+		char *prefix = strndup(gs.g[k].name, gs.g[k].len);
+		if (!g || !prefix)
+			ok = false;
+		else {
+			oset(g, "prefix", jstr(prefix), &ok);
+			oset(g, "tensors", json_integer((json_int_t)gs.g[k].tensors), &ok);
+			oset(g, "bytes", json_integer((json_int_t)gs.g[k].bytes), &ok);
+		}
+		free(prefix);
+		aput(groups, g, &ok);
+	}
+	for (size_t i = 0; ok && i < hoist_checkpoint_tensor_count(c); i++) {
+		const struct hoist_tensor_info *t = hoist_checkpoint_tensor(c, i);
+		json_t *o = json_object(), *shape = json_array();
+		if (!o || !shape) {
+			json_decref(o);
+			json_decref(shape);
+			ok = false;
+			break;
+		}
+		for (unsigned d = 0; d < t->ndim; d++)
+			aput(shape, json_integer(t->shape[d]), &ok);
+		oset(o, "name", jstr(t->name), &ok);
+		oset(o, "dtype", json_string(hoist_dtype_name(t->dtype)), &ok);
+		oset(o, "shape", shape, &ok);
+		oset(o, "file", jstr(hoist_checkpoint_shard_path(c, t->shard)), &ok);
+		oset(o, "shard", json_integer(t->shard), &ok);
+		oset(o, "offset", json_integer((json_int_t)t->offset), &ok);
+		oset(o, "nbytes", json_integer((json_int_t)t->nbytes), &ok);
+		aput(tensors, o, &ok);
+	}
+	if (!root) {
+		json_decref(shards);
+		json_decref(sizes);
+		json_decref(dtypes);
+		json_decref(meta);
+		json_decref(warn);
+		json_decref(tensors);
+		json_decref(groups);
+		json_decref(largest);
+	}
+	int rc = 0;
+	if (!ok || json_dumpf(root, stdout, JSON_COMPACT) != 0) {
+		fprintf(stderr, "hoist: out of memory building the JSON output\n");
+		rc = 1;
+	} else {
+		putchar('\n');
+	}
+	json_decref(root);
+	groups_free(&gs);
+	return rc;
+}
 
 int cmd_inspect(int argc, char **argv)
 {
-	(void)argc, (void)argv;
-	fprintf(stderr, "hoist: inspect is not implemented yet\n");
-	return 1;
+	const char *path = NULL;
+	bool json = false;
+	for (int i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "--json") == 0) {
+			json = true;
+		} else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			fputs(usage, stdout);
+			return 0;
+		} else if (argv[i][0] == '-' && argv[i][1] != '\0') {
+			fprintf(stderr, "hoist: inspect: unknown option %s\n%s", argv[i], usage);
+			return 2;
+		} else if (path) {
+			fprintf(stderr, "hoist: inspect: one PATH only (got %s and %s)\n%s", path,
+				argv[i], usage);
+			return 2;
+		} else {
+			path = argv[i];
+		}
+	}
+	if (!path) {
+		fprintf(stderr, "hoist: inspect: missing PATH\n%s", usage);
+		return 2;
+	}
+	struct hoist_checkpoint *c;
+	enum hoist_status status = hoist_checkpoint_open(path, NULL, &c);
+	if (status != HOIST_OK)
+		return cli_fail(status);
+	int rc = json ? print_json(path, c) : print_text(path, c);
+	if (fflush(stdout) != 0 && rc == 0) {
+		fprintf(stderr, "hoist: inspect: cannot write the output\n");
+		rc = 1;
+	}
+	hoist_checkpoint_close(c);
+	return rc;
 }
