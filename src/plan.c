@@ -524,11 +524,19 @@ static void reset_placement(struct hoist_plan *p)
 		p->units[i].dev = -1;
 }
 
+static int tier(enum hoist_device_kind kind)
+{
+	return is_gpu(kind) ? 0 : kind == HOIST_DEVICE_CPU ? 1 : 2;
+}
+
 /* Fills devices in order: each unit goes to the current device if it fits, else the
- * current device is full and the next one is tried; a unit that fits none from the
+ * current device is full and the next one is tried. A unit that fits none from the
  * current one on goes to the first device with room (so a strict order never causes a
- * NO_SPACE that a looser one would avoid), else stays unplaced. */
-static void place_sequential(struct hoist_plan *p)
+ * NO_SPACE that a looser one would avoid), else stays unplaced. With backfill (auto),
+ * a unit that would go down a tier (GPU -> cpu -> disk) goes instead to the first
+ * device of a better tier that still has room for it: more bytes on GPUs, at the
+ * cost of the strict order. */
+static void place_sequential(struct hoist_plan *p, bool backfill)
 {
 	size_t j = 0;
 	for (size_t i = 0; i < p->nunits; i++) {
@@ -536,18 +544,17 @@ static void place_sequential(struct hoist_plan *p)
 		size_t k = j;
 		while (k < p->ndev && !fits(p, u, k))
 			k++;
-		if (k < p->ndev) {
+		size_t first = 0;
+		while (first < p->ndev && !fits(p, u, first))
+			first++;
+		if (k < p->ndev &&
+		    (!backfill || tier(p->dev[first].device.kind) >= tier(p->dev[k].device.kind))) {
 			for (; j < k; j++)
 				if (p->dev[j].full_unit == SIZE_MAX)
 					p->dev[j].full_unit = i;
 			assign(p, u, k);
-			continue;
-		}
-		for (k = 0; k < p->ndev; k++) {
-			if (fits(p, u, k)) {
-				assign(p, u, k);
-				break;
-			}
+		} else if (first < p->ndev) {
+			assign(p, u, first);
 		}
 	}
 }
@@ -681,10 +688,13 @@ static enum hoist_status place_by_map(struct hoist_plan *p, struct hoist__map *m
 			continue;
 		st = gpu_budget(m, b, g, add_dev(p));
 		if (st != HOIST_OK) {
-			if (gpu[g])
-				hoist__error_prefix("device map %s puts tensors there (give its budget "
-						    "with max_memory to plan for a machine not present)",
-						    map->path);
+			if (gpu[g]) {
+				char why[512];
+				snprintf(why, sizeof why, "%s", hoist_errmsg());
+				hoist__error(st, "device map %s puts tensors on a GPU, but %s (give "
+					     "its budget in max_memory to plan for a machine not "
+					     "present)", map->path, why);
+			}
 			goto out;
 		}
 	}
@@ -986,8 +996,10 @@ enum hoist_status hoist_plan_create(const struct hoist_checkpoint *ckpt,
 		st = strategy_devices(p, m, &b, target, target_set, opt, &ngpu);
 		if (st != HOIST_OK)
 			goto out;
-		if (p->strategy == STRATEGY_SEQUENTIAL || !place_balanced(p, ngpu))
-			place_sequential(p);
+		if (p->strategy == STRATEGY_SEQUENTIAL)
+			place_sequential(p, false);
+		else if (!place_balanced(p, ngpu))
+			place_sequential(p, true);
 		for (size_t i = 0; i < p->nunits; i++) {
 			if (p->units[i].dev < 0) {
 				st = no_space(p, opt);
@@ -1286,7 +1298,8 @@ enum hoist_status hoist_plan_print(const struct hoist_plan *plan, FILE *out)
 			fprintf(out, "\nspilled:\n");
 		header = true;
 		char to[32];
-		fprintf(out, "  %s is full (%s planned of %s): %.*s (%s) and what follows went to %s\n",
+		fprintf(out, "  %s is full (%s planned of %s): %.*s (%s) was the first group that "
+			"did not fit; it went to %s\n",
 			dev_name(dv, name, sizeof name), fmt_bytes(dv->bytes, b1, sizeof b1),
 			fmt_bytes(dv->budget, b2, sizeof b2), (int)u->keylen, u->key,
 			fmt_bytes(u->bytes, text, sizeof text),
@@ -1295,9 +1308,9 @@ enum hoist_status hoist_plan_print(const struct hoist_plan *plan, FILE *out)
 	for (size_t d = 0; d < p->ndev; d++) {
 		const struct plan_dev *dv = &p->dev[d];
 		if (dv->device.kind == HOIST_DEVICE_DISK && dv->tensors > 0)
-			fprintf(out, "  disk: %zu tensors (%s) stay in their files, read when asked "
-				"for; they cost nothing at load\n", dv->tensors,
-				fmt_bytes(dv->bytes, b1, sizeof b1));
+			fprintf(out, "  disk: %zu tensor%s (%s) left in the checkpoint's files, "
+				"read when asked for, at no cost at load\n", dv->tensors,
+				dv->tensors == 1 ? "" : "s", fmt_bytes(dv->bytes, b1, sizeof b1));
 	}
 
 	fprintf(out, "\npredicted load: %.2f s from page cache, %.2f s from cold storage\n",
