@@ -97,3 +97,11 @@ install: all
 
 clean:
 	rm -rf build build-asan build-tsan build-fuzz
+
+# Planning speed: the 7B layout and a synthetic 100,000-tensor checkpoint (bench/bench_plan.c).
+$(BUILD)/bench_plan: bench/bench_plan.c $(BUILD)/libhoist.a
+	$(CC) $(CFLAGS_ALL) -o $@ $< $(BUILD)/libhoist.a $(LDLIBS_ALL)
+
+.PHONY: bench-plan
+bench-plan: $(BUILD)/bench_plan
+	./$(BUILD)/bench_plan

@@ -741,6 +741,20 @@ static json_t *accelerate_cases(void)
 	return cases;
 }
 
+static json_t *module_sizes(void)
+{
+	json_error_t e;
+	const char *path = test_join(test_data_dir(), "device-maps/qwen2-vl-7b-accelerate.json");
+	json_t *root = json_load_file(path, 0, &e);
+	if (!root)
+		FAIL("%s: %s", path, e.text);
+	json_t *sizes = json_object_get(root, "module_sizes_bytes");
+	CHECK(json_is_object(sizes));
+	json_incref(sizes);
+	json_decref(root);
+	return sizes;
+}
+
 /* "0=N,1=N,cpu=N" from accelerate's max_memory object (bytes). */
 static void max_memory_text(json_t *mm, char *buf, size_t size)
 {
@@ -796,6 +810,7 @@ TEST_TIMEOUT(plan_qwen7b_against_accelerate, 120)
 	const char *dir = fixture_qwen7b_sparse();
 	struct hoist_checkpoint *c = open_ckpt(dir);
 	json_t *cases = accelerate_cases();
+	json_t *sizes = module_sizes();
 	const char *name;
 	json_t *cs;
 	uint64_t total = hoist_checkpoint_total_bytes(c);
@@ -814,6 +829,19 @@ TEST_TIMEOUT(plan_qwen7b_against_accelerate, 120)
 		CHECK_OK(hoist_plan_create(c, &ao, &acc));
 		check_plan(c, acc, HOIST_DTYPE_NONE, false);
 		uint64_t acc_gpu = gpu_tensor_bytes(c, acc, -1);
+		/* Cross-check with accelerate's own module sizes: its GPU modules add up to
+		 * the same bytes, plus at most the 336 bytes of non-persistent rotary
+		 * buffers that are not in the checkpoint. */
+		uint64_t acc_mod = 0;
+		const char *key;
+		json_t *dv;
+		json_object_foreach(json_object_get(cs, "device_map"), key, dv) {
+			if (json_is_integer(dv) ||
+			    (json_is_string(dv) && strcmp(json_string_value(dv), "cpu") != 0 &&
+			     strcmp(json_string_value(dv), "disk") != 0))
+				acc_mod += (uint64_t)json_integer_value(json_object_get(sizes, key));
+		}
+		CHECK(acc_gpu > 0 && acc_mod >= acc_gpu && acc_mod - acc_gpu <= 336);
 
 		const char *strategies[] = {"sequential", "auto"};
 		for (size_t s = 0; s < 2; s++) {
@@ -857,6 +885,7 @@ TEST_TIMEOUT(plan_qwen7b_against_accelerate, 120)
 		}
 		hoist_plan_free(acc);
 	}
+	json_decref(sizes);
 	json_decref(cases);
 	hoist_checkpoint_close(c);
 }
