@@ -72,17 +72,19 @@ static void make_qwen7b(const char *data, const char *dir)
 	snprintf(path, sizeof path, "%s/qwen2-vl-7b/shard-headers.json", data);
 	json_t *root = json_load_file(path, 0, &e);
 	if (!root) {
-		fprintf(stderr, "bench_plan: %s: %s (run from the repository root)\n", path, e.text);
+		fprintf(stderr, "bench_plan: %s: %s (run from the repository root)\n", path,
+		        e.text);
 		exit(1);
 	}
 	mkdir(dir, 0755);
 	const char *name;
 	json_t *v;
-	json_object_foreach(root, name, v) {
+	json_object_foreach(root, name, v)
+	{
 		json_t *h = json_object_get(v, "header");
 		snprintf(path, sizeof path, "%s/%s", dir, name);
 		write_shard(path, json_string_value(h), json_string_length(h),
-			    (uint64_t)json_integer_value(json_object_get(v, "file_size")));
+		            (uint64_t)json_integer_value(json_object_get(v, "file_size")));
 	}
 	json_decref(root);
 	char from[4096];
@@ -115,16 +117,19 @@ static void make_synthetic(const char *dir)
 		int per = SYN_LAYERS / SYN_SHARDS;
 		for (int l = s * per; l < (s + 1) * per; l++) {
 			for (int k = 0; k < SYN_PER_LAYER; k++) {
-				uint64_t numel = 4096u * (uint64_t)(1 + (l * SYN_PER_LAYER + k) % 7);
-				hlen += (size_t)snprintf(h + hlen, cap - hlen,
-							 "%s\"model.layers.%d.block.%d.weight\":{\"dtype\":"
-							 "\"BF16\",\"shape\":[%llu],\"data_offsets\":[%llu,%llu]}",
-							 hlen > 1 ? "," : "", l, k,
-							 (unsigned long long)numel, (unsigned long long)off,
-							 (unsigned long long)(off + 2 * numel));
-				ilen += (size_t)snprintf(idx + ilen, cap - ilen,
-							 "%s\"model.layers.%d.block.%d.weight\":\"%s\"",
-							 l || k ? "," : "", l, k, fname);
+				uint64_t numel =
+				        4096u * (uint64_t)(1 + (l * SYN_PER_LAYER + k) % 7);
+				hlen += (size_t)snprintf(
+				        h + hlen, cap - hlen,
+				        "%s\"model.layers.%d.block.%d.weight\":{\"dtype\":"
+				        "\"BF16\",\"shape\":[%llu],\"data_offsets\":[%llu,%llu]}",
+				        hlen > 1 ? "," : "", l, k, (unsigned long long)numel,
+				        (unsigned long long)off,
+				        (unsigned long long)(off + 2 * numel));
+				ilen += (size_t)snprintf(
+				        idx + ilen, cap - ilen,
+				        "%s\"model.layers.%d.block.%d.weight\":\"%s\"",
+				        l || k ? "," : "", l, k, fname);
 				off += 2 * numel;
 			}
 		}
@@ -155,8 +160,7 @@ static double median(double *v, int n)
 	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
-static void run_case(const char *label, const char *path, const struct hoist_options *opt,
-		     int runs)
+static void run_case(const char *label, const char *path, const struct hoist_options *opt, int runs)
 {
 	double t_open[64], t_plan[64], t_print[64], t_json[64];
 	FILE *null = fopen("/dev/null", "w");
@@ -194,9 +198,9 @@ static void run_case(const char *label, const char *path, const struct hoist_opt
 				uint64_t budget, bytes;
 				char dn[32];
 				hoist_plan_device(p, i, &d, &budget, &bytes);
-				len += (size_t)snprintf(where + len, sizeof where - len, "%s%s %.2f",
-							i ? ", " : "", hoist_device_format(d, dn, sizeof dn),
-							(double)bytes / 1e9);
+				len += (size_t)snprintf(
+				        where + len, sizeof where - len, "%s%s %.2f", i ? ", " : "",
+				        hoist_device_format(d, dn, sizeof dn), (double)bytes / 1e9);
 			}
 		}
 		hoist_plan_free(p);
@@ -226,12 +230,15 @@ int main(int argc, char **argv)
 	make_synthetic(syn);
 	fprintf(stderr, "bench_plan: wrote the synthetic checkpoint in %.2f s\n", now() - t0);
 	FILE *f = fopen(map, "w");
-	if (!f || fprintf(f, "{\"\": \"cpu\", \"model.layers\": 0, \"model.layers.500\": 1,"
-			  " \"model.layers.999.block.7\": \"disk\"}\n") < 0 || fclose(f) != 0)
+	if (!f ||
+	    fprintf(f, "{\"\": \"cpu\", \"model.layers\": 0, \"model.layers.500\": 1,"
+	               " \"model.layers.999.block.7\": \"disk\"}\n") < 0 ||
+	    fclose(f) != 0)
 		die(map);
 
 	printf("planning from headers, median of %d runs (ms); plans for described machines "
-	       "(no GPU needed)\n", runs);
+	       "(no GPU needed)\n",
+	       runs);
 	printf("%-34s %8s %9s %9s %9s %9s   %s\n", "case", "tensors", "open", "plan", "print",
 	       "json", "bytes per device");
 	struct hoist_options o1 = {.device = "cpu", .max_memory = "cpu=32GiB"};

@@ -32,9 +32,9 @@
 
 /* Bandwidths for the predicted load time: assumptions, taken from the measurements
  * on one H200 machine in tests/data/README.md, not measured on this machine. */
-#define BW_COLD 2.0e9   /* storage, O_DIRECT, 16 readers */
-#define BW_WARM 40.0e9  /* page cache -> pinned host memory, 16 readers */
-#define BW_COPY 55.0e9  /* pinned host -> GPU */
+#define BW_COLD 2.0e9  /* storage, O_DIRECT, 16 readers */
+#define BW_WARM 40.0e9 /* page cache -> pinned host memory, 16 readers */
+#define BW_COPY 55.0e9 /* pinned host -> GPU */
 
 /* At most this many groups are named in a NO_SPACE message. */
 #define NO_SPACE_LIST 6
@@ -48,8 +48,8 @@ enum strategy {
 
 struct plan_dev {
 	struct hoist_device device;
-	uint64_t budget;  /* UINT64_MAX: unlimited */
-	uint64_t bytes;   /* arena bytes planned; disk: file bytes left in place */
+	uint64_t budget; /* UINT64_MAX: unlimited */
+	uint64_t bytes;  /* arena bytes planned; disk: file bytes left in place */
 	size_t tensors;
 	size_t full_unit; /* the first unit that did not fit here and moved on; SIZE_MAX none */
 	char source[80];  /* where the budget came from */
@@ -71,17 +71,17 @@ struct hoist_plan {
 	enum strategy strategy;
 	char strategy_name[32];
 	char *map_path;
-	char *map_unused;        /* map entries that matched no tensor, comma-separated; or NULL */
+	char *map_unused; /* map entries that matched no tensor, comma-separated; or NULL */
 	size_t ndev;
 	struct plan_dev dev[HOIST__MAX_DEVICES + 2];
-	uint8_t *tdev;           /* per tensor: index into dev */
-	uint64_t *toff;          /* per tensor: arena offset (disk: file offset) */
-	uint64_t *tbytes;        /* per tensor: arena bytes (aligned; 0 for a repeat) */
+	uint8_t *tdev;    /* per tensor: index into dev */
+	uint64_t *toff;   /* per tensor: arena offset (disk: file offset) */
+	uint64_t *tbytes; /* per tensor: arena bytes (aligned; 0 for a repeat) */
 	size_t nunits;
-	struct unit *units;      /* in name order */
-	size_t *order;           /* tensor indices, grouped by unit */
-	double copy_bw;          /* host -> device copy bandwidth assumed for GPUs */
-	double warm_s, cold_s;   /* predicted load seconds */
+	struct unit *units;    /* in name order */
+	size_t *order;         /* tensor indices, grouped by unit */
+	double copy_bw;        /* host -> device copy bandwidth assumed for GPUs */
+	double warm_s, cold_s; /* predicted load seconds */
 	char notice[512];
 };
 
@@ -215,16 +215,17 @@ static enum hoist_status parse_max_memory(const char *text, struct budgets *b)
 			n--;
 		if (n == 0 || n >= sizeof item)
 			return hoist__error(HOIST_ERR_INVALID,
-					    "max_memory \"%s\": %s; expected DEVICE=BYTES[,...] "
-					    "(e.g. 0=20GiB,cpu=64GiB,disk=1TB)",
-					    text, n == 0 ? "empty item" : "item too long");
+			                    "max_memory \"%s\": %s; expected DEVICE=BYTES[,...] "
+			                    "(e.g. 0=20GiB,cpu=64GiB,disk=1TB)",
+			                    text, n == 0 ? "empty item" : "item too long");
 		memcpy(item, p, n);
 		item[n] = '\0';
 		char *eq = strchr(item, '=');
 		if (!eq)
-			return hoist__error(HOIST_ERR_INVALID,
-					    "max_memory \"%s\": \"%s\" lacks '='; expected DEVICE=BYTES",
-					    text, item);
+			return hoist__error(
+			        HOIST_ERR_INVALID,
+			        "max_memory \"%s\": \"%s\" lacks '='; expected DEVICE=BYTES", text,
+			        item);
 		*eq = '\0';
 		char *key = item, *val = eq + 1;
 		size_t kn = strlen(key);
@@ -239,26 +240,31 @@ static enum hoist_status parse_max_memory(const char *text, struct budgets *b)
 		}
 		struct hoist_device d;
 		if (digits(key, kn)) {
-			d.kind = HOIST_DEVICE_CUDA; /* placeholder: bare ordinals take the target's kind */
+			d.kind = HOIST_DEVICE_CUDA; /* placeholder: bare ordinals take the target's
+			                               kind */
 			d.index = kn > 4 ? HOIST__MAX_DEVICES : atoi(key);
 		} else if (hoist_device_parse(key, &d) != HOIST_OK ||
-			   (is_gpu(d.kind) && d.index < 0)) {
-			return hoist__error(HOIST_ERR_INVALID,
-					    "max_memory \"%s\": unknown device \"%s\" (expected a GPU "
-					    "ordinal, cuda:N, sim:N, cpu or disk)",
-					    text, key);
+		           (is_gpu(d.kind) && d.index < 0)) {
+			return hoist__error(
+			        HOIST_ERR_INVALID,
+			        "max_memory \"%s\": unknown device \"%s\" (expected a GPU "
+			        "ordinal, cuda:N, sim:N, cpu or disk)",
+			        text, key);
 		} else if (is_gpu(d.kind)) {
 			if (b->named_kind >= 0 && b->named_kind != (int)d.kind)
 				return hoist__error(HOIST_ERR_INVALID,
-						    "max_memory \"%s\": mixes cuda and sim devices", text);
+				                    "max_memory \"%s\": mixes cuda and sim devices",
+				                    text);
 			b->named_kind = (int)d.kind;
 		}
 		bool dup = false;
 		if (is_gpu(d.kind)) {
 			if (d.index >= HOIST__MAX_DEVICES)
-				return hoist__error(HOIST_ERR_INVALID,
-						    "max_memory \"%s\": GPU ordinal \"%s\" out of range "
-						    "0..%d", text, key, HOIST__MAX_DEVICES - 1);
+				return hoist__error(
+				        HOIST_ERR_INVALID,
+				        "max_memory \"%s\": GPU ordinal \"%s\" out of range "
+				        "0..%d",
+				        text, key, HOIST__MAX_DEVICES - 1);
 			dup = b->gpu_set[d.index];
 			b->gpu_set[d.index] = true;
 			b->gpu[d.index] = bytes;
@@ -274,7 +280,8 @@ static enum hoist_status parse_max_memory(const char *text, struct budgets *b)
 		}
 		if (dup)
 			return hoist__error(HOIST_ERR_INVALID,
-					    "max_memory \"%s\": device \"%s\" given twice", text, key);
+			                    "max_memory \"%s\": device \"%s\" given twice", text,
+			                    key);
 		if (!end)
 			break;
 		p = end + 1;
@@ -298,7 +305,7 @@ static enum hoist_status list_gpus(struct machine *m)
 	if (!m->gpus_asked) {
 		m->gpus_asked = true;
 		m->gpu_status = hoist__devices_list(m->gpu_kind, m->opt, m->gpus,
-						    HOIST__ARRAY_SIZE(m->gpus), &m->ngpus);
+		                                    HOIST__ARRAY_SIZE(m->gpus), &m->ngpus);
 		if (m->gpu_status == HOIST_OK && m->ngpus == 0)
 			m->gpu_status = hoist__error(HOIST_ERR_NO_DEVICE, "no GPU");
 		if (m->gpu_status != HOIST_OK) {
@@ -319,7 +326,7 @@ static uint64_t gpu_headroom(const struct hoist__device_info *g)
 /* Fills d (a GPU of the machine's kind) with its budget: --max-memory, else what is
  * free now less headroom (sim: its capacity). */
 static enum hoist_status gpu_budget(struct machine *m, const struct budgets *b, int ordinal,
-				    struct plan_dev *d)
+                                    struct plan_dev *d)
 {
 	char name[32];
 	d->device.kind = m->gpu_kind;
@@ -344,13 +351,13 @@ static enum hoist_status gpu_budget(struct machine *m, const struct budgets *b, 
 		} else {
 			uint64_t h = gpu_headroom(g);
 			d->budget = g->free_bytes > h ? g->free_bytes - h : 0;
-			snprintf(d->source, sizeof d->source, "free now less %" PRIu64 " MiB headroom",
-				 h >> 20);
+			snprintf(d->source, sizeof d->source,
+			         "free now less %" PRIu64 " MiB headroom", h >> 20);
 		}
 		return HOIST_OK;
 	}
 	return hoist__error(HOIST_ERR_NO_DEVICE, "%s: no such device (%zu present)",
-			    hoist_device_format(d->device, name, sizeof name), m->ngpus);
+	                    hoist_device_format(d->device, name, sizeof name), m->ngpus);
 }
 
 static enum hoist_status cpu_budget(struct machine *m, const struct budgets *b, struct plan_dev *d)
@@ -377,7 +384,8 @@ static enum hoist_status cpu_budget(struct machine *m, const struct budgets *b, 
 		return hoist__error(HOIST_ERR_NO_DEVICE, "cpu: host memory size unknown");
 	uint64_t h = HOIST__MAX(CPU_HEADROOM_MIN, info.free_bytes / 100 * CPU_HEADROOM_PERCENT);
 	d->budget = info.free_bytes > h ? info.free_bytes - h : 0;
-	snprintf(d->source, sizeof d->source, "MemAvailable less %" PRIu64 " MiB headroom", h >> 20);
+	snprintf(d->source, sizeof d->source, "MemAvailable less %" PRIu64 " MiB headroom",
+	         h >> 20);
 	return HOIST_OK;
 }
 
@@ -435,11 +443,13 @@ static enum hoist_status build_units(struct hoist_plan *p)
 		const struct hoist_tensor_info *t = hoist_checkpoint_tensor(ck, i);
 		uint64_t bytes = hoist__loaded_nbytes(t, p->dtype);
 		if (bytes > UINT64_MAX - HOIST__ARENA_ALIGN) {
-			st = hoist__error(HOIST_ERR_FORMAT, "%s: tensor \"%s\": size %" PRIu64 " too large",
-					  hoist_checkpoint_shard_path(ck, t->shard), t->name, bytes);
+			st = hoist__error(
+			        HOIST_ERR_FORMAT, "%s: tensor \"%s\": size %" PRIu64 " too large",
+			        hoist_checkpoint_shard_path(ck, t->shard), t->name, bytes);
 			goto out;
 		}
-		p->tbytes[i] = (bytes + HOIST__ARENA_ALIGN - 1) / HOIST__ARENA_ALIGN * HOIST__ARENA_ALIGN;
+		p->tbytes[i] =
+		        (bytes + HOIST__ARENA_ALIGN - 1) / HOIST__ARENA_ALIGN * HOIST__ARENA_ALIGN;
 		if (i > 0 && t->nbytes > 0) {
 			const struct hoist_tensor_info *prev = hoist_checkpoint_tensor(ck, i - 1);
 			if (prev->shard == t->shard && prev->offset == t->offset &&
@@ -485,8 +495,9 @@ static enum hoist_status build_units(struct hoist_plan *p)
 		uint64_t fb = p->tbytes[t] ? ti->nbytes : 0;
 		if (!hoist__add_u64(u->bytes, p->tbytes[t], &u->bytes) ||
 		    !hoist__add_u64(u->file_bytes, fb, &u->file_bytes)) {
-			st = hoist__error(HOIST_ERR_FORMAT, "plan: group \"%.*s\": byte count overflows",
-					  (int)u->keylen, u->key);
+			st = hoist__error(HOIST_ERR_FORMAT,
+			                  "plan: group \"%.*s\": byte count overflows",
+			                  (int)u->keylen, u->key);
 			goto out;
 		}
 	}
@@ -583,7 +594,7 @@ static bool place_balanced(struct hoist_plan *p, size_t ngpu)
 		struct unit *u = &p->units[i];
 		while (j + 1 < ngpu &&
 		       (!fits(p, u, j) ||
-			(p->dev[j].bytes > 0 && placed + (double)u->bytes / 2 > target))) {
+		        (p->dev[j].bytes > 0 && placed + (double)u->bytes / 2 > target))) {
 			j++;
 			target += (double)total * (double)p->dev[j].budget / (double)cap;
 		}
@@ -603,10 +614,10 @@ static enum hoist_status no_space(const struct hoist_plan *p, const struct hoist
 	char msg[1024], b1[32], b2[32], name[32];
 	size_t len = 0, listed = 0, unplaced = 0;
 	uint64_t missing = 0, room = 0;
-#define ADD(...)                                                                          \
-	do {                                                                              \
-		if (len < sizeof msg)                                                     \
-			len += (size_t)snprintf(msg + len, sizeof msg - len, __VA_ARGS__); \
+#define ADD(...)                                                                                   \
+	do {                                                                                       \
+		if (len < sizeof msg)                                                              \
+			len += (size_t)snprintf(msg + len, sizeof msg - len, __VA_ARGS__);         \
 	} while (0)
 	for (size_t i = 0; i < p->nunits; i++) {
 		if (p->units[i].dev >= 0)
@@ -635,8 +646,10 @@ static enum hoist_status no_space(const struct hoist_plan *p, const struct hoist
 		ADD("; groups are never split and no device has room for them whole");
 	ADD(" (");
 	for (size_t d = 0; d < p->ndev; d++)
-		ADD("%s%s: %s planned of %s", d ? ", " : "", dev_name(&p->dev[d], name, sizeof name),
-		    fmt_bytes(p->dev[d].bytes, b1, sizeof b1), fmt_bytes(p->dev[d].budget, b2, sizeof b2));
+		ADD("%s%s: %s planned of %s", d ? ", " : "",
+		    dev_name(&p->dev[d], name, sizeof name),
+		    fmt_bytes(p->dev[d].bytes, b1, sizeof b1),
+		    fmt_bytes(p->dev[d].budget, b2, sizeof b2));
 	if (opt->allow_disk < 0)
 		ADD("%sdisk placement forbidden", p->ndev ? "; " : "");
 	ADD(")");
@@ -657,8 +670,8 @@ static size_t find_dev(const struct hoist_plan *p, struct hoist_device d)
 /* Places every tensor as the map says (units play no part: the map may split what it
  * likes), then checks each device against its budget. */
 static enum hoist_status place_by_map(struct hoist_plan *p, struct hoist__map *map,
-				      struct machine *m, const struct budgets *b,
-				      const struct hoist_options *opt)
+                                      struct machine *m, const struct budgets *b,
+                                      const struct hoist_options *opt)
 {
 	enum hoist_status st = HOIST_OK;
 	size_t *entry_of = hoist__calloc(p->ntensors ? p->ntensors : 1, sizeof *entry_of);
@@ -691,9 +704,11 @@ static enum hoist_status place_by_map(struct hoist_plan *p, struct hoist__map *m
 			if (gpu[g]) {
 				char why[512];
 				snprintf(why, sizeof why, "%s", hoist_errmsg());
-				hoist__error(st, "device map %s puts tensors on a GPU, but %s (give "
-					     "its budget in max_memory to plan for a machine not "
-					     "present)", map->path, why);
+				hoist__error(st,
+				             "device map %s puts tensors on a GPU, but %s (give "
+				             "its budget in max_memory to plan for a machine not "
+				             "present)",
+				             map->path, why);
 			}
 			goto out;
 		}
@@ -705,11 +720,13 @@ static enum hoist_status place_by_map(struct hoist_plan *p, struct hoist__map *m
 	}
 	if (disk && opt->allow_disk < 0) {
 		for (size_t i = 0; i < map->count; i++)
-			if (map->entries[i].used && map->entries[i].device.kind == HOIST_DEVICE_DISK) {
-				st = hoist__error(HOIST_ERR_INVALID,
-						  "device map %s: \"%s\" puts tensors on disk, but disk "
-						  "placement is forbidden", map->path,
-						  map->entries[i].written);
+			if (map->entries[i].used &&
+			    map->entries[i].device.kind == HOIST_DEVICE_DISK) {
+				st = hoist__error(
+				        HOIST_ERR_INVALID,
+				        "device map %s: \"%s\" puts tensors on disk, but disk "
+				        "placement is forbidden",
+				        map->path, map->entries[i].written);
 				goto out;
 			}
 	}
@@ -738,7 +755,7 @@ static enum hoist_status place_by_map(struct hoist_plan *p, struct hoist__map *m
 			if (map->entries[i].used)
 				continue;
 			pos += (size_t)sprintf(unused + pos, "%s%s", pos ? ", " : "",
-					       map->entries[i].written);
+			                       map->entries[i].written);
 		}
 		p->map_unused = unused;
 		unused = NULL;
@@ -800,8 +817,8 @@ static void predict(struct hoist_plan *p)
 /* ---- hoist_plan_create ------------------------------------------------------------------ */
 
 static enum hoist_status single_target(struct hoist_plan *p, struct machine *m,
-				       const struct budgets *b, struct hoist_device target,
-				       const struct hoist_options *opt)
+                                       const struct budgets *b, struct hoist_device target,
+                                       const struct hoist_options *opt)
 {
 	enum hoist_status st;
 	struct plan_dev *d = add_dev(p);
@@ -811,8 +828,9 @@ static enum hoist_status single_target(struct hoist_plan *p, struct machine *m,
 		st = cpu_budget(m, b, d);
 	} else {
 		if (opt->allow_disk < 0)
-			return hoist__error(HOIST_ERR_INVALID,
-					    "device \"disk\" asked for, but disk placement is forbidden");
+			return hoist__error(
+			        HOIST_ERR_INVALID,
+			        "device \"disk\" asked for, but disk placement is forbidden");
 		disk_budget(b, d);
 		st = HOIST_OK;
 	}
@@ -826,20 +844,20 @@ static enum hoist_status single_target(struct hoist_plan *p, struct machine *m,
 	if (need > d->budget) {
 		char name[32], b1[32], b2[32], b3[32];
 		return hoist__error(HOIST_ERR_NO_SPACE,
-				    "%s: the tensors need %s, but its budget is %s (%s): %s short; "
-				    "a device map (auto, sequential) can spill to cpu or disk",
-				    dev_name(d, name, sizeof name), fmt_bytes(need, b1, sizeof b1),
-				    fmt_bytes(d->budget, b2, sizeof b2), d->source,
-				    fmt_bytes(need - d->budget, b3, sizeof b3));
+		                    "%s: the tensors need %s, but its budget is %s (%s): %s short; "
+		                    "a device map (auto, sequential) can spill to cpu or disk",
+		                    dev_name(d, name, sizeof name), fmt_bytes(need, b1, sizeof b1),
+		                    fmt_bytes(d->budget, b2, sizeof b2), d->source,
+		                    fmt_bytes(need - d->budget, b3, sizeof b3));
 	}
 	return HOIST_OK;
 }
 
 /* GPUs, cpu and disk for a strategy, in the fixed order. */
 static enum hoist_status strategy_devices(struct hoist_plan *p, struct machine *m,
-					  const struct budgets *b, struct hoist_device target,
-					  bool target_set, const struct hoist_options *opt,
-					  size_t *ngpu)
+                                          const struct budgets *b, struct hoist_device target,
+                                          bool target_set, const struct hoist_options *opt,
+                                          size_t *ngpu)
 {
 	enum hoist_status st = HOIST_OK;
 	bool want_gpus = !target_set || is_gpu(target.kind);
@@ -871,11 +889,11 @@ static enum hoist_status strategy_devices(struct hoist_plan *p, struct machine *
 		} else if (target_set) {
 			/* A GPU was asked for by name: no quiet fallback. */
 			return hoist__error(m->gpu_status, "%s: %s",
-					    m->gpu_kind == HOIST_DEVICE_SIM ? "sim" : "cuda",
-					    m->gpu_error);
+			                    m->gpu_kind == HOIST_DEVICE_SIM ? "sim" : "cuda",
+			                    m->gpu_error);
 		} else {
 			snprintf(p->notice, sizeof p->notice,
-				 "no GPU (%s): every tensor planned for cpu", m->gpu_error);
+			         "no GPU (%s): every tensor planned for cpu", m->gpu_error);
 		}
 		if (st != HOIST_OK)
 			return st;
@@ -890,12 +908,12 @@ static enum hoist_status strategy_devices(struct hoist_plan *p, struct machine *
 		disk_budget(b, add_dev(p));
 	else if (target_set && target.kind == HOIST_DEVICE_DISK)
 		return hoist__error(HOIST_ERR_INVALID,
-				    "device \"disk\" asked for, but disk placement is forbidden");
+		                    "device \"disk\" asked for, but disk placement is forbidden");
 	return HOIST_OK;
 }
 
 enum hoist_status hoist_plan_create(const struct hoist_checkpoint *ckpt,
-				    const struct hoist_options *opt, struct hoist_plan **out)
+                                    const struct hoist_options *opt, struct hoist_plan **out)
 {
 	static const struct hoist_options defaults;
 	enum hoist_status st = HOIST_OK;
@@ -916,7 +934,7 @@ enum hoist_status hoist_plan_create(const struct hoist_checkpoint *ckpt,
 	if (opt->dtype != HOIST_DTYPE_NONE && opt->dtype != HOIST_F16 && opt->dtype != HOIST_BF16 &&
 	    opt->dtype != HOIST_F32)
 		return hoist__error(HOIST_ERR_INVALID, "dtype %d: expected F16, BF16 or F32",
-				    (int)opt->dtype);
+		                    (int)opt->dtype);
 	if (opt->device) {
 		st = hoist_device_parse(opt->device, &target);
 		if (st != HOIST_OK)
@@ -941,9 +959,11 @@ enum hoist_status hoist_plan_create(const struct hoist_checkpoint *ckpt,
 	m->gpu_kind = target.kind == HOIST_DEVICE_SIM ? HOIST_DEVICE_SIM : HOIST_DEVICE_CUDA;
 	if (b.named_kind >= 0 && target_set && is_gpu(target.kind) &&
 	    b.named_kind != (int)target.kind) {
-		st = hoist__error(HOIST_ERR_INVALID, "max_memory \"%s\" names %s devices, but the "
-				  "target is \"%s\"", opt->max_memory,
-				  b.named_kind == HOIST_DEVICE_SIM ? "sim" : "cuda", opt->device);
+		st = hoist__error(HOIST_ERR_INVALID,
+		                  "max_memory \"%s\" names %s devices, but the "
+		                  "target is \"%s\"",
+		                  opt->max_memory,
+		                  b.named_kind == HOIST_DEVICE_SIM ? "sim" : "cuda", opt->device);
 		goto out;
 	}
 	if (b.named_kind >= 0 && (!target_set || !is_gpu(target.kind)))
@@ -963,7 +983,8 @@ enum hoist_status hoist_plan_create(const struct hoist_checkpoint *ckpt,
 	if (!dm || !*dm) {
 		bool single = target_set && target.index >= 0;
 		p->strategy = single ? STRATEGY_SINGLE : STRATEGY_BALANCED;
-		snprintf(p->strategy_name, sizeof p->strategy_name, "%s", single ? "single" : "auto");
+		snprintf(p->strategy_name, sizeof p->strategy_name, "%s",
+		         single ? "single" : "auto");
 	} else if (strcmp(dm, "auto") == 0 || strcmp(dm, "balanced") == 0) {
 		p->strategy = STRATEGY_BALANCED;
 		snprintf(p->strategy_name, sizeof p->strategy_name, "%s", dm);
@@ -1019,12 +1040,13 @@ enum hoist_status hoist_plan_create(const struct hoist_checkpoint *ckpt,
 			if (dv->bytes <= dv->budget)
 				continue;
 			char name[32], b1[32], b2[32], b3[32];
-			st = hoist__error(HOIST_ERR_NO_SPACE,
-					  "device map %s puts %s on %s, %s more than its budget of %s (%s)",
-					  p->map_path, fmt_bytes(dv->bytes, b1, sizeof b1),
-					  dev_name(dv, name, sizeof name),
-					  fmt_bytes(dv->bytes - dv->budget, b2, sizeof b2),
-					  fmt_bytes(dv->budget, b3, sizeof b3), dv->source);
+			st = hoist__error(
+			        HOIST_ERR_NO_SPACE,
+			        "device map %s puts %s on %s, %s more than its budget of %s (%s)",
+			        p->map_path, fmt_bytes(dv->bytes, b1, sizeof b1),
+			        dev_name(dv, name, sizeof name),
+			        fmt_bytes(dv->bytes - dv->budget, b2, sizeof b2),
+			        fmt_bytes(dv->budget, b3, sizeof b3), dv->source);
 			goto out;
 		}
 	}
@@ -1048,7 +1070,7 @@ size_t hoist_plan_device_count(const struct hoist_plan *plan)
 }
 
 void hoist_plan_device(const struct hoist_plan *plan, size_t i, struct hoist_device *device,
-		       uint64_t *budget, uint64_t *bytes)
+                       uint64_t *budget, uint64_t *bytes)
 {
 	struct hoist_device none = {HOIST_DEVICE_CPU, -1};
 	bool ok = plan && i < plan->ndev;
@@ -1111,7 +1133,7 @@ struct line {
 	size_t keylen; /* for a run: the stem's length */
 	bool run;
 	unsigned long lo, hi;
-	int dev;      /* -1: the units under key go to several devices (map plans only) */
+	int dev; /* -1: the units under key go to several devices (map plans only) */
 	uint64_t bytes;
 	size_t tensors;
 };
@@ -1155,11 +1177,13 @@ static enum hoist_status make_lines(const struct hoist_plan *p, struct line **ou
 		for (size_t cut = 0; cut <= u->keylen; cut++) {
 			if (cut > 0 && cut < u->keylen && u->key[cut] != '.')
 				continue;
-			if (i > 0 && has_prefix(p->units[i - 1].key, p->units[i - 1].keylen, u->key, cut))
+			if (i > 0 &&
+			    has_prefix(p->units[i - 1].key, p->units[i - 1].keylen, u->key, cut))
 				continue;
 			size_t j = i;
 			bool same = udev[i] >= 0;
-			while (j < p->nunits && has_prefix(p->units[j].key, p->units[j].keylen, u->key, cut)) {
+			while (j < p->nunits &&
+			       has_prefix(p->units[j].key, p->units[j].keylen, u->key, cut)) {
 				if (udev[j] != udev[i]) {
 					same = false;
 					break;
@@ -1193,13 +1217,14 @@ static enum hoist_status make_lines(const struct hoist_plan *p, struct line **ou
 				break;
 			}
 		size_t stem = dot ? (size_t)(dot - l->key) : 0;
-		bool numbered = dot && digits(dot + 1, l->keylen - stem - 1) &&
-				l->keylen - stem - 1 < 10;
+		bool numbered =
+		        dot && digits(dot + 1, l->keylen - stem - 1) && l->keylen - stem - 1 < 10;
 		unsigned long num = numbered ? strtoul(dot + 1, NULL, 10) : 0;
 		if (numbered && w > 0) {
 			struct line *prev = &lines[w - 1];
-			if (prev->run && prev->dev == l->dev && prev->dev >= 0 && prev->keylen == stem &&
-			    memcmp(prev->key, l->key, stem) == 0 && prev->hi + 1 == num) {
+			if (prev->run && prev->dev == l->dev && prev->dev >= 0 &&
+			    prev->keylen == stem && memcmp(prev->key, l->key, stem) == 0 &&
+			    prev->hi + 1 == num) {
 				prev->hi = num;
 				prev->bytes += l->bytes;
 				prev->tensors += l->tensors;
@@ -1253,20 +1278,20 @@ enum hoist_status hoist_plan_print(const struct hoist_plan *plan, FILE *out)
 		return st;
 
 	fprintf(out, "plan: %zu tensors, %s in %zu shard%s; strategy %s%s%s; dtype %s\n",
-		p->ntensors, fmt_bytes(total_file_bytes(p), b1, sizeof b1),
-		hoist_checkpoint_shard_count(p->ckpt),
-		hoist_checkpoint_shard_count(p->ckpt) == 1 ? "" : "s", p->strategy_name,
-		p->map_path ? " " : "", p->map_path ? p->map_path : "",
-		p->dtype ? hoist_dtype_name(p->dtype) : "as stored");
+	        p->ntensors, fmt_bytes(total_file_bytes(p), b1, sizeof b1),
+	        hoist_checkpoint_shard_count(p->ckpt),
+	        hoist_checkpoint_shard_count(p->ckpt) == 1 ? "" : "s", p->strategy_name,
+	        p->map_path ? " " : "", p->map_path ? p->map_path : "",
+	        p->dtype ? hoist_dtype_name(p->dtype) : "as stored");
 	if (p->notice[0])
 		fprintf(out, "notice: %s\n", p->notice);
 	fprintf(out, "\n%-8s %12s %12s %8s  %s\n", "device", "planned", "budget", "tensors",
-		"budget from");
+	        "budget from");
 	for (size_t d = 0; d < p->ndev; d++)
 		fprintf(out, "%-8s %12s %12s %8zu  %s\n", dev_name(&p->dev[d], name, sizeof name),
-			fmt_bytes(p->dev[d].bytes, b1, sizeof b1),
-			fmt_bytes(p->dev[d].budget, b2, sizeof b2), p->dev[d].tensors,
-			p->dev[d].source);
+		        fmt_bytes(p->dev[d].bytes, b1, sizeof b1),
+		        fmt_bytes(p->dev[d].budget, b2, sizeof b2), p->dev[d].tensors,
+		        p->dev[d].source);
 
 	int width = 8;
 	for (size_t i = 0; i < nlines; i++) {
@@ -1274,16 +1299,16 @@ enum hoist_status hoist_plan_print(const struct hoist_plan *plan, FILE *out)
 		width = HOIST__MAX(width, HOIST__MIN((int)strlen(text), 64));
 	}
 	fprintf(out, "\nmap (%s):\n",
-		p->strategy == STRATEGY_MAP	 ? "as the map file says"
-		: p->strategy == STRATEGY_SINGLE ? "one target device"
-						 : "layer groups and modules are never split");
+	        p->strategy == STRATEGY_MAP      ? "as the map file says"
+	        : p->strategy == STRATEGY_SINGLE ? "one target device"
+	                                         : "layer groups and modules are never split");
 	for (size_t i = 0; i < nlines; i++) {
 		line_text(&lines[i], text, sizeof text);
 		fprintf(out, "  %-*s -> %-7s %12s  %zu tensor%s\n", width, text,
-			lines[i].dev >= 0 ? dev_name(&p->dev[lines[i].dev], name, sizeof name)
-					  : "(split)",
-			fmt_bytes(lines[i].bytes, b1, sizeof b1), lines[i].tensors,
-			lines[i].tensors == 1 ? "" : "s");
+		        lines[i].dev >= 0 ? dev_name(&p->dev[lines[i].dev], name, sizeof name)
+		                          : "(split)",
+		        fmt_bytes(lines[i].bytes, b1, sizeof b1), lines[i].tensors,
+		        lines[i].tensors == 1 ? "" : "s");
 	}
 	if (p->map_unused)
 		fprintf(out, "  map entries that match no tensor (ignored): %s\n", p->map_unused);
@@ -1298,26 +1323,30 @@ enum hoist_status hoist_plan_print(const struct hoist_plan *plan, FILE *out)
 			fprintf(out, "\nspilled:\n");
 		header = true;
 		char to[32];
-		fprintf(out, "  %s is full (%s planned of %s): %.*s (%s) was the first group that "
-			"did not fit; it went to %s\n",
-			dev_name(dv, name, sizeof name), fmt_bytes(dv->bytes, b1, sizeof b1),
-			fmt_bytes(dv->budget, b2, sizeof b2), (int)u->keylen, u->key,
-			fmt_bytes(u->bytes, text, sizeof text),
-			u->dev >= 0 ? dev_name(&p->dev[u->dev], to, sizeof to) : "nowhere");
+		fprintf(out,
+		        "  %s is full (%s planned of %s): %.*s (%s) was the first group that "
+		        "did not fit; it went to %s\n",
+		        dev_name(dv, name, sizeof name), fmt_bytes(dv->bytes, b1, sizeof b1),
+		        fmt_bytes(dv->budget, b2, sizeof b2), (int)u->keylen, u->key,
+		        fmt_bytes(u->bytes, text, sizeof text),
+		        u->dev >= 0 ? dev_name(&p->dev[u->dev], to, sizeof to) : "nowhere");
 	}
 	for (size_t d = 0; d < p->ndev; d++) {
 		const struct plan_dev *dv = &p->dev[d];
 		if (dv->device.kind == HOIST_DEVICE_DISK && dv->tensors > 0)
-			fprintf(out, "  disk: %zu tensor%s (%s) left in the checkpoint's files, "
-				"read when asked for, at no cost at load\n", dv->tensors,
-				dv->tensors == 1 ? "" : "s", fmt_bytes(dv->bytes, b1, sizeof b1));
+			fprintf(out,
+			        "  disk: %zu tensor%s (%s) left in the checkpoint's files, "
+			        "read when asked for, at no cost at load\n",
+			        dv->tensors, dv->tensors == 1 ? "" : "s",
+			        fmt_bytes(dv->bytes, b1, sizeof b1));
 	}
 
 	fprintf(out, "\npredicted load: %.2f s from page cache, %.2f s from cold storage\n",
-		p->warm_s, p->cold_s);
-	fprintf(out, "  (assumed, not measured here: storage %.1f GB/s cold, page cache %.0f GB/s "
-		"warm, host->GPU copy %.0f GB/s; from one H200 machine, tests/data/README.md)\n",
-		BW_COLD / 1e9, BW_WARM / 1e9, p->copy_bw / 1e9);
+	        p->warm_s, p->cold_s);
+	fprintf(out,
+	        "  (assumed, not measured here: storage %.1f GB/s cold, page cache %.0f GB/s "
+	        "warm, host->GPU copy %.0f GB/s; from one H200 machine, tests/data/README.md)\n",
+	        BW_COLD / 1e9, BW_WARM / 1e9, p->copy_bw / 1e9);
 	hoist__free(lines);
 	return ferror(out) ? hoist__error(HOIST_ERR_IO, "plan: write failed") : HOIST_OK;
 }
@@ -1345,7 +1374,8 @@ static void json_cstr(FILE *out, const char *s)
 enum hoist_status hoist_plan_print_json(const struct hoist_plan *plan, FILE *out)
 {
 	if (!plan || !out)
-		return hoist__error(HOIST_ERR_INVALID, "hoist_plan_print_json: plan or stream is NULL");
+		return hoist__error(HOIST_ERR_INVALID,
+		                    "hoist_plan_print_json: plan or stream is NULL");
 	const struct hoist_plan *p = plan;
 	struct line *lines = NULL;
 	size_t nlines = 0;
@@ -1355,7 +1385,7 @@ enum hoist_status hoist_plan_print_json(const struct hoist_plan *plan, FILE *out
 		return st;
 
 	fprintf(out, "{\"tensors\":%zu,\"bytes\":%" PRIu64 ",\"strategy\":", p->ntensors,
-		total_file_bytes(p));
+	        total_file_bytes(p));
 	json_cstr(out, p->strategy_name);
 	fputs(",\"map_file\":", out);
 	if (p->map_path)
@@ -1383,7 +1413,7 @@ enum hoist_status hoist_plan_print_json(const struct hoist_plan *plan, FILE *out
 		else
 			fprintf(out, "%" PRIu64, dv->budget);
 		fprintf(out, ",\"bytes\":%" PRIu64 ",\"tensors\":%zu,\"budget_from\":", dv->bytes,
-			dv->tensors);
+		        dv->tensors);
 		json_cstr(out, dv->source);
 		fputs("}", out);
 	}
@@ -1398,11 +1428,14 @@ enum hoist_status hoist_plan_print_json(const struct hoist_plan *plan, FILE *out
 		else
 			fputs("null", out);
 		fprintf(out, ",\"bytes\":%" PRIu64 ",\"tensors\":%zu}", lines[i].bytes,
-			lines[i].tensors);
+		        lines[i].tensors);
 	}
-	fprintf(out, "],\"predicted_seconds\":{\"warm\":%.3f,\"cold\":%.3f},", p->warm_s, p->cold_s);
-	fprintf(out, "\"assumed_bytes_per_second\":{\"cold_storage\":%.0f,\"page_cache\":%.0f,"
-		"\"copy\":%.0f},\"placement\":{", BW_COLD, BW_WARM, p->copy_bw);
+	fprintf(out, "],\"predicted_seconds\":{\"warm\":%.3f,\"cold\":%.3f},", p->warm_s,
+	        p->cold_s);
+	fprintf(out,
+	        "\"assumed_bytes_per_second\":{\"cold_storage\":%.0f,\"page_cache\":%.0f,"
+	        "\"copy\":%.0f},\"placement\":{",
+	        BW_COLD, BW_WARM, p->copy_bw);
 	for (size_t t = 0; t < p->ntensors; t++) {
 		if (t)
 			fputc(',', out);

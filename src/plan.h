@@ -15,10 +15,10 @@ size_t hoist__plan_tensor_count(const struct hoist_plan *plan);
 /* One entry of an accelerate-style map file: a module / tensor-name prefix and the
  * device it names. */
 struct hoist__map_entry {
-	char *prefix;             /* as it matches checkpoint names (after any rename) */
-	char *written;            /* as written in the file (for messages) */
+	char *prefix;               /* as it matches checkpoint names (after any rename) */
+	char *written;              /* as written in the file (for messages) */
 	struct hoist_device device; /* GPUs: kind as the target's, index the ordinal */
-	bool used;                /* covers at least one tensor */
+	bool used;                  /* covers at least one tensor */
 };
 
 struct hoist__map {
@@ -31,7 +31,7 @@ struct hoist__map {
  * mean (cuda or sim). Errors: HOIST_ERR_IO, HOIST_ERR_INVALID (the message names
  * the file and the entry), HOIST_ERR_NOMEM. */
 enum hoist_status hoist__map_load(const char *path, enum hoist_device_kind gpu_kind,
-				  struct hoist__map **out);
+                                  struct hoist__map **out);
 void hoist__map_free(struct hoist__map *map);
 
 /* Gives every tensor its entry: entries that cover no checkpoint name are tried under
@@ -39,6 +39,6 @@ void hoist__map_free(struct hoist__map *map);
  * entry (the longest prefix covering it). Errors: HOIST_ERR_INVALID naming a tensor no
  * entry covers, HOIST_ERR_NOMEM. */
 enum hoist_status hoist__map_resolve(struct hoist__map *map, const struct hoist_checkpoint *ckpt,
-				     size_t *entry_of);
+                                     size_t *entry_of);
 
 #endif

@@ -24,18 +24,18 @@
 static const struct {
 	const char *from, *to;
 } renames[] = {
-	{"model.language_model.", "model."},
-	{"model.visual.", "visual."},
-	{"model.", "model.language_model."},
-	{"visual.", "model.visual."},
-	{"model.language_model.", "language_model.model."},
-	{"language_model.model.", "model.language_model."},
-	{"model.vision_tower.", "vision_tower."},
-	{"vision_tower.", "model.vision_tower."},
-	{"model.multi_modal_projector.", "multi_modal_projector."},
-	{"multi_modal_projector.", "model.multi_modal_projector."},
-	{"lm_head.", "language_model.lm_head."},
-	{"language_model.lm_head.", "lm_head."},
+        {"model.language_model.", "model."},
+        {"model.visual.", "visual."},
+        {"model.", "model.language_model."},
+        {"visual.", "model.visual."},
+        {"model.language_model.", "language_model.model."},
+        {"language_model.model.", "model.language_model."},
+        {"model.vision_tower.", "vision_tower."},
+        {"vision_tower.", "model.vision_tower."},
+        {"model.multi_modal_projector.", "multi_modal_projector."},
+        {"multi_modal_projector.", "model.multi_modal_projector."},
+        {"lm_head.", "language_model.lm_head."},
+        {"language_model.lm_head.", "lm_head."},
 };
 
 void hoist__map_free(struct hoist__map *map)
@@ -70,7 +70,7 @@ static bool all_digits(const char *s)
 /* Parses one value: an integer or digit string (a GPU ordinal of gpu_kind), "cpu",
  * "disk", "cuda:N", "sim:N". */
 static enum hoist_status parse_value(const char *path, const char *key, json_t *v,
-				     enum hoist_device_kind gpu_kind, struct hoist_device *out)
+                                     enum hoist_device_kind gpu_kind, struct hoist_device *out)
 {
 	long long ordinal = -1;
 	if (json_is_integer(v)) {
@@ -81,37 +81,41 @@ static enum hoist_status parse_value(const char *path, const char *key, json_t *
 	} else if (json_is_string(v)) {
 		const char *s = json_string_value(v);
 		if (hoist_device_parse(s, out) != HOIST_OK || out->index < 0)
-			return hoist__error(HOIST_ERR_INVALID,
-					    "device map %s: \"%s\": unknown device \"%s\" (expected a GPU "
-					    "ordinal, \"cpu\", \"disk\", \"cuda:N\" or \"sim:N\")",
-					    path, key, s);
+			return hoist__error(
+			        HOIST_ERR_INVALID,
+			        "device map %s: \"%s\": unknown device \"%s\" (expected a GPU "
+			        "ordinal, \"cpu\", \"disk\", \"cuda:N\" or \"sim:N\")",
+			        path, key, s);
 		if ((out->kind == HOIST_DEVICE_CUDA || out->kind == HOIST_DEVICE_SIM) &&
 		    out->kind != gpu_kind)
-			return hoist__error(HOIST_ERR_INVALID,
-					    "device map %s: \"%s\": \"%s\" is not of the target's kind "
-					    "(%s devices)", path, key, s,
-					    gpu_kind == HOIST_DEVICE_SIM ? "sim" : "cuda");
+			return hoist__error(
+			        HOIST_ERR_INVALID,
+			        "device map %s: \"%s\": \"%s\" is not of the target's kind "
+			        "(%s devices)",
+			        path, key, s, gpu_kind == HOIST_DEVICE_SIM ? "sim" : "cuda");
 		if (out->index >= HOIST__MAX_DEVICES)
-			return hoist__error(HOIST_ERR_INVALID,
-					    "device map %s: \"%s\": \"%s\": GPU ordinals go up to %d",
-					    path, key, s, HOIST__MAX_DEVICES - 1);
+			return hoist__error(
+			        HOIST_ERR_INVALID,
+			        "device map %s: \"%s\": \"%s\": GPU ordinals go up to %d", path,
+			        key, s, HOIST__MAX_DEVICES - 1);
 		return HOIST_OK;
 	} else {
-		return hoist__error(HOIST_ERR_INVALID,
-				    "device map %s: \"%s\": expected a GPU ordinal or a device name",
-				    path, key);
+		return hoist__error(
+		        HOIST_ERR_INVALID,
+		        "device map %s: \"%s\": expected a GPU ordinal or a device name", path,
+		        key);
 	}
 	if (ordinal < 0 || ordinal >= HOIST__MAX_DEVICES)
 		return hoist__error(HOIST_ERR_INVALID,
-				    "device map %s: \"%s\": GPU ordinal %lld out of range 0..%d", path,
-				    key, ordinal, HOIST__MAX_DEVICES - 1);
+		                    "device map %s: \"%s\": GPU ordinal %lld out of range 0..%d",
+		                    path, key, ordinal, HOIST__MAX_DEVICES - 1);
 	out->kind = gpu_kind;
 	out->index = (int)ordinal;
 	return HOIST_OK;
 }
 
 enum hoist_status hoist__map_load(const char *path, enum hoist_device_kind gpu_kind,
-				  struct hoist__map **out)
+                                  struct hoist__map **out)
 {
 	enum hoist_status st = HOIST_OK;
 	struct hoist__map *map = NULL;
@@ -123,15 +127,15 @@ enum hoist_status hoist__map_load(const char *path, enum hoist_device_kind gpu_k
 	fd = hoist__open(path, O_RDONLY);
 	if (fd < 0) {
 		st = hoist__error(HOIST_ERR_IO, "device map %s: cannot open: %s", path,
-				  strerror(errno));
+		                  strerror(errno));
 		goto out;
 	}
 	int64_t size = hoist__file_size(fd);
 	if (size < 0 || size > (int64_t)MAP_FILE_MAX) {
 		st = hoist__error(HOIST_ERR_INVALID,
-				  size < 0 ? "device map %s: not a regular file"
-					   : "device map %s: larger than 64 MiB; not a device map",
-				  path);
+		                  size < 0 ? "device map %s: not a regular file"
+		                           : "device map %s: larger than 64 MiB; not a device map",
+		                  path);
 		goto out;
 	}
 	text = hoist__malloc((size_t)size + 1);
@@ -141,32 +145,33 @@ enum hoist_status hoist__map_load(const char *path, enum hoist_device_kind gpu_k
 	}
 	if (hoist__pread_full(fd, text, (size_t)size, 0) != 0) {
 		st = hoist__error(HOIST_ERR_IO, "device map %s: read failed: %s", path,
-				  strerror(errno));
+		                  strerror(errno));
 		goto out;
 	}
 	json_error_t jerr;
 	root = json_loadb(text, (size_t)size, JSON_REJECT_DUPLICATES, &jerr);
 	if (!root) {
 		st = hoist__error(HOIST_ERR_INVALID, "device map %s: line %d, column %d: %s", path,
-				  jerr.line, jerr.column, jerr.text);
+		                  jerr.line, jerr.column, jerr.text);
 		goto out;
 	}
 	if (!json_is_object(root)) {
-		st = hoist__error(HOIST_ERR_INVALID,
-				  "device map %s: expected one JSON object {\"prefix\": device, ...}",
-				  path);
+		st = hoist__error(
+		        HOIST_ERR_INVALID,
+		        "device map %s: expected one JSON object {\"prefix\": device, ...}", path);
 		goto out;
 	}
 	map = hoist__calloc(1, sizeof *map);
 	if (!map || !(map->path = hoist__strdup(path)) ||
 	    !(map->entries = hoist__calloc(json_object_size(root) ? json_object_size(root) : 1,
-					   sizeof *map->entries))) {
+	                                   sizeof *map->entries))) {
 		st = hoist__error(HOIST_ERR_NOMEM, "device map %s: out of memory", path);
 		goto out;
 	}
 	const char *key;
 	json_t *value;
-	json_object_foreach(root, key, value) {
+	json_object_foreach(root, key, value)
+	{
 		struct hoist__map_entry *e = &map->entries[map->count];
 		st = parse_value(path, key, value, gpu_kind, &e->device);
 		if (st != HOIST_OK)
@@ -187,8 +192,9 @@ enum hoist_status hoist__map_load(const char *path, enum hoist_device_kind gpu_k
 	for (size_t i = 1; i < map->count; i++) {
 		if (strcmp(map->entries[i - 1].prefix, map->entries[i].prefix) == 0) {
 			st = hoist__error(HOIST_ERR_INVALID,
-					  "device map %s: \"%s\" and \"%s\" name the same prefix", path,
-					  map->entries[i - 1].written, map->entries[i].written);
+			                  "device map %s: \"%s\" and \"%s\" name the same prefix",
+			                  path, map->entries[i - 1].written,
+			                  map->entries[i].written);
 			goto out;
 		}
 	}
@@ -254,7 +260,8 @@ static int name_cmp(const void *a, const void *b, void *arg)
 {
 	const struct hoist_checkpoint *ckpt = arg;
 	size_t x = *(const size_t *)a, y = *(const size_t *)b;
-	return strcmp(hoist_checkpoint_tensor(ckpt, x)->name, hoist_checkpoint_tensor(ckpt, y)->name);
+	return strcmp(hoist_checkpoint_tensor(ckpt, x)->name,
+	              hoist_checkpoint_tensor(ckpt, y)->name);
 }
 
 /* The entry whose prefix equals name[0..len), or -1. */
@@ -287,7 +294,7 @@ static bool prefix_taken(const struct hoist__map *map, const char *prefix)
 
 /* Tries the renames on an entry that covers nothing; on success replaces its prefix. */
 static enum hoist_status try_renames(struct hoist__map *map, struct hoist__map_entry *e,
-				     const struct names *nm, bool *renamed)
+                                     const struct names *nm, bool *renamed)
 {
 	enum hoist_status st = HOIST_OK;
 	size_t n = strlen(e->prefix);
@@ -303,7 +310,8 @@ static enum hoist_status try_renames(struct hoist__map *map, struct hoist__map_e
 		size_t rest = n + 1 - fl; /* what follows "from", ending in '.' or empty */
 		cand = hoist__malloc(tl + rest + 1);
 		if (!cand) {
-			st = hoist__error(HOIST_ERR_NOMEM, "device map %s: out of memory", map->path);
+			st = hoist__error(HOIST_ERR_NOMEM, "device map %s: out of memory",
+			                  map->path);
 			goto out;
 		}
 		memcpy(cand, renames[r].to, tl);
@@ -326,7 +334,7 @@ out:
 }
 
 enum hoist_status hoist__map_resolve(struct hoist__map *map, const struct hoist_checkpoint *ckpt,
-				     size_t *entry_of)
+                                     size_t *entry_of)
 {
 	enum hoist_status st = HOIST_OK;
 	struct names nm = {ckpt, NULL, hoist_checkpoint_tensor_count(ckpt)};
@@ -364,10 +372,11 @@ enum hoist_status hoist__map_resolve(struct hoist__map *map, const struct hoist_
 			hit = find_entry(map, name, len);
 		}
 		if (hit < 0) {
-			st = hoist__error(HOIST_ERR_INVALID,
-					  "device map %s: tensor \"%s\" is covered by no entry (add it, "
-					  "a module prefix of it, or \"\" for everything)",
-					  map->path, name);
+			st = hoist__error(
+			        HOIST_ERR_INVALID,
+			        "device map %s: tensor \"%s\" is covered by no entry (add it, "
+			        "a module prefix of it, or \"\" for everything)",
+			        map->path, name);
 			goto out;
 		}
 		entry_of[t] = (size_t)hit;

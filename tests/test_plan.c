@@ -29,9 +29,10 @@ static const char *write_u8_checkpoint(const char *file, const struct u8_tensor 
 	size_t len = 0, off = 0;
 	len += (size_t)snprintf(header + len, sizeof header - len, "{");
 	for (size_t i = 0; i < n; i++) {
-		len += (size_t)snprintf(header + len, sizeof header - len,
-					"%s\"%s\":{\"dtype\":\"U8\",\"shape\":[%u],\"data_offsets\":[%zu,%zu]}",
-					i ? "," : "", t[i].name, t[i].size, off, off + t[i].size);
+		len += (size_t)snprintf(
+		        header + len, sizeof header - len,
+		        "%s\"%s\":{\"dtype\":\"U8\",\"shape\":[%u],\"data_offsets\":[%zu,%zu]}",
+		        i ? "," : "", t[i].name, t[i].size, off, off + t[i].size);
 		off += t[i].size;
 	}
 	snprintf(header + len, sizeof header - len, "}");
@@ -43,15 +44,15 @@ static const char *write_u8_checkpoint(const char *file, const struct u8_tensor 
 /* embed 1024, head 1024, layers.0-3 768 each (w 512 + b 256), norm 256: the data
  * deliberately not in name order, so arena order (tensor order) differs from it. */
 static const struct u8_tensor small_tensors[] = {
-	{"layers.2.w", 512}, {"norm.weight", 256}, {"embed.weight", 1024}, {"layers.0.b", 256},
-	{"layers.0.w", 512}, {"head.weight", 1024}, {"layers.1.w", 512}, {"layers.1.b", 256},
-	{"layers.3.w", 512}, {"layers.2.b", 256}, {"layers.3.b", 256},
+        {"layers.2.w", 512}, {"norm.weight", 256},  {"embed.weight", 1024}, {"layers.0.b", 256},
+        {"layers.0.w", 512}, {"head.weight", 1024}, {"layers.1.w", 512},    {"layers.1.b", 256},
+        {"layers.3.w", 512}, {"layers.2.b", 256},   {"layers.3.b", 256},
 };
 
 static struct hoist_checkpoint *small_ckpt(void)
 {
 	return open_ckpt(write_u8_checkpoint("small.safetensors", small_tensors,
-					     sizeof small_tensors / sizeof small_tensors[0]));
+	                                     sizeof small_tensors / sizeof small_tensors[0]));
 }
 
 static const char *devname(struct hoist_device d)
@@ -63,7 +64,7 @@ static const char *devname(struct hoist_device d)
 }
 
 static const char *tensor_dev(const struct hoist_checkpoint *c, const struct hoist_plan *p,
-			      const char *name)
+                              const char *name)
 {
 	size_t i;
 	CHECK_OK(hoist_checkpoint_find(c, name, &i));
@@ -71,7 +72,7 @@ static const char *tensor_dev(const struct hoist_checkpoint *c, const struct hoi
 }
 
 static uint64_t tensor_off(const struct hoist_checkpoint *c, const struct hoist_plan *p,
-			   const char *name)
+                           const char *name)
 {
 	size_t i;
 	CHECK_OK(hoist_checkpoint_find(c, name, &i));
@@ -94,7 +95,7 @@ static const char *devices_text(const struct hoist_plan *p)
 		else
 			snprintf(b, sizeof b, "%" PRIu64, budget);
 		len += (size_t)snprintf(buf + len, sizeof buf - len, "%s%s=%" PRIu64 "/%s",
-					i ? " " : "", devname(d), bytes, b);
+		                        i ? " " : "", devname(d), bytes, b);
 	}
 	return buf;
 }
@@ -114,7 +115,7 @@ static int plan_dev_index(const struct hoist_plan *p, struct hoist_device d)
  * in tensor order, packed as the contract says; device bytes add up and stay within
  * budget; disk tensors at their file offsets; no layer group split (unless split_ok). */
 static void check_plan(const struct hoist_checkpoint *c, const struct hoist_plan *p,
-		       enum hoist_dtype dtype, bool split_ok)
+                       enum hoist_dtype dtype, bool split_ok)
 {
 	size_t nd = hoist_plan_device_count(p), n = hoist_checkpoint_tensor_count(c);
 	uint64_t run[HOIST__MAX_DEVICES + 2] = {0};
@@ -132,7 +133,8 @@ static void check_plan(const struct hoist_checkpoint *c, const struct hoist_plan
 			continue;
 		}
 		if (off != run[k])
-			FAIL("tensor %s: offset %" PRIu64 ", expected %" PRIu64, ti->name, off, run[k]);
+			FAIL("tensor %s: offset %" PRIu64 ", expected %" PRIu64, ti->name, off,
+			     run[k]);
 		CHECK_EQ_U64(off % HOIST__ARENA_ALIGN, 0);
 		uint64_t sz = hoist__loaded_nbytes(ti, dtype);
 		run[k] += (sz + HOIST__ARENA_ALIGN - 1) / HOIST__ARENA_ALIGN * HOIST__ARENA_ALIGN;
@@ -142,10 +144,11 @@ static void check_plan(const struct hoist_checkpoint *c, const struct hoist_plan
 		uint64_t budget, bytes;
 		hoist_plan_device(p, i, &d, &budget, &bytes);
 		if (bytes != run[i])
-			FAIL("%s: plan says %" PRIu64 " bytes, tensors add up to %" PRIu64, devname(d),
-			     bytes, run[i]);
+			FAIL("%s: plan says %" PRIu64 " bytes, tensors add up to %" PRIu64,
+			     devname(d), bytes, run[i]);
 		if (bytes > budget)
-			FAIL("%s: %" PRIu64 " bytes over its budget %" PRIu64, devname(d), bytes, budget);
+			FAIL("%s: %" PRIu64 " bytes over its budget %" PRIu64, devname(d), bytes,
+			     budget);
 	}
 	if (split_ok)
 		return;
@@ -159,7 +162,7 @@ static void check_plan(const struct hoist_checkpoint *c, const struct hoist_plan
 			if (hoist_layer_group_prefix(b) != la || strncmp(a, b, la) != 0)
 				continue;
 			struct hoist_device da = hoist_plan_tensor_device(p, t),
-					    db = hoist_plan_tensor_device(p, u);
+			                    db = hoist_plan_tensor_device(p, u);
 			if (da.kind != db.kind || da.index != db.index)
 				FAIL("layer group %.*s split: %s on %s, %s on %s", (int)la, a, a,
 				     devname(da), b, devname(db));
@@ -169,7 +172,7 @@ static void check_plan(const struct hoist_checkpoint *c, const struct hoist_plan
 }
 
 static uint64_t gpu_tensor_bytes(const struct hoist_checkpoint *c, const struct hoist_plan *p,
-				 int ordinal)
+                                 int ordinal)
 {
 	uint64_t sum = 0;
 	for (size_t t = 0; t < hoist_checkpoint_tensor_count(c); t++) {
@@ -221,8 +224,8 @@ static struct hoist_checkpoint *mixed_ckpt(void)
 {
 	/* a: F32 [3] (12 bytes), b: BF16 [300] (600), c: U8 [1]. */
 	const char *h = "{\"a\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,12]},"
-			"\"b\":{\"dtype\":\"BF16\",\"shape\":[300],\"data_offsets\":[12,612]},"
-			"\"c\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[612,613]}}";
+	                "\"b\":{\"dtype\":\"BF16\",\"shape\":[300],\"data_offsets\":[12,612]},"
+	                "\"c\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[612,613]}}";
 	fixture_write_safetensors(test_path("mixed.safetensors"), h, NULL, 613);
 	return open_ckpt(test_path("mixed.safetensors"));
 }
@@ -267,7 +270,8 @@ TEST(plan_single_sim_capacity)
 
 	opt.sim_capacity = 1279;
 	CHECK_ERR(hoist_plan_create(c, &opt, &p), HOIST_ERR_NO_SPACE,
-		  "sim:0: the tensors need 1.28 KB, but its budget is 1.28 KB (sim capacity): 1 B short");
+	          "sim:0: the tensors need 1.28 KB, but its budget is 1.28 KB (sim capacity): 1 B "
+	          "short");
 	CHECK(p == NULL);
 
 	/* max_memory overrides the discovered capacity (a described machine). */
@@ -294,7 +298,8 @@ TEST(plan_single_cpu_no_space_and_disk_target)
 	struct hoist_plan *p;
 	struct hoist_options opt = {.device = "cpu", .max_memory = "cpu=1000"};
 	CHECK_ERR(hoist_plan_create(c, &opt, &p), HOIST_ERR_NO_SPACE,
-		  "cpu: the tensors need 1.28 KB, but its budget is 1.00 KB (max_memory): 280 B short");
+	          "cpu: the tensors need 1.28 KB, but its budget is 1.00 KB (max_memory): 280 B "
+	          "short");
 	opt.device = "disk";
 	CHECK_OK(hoist_plan_create(c, &opt, &p));
 	CHECK_STR(devices_text(p), "disk=613/-");
@@ -361,15 +366,16 @@ TEST(plan_sequential_exact)
 	/* Units in name order: embed 1024, head 1024, layers.0-3 768 each, norm 256.
 	 * sim:0 takes embed+head (2048; layers.0 would make 2816 > 2500); sim:1 layers
 	 * 0-2 (2304); cpu layers.3 (768; norm would make 1024 > 1000); disk norm. */
-	struct hoist_options opt = {.device = "sim", .device_map = "sequential",
-				    .max_memory = "0=2500,1=2500,cpu=1000"};
+	struct hoist_options opt = {.device = "sim",
+	                            .device_map = "sequential",
+	                            .max_memory = "0=2500,1=2500,cpu=1000"};
 	CHECK_OK(hoist_plan_create(c, &opt, &p));
 	CHECK_STR(devices_text(p), "sim:0=2048/2500 sim:1=2304/2500 cpu=768/1000 disk=256/-");
 	static const char *want[][2] = {
-		{"embed.weight", "sim:0"}, {"head.weight", "sim:0"}, {"layers.0.w", "sim:1"},
-		{"layers.0.b", "sim:1"},   {"layers.1.w", "sim:1"},  {"layers.1.b", "sim:1"},
-		{"layers.2.w", "sim:1"},   {"layers.2.b", "sim:1"},  {"layers.3.w", "cpu"},
-		{"layers.3.b", "cpu"},     {"norm.weight", "disk"},
+	        {"embed.weight", "sim:0"}, {"head.weight", "sim:0"}, {"layers.0.w", "sim:1"},
+	        {"layers.0.b", "sim:1"},   {"layers.1.w", "sim:1"},  {"layers.1.b", "sim:1"},
+	        {"layers.2.w", "sim:1"},   {"layers.2.b", "sim:1"},  {"layers.3.w", "cpu"},
+	        {"layers.3.b", "cpu"},     {"norm.weight", "disk"},
 	};
 	for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
 		CHECK_STR(tensor_dev(c, p, want[i][0]), want[i][1]);
@@ -394,8 +400,10 @@ TEST(plan_sequential_exact)
 	CHECK(strstr(line_with(text, "layers.3 "), "-> cpu") != NULL);
 	CHECK(strstr(line_with(text, "norm "), "-> disk") != NULL);
 	CHECK(strstr(line_with(text, "sim:0 is full"),
-		     "(2.05 KB planned of 2.50 KB): layers.0 (768 B) was the first group that did not fit; it went to sim:1"));
-	CHECK(strstr(line_with(text, "cpu is full"), "norm (256 B) was the first group that did not fit; it went to disk"));
+	             "(2.05 KB planned of 2.50 KB): layers.0 (768 B) was the first group that did "
+	             "not fit; it went to sim:1"));
+	CHECK(strstr(line_with(text, "cpu is full"),
+	             "norm (256 B) was the first group that did not fit; it went to disk"));
 	CHECK(strstr(text, "disk: 1 tensor (256 B) left in the checkpoint's files") != NULL);
 	CHECK(strstr(text, "predicted load: ") != NULL);
 	CHECK(strstr(text, "(assumed, not measured here: storage 2.0 GB/s cold") != NULL);
@@ -413,8 +421,9 @@ TEST(plan_balanced_exact)
 	 * rest (2560) on sim:1. auto is balanced. */
 	const char *maps[] = {"balanced", "auto", NULL};
 	for (size_t m = 0; m < 3; m++) {
-		struct hoist_options opt = {.device = "sim", .device_map = maps[m],
-					    .max_memory = "sim:0=4000,sim:1=4000,cpu=0"};
+		struct hoist_options opt = {.device = "sim",
+		                            .device_map = maps[m],
+		                            .max_memory = "sim:0=4000,sim:1=4000,cpu=0"};
 		CHECK_OK(hoist_plan_create(c, &opt, &p));
 		CHECK_STR(devices_text(p), "sim:0=2816/4000 sim:1=2560/4000 cpu=0/0 disk=0/-");
 		CHECK_STR(tensor_dev(c, p, "layers.0.b"), "sim:0");
@@ -427,8 +436,8 @@ TEST(plan_balanced_exact)
 	 * embed (2048 > 2000) and then sim:1 overflows (4352 > 4000): no contiguous
 	 * split works. auto then fills in order and backfills: layers.3, which would go
 	 * down to disk (cpu has no budget), goes to sim:0's remaining 976 bytes. */
-	struct hoist_options opt = {.device = "sim", .device_map = "auto",
-				    .max_memory = "0=2000,1=4000,cpu=0"};
+	struct hoist_options opt = {
+	        .device = "sim", .device_map = "auto", .max_memory = "0=2000,1=4000,cpu=0"};
 	CHECK_OK(hoist_plan_create(c, &opt, &p));
 	CHECK_STR(devices_text(p), "sim:0=1792/2000 sim:1=3584/4000 cpu=0/0 disk=0/-");
 	CHECK_STR(tensor_dev(c, p, "layers.3.w"), "sim:0");
@@ -461,20 +470,20 @@ TEST(plan_explicit_map_exact)
 	 * "layers" covers the other layers, "" everything else; "layers.3.b" names one
 	 * tensor; a key with a trailing dot means the same; an entry that covers nothing
 	 * is ignored and reported. An explicit map may split a layer (layers.3 here). */
-	const char *map = write_text("map.json",
-				     "{\"\": \"cpu\", \"layers\": 0, \"layers.2.\": \"disk\","
-				     " \"head.weight\": \"sim:1\", \"layers.3.b\": \"1\","
-				     " \"nothing.here\": 0}");
-	struct hoist_options opt = {.device = "sim", .device_map = map,
-				    .max_memory = "0=1MiB,1=1MiB,cpu=1MiB"};
+	const char *map =
+	        write_text("map.json", "{\"\": \"cpu\", \"layers\": 0, \"layers.2.\": \"disk\","
+	                               " \"head.weight\": \"sim:1\", \"layers.3.b\": \"1\","
+	                               " \"nothing.here\": 0}");
+	struct hoist_options opt = {
+	        .device = "sim", .device_map = map, .max_memory = "0=1MiB,1=1MiB,cpu=1MiB"};
 	CHECK_OK(hoist_plan_create(c, &opt, &p));
 	CHECK_STR(devices_text(p),
-		  "sim:0=2048/1048576 sim:1=1280/1048576 cpu=1280/1048576 disk=768/-");
+	          "sim:0=2048/1048576 sim:1=1280/1048576 cpu=1280/1048576 disk=768/-");
 	static const char *want[][2] = {
-		{"embed.weight", "cpu"},  {"norm.weight", "cpu"},   {"head.weight", "sim:1"},
-		{"layers.0.w", "sim:0"},  {"layers.0.b", "sim:0"},  {"layers.1.w", "sim:0"},
-		{"layers.1.b", "sim:0"},  {"layers.2.w", "disk"},   {"layers.2.b", "disk"},
-		{"layers.3.w", "sim:0"},  {"layers.3.b", "sim:1"},
+	        {"embed.weight", "cpu"}, {"norm.weight", "cpu"},  {"head.weight", "sim:1"},
+	        {"layers.0.w", "sim:0"}, {"layers.0.b", "sim:0"}, {"layers.1.w", "sim:0"},
+	        {"layers.1.b", "sim:0"}, {"layers.2.w", "disk"},  {"layers.2.b", "disk"},
+	        {"layers.3.w", "sim:0"}, {"layers.3.b", "sim:1"},
 	};
 	for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
 		CHECK_STR(tensor_dev(c, p, want[i][0]), want[i][1]);
@@ -489,7 +498,7 @@ TEST(plan_explicit_map_exact)
 	/* A map over budget is NO_SPACE, naming the device and the excess. */
 	opt.max_memory = "0=2000,1=1MiB,cpu=1MiB";
 	CHECK_ERR(hoist_plan_create(c, &opt, &p), HOIST_ERR_NO_SPACE,
-		  "puts 2.05 KB on sim:0, 48 B more than its budget of 2.00 KB (max_memory)");
+	          "puts 2.05 KB on sim:0, 48 B more than its budget of 2.00 KB (max_memory)");
 	hoist_checkpoint_close(c);
 }
 
@@ -498,16 +507,17 @@ TEST(plan_explicit_map_renames)
 	/* Checkpoint names as older transformers wrote Qwen2-VL; the map in the in-memory
 	 * names accelerate prints. */
 	static const struct u8_tensor t[] = {
-		{"model.layers.0.w", 256}, {"model.embed_tokens.weight", 256},
-		{"visual.blocks.0.w", 256}, {"lm_head.weight", 256}, {"model.norm.weight", 256},
+	        {"model.layers.0.w", 256},  {"model.embed_tokens.weight", 256},
+	        {"visual.blocks.0.w", 256}, {"lm_head.weight", 256},
+	        {"model.norm.weight", 256},
 	};
 	struct hoist_checkpoint *c = open_ckpt(write_u8_checkpoint("old.safetensors", t, 5));
-	const char *map = write_text("renames.json",
-				     "{\"model.language_model.layers.0\": \"cpu\","
-				     " \"model.language_model.embed_tokens\": 0,"
-				     " \"model.language_model\": \"cuda:1\","
-				     " \"model.visual\": \"disk\", \"lm_head\": 0,"
-				     " \"model.language_model.rotary_emb\": \"cpu\"}");
+	const char *map =
+	        write_text("renames.json", "{\"model.language_model.layers.0\": \"cpu\","
+	                                   " \"model.language_model.embed_tokens\": 0,"
+	                                   " \"model.language_model\": \"cuda:1\","
+	                                   " \"model.visual\": \"disk\", \"lm_head\": 0,"
+	                                   " \"model.language_model.rotary_emb\": \"cpu\"}");
 	struct hoist_plan *p;
 	struct hoist_options opt = {.device_map = map, .max_memory = "0=1GiB,1=1GiB,cpu=1GiB"};
 	CHECK_OK(hoist_plan_create(c, &opt, &p));
@@ -533,18 +543,19 @@ TEST(plan_explicit_map_errors)
 		enum hoist_status status;
 		const char *needle;
 	} cases[] = {
-		{"{\"\": \"tpu:0\"}", HOIST_ERR_INVALID, "\"\": unknown device \"tpu:0\""},
-		{"{\"\": \"cuda\"}", HOIST_ERR_INVALID, "unknown device \"cuda\""},
-		{"{\"\": \"cuda:0\"}", HOIST_ERR_INVALID, "\"cuda:0\" is not of the target's kind (sim"},
-		{"{\"\": -1}", HOIST_ERR_INVALID, "GPU ordinal -1 out of range"},
-		{"{\"\": 64}", HOIST_ERR_INVALID, "GPU ordinal 64 out of range"},
-		{"{\"\": 1.5}", HOIST_ERR_INVALID, "expected a GPU ordinal or a device name"},
-		{"{\"layers\": 0}", HOIST_ERR_INVALID,
-		 "tensor \"norm.weight\" is covered by no entry"},
-		{"{\"layers\": 0, \"layers.\": 0}", HOIST_ERR_INVALID, "name the same prefix"},
-		{"[\"cpu\"]", HOIST_ERR_INVALID, "expected one JSON object"},
-		{"{\"\": \"cpu\",}", HOIST_ERR_INVALID, "line 1"},
-		{"{\"a\": 0, \"a\": 1}", HOIST_ERR_INVALID, "duplicate"},
+	        {"{\"\": \"tpu:0\"}", HOIST_ERR_INVALID, "\"\": unknown device \"tpu:0\""},
+	        {"{\"\": \"cuda\"}", HOIST_ERR_INVALID, "unknown device \"cuda\""},
+	        {"{\"\": \"cuda:0\"}", HOIST_ERR_INVALID,
+	         "\"cuda:0\" is not of the target's kind (sim"},
+	        {"{\"\": -1}", HOIST_ERR_INVALID, "GPU ordinal -1 out of range"},
+	        {"{\"\": 64}", HOIST_ERR_INVALID, "GPU ordinal 64 out of range"},
+	        {"{\"\": 1.5}", HOIST_ERR_INVALID, "expected a GPU ordinal or a device name"},
+	        {"{\"layers\": 0}", HOIST_ERR_INVALID,
+	         "tensor \"norm.weight\" is covered by no entry"},
+	        {"{\"layers\": 0, \"layers.\": 0}", HOIST_ERR_INVALID, "name the same prefix"},
+	        {"[\"cpu\"]", HOIST_ERR_INVALID, "expected one JSON object"},
+	        {"{\"\": \"cpu\",}", HOIST_ERR_INVALID, "line 1"},
+	        {"{\"a\": 0, \"a\": 1}", HOIST_ERR_INVALID, "duplicate"},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		opt.device_map = write_text("bad.json", cases[i].json);
@@ -557,16 +568,17 @@ TEST(plan_explicit_map_errors)
 	opt.device_map = write_text("disk.json", "{\"\": \"disk\"}");
 	opt.allow_disk = -1;
 	CHECK_ERR(hoist_plan_create(c, &opt, &p), HOIST_ERR_INVALID,
-		  "\"\" puts tensors on disk, but disk placement is forbidden");
+	          "\"\" puts tensors on disk, but disk placement is forbidden");
 	opt.allow_disk = 0;
 	/* A GPU in the map with neither a budget nor a device present. */
 	opt.device_map = write_text("gpu3.json", "{\"\": 3}");
 	CHECK_ERR(hoist_plan_create(c, &opt, &p), HOIST_ERR_NO_DEVICE,
-		  "puts tensors on a GPU, but sim:3: no such device");
+	          "puts tensors on a GPU, but sim:3: no such device");
 	hoist_checkpoint_close(c);
 }
 
-/* ---- budgets and errors ------------------------------------------------------------------------- */
+/* ---- budgets and errors -------------------------------------------------------------------------
+ */
 
 TEST(plan_max_memory_parse_errors)
 {
@@ -575,17 +587,17 @@ TEST(plan_max_memory_parse_errors)
 	static const struct {
 		const char *text, *needle;
 	} cases[] = {
-		{"0=20GiB,,cpu=1GB", "empty item"},
-		{"0:20GiB", "\"0:20GiB\" lacks '='"},
-		{"gpu=1GB", "unknown device \"gpu\""},
-		{"cuda=1GB", "unknown device \"cuda\""},
-		{"0=20XB", "unknown unit \"XB\""},
-		{"0=", "byte count: empty"},
-		{"0=1GB,0=2GB", "device \"0\" given twice"},
-		{"cpu=1GB, cpu=2GB", "device \"cpu\" given twice"},
-		{"sim:0=1GB,cuda:1=1GB", "mixes cuda and sim devices"},
-		{"64=1GB", "GPU ordinal \"64\" out of range 0..63"},
-		{"", "empty item"},
+	        {"0=20GiB,,cpu=1GB", "empty item"},
+	        {"0:20GiB", "\"0:20GiB\" lacks '='"},
+	        {"gpu=1GB", "unknown device \"gpu\""},
+	        {"cuda=1GB", "unknown device \"cuda\""},
+	        {"0=20XB", "unknown unit \"XB\""},
+	        {"0=", "byte count: empty"},
+	        {"0=1GB,0=2GB", "device \"0\" given twice"},
+	        {"cpu=1GB, cpu=2GB", "device \"cpu\" given twice"},
+	        {"sim:0=1GB,cuda:1=1GB", "mixes cuda and sim devices"},
+	        {"64=1GB", "GPU ordinal \"64\" out of range 0..63"},
+	        {"", "empty item"},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		struct hoist_options opt = {.device = "cpu", .max_memory = cases[i].text};
@@ -596,12 +608,13 @@ TEST(plan_max_memory_parse_errors)
 	}
 	struct hoist_options opt = {.device = "sim:0", .max_memory = "cuda:0=1GB"};
 	CHECK_ERR(hoist_plan_create(c, &opt, &p), HOIST_ERR_INVALID,
-		  "names cuda devices, but the target is \"sim:0\"");
+	          "names cuda devices, but the target is \"sim:0\"");
 	opt.device = "tpu";
 	CHECK_ERR(hoist_plan_create(c, &opt, &p), HOIST_ERR_INVALID, "device \"tpu\"");
 	/* Spaces around items and units in either case are fine. */
-	struct hoist_options ok = {.device = "sim", .device_map = "sequential",
-				   .max_memory = " 0 = 2500 , 1=2500B,cpu=1000, disk=1kb"};
+	struct hoist_options ok = {.device = "sim",
+	                           .device_map = "sequential",
+	                           .max_memory = " 0 = 2500 , 1=2500B,cpu=1000, disk=1kb"};
 	CHECK_OK(hoist_plan_create(c, &ok, &p));
 	CHECK_STR(devices_text(p), "sim:0=2048/2500 sim:1=2304/2500 cpu=768/1000 disk=256/1000");
 	hoist_plan_free(p);
@@ -613,30 +626,30 @@ TEST(plan_no_space_message)
 	struct hoist_checkpoint *c = small_ckpt();
 	struct hoist_plan *p = NULL;
 	/* sim:0 takes embed and head, cpu layers.0 and norm; layers.1-3 fit nowhere. */
-	struct hoist_options opt = {.device = "sim", .max_memory = "0=2048,cpu=1024",
-				    .allow_disk = -1};
+	struct hoist_options opt = {
+	        .device = "sim", .max_memory = "0=2048,cpu=1024", .allow_disk = -1};
 	CHECK_ERR(hoist_plan_create(c, &opt, &p), HOIST_ERR_NO_SPACE,
-		  "3 groups (2.30 KB) did not fit: layers.1 (768 B), layers.2 (768 B), "
-		  "layers.3 (768 B); 2.30 KB short (sim:0: 2.05 KB planned of 2.05 KB, "
-		  "cpu: 1.02 KB planned of 1.02 KB; disk placement forbidden)");
+	          "3 groups (2.30 KB) did not fit: layers.1 (768 B), layers.2 (768 B), "
+	          "layers.3 (768 B); 2.30 KB short (sim:0: 2.05 KB planned of 2.05 KB, "
+	          "cpu: 1.02 KB planned of 1.02 KB; disk placement forbidden)");
 	CHECK(p == NULL);
 	/* With a 1000-byte disk instead: layers.1 goes to disk, norm still fits cpu, and
 	 * layers.2-3 fit nowhere; the disk's fill shows too. */
 	opt.allow_disk = 0;
 	opt.max_memory = "0=2048,cpu=1024,disk=1000";
 	CHECK_ERR(hoist_plan_create(c, &opt, &p), HOIST_ERR_NO_SPACE,
-		  "2 groups (1.54 KB) did not fit: layers.2 (768 B), layers.3 (768 B); 1.30 KB "
-		  "short (sim:0: 2.05 KB planned of 2.05 KB, cpu: 1.02 KB planned of 1.02 KB, "
-		  "disk: 768 B planned of 1.00 KB)");
+	          "2 groups (1.54 KB) did not fit: layers.2 (768 B), layers.3 (768 B); 1.30 KB "
+	          "short (sim:0: 2.05 KB planned of 2.05 KB, cpu: 1.02 KB planned of 1.02 KB, "
+	          "disk: 768 B planned of 1.00 KB)");
 
 	/* Enough room in total, but a group is never split. */
 	static const struct u8_tensor big[] = {{"big.weight", 1024}};
 	struct hoist_checkpoint *b = open_ckpt(write_u8_checkpoint("big.safetensors", big, 1));
-	struct hoist_options o2 = {.device = "sim", .max_memory = "0=600,cpu=600",
-				   .allow_disk = -1};
+	struct hoist_options o2 = {
+	        .device = "sim", .max_memory = "0=600,cpu=600", .allow_disk = -1};
 	CHECK_ERR(hoist_plan_create(b, &o2, &p), HOIST_ERR_NO_SPACE,
-		  "1 group (1.02 KB) did not fit: big (1.02 KB); groups are never split and no "
-		  "device has room for them whole");
+	          "1 group (1.02 KB) did not fit: big (1.02 KB); groups are never split and no "
+	          "device has room for them whole");
 	hoist_checkpoint_close(b);
 	hoist_checkpoint_close(c);
 }
@@ -651,7 +664,8 @@ TEST(plan_deterministic_and_accessors)
 	CHECK_OK(hoist_plan_create(c, &opt, &b));
 	CHECK_EQ_INT(hoist_plan_device_count(a), hoist_plan_device_count(b));
 	for (size_t t = 0; t < hoist_checkpoint_tensor_count(c); t++) {
-		CHECK_STR(devname(hoist_plan_tensor_device(a, t)), devname(hoist_plan_tensor_device(b, t)));
+		CHECK_STR(devname(hoist_plan_tensor_device(a, t)),
+		          devname(hoist_plan_tensor_device(b, t)));
 		CHECK_EQ_U64(hoist_plan_tensor_offset(a, t), hoist_plan_tensor_offset(b, t));
 	}
 	char *ja = print_to_string(a, true), *jb = print_to_string(b, true);
@@ -666,8 +680,9 @@ TEST(plan_deterministic_and_accessors)
 		uint64_t budget, bytes;
 		hoist_plan_device(a, i, &d, &budget, &bytes);
 		CHECK(bytes > 0);
-		CHECK_EQ_INT(d.kind, i < 2 ? HOIST_DEVICE_SIM : i == 2 ? HOIST_DEVICE_CPU
-							     : HOIST_DEVICE_DISK);
+		CHECK_EQ_INT(d.kind, i < 2    ? HOIST_DEVICE_SIM
+		                     : i == 2 ? HOIST_DEVICE_CPU
+		                              : HOIST_DEVICE_DISK);
 	}
 	free(ja);
 	free(jb);
@@ -696,9 +711,10 @@ TEST(plan_deterministic_and_accessors)
 TEST(plan_alloc_and_open_faults)
 {
 	struct hoist_checkpoint *c = small_ckpt();
-	const char *map = write_text("map.json", "{\"\": \"cpu\", \"layers\": 0, \"norm\": \"disk\"}");
-	struct hoist_options opt = {.device = "sim", .device_map = map,
-				    .max_memory = "0=1MiB,cpu=1MiB"};
+	const char *map =
+	        write_text("map.json", "{\"\": \"cpu\", \"layers\": 0, \"norm\": \"disk\"}");
+	struct hoist_options opt = {
+	        .device = "sim", .device_map = map, .max_memory = "0=1MiB,cpu=1MiB"};
 	struct hoist_plan *p = NULL;
 	int failures = 0;
 	for (long nth = 1; nth < 1000; nth++) {
@@ -717,10 +733,12 @@ TEST(plan_alloc_and_open_faults)
 	}
 	CHECK(failures >= 8);
 	hoist__fault_set(HOIST__FAULT_OPEN, 1, EACCES, false);
-	CHECK_ERR(hoist_plan_create(c, &opt, &p), HOIST_ERR_IO, "map.json: cannot open: Permission denied");
+	CHECK_ERR(hoist_plan_create(c, &opt, &p), HOIST_ERR_IO,
+	          "map.json: cannot open: Permission denied");
 	hoist__fault_clear_all();
 	hoist__fault_set(HOIST__FAULT_READ, 1, EIO, false);
-	CHECK_ERR(hoist_plan_create(c, &opt, &p), HOIST_ERR_IO, "map.json: read failed: Input/output error");
+	CHECK_ERR(hoist_plan_create(c, &opt, &p), HOIST_ERR_IO,
+	          "map.json: read failed: Input/output error");
 	hoist__fault_clear_all();
 	hoist_checkpoint_close(c);
 }
@@ -762,10 +780,11 @@ static void max_memory_text(json_t *mm, char *buf, size_t size)
 	json_t *v;
 	size_t len = 0;
 	buf[0] = '\0';
-	json_object_foreach(mm, key, v) {
+	json_object_foreach(mm, key, v)
+	{
 		CHECK(json_is_integer(v));
 		len += (size_t)snprintf(buf + len, size - len, "%s%s=%lld", len ? "," : "", key,
-					(long long)json_integer_value(v));
+		                        (long long)json_integer_value(v));
 	}
 }
 
@@ -778,7 +797,8 @@ static void check_gpus_packed(const struct hoist_checkpoint *c, const struct hoi
 		struct hoist_device d;
 		uint64_t budget, bytes;
 		hoist_plan_device(p, i, &d, &budget, &bytes);
-		if ((d.kind == HOIST_DEVICE_CUDA || d.kind == HOIST_DEVICE_SIM) && budget - bytes > room)
+		if ((d.kind == HOIST_DEVICE_CUDA || d.kind == HOIST_DEVICE_SIM) &&
+		    budget - bytes > room)
 			room = budget - bytes;
 	}
 	size_t n = hoist_checkpoint_tensor_count(c);
@@ -816,7 +836,8 @@ TEST_TIMEOUT(plan_qwen7b_against_accelerate, 120)
 	uint64_t total = hoist_checkpoint_total_bytes(c);
 	/* The largest unit: one decoder layer or the embedding / lm_head (1.09 GB). */
 	const uint64_t largest = 1089994752;
-	json_object_foreach(cases, name, cs) {
+	json_object_foreach(cases, name, cs)
+	{
 		char mm[256];
 		max_memory_text(json_object_get(cs, "max_memory"), mm, sizeof mm);
 		const char *map = test_path("accelerate-map.json");
@@ -835,11 +856,13 @@ TEST_TIMEOUT(plan_qwen7b_against_accelerate, 120)
 		uint64_t acc_mod = 0;
 		const char *key;
 		json_t *dv;
-		json_object_foreach(json_object_get(cs, "device_map"), key, dv) {
+		json_object_foreach(json_object_get(cs, "device_map"), key, dv)
+		{
 			if (json_is_integer(dv) ||
 			    (json_is_string(dv) && strcmp(json_string_value(dv), "cpu") != 0 &&
 			     strcmp(json_string_value(dv), "disk") != 0))
-				acc_mod += (uint64_t)json_integer_value(json_object_get(sizes, key));
+				acc_mod +=
+				        (uint64_t)json_integer_value(json_object_get(sizes, key));
 		}
 		CHECK(acc_gpu > 0 && acc_mod >= acc_gpu && acc_mod - acc_gpu <= 336);
 
@@ -869,7 +892,8 @@ TEST_TIMEOUT(plan_qwen7b_against_accelerate, 120)
 			if (strcmp(name, "2gpu12_cpu8/sequential") == 0 && s == 1) {
 				/* auto balances: the two GPUs differ by less than one unit
 				 * (accelerate's fill left 11.8 GB against 4.8 GB). */
-				uint64_t g0 = gpu_tensor_bytes(c, p, 0), g1 = gpu_tensor_bytes(c, p, 1);
+				uint64_t g0 = gpu_tensor_bytes(c, p, 0),
+				         g1 = gpu_tensor_bytes(c, p, 1);
 				CHECK((g0 > g1 ? g0 - g1 : g1 - g0) <= largest);
 				CHECK(g0 > 0 && g1 > 0);
 			}
@@ -878,7 +902,7 @@ TEST_TIMEOUT(plan_qwen7b_against_accelerate, 120)
 				struct hoist_device d;
 				uint64_t budget, bytes;
 				hoist_plan_device(p, hoist_plan_device_count(p) - 1, &d, &budget,
-						  &bytes);
+				                  &bytes);
 				CHECK(d.kind == HOIST_DEVICE_DISK && bytes > 0);
 			}
 			hoist_plan_free(p);
@@ -898,8 +922,7 @@ TEST(plan_qwen7b_sequential_exact_and_old_names_map)
 	/* Units in name order: lm_head, embed_tokens (1.09 GB each), layers 0-27
 	 * (466 MB each), norm, visual's 32 blocks, merger and patch_embed. 10 GiB holds
 	 * lm_head, embed and 18 layers (10.57 GB); the rest goes to cpu. */
-	struct hoist_options opt = {.device_map = "sequential",
-				    .max_memory = "0=10GiB,cpu=30GiB"};
+	struct hoist_options opt = {.device_map = "sequential", .max_memory = "0=10GiB,cpu=30GiB"};
 	CHECK_OK(hoist_plan_create(c, &opt, &p));
 	CHECK_STR(tensor_dev(c, p, "lm_head.weight"), "cuda:0");
 	CHECK_STR(tensor_dev(c, p, "model.language_model.layers.17.mlp.up_proj.weight"), "cuda:0");
@@ -909,18 +932,21 @@ TEST(plan_qwen7b_sequential_exact_and_old_names_map)
 	CHECK(strstr(line_with(text, "model.language_model.layers.0-17 "), "-> cuda:0"));
 	CHECK(strstr(line_with(text, "model.language_model.layers.18-27 "), "-> cpu"));
 	CHECK(strstr(line_with(text, "model.visual "), "-> cpu"));
-	CHECK(strstr(line_with(text, "cuda:0 is full"), "model.language_model.layers.18 (466.12 MB)"));
+	CHECK(strstr(line_with(text, "cuda:0 is full"),
+	             "model.language_model.layers.18 (466.12 MB)"));
 	free(text);
 	hoist_plan_free(p);
 
 	/* accelerate's map with the keys in the older checkpoint names ("model.layers.N",
 	 * "visual"): the renames give the same placement as the map as written. */
 	json_t *cases = accelerate_cases();
-	json_t *dm = json_object_get(json_object_get(cases, "gpu6_cpu6_disk/sequential"), "device_map");
+	json_t *dm =
+	        json_object_get(json_object_get(cases, "gpu6_cpu6_disk/sequential"), "device_map");
 	json_t *old = json_object();
 	const char *key;
 	json_t *v;
-	json_object_foreach(dm, key, v) {
+	json_object_foreach(dm, key, v)
+	{
 		char renamed[256];
 		if (strncmp(key, "model.language_model.", 21) == 0)
 			snprintf(renamed, sizeof renamed, "model.%s", key + 21);
@@ -934,14 +960,15 @@ TEST(plan_qwen7b_sequential_exact_and_old_names_map)
 	CHECK(json_dump_file(dm, test_path("new.json"), 0) == 0);
 	CHECK(json_dump_file(old, test_path("old.json"), 0) == 0);
 	struct hoist_options on = {.device_map = test_path("new.json"),
-				   .max_memory = "0=6GiB,cpu=6GiB"};
+	                           .max_memory = "0=6GiB,cpu=6GiB"};
 	struct hoist_options oo = {.device_map = test_path("old.json"),
-				   .max_memory = "0=6GiB,cpu=6GiB"};
+	                           .max_memory = "0=6GiB,cpu=6GiB"};
 	struct hoist_plan *pn, *po;
 	CHECK_OK(hoist_plan_create(c, &on, &pn));
 	CHECK_OK(hoist_plan_create(c, &oo, &po));
 	for (size_t t = 0; t < hoist_checkpoint_tensor_count(c); t++)
-		CHECK_STR(devname(hoist_plan_tensor_device(pn, t)), devname(hoist_plan_tensor_device(po, t)));
+		CHECK_STR(devname(hoist_plan_tensor_device(pn, t)),
+		          devname(hoist_plan_tensor_device(po, t)));
 	CHECK_STR(tensor_dev(c, po, "model.language_model.layers.5.mlp.up_proj.weight"), "cuda:0");
 	CHECK_STR(tensor_dev(c, po, "model.language_model.layers.6.mlp.up_proj.weight"), "cpu");
 	CHECK_STR(tensor_dev(c, po, "model.language_model.layers.17.mlp.up_proj.weight"), "disk");
@@ -959,8 +986,8 @@ TEST(plan_cli_json_and_text)
 {
 	const char *dir = fixture_qwen7b_sparse();
 	char *out = NULL;
-	int rc = test_run(&out, "%s plan %s --max-memory 0=10GiB,cpu=30GiB --json", test_hoist_bin(),
-			  dir);
+	int rc = test_run(&out, "%s plan %s --max-memory 0=10GiB,cpu=30GiB --json",
+	                  test_hoist_bin(), dir);
 	if (rc != 0)
 		FAIL("rc %d: %s", rc, out);
 	json_error_t e;
@@ -977,13 +1004,16 @@ TEST(plan_cli_json_and_text)
 	json_t *pl = json_object_get(j, "placement");
 	CHECK_EQ_INT(json_object_size(pl), 730);
 	CHECK_STR(json_string_value(json_object_get(pl, "lm_head.weight")), "cuda:0");
-	CHECK_STR(json_string_value(json_object_get(pl, "model.language_model.layers.27.mlp.up_proj.weight")),
-		  "cpu");
+	CHECK_STR(json_string_value(
+	                  json_object_get(pl, "model.language_model.layers.27.mlp.up_proj.weight")),
+	          "cpu");
 	CHECK_EQ_INT(json_integer_value(json_object_get(j, "tensors")), 730);
 	CHECK_EQ_U64(json_integer_value(json_object_get(j, "bytes")), 16582751232ull);
 	CHECK_STR(json_string_value(json_object_get(j, "strategy")), "auto");
-	double warm = json_real_value(json_object_get(json_object_get(j, "predicted_seconds"), "warm"));
-	double cold = json_real_value(json_object_get(json_object_get(j, "predicted_seconds"), "cold"));
+	double warm =
+	        json_real_value(json_object_get(json_object_get(j, "predicted_seconds"), "warm"));
+	double cold =
+	        json_real_value(json_object_get(json_object_get(j, "predicted_seconds"), "cold"));
 	/* 16.58 GB read: at the assumed 40 GB/s warm and 2 GB/s cold. */
 	CHECK(warm > 0.40 && warm < 0.43);
 	CHECK(cold > 8.2 && cold < 8.4);
@@ -993,7 +1023,7 @@ TEST(plan_cli_json_and_text)
 	for (size_t i = 0; i < json_array_size(groups); i++) {
 		json_t *gr = json_array_get(groups, i);
 		if (strcmp(json_string_value(json_object_get(gr, "prefix")),
-			   "model.language_model.layers.0-17") == 0) {
+		           "model.language_model.layers.0-17") == 0) {
 			CHECK_STR(json_string_value(json_object_get(gr, "device")), "cuda:0");
 			CHECK_EQ_INT(json_integer_value(json_object_get(gr, "tensors")), 18 * 12);
 			found = true;
@@ -1009,16 +1039,18 @@ TEST(plan_cli_json_and_text)
 	CHECK(strstr(line_with(out, "cuda:0 "), "10.74 GB"));
 	free(out);
 
-	rc = test_run(&out, "%s plan %s --max-memory 0=1GB,cpu=1GB --no-disk", test_hoist_bin(), dir);
+	rc = test_run(&out, "%s plan %s --max-memory 0=1GB,cpu=1GB --no-disk", test_hoist_bin(),
+	              dir);
 	CHECK_EQ_INT(rc, 1);
-	CHECK(strstr(out, "hoist: ") && strstr(out, "did not fit: ") && strstr(out, "disk placement forbidden"));
+	CHECK(strstr(out, "hoist: ") && strstr(out, "did not fit: ") &&
+	      strstr(out, "disk placement forbidden"));
 	free(out);
 	rc = test_run(&out, "%s plan %s --max-memory 0:1GB", test_hoist_bin(), dir);
 	CHECK_EQ_INT(rc, 2);
 	CHECK(strstr(out, "lacks '='") != NULL);
 	free(out);
 	rc = test_run(&out, "%s plan %s --device-map %s", test_hoist_bin(), dir,
-		      test_path("absent.json"));
+	              test_path("absent.json"));
 	CHECK_EQ_INT(rc, 1);
 	CHECK(strstr(out, "absent.json: cannot open") != NULL);
 	free(out);

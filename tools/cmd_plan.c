@@ -6,14 +6,14 @@
 #include <string.h>
 
 static const char plan_usage_head[] =
-	"usage: hoist plan PATH [OPTIONS] [--json]\n"
-	"\n"
-	"Reads the checkpoint's headers (no tensor bytes), plans where every tensor goes\n"
-	"and prints the map, bytes per device against budgets, what spilled and why, and a\n"
-	"predicted load time. Exit status: 0 planned, 1 bad checkpoint or no room\n"
-	"(HOIST_ERR_NO_SPACE), 2 bad option, 3 no device.\n"
-	"\n"
-	"options:\n";
+        "usage: hoist plan PATH [OPTIONS] [--json]\n"
+        "\n"
+        "Reads the checkpoint's headers (no tensor bytes), plans where every tensor goes\n"
+        "and prints the map, bytes per device against budgets, what spilled and why, and a\n"
+        "predicted load time. Exit status: 0 planned, 1 bad checkpoint or no room\n"
+        "(HOIST_ERR_NO_SPACE), 2 bad option, 3 no device.\n"
+        "\n"
+        "options:\n";
 
 int cmd_plan(int argc, char **argv)
 {
