@@ -76,7 +76,7 @@ struct hoist_plan {
 	struct plan_dev dev[HOIST__MAX_DEVICES + 2];
 	uint8_t *tdev;    /* per tensor: index into dev */
 	uint64_t *toff;   /* per tensor: arena offset (disk: file offset) */
-	uint64_t *tbytes; /* per tensor: arena bytes (aligned; 0 for a repeat) */
+	uint64_t *tbytes; /* per tensor: arena bytes (loaded size rounded up to the alignment) */
 	size_t nunits;
 	struct unit *units;    /* in name order */
 	size_t *order;         /* tensor indices, grouped by unit */
@@ -421,8 +421,9 @@ static struct plan_dev *add_dev(struct hoist_plan *p)
 	return d;
 }
 
-/* Per-tensor sizes and the units. A tensor whose byte range repeats the previous
- * tensor's (same shard, offset and size) is placed with it, costing nothing. */
+/* Per-tensor sizes and the units. Tied weights need nothing here: safetensors cannot
+ * alias storage (the reader rejects overlapping ranges), and a tied lm_head is simply
+ * absent from the checkpoint. */
 static enum hoist_status build_units(struct hoist_plan *p)
 {
 	const struct hoist_checkpoint *ck = p->ckpt;
@@ -450,12 +451,6 @@ static enum hoist_status build_units(struct hoist_plan *p)
 		}
 		p->tbytes[i] =
 		        (bytes + HOIST__ARENA_ALIGN - 1) / HOIST__ARENA_ALIGN * HOIST__ARENA_ALIGN;
-		if (i > 0 && t->nbytes > 0) {
-			const struct hoist_tensor_info *prev = hoist_checkpoint_tensor(ck, i - 1);
-			if (prev->shard == t->shard && prev->offset == t->offset &&
-			    prev->nbytes == t->nbytes)
-				p->tbytes[i] = 0;
-		}
 		size_t lg = hoist_layer_group_prefix(t->name);
 		items[i].key = t->name;
 		if (lg) {
@@ -492,7 +487,7 @@ static enum hoist_status build_units(struct hoist_plan *p)
 		p->order[i] = t;
 		u->count++;
 		const struct hoist_tensor_info *ti = hoist_checkpoint_tensor(ck, t);
-		uint64_t fb = p->tbytes[t] ? ti->nbytes : 0;
+		uint64_t fb = ti->nbytes;
 		if (!hoist__add_u64(u->bytes, p->tbytes[t], &u->bytes) ||
 		    !hoist__add_u64(u->file_bytes, fb, &u->file_bytes)) {
 			st = hoist__error(HOIST_ERR_FORMAT,
@@ -778,13 +773,6 @@ static enum hoist_status assign_offsets(struct hoist_plan *p)
 	for (size_t t = 0; t < p->ntensors; t++) {
 		const struct hoist_tensor_info *ti = hoist_checkpoint_tensor(p->ckpt, t);
 		size_t d = p->tdev[t];
-		if (t > 0 && p->tbytes[t] == 0 && ti->nbytes > 0) {
-			/* A repeat of the previous tensor's bytes: share its place. */
-			p->tdev[t] = p->tdev[t - 1];
-			p->toff[t] = p->toff[t - 1];
-			p->dev[p->tdev[t]].tensors++;
-			continue;
-		}
 		p->dev[d].tensors++;
 		if (p->dev[d].device.kind == HOIST_DEVICE_DISK) {
 			p->toff[t] = ti->offset;
@@ -803,7 +791,7 @@ static void predict(struct hoist_plan *p)
 	double read = 0, copy = 0;
 	for (size_t t = 0; t < p->ntensors; t++) {
 		const struct plan_dev *d = &p->dev[p->tdev[t]];
-		if (d->device.kind != HOIST_DEVICE_DISK && p->tbytes[t])
+		if (d->device.kind != HOIST_DEVICE_DISK)
 			read += (double)hoist_checkpoint_tensor(p->ckpt, t)->nbytes;
 	}
 	/* GPUs copy in parallel; the reads are shared. */
@@ -1419,7 +1407,11 @@ enum hoist_status hoist_plan_print_json(const struct hoist_plan *plan, FILE *out
 	}
 	fputs("},\"groups\":[", out);
 	for (size_t i = 0; i < nlines; i++) {
-		line_text(&lines[i], text, sizeof text);
+		/* "" covers everything, as in a map file. */
+		if (!lines[i].run && lines[i].keylen == 0)
+			text[0] = '\0';
+		else
+			line_text(&lines[i], text, sizeof text);
 		fputs(i ? ",{\"prefix\":" : "{\"prefix\":", out);
 		json_cstr(out, text);
 		fputs(",\"device\":", out);

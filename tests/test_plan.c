@@ -1061,3 +1061,44 @@ TEST(plan_cli_json_and_text)
 		free(out);
 	}
 }
+
+TEST(plan_json_placement_round_trips_as_map)
+{
+	/* `placement` is itself a map file (exact tensor names -> devices): planning with
+	 * it reproduces the plan, offsets included. */
+	const char *dir = fixture_qwen7b_sparse();
+	struct hoist_checkpoint *c = open_ckpt(dir);
+	struct hoist_options opt = {.max_memory = "0=6GiB,1=4GiB,cpu=4GiB"};
+	struct hoist_plan *a, *b;
+	CHECK_OK(hoist_plan_create(c, &opt, &a));
+	char *json = print_to_string(a, true);
+	json_error_t e;
+	json_t *j = json_loads(json, 0, &e);
+	CHECK(j != NULL);
+	CHECK(json_dump_file(json_object_get(j, "placement"), test_path("placement.json"), 0) == 0);
+	json_t *groups = json_object_get(j, "groups");
+	CHECK(json_array_size(groups) > 3);
+	struct hoist_options again = {.device_map = test_path("placement.json"),
+	                              .max_memory = opt.max_memory};
+	CHECK_OK(hoist_plan_create(c, &again, &b));
+	CHECK_EQ_INT(hoist_plan_device_count(a), hoist_plan_device_count(b));
+	for (size_t t = 0; t < hoist_checkpoint_tensor_count(c); t++) {
+		CHECK_STR(devname(hoist_plan_tensor_device(a, t)),
+		          devname(hoist_plan_tensor_device(b, t)));
+		CHECK_EQ_U64(hoist_plan_tensor_offset(a, t), hoist_plan_tensor_offset(b, t));
+	}
+	CHECK_STR(devices_text(a), devices_text(b));
+	json_decref(j);
+	free(json);
+	hoist_plan_free(a);
+	hoist_plan_free(b);
+
+	/* Everything on one device: one group, "" as in a map file. */
+	struct hoist_options one = {.device = "cpu", .max_memory = "cpu=20GB"};
+	CHECK_OK(hoist_plan_create(c, &one, &a));
+	json = print_to_string(a, true);
+	CHECK(strstr(json, "\"groups\":[{\"prefix\":\"\",\"device\":\"cpu\",\"bytes\":") != NULL);
+	free(json);
+	hoist_plan_free(a);
+	hoist_checkpoint_close(c);
+}
