@@ -247,3 +247,376 @@ TEST(checkpoint_qwen7b_sparse)
 	CHECK_EQ_U64(lm->nbytes, 1089994752ull);
 	hoist_checkpoint_close(c);
 }
+
+/* ---- sharded checkpoints made here ------------------------------------------------- */
+
+#define SHARD1 "model-00001-of-00002.safetensors"
+#define SHARD2 "model-00002-of-00002.safetensors"
+
+/* Two shards: a, b (4 + 8 bytes) in the first, c (16 bytes) in the second. */
+static const char *make_sharded(const char *name, const char *index_json, const char *config)
+{
+	static char dir[4096];
+	snprintf(dir, sizeof dir, "%s", test_path(name));
+	CHECK(mkdir(dir, 0755) == 0);
+	fixture_write_safetensors(test_join(dir, SHARD1),
+				  "{\"__metadata__\":{\"format\":\"pt\",\"only1\":\"x\"},"
+				  "\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
+				  "\"b\":{\"dtype\":\"BF16\",\"shape\":[2,2],\"data_offsets\":[4,12]}}",
+				  NULL, 12);
+	fixture_write_safetensors(test_join(dir, SHARD2),
+				  "{\"__metadata__\":{\"format\":\"np\",\"only2\":\"y\"},"
+				  "\"c\":{\"dtype\":\"I64\",\"shape\":[2],\"data_offsets\":[0,16]}}",
+				  NULL, 16);
+	if (index_json)
+		test_write_file(test_join(dir, "model.safetensors.index.json"), index_json,
+				strlen(index_json));
+	if (config)
+		test_write_file(test_join(dir, "config.json"), config, strlen(config));
+	return dir;
+}
+
+#define GOOD_MAP "\"weight_map\":{\"a\":\"" SHARD1 "\",\"b\":\"" SHARD1 "\",\"c\":\"" SHARD2 "\"}"
+
+TEST(checkpoint_sharded_ok)
+{
+	const char *dir = make_sharded("ok", "{\"metadata\":{\"total_size\":28}," GOOD_MAP "}",
+				       "{\"architectures\":[\"LlamaForCausalLM\"],\"dtype\":\"float16\"}");
+	struct hoist_checkpoint *c;
+	CHECK_OK(hoist_checkpoint_open(dir, NULL, &c));
+	CHECK_EQ_INT(hoist_checkpoint_shard_count(c), 2);
+	CHECK_EQ_INT(hoist_checkpoint_tensor_count(c), 3);
+	CHECK_EQ_U64(hoist_checkpoint_total_bytes(c), 28);
+	CHECK_STR(hoist_checkpoint_tensor(c, 0)->name, "a");
+	CHECK_STR(hoist_checkpoint_tensor(c, 2)->name, "c");
+	CHECK_EQ_INT(hoist_checkpoint_tensor(c, 2)->shard, 1);
+	CHECK_STR(hoist_checkpoint_shard_path(c, 1), test_join(dir, SHARD2));
+	CHECK(hoist_checkpoint_shard_path(c, 2) == NULL);
+	CHECK_EQ_U64(hoist_checkpoint_shard_size(c, 2), 0);
+	CHECK_STR(hoist_checkpoint_architecture(c), "LlamaForCausalLM");
+	CHECK_STR(hoist_checkpoint_config_dtype(c), "float16");
+	CHECK_EQ_INT(hoist_checkpoint_warning_count(c), 0);
+	/* metadata merged, first shard wins, sorted by key */
+	CHECK_EQ_INT(hoist_checkpoint_metadata_count(c), 3);
+	const char *k, *v;
+	hoist_checkpoint_metadata(c, 0, &k, &v);
+	CHECK_STR(k, "format");
+	CHECK_STR(v, "pt");
+	hoist_checkpoint_metadata(c, 1, &k, &v);
+	CHECK_STR(k, "only1");
+	hoist_checkpoint_metadata(c, 2, &k, &v);
+	CHECK_STR(k, "only2");
+	CHECK_STR(v, "y");
+	hoist_checkpoint_metadata(c, 3, &k, &v);
+	CHECK(k == NULL && v == NULL);
+	hoist_checkpoint_close(c);
+
+	/* the same through the index path */
+	CHECK_OK(hoist_checkpoint_open(test_join(dir, "model.safetensors.index.json"), NULL, &c));
+	CHECK_EQ_INT(hoist_checkpoint_tensor_count(c), 3);
+	CHECK_STR(hoist_checkpoint_architecture(c), "LlamaForCausalLM");
+	hoist_checkpoint_close(c);
+
+	/* a single shard by its own path: one file, its tensors only */
+	CHECK_OK(hoist_checkpoint_open(test_join(dir, SHARD2), NULL, &c));
+	CHECK_EQ_INT(hoist_checkpoint_tensor_count(c), 1);
+	CHECK_EQ_INT(hoist_checkpoint_metadata_count(c), 2);
+	hoist_checkpoint_close(c);
+}
+
+TEST(checkpoint_index_warnings_and_config)
+{
+	struct hoist_checkpoint *c;
+	const char *dir = make_sharded("total", "{\"metadata\":{\"total_size\":29}," GOOD_MAP "}",
+				       "{\"architectures\": [\"X\"], \"torch_dtype\": 5");
+	CHECK_OK(hoist_checkpoint_open(dir, NULL, &c));
+	CHECK_EQ_INT(hoist_checkpoint_warning_count(c), 2);
+	CHECK(strstr(hoist_checkpoint_warning(c, 0),
+		     "metadata.total_size says 29 bytes but the shards' tensors hold 28"));
+	CHECK(strstr(hoist_checkpoint_warning(c, 1), "config.json: not valid JSON"));
+	CHECK(strstr(hoist_checkpoint_warning(c, 1), "config ignored"));
+	CHECK(hoist_checkpoint_warning(c, 2) == NULL);
+	CHECK(hoist_checkpoint_architecture(c) == NULL);
+	hoist_checkpoint_close(c);
+
+	dir = make_sharded("total_str", "{\"metadata\":{\"total_size\":\"28\"}," GOOD_MAP "}",
+			   "[\"not an object\"]");
+	CHECK_OK(hoist_checkpoint_open(dir, NULL, &c));
+	CHECK_EQ_INT(hoist_checkpoint_warning_count(c), 2);
+	CHECK(strstr(hoist_checkpoint_warning(c, 0), "total_size is not a non-negative integer"));
+	CHECK(strstr(hoist_checkpoint_warning(c, 1), "config.json: not a JSON object"));
+	hoist_checkpoint_close(c);
+
+	/* config fields of the wrong type are simply absent; torch_dtype wins over dtype */
+	dir = make_sharded("config_types", "{" GOOD_MAP "}",
+			   "{\"architectures\":\"Llama\",\"torch_dtype\":\"bfloat16\",\"dtype\":\"float32\"}");
+	CHECK_OK(hoist_checkpoint_open(dir, NULL, &c));
+	CHECK_EQ_INT(hoist_checkpoint_warning_count(c), 0);
+	CHECK(hoist_checkpoint_architecture(c) == NULL);
+	CHECK_STR(hoist_checkpoint_config_dtype(c), "bfloat16");
+	hoist_checkpoint_close(c);
+
+	/* config.json that is a directory: a warning */
+	dir = make_sharded("config_dir", "{" GOOD_MAP "}", NULL);
+	CHECK(mkdir(test_join(dir, "config.json"), 0755) == 0);
+	CHECK_OK(hoist_checkpoint_open(dir, NULL, &c));
+	CHECK_EQ_INT(hoist_checkpoint_warning_count(c), 1);
+	CHECK(strstr(hoist_checkpoint_warning(c, 0), "config.json: not a regular file; config ignored"));
+	hoist_checkpoint_close(c);
+}
+
+static void expect_fail(const char *path, enum hoist_status status, const char *needle)
+{
+	struct hoist_checkpoint *c = (struct hoist_checkpoint *)1;
+	enum hoist_status s = hoist_checkpoint_open(path, NULL, &c);
+	if (s != status)
+		FAIL("%s: %s, expected %s (%s)", path, hoist_status_name(s), hoist_status_name(status),
+		     hoist_errmsg());
+	CHECK(c == NULL);
+	if (!strstr(hoist_errmsg(), needle))
+		FAIL("%s: message \"%s\" lacks \"%s\"", path, hoist_errmsg(), needle);
+}
+
+TEST(checkpoint_index_mismatches)
+{
+	const char *dir;
+	/* a tensor in another shard than the index says */
+	dir = make_sharded("wrong_shard",
+			   "{\"weight_map\":{\"a\":\"" SHARD1 "\",\"b\":\"" SHARD2 "\",\"c\":\"" SHARD2 "\"}}",
+			   NULL);
+	expect_fail(dir, HOIST_ERR_FORMAT,
+		    "model.safetensors.index.json: the index and the shards disagree on 1 tensor: "
+		    "\"b\" is in " SHARD1 " (the index says " SHARD2 ")");
+	/* the index names a tensor no shard has */
+	dir = make_sharded("phantom",
+			   "{\"weight_map\":{\"a\":\"" SHARD1 "\",\"b\":\"" SHARD1 "\",\"c\":\"" SHARD2
+			   "\",\"zz\":\"" SHARD2 "\"}}",
+			   NULL);
+	expect_fail(dir, HOIST_ERR_FORMAT,
+		    "disagree on 1 tensor: \"zz\" is in no shard (the index says " SHARD2 ")");
+	/* a shard holds a tensor the index does not list */
+	dir = make_sharded("unlisted", "{\"weight_map\":{\"a\":\"" SHARD1 "\",\"c\":\"" SHARD2 "\"}}",
+			   NULL);
+	expect_fail(dir, HOIST_ERR_FORMAT, "disagree on 1 tensor: \"b\" in " SHARD1 " is not in the index");
+	/* several at once: each listed */
+	dir = make_sharded("several",
+			   "{\"weight_map\":{\"a\":\"" SHARD2 "\",\"x\":\"" SHARD1 "\",\"c\":\"" SHARD2 "\"}}",
+			   NULL);
+	expect_fail(dir, HOIST_ERR_FORMAT,
+		    "disagree on 3 tensors: \"a\" is in " SHARD1 " (the index says " SHARD2 "); "
+		    "\"x\" is in no shard (the index says " SHARD1 "); \"b\" in " SHARD1
+		    " is not in the index");
+	/* many: the count is right, the list is cut */
+	char big[8192];
+	int n = snprintf(big, sizeof big, "{\"weight_map\":{" "\"a\":\"" SHARD1 "\",\"b\":\"" SHARD1
+			 "\",\"c\":\"" SHARD2 "\"");
+	for (int i = 0; i < 20; i++)
+		n += snprintf(big + n, sizeof big - n, ",\"ghost%d\":\"" SHARD1 "\"", i);
+	snprintf(big + n, sizeof big - n, "}}");
+	dir = make_sharded("many", big, NULL);
+	expect_fail(dir, HOIST_ERR_FORMAT, "disagree on 20 tensors: \"ghost0\" is in no shard");
+	CHECK(strstr(hoist_errmsg(), "; ...") != NULL);
+	CHECK(strstr(hoist_errmsg(), "ghost19") == NULL);
+}
+
+TEST(checkpoint_index_broken)
+{
+	const char *dir;
+	dir = make_sharded("missing_shard",
+			   "{\"weight_map\":{\"a\":\"" SHARD1 "\",\"b\":\"" SHARD1 "\",\"c\":\"" SHARD2
+			   "\",\"d\":\"model-00003-of-00003.safetensors\"}}",
+			   NULL);
+	expect_fail(dir, HOIST_ERR_IO, "model-00003-of-00003.safetensors: cannot open: No such file");
+	dir = make_sharded("escape", "{\"weight_map\":{\"a\":\"../" SHARD1 "\"}}", NULL);
+	expect_fail(dir, HOIST_ERR_FORMAT,
+		    "weight_map entry \"a\" names shard \"../" SHARD1 "\", which is not a plain file name");
+	dir = make_sharded("absolute", "{\"weight_map\":{\"a\":\"/etc/passwd\"}}", NULL);
+	expect_fail(dir, HOIST_ERR_FORMAT, "names shard \"/etc/passwd\", which is not a plain file name");
+	dir = make_sharded("dotdot", "{\"weight_map\":{\"a\":\"..\"}}", NULL);
+	expect_fail(dir, HOIST_ERR_FORMAT, "names shard \"..\"");
+	dir = make_sharded("empty_name", "{\"weight_map\":{\"a\":\"\"}}", NULL);
+	expect_fail(dir, HOIST_ERR_FORMAT, "names shard \"\"");
+	dir = make_sharded("not_json", "{\"weight_map\":", NULL);
+	expect_fail(dir, HOIST_ERR_FORMAT, "model.safetensors.index.json: not valid JSON");
+	dir = make_sharded("no_map", "{\"metadata\":{}}", NULL);
+	expect_fail(dir, HOIST_ERR_FORMAT, "no \"weight_map\" object");
+	dir = make_sharded("map_list", "{\"weight_map\":[]}", NULL);
+	expect_fail(dir, HOIST_ERR_FORMAT, "no \"weight_map\" object");
+	dir = make_sharded("empty_map", "{\"weight_map\":{}}", NULL);
+	expect_fail(dir, HOIST_ERR_FORMAT, "\"weight_map\" is empty");
+	dir = make_sharded("map_value", "{\"weight_map\":{\"a\":1}}", NULL);
+	expect_fail(dir, HOIST_ERR_FORMAT, "weight_map entry \"a\" is not a file name");
+	dir = make_sharded("map_dup", "{\"weight_map\":{\"a\":\"" SHARD1 "\",\"a\":\"" SHARD1 "\"}}", NULL);
+	expect_fail(dir, HOIST_ERR_FORMAT, "duplicate object key");
+	/* a tensor name in two shards */
+	dir = make_sharded("twice", "{" GOOD_MAP "}", NULL);
+	fixture_write_safetensors(test_join(dir, SHARD2),
+				  "{\"c\":{\"dtype\":\"I64\",\"shape\":[2],\"data_offsets\":[0,16]},"
+				  "\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[16,20]}}",
+				  NULL, 20);
+	expect_fail(dir, HOIST_ERR_FORMAT,
+		    "duplicate tensor name across shards: \"a\" in " SHARD1 " and " SHARD2);
+	/* a bad shard: the message names that shard */
+	dir = make_sharded("bad_shard", "{" GOOD_MAP "}", NULL);
+	fixture_write_safetensors(test_join(dir, SHARD2),
+				  "{\"c\":{\"dtype\":\"F32\",\"shape\":[4,4],\"data_offsets\":[0,12]}}",
+				  NULL, 12);
+	expect_fail(dir, HOIST_ERR_FORMAT,
+		    SHARD2 ": tensor \"c\": data_offsets [0, 12) do not match shape [4, 4] x F32 (64 bytes)");
+	/* a shard that is a directory */
+	dir = make_sharded("shard_dir", "{" GOOD_MAP "}", NULL);
+	CHECK(unlink(test_join(dir, SHARD2)) == 0);
+	CHECK(mkdir(test_join(dir, SHARD2), 0755) == 0);
+	expect_fail(dir, HOIST_ERR_IO, SHARD2 ": not a regular file");
+}
+
+TEST(checkpoint_paths_and_arguments)
+{
+	struct hoist_checkpoint *c = NULL;
+	expect_fail(test_path("nothing-here"), HOIST_ERR_IO, "nothing-here: No such file or directory");
+	expect_fail(test_tmpdir(), HOIST_ERR_IO,
+		    "no model.safetensors.index.json or model.safetensors in this directory");
+	CHECK_ERR(hoist_checkpoint_open(NULL, NULL, &c), HOIST_ERR_INVALID, "no path");
+	CHECK_ERR(hoist_checkpoint_open("", NULL, &c), HOIST_ERR_INVALID, "no path");
+	CHECK_ERR(hoist_checkpoint_open("x", NULL, NULL), HOIST_ERR_INVALID, "out is NULL");
+	/* a directory with model.safetensors and config.json */
+	const char *dir = test_path("single");
+	CHECK(mkdir(dir, 0755) == 0);
+	fixture_write_safetensors(test_join(dir, "model.safetensors"),
+				  "{\"w\":{\"dtype\":\"U8\",\"shape\":[3],\"data_offsets\":[0,3]}}", "abc", 3);
+	test_write_file(test_join(dir, "config.json"), "{\"architectures\":[\"M\"]}", 23);
+	CHECK_OK(hoist_checkpoint_open(dir, NULL, &c));
+	CHECK_EQ_INT(hoist_checkpoint_tensor_count(c), 1);
+	CHECK_STR(hoist_checkpoint_architecture(c), "M");
+	CHECK(hoist_checkpoint_config_dtype(c) == NULL);
+	CHECK_STR(hoist_checkpoint_shard_path(c, 0), test_join(dir, "model.safetensors"));
+	hoist_checkpoint_close(c);
+	/* NULL handles are harmless */
+	hoist_checkpoint_close(NULL);
+	CHECK_EQ_INT(hoist_checkpoint_tensor_count(NULL), 0);
+	CHECK_EQ_INT(hoist_checkpoint_shard_count(NULL), 0);
+	CHECK(hoist_checkpoint_tensor(NULL, 0) == NULL);
+	CHECK(hoist_checkpoint_shard_path(NULL, 0) == NULL);
+	CHECK(hoist_checkpoint_warning(NULL, 0) == NULL);
+	size_t i;
+	CHECK_ERR(hoist_checkpoint_find(NULL, "a", &i), HOIST_ERR_INVALID, "NULL");
+}
+
+/* Under AddressSanitizer, a leak check now (the runner's test processes end with
+ * _exit, which skips LeakSanitizer's own check at exit). */
+#if defined(__SANITIZE_ADDRESS__)
+#define HOIST_TEST_LSAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define HOIST_TEST_LSAN 1
+#endif
+#endif
+#ifdef HOIST_TEST_LSAN
+#include <sanitizer/lsan_interface.h>
+#endif
+static void check_no_leaks(void)
+{
+#ifdef HOIST_TEST_LSAN
+	if (__lsan_do_recoverable_leak_check() != 0)
+		FAIL("LeakSanitizer found leaks (above)");
+#endif
+}
+
+/* ---- faults ------------------------------------------------------------------------- */
+
+/* ENOMEM at each allocation in turn: each fails cleanly with HOIST_ERR_NOMEM (ASan
+ * reports any leak when the test process exits) until the count passes the last. */
+TEST(checkpoint_fault_each_allocation)
+{
+	char tiny[4096], made[4096];
+	snprintf(tiny, sizeof tiny, "%s", test_join(test_data_dir(), "reference/tiny-qwen2-vl"));
+	snprintf(made, sizeof made, "%s",
+		 make_sharded("faults", "{\"metadata\":{\"total_size\":1}," GOOD_MAP "}",
+			      "{\"architectures\":[\"A\"],\"dtype\":\"bfloat16\"}"));
+	const char *paths[] = {tiny, made};
+	for (size_t p = 0; p < 2; p++) {
+		long n;
+		for (n = 1; n < 100000; n++) {
+			struct hoist_checkpoint *c = NULL;
+			hoist__fault_set(HOIST__FAULT_ALLOC, n, ENOMEM, false);
+			enum hoist_status s = hoist_checkpoint_open(paths[p], NULL, &c);
+			hoist__fault_clear_all();
+			if (s == HOIST_OK) {
+				/* past the last allocation: a complete, correct result */
+				CHECK_EQ_INT(hoist_checkpoint_tensor_count(c), p == 0 ? 70 : 3);
+				CHECK(hoist_checkpoint_architecture(c) != NULL);
+				CHECK_EQ_INT(hoist_checkpoint_warning_count(c), p == 0 ? 0 : 1);
+				hoist_checkpoint_close(c);
+				break;
+			}
+			CHECK(c == NULL);
+			if (s != HOIST_ERR_NOMEM)
+				FAIL("%s: allocation %ld: %s (%s)", paths[p], n, hoist_status_name(s),
+				     hoist_errmsg());
+			CHECK(strstr(hoist_errmsg(), "out of memory") != NULL);
+		}
+		CHECK(n > 15); /* it did reach the allocations */
+		/* every allocation failing from the first */
+		struct hoist_checkpoint *c = NULL;
+		hoist__fault_set(HOIST__FAULT_ALLOC, 1, ENOMEM, true);
+		CHECK_ERR(hoist_checkpoint_open(paths[p], NULL, &c), HOIST_ERR_NOMEM, "out of memory");
+		hoist__fault_clear_all();
+		CHECK(c == NULL);
+	}
+	check_no_leaks();
+}
+
+TEST(checkpoint_fault_io)
+{
+	const char *file = test_join(test_data_dir(), "reference/all_dtypes.safetensors");
+	struct hoist_checkpoint *c = NULL;
+	/* EIO on each read in turn (the length, the header) */
+	long n;
+	for (n = 1; n < 100; n++) {
+		hoist__fault_set(HOIST__FAULT_READ, n, EIO, false);
+		enum hoist_status s = hoist_checkpoint_open(file, NULL, &c);
+		hoist__fault_clear_all();
+		if (s == HOIST_OK)
+			break;
+		CHECK(c == NULL);
+		CHECK_EQ_INT(s, HOIST_ERR_IO);
+		CHECK(strstr(hoist_errmsg(), "all_dtypes.safetensors: cannot read the"));
+		CHECK(strstr(hoist_errmsg(), "Input/output error"));
+	}
+	CHECK_EQ_INT(n, 3); /* two reads: the length, then the header */
+	CHECK_EQ_INT(hoist_checkpoint_tensor_count(c), 21);
+	hoist_checkpoint_close(c);
+
+	/* short reads everywhere: the same result, read in pieces */
+	hoist__fault_set(HOIST__FAULT_SHORT_READ, 1, 0, true);
+	CHECK_OK(hoist_checkpoint_open(test_join(test_data_dir(), "reference/tiny-qwen2-vl"), NULL, &c));
+	hoist__fault_clear_all();
+	CHECK_EQ_INT(hoist_checkpoint_tensor_count(c), 70);
+	CHECK_STR(hoist_checkpoint_architecture(c), "Qwen2VLForConditionalGeneration");
+	hoist_checkpoint_close(c);
+
+	/* open failing: the message names the file and the error */
+	hoist__fault_set(HOIST__FAULT_OPEN, 1, EACCES, false);
+	CHECK_ERR(hoist_checkpoint_open(file, NULL, &c), HOIST_ERR_IO,
+		  "all_dtypes.safetensors: cannot open: Permission denied");
+	hoist__fault_clear_all();
+	/* in a sharded checkpoint: each open in turn (the index, 3 shards, config.json) */
+	const char *tiny = test_join(test_data_dir(), "reference/tiny-qwen2-vl");
+	for (n = 1; n <= 5; n++) {
+		hoist__fault_set(HOIST__FAULT_OPEN, n, EMFILE, false);
+		enum hoist_status s = hoist_checkpoint_open(tiny, NULL, &c);
+		hoist__fault_clear_all();
+		if (n <= 4) {
+			CHECK_EQ_INT(s, HOIST_ERR_IO);
+			CHECK(strstr(hoist_errmsg(), "cannot open: Too many open files"));
+		} else {
+			/* config.json unreadable: a warning, not an error */
+			CHECK_OK(s);
+			CHECK_EQ_INT(hoist_checkpoint_warning_count(c), 1);
+			CHECK(strstr(hoist_checkpoint_warning(c, 0), "config.json: cannot open"));
+			CHECK(hoist_checkpoint_architecture(c) == NULL);
+			hoist_checkpoint_close(c);
+		}
+	}
+	check_no_leaks();
+}
