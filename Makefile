@@ -105,3 +105,11 @@ $(BUILD)/bench_plan: bench/bench_plan.c $(BUILD)/libhoist.a
 .PHONY: bench-plan
 bench-plan: $(BUILD)/bench_plan
 	./$(BUILD)/bench_plan
+
+# CPU load benchmark helpers (bench/run.sh): the pread and memcpy ceilings.
+$(BUILD)/ceiling: bench/ceiling.c
+	@mkdir -p $(BUILD)
+	$(CC) -std=c11 -O2 -g -Wall -Wextra -Werror -D_GNU_SOURCE -pthread -o $@ $<
+
+.PHONY: bench-tools
+bench-tools: $(BUILD)/ceiling
