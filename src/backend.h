@@ -98,4 +98,49 @@ void hoist__cuda_host_free(void *p);
 #define HOIST__SIM_BASE 0x5100000000000000ull
 #define HOIST__SIM_WINDOW (1ull << 40)
 
+/* ---- the load's timing report (filled by pipeline.c, printed by report.c) ---- */
+
+enum hoist__phase {
+	HOIST__PHASE_OPEN,
+	HOIST__PHASE_PLAN,
+	HOIST__PHASE_ALLOCATE,
+	HOIST__PHASE_STREAM,
+	HOIST__PHASE_FINALIZE,
+	HOIST__PHASE_COUNT
+};
+
+struct hoist__report_device {
+	char name[24];  /* "cuda:0", "cpu", "disk" */
+	uint64_t bytes; /* tensor bytes placed there (after conversion) */
+	char memory[64];
+};
+
+struct hoist__report {
+	double seconds[HOIST__PHASE_COUNT];
+	size_t shards, tensors;
+	uint64_t checkpoint_bytes; /* tensor bytes in the files */
+	uint64_t moved_bytes;      /* bytes streamed to devices (after conversion) */
+	uint64_t read_bytes;       /* bytes read from the files */
+	size_t chunks, direct_chunks;
+	unsigned threads;
+	uint64_t chunk_bytes, staging_bytes;
+	size_t slots;
+	char staging[64];   /* what the staging ring is: "pinned by cuMemHostAlloc", "none" */
+	bool direct_io;     /* O_DIRECT reads */
+	bool mmap;          /* host tensors are views of the mapped files */
+	enum hoist_dtype dtype;
+	/* Stream phase: fractions of its wall time the readers spent in pread, waiting
+	 * for a free staging buffer, and that a device had copies in flight (max over
+	 * devices), and the link they point at. */
+	double read_busy, staging_wait, copy_busy;
+	char bound[24];     /* "storage", "staging", "device copy", "none" */
+	char note[160];     /* e.g. why O_DIRECT was not used */
+	size_t ndevices;
+	struct hoist__report_device devices[HOIST__MAX_DEVICES + 2];
+};
+
+const struct hoist__report *hoist__model_report(const struct hoist_model *model);
+struct hoist__report *hoist__model_report_mut(struct hoist_model *model);
+extern const char *const hoist__phase_names[HOIST__PHASE_COUNT];
+
 #endif /* HOIST_BACKEND_H */

@@ -1,0 +1,548 @@
+/* test_pipeline.c - hoist_model_load end to end on sim and host targets: every byte of
+ * the reference checkpoints and of generated multi-shard checkpoints arrives, with
+ * many threads and tiny chunks too; conversion; cancellation; every injected fault
+ * gives an error naming what failed and leaves nothing loaded; the report. */
+#include "backend.h"
+#include "fixtures.h"
+#include "test.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <unistd.h>
+
+/* ---- generated checkpoints (shared with test_cuda.c and test_rss.c) ----------- */
+
+uint8_t gen_byte(size_t tensor, uint64_t off);
+void gen_checkpoint(const char *dir, size_t nshards, size_t per_shard, uint64_t big);
+void check_gen(const struct hoist_model *m, const struct hoist_checkpoint *ck);
+
+uint8_t gen_byte(size_t tensor, uint64_t off)
+{
+	uint64_t x = (tensor + 1) * 0x9e3779b97f4a7c15ull ^ (off * 0xbf58476d1ce4e5b9ull);
+	x ^= x >> 31;
+	return (uint8_t)(x * 0x94d049bb133111ebull >> 56);
+}
+
+/* Sizes of tensor i (elements): a mix of tiny, odd and chunk-crossing tensors. */
+static uint64_t gen_numel(size_t i, uint64_t big)
+{
+	static const uint64_t small[] = {1, 3, 7, 64, 250, 1023, 4099, 20000};
+	if (i % 5 == 4)
+		return big + i;
+	return small[i % HOIST__ARRAY_SIZE(small)];
+}
+
+void gen_checkpoint(const char *dir, size_t nshards, size_t per_shard, uint64_t big)
+{
+	char cmd[1200];
+	snprintf(cmd, sizeof cmd, "mkdir -p '%s'", dir);
+	CHECK_EQ_INT(system(cmd), 0);
+	static const char *dt[] = {"BF16", "F32", "F16", "U8", "I64"};
+	static const unsigned dsz[] = {2, 4, 2, 1, 8};
+	size_t icap = 1 << 16, ilen = 0;
+	char *index = malloc(icap);
+	ilen += (size_t)snprintf(index, icap, "{\"metadata\": {}, \"weight_map\": {");
+	size_t t = 0;
+	for (size_t s = 0; s < nshards; s++) {
+		char fname[64];
+		snprintf(fname, sizeof fname, "model-%05zu-of-%05zu.safetensors", s + 1, nshards);
+		size_t hcap = 1 << 16, hlen = 0;
+		char *hdr = malloc(hcap);
+		hlen += (size_t)snprintf(hdr, hcap, "{\"__metadata__\":{\"format\":\"pt\"}");
+		uint64_t total = 0;
+		size_t t0 = t;
+		for (size_t k = 0; k < per_shard; k++, t++) {
+			size_t d = t % 5;
+			uint64_t n = gen_numel(t, big) * dsz[d];
+			hlen += (size_t)snprintf(hdr + hlen, hcap - hlen,
+						 ",\"layers.%zu.w%zu\":{\"dtype\":\"%s\",\"shape\":[%llu],"
+						 "\"data_offsets\":[%llu,%llu]}",
+						 t / 4, t, dt[d], (unsigned long long)(n / dsz[d]),
+						 (unsigned long long)total, (unsigned long long)(total + n));
+			ilen += (size_t)snprintf(index + ilen, icap - ilen, "%s\"layers.%zu.w%zu\": \"%s\"",
+						 t ? ", " : "", t / 4, t, fname);
+			total += n;
+		}
+		hlen += (size_t)snprintf(hdr + hlen, hcap - hlen, "}");
+		CHECK(hlen < hcap);
+		unsigned char *data = malloc(total ? total : 1);
+		uint64_t pos = 0;
+		for (size_t u = t0; u < t; u++) {
+			uint64_t n = gen_numel(u, big) * dsz[u % 5];
+			for (uint64_t b = 0; b < n; b++)
+				data[pos + b] = gen_byte(u, b);
+			pos += n;
+		}
+		fixture_write_safetensors(test_join(dir, fname), hdr, data, total);
+		free(data);
+		free(hdr);
+	}
+	ilen += (size_t)snprintf(index + ilen, icap - ilen, "}}");
+	CHECK(ilen < icap);
+	test_write_file(test_join(dir, "model.safetensors.index.json"), index, ilen);
+	free(index);
+}
+
+/* Every tensor of m reads back as gen_byte says (tensor numbering = generation order,
+ * since names sort in file order within shards and shards are in order). */
+void check_gen(const struct hoist_model *m, const struct hoist_checkpoint *ck)
+{
+	for (size_t i = 0; i < hoist_model_tensor_count(m); i++) {
+		const struct hoist_tensor_info *ti = hoist_checkpoint_tensor(ck, i);
+		size_t gen = (size_t)strtoull(strrchr(ti->name, 'w') + 1, NULL, 10);
+		struct hoist_tensor t;
+		hoist_model_tensor(m, i, &t);
+		CHECK_STR(t.name, ti->name);
+		CHECK_EQ_U64(t.nbytes, ti->nbytes);
+		unsigned char *buf = malloc(t.nbytes ? t.nbytes : 1);
+		CHECK_OK(hoist_model_read(m, i, buf, t.nbytes));
+		for (uint64_t b = 0; b < t.nbytes; b++)
+			if (buf[b] != gen_byte(gen, b))
+				FAIL("tensor %s byte %llu: %u != %u", ti->name, (unsigned long long)b,
+				     buf[b], gen_byte(gen, b));
+		free(buf);
+	}
+}
+
+/* ---- reference checkpoints against the manifest ----------------------------------- */
+
+/* Compares every tensor of m with manifest.json's sha256 for file key `key`. */
+static void check_manifest(const struct hoist_model *m, const char *key, const char *dev)
+{
+	json_error_t jerr;
+	json_t *root = json_load_file(test_join(test_data_dir(), "reference/manifest.json"), 0, &jerr);
+	CHECK(root != NULL);
+	size_t n = hoist_model_tensor_count(m);
+	CHECK(n > 0);
+	for (size_t i = 0; i < n; i++) {
+		struct hoist_tensor t;
+		hoist_model_tensor(m, i, &t);
+		/* tiny-qwen2-vl's tensors are spread over 3 files: find the one naming it */
+		json_t *entry = NULL;
+		const char *k;
+		json_t *v;
+		json_object_foreach(root, k, v) {
+			if (strncmp(k, key, strlen(key)) != 0)
+				continue;
+			json_t *e = json_object_get(json_object_get(v, "tensors"), t.name);
+			if (e)
+				entry = e;
+		}
+		if (!entry)
+			FAIL("tensor %s not in the manifest under %s", t.name, key);
+		char dev_name[24];
+		CHECK_STR(hoist_device_format(t.device, dev_name, sizeof dev_name), dev);
+		unsigned char *buf = malloc(t.nbytes ? t.nbytes : 1);
+		CHECK_OK(hoist_model_read(m, i, buf, t.nbytes));
+		char hex[65];
+		test_sha256_hex(buf, t.nbytes, hex);
+		if (strcmp(hex, json_string_value(json_object_get(entry, "sha256"))) != 0)
+			FAIL("tensor %s on %s: sha256 %s differs from the manifest", t.name, dev, hex);
+		/* torch counts sub-byte dtypes (F4, F6) in packed units; the file in elements */
+		json_t *shape = json_object_get(entry, "shape");
+		if (hoist_dtype_bits(t.dtype) < 8)
+			shape = NULL;
+		CHECK(!shape || json_array_size(shape) == t.ndim);
+		for (unsigned d = 0; shape && d < t.ndim; d++)
+			CHECK_EQ_INT(json_integer_value(json_array_get(shape, d)), t.shape[d]);
+		free(buf);
+	}
+	json_decref(root);
+}
+
+static void load_reference(const char *rel, const char *key, struct hoist_options opt,
+			   const char *dev)
+{
+	struct hoist_checkpoint *ck;
+	struct hoist_model *m;
+	CHECK_OK(hoist_checkpoint_open(test_join(test_data_dir(), rel), NULL, &ck));
+	CHECK_OK(hoist_model_load(ck, NULL, &opt, &m));
+	check_manifest(m, key, dev);
+	hoist_model_free(m);
+	hoist_checkpoint_close(ck);
+}
+
+static const struct {
+	const char *name;
+	struct hoist_options opt;
+	const char *dev;
+} targets[] = {
+	{"sim", {.device = "sim:0"}, "sim:0"},
+	{"sim tiny chunks", {.device = "sim:0", .threads = 16, .chunk_bytes = 4096, .staging_bytes = 16384}, "sim:0"},
+	{"cpu pageable", {.device = "cpu", .host_memory = HOIST_HOST_PAGEABLE}, "cpu"},
+	{"cpu pinned", {.device = "cpu", .host_memory = HOIST_HOST_PINNED}, "cpu"},
+	{"cpu mmap", {.device = "cpu", .host_memory = HOIST_HOST_MMAP}, "cpu"},
+	{"cpu tiny chunks", {.device = "cpu", .threads = 16, .chunk_bytes = 4096, .staging_bytes = 8192}, "cpu"},
+	{"sim direct", {.device = "sim:0", .direct = 1, .chunk_bytes = 8192, .staging_bytes = 65536}, "sim:0"},
+	{"cpu direct", {.device = "cpu", .direct = 1, .threads = 3}, "cpu"},
+};
+
+TEST(load_reference_all_dtypes)
+{
+	for (size_t i = 0; i < HOIST__ARRAY_SIZE(targets); i++)
+		load_reference("reference/all_dtypes.safetensors", "all_dtypes.safetensors",
+			       targets[i].opt, targets[i].dev);
+}
+
+TEST(load_reference_tiny_qwen2_vl)
+{
+	for (size_t i = 0; i < HOIST__ARRAY_SIZE(targets); i++)
+		load_reference("reference/tiny-qwen2-vl", "tiny-qwen2-vl/", targets[i].opt,
+			       targets[i].dev);
+}
+
+TEST_TIMEOUT(load_generated_multishard, 120)
+{
+	const char *dir = test_path("gen");
+	gen_checkpoint(dir, 4, 40, 300000);
+	struct hoist_checkpoint *ck;
+	CHECK_OK(hoist_checkpoint_open(dir, NULL, &ck));
+	CHECK_EQ_INT(hoist_checkpoint_shard_count(ck), 4);
+	for (size_t i = 0; i < HOIST__ARRAY_SIZE(targets); i++) {
+		struct hoist_model *m;
+		CHECK_OK(hoist_model_load(ck, NULL, &targets[i].opt, &m));
+		check_gen(m, ck);
+		const struct hoist__report *r = hoist__model_report(m);
+		CHECK_EQ_U64(r->moved_bytes, targets[i].opt.host_memory == HOIST_HOST_MMAP
+						     ? 0
+						     : hoist_checkpoint_total_bytes(ck));
+		hoist_model_free(m);
+	}
+	/* Chunk bigger than the ring: the ring still holds two. */
+	struct hoist_options opt = {.device = "sim:0", .chunk_bytes = 1 << 20, .staging_bytes = 100000};
+	struct hoist_model *m;
+	CHECK_OK(hoist_model_load(ck, NULL, &opt, &m));
+	CHECK_EQ_INT(hoist__model_report(m)->slots, 2);
+	check_gen(m, ck);
+	hoist_model_free(m);
+	hoist_checkpoint_close(ck);
+}
+
+/* BF16 -> F32 is exact: the 16 bits become the high half. F32 -> BF16 compared
+ * against hoist__convert's own unit-tested rounding. */
+TEST(load_converts_dtype)
+{
+	struct hoist_checkpoint *ck;
+	CHECK_OK(hoist_checkpoint_open(test_join(test_data_dir(), "reference/tiny-qwen2-vl"), NULL, &ck));
+	const char *devs[] = {"sim:0", "cpu"};
+	for (int d = 0; d < 2; d++) {
+		struct hoist_options opt = {.device = devs[d], .dtype = HOIST_F32, .chunk_bytes = 4096,
+					    .staging_bytes = 16384, .threads = 4};
+		struct hoist_model *m;
+		CHECK_OK(hoist_model_load(ck, NULL, &opt, &m));
+		size_t converted = 0;
+		for (size_t i = 0; i < hoist_model_tensor_count(m); i++) {
+			const struct hoist_tensor_info *ti = hoist_checkpoint_tensor(ck, i);
+			struct hoist_tensor t;
+			hoist_model_tensor(m, i, &t);
+			CHECK_EQ_INT(ti->dtype, HOIST_BF16);
+			CHECK_EQ_INT(t.dtype, HOIST_F32);
+			CHECK_EQ_U64(t.nbytes, ti->numel * 4);
+			uint16_t *raw = malloc(ti->nbytes + 2);
+			uint32_t *got = malloc(t.nbytes + 4);
+			FILE *f = fopen(hoist_checkpoint_shard_path(ck, ti->shard), "rb");
+			CHECK(f && fseek(f, (long)ti->offset, SEEK_SET) == 0);
+			CHECK_EQ_U64(fread(raw, 1, ti->nbytes, f), ti->nbytes);
+			fclose(f);
+			CHECK_OK(hoist_model_read(m, i, got, t.nbytes));
+			for (uint64_t e = 0; e < ti->numel; e++)
+				if (got[e] != (uint32_t)raw[e] << 16)
+					FAIL("%s element %llu: %08x != %04x << 16", ti->name,
+					     (unsigned long long)e, got[e], raw[e]);
+			free(raw);
+			free(got);
+			converted++;
+		}
+		CHECK(converted > 10);
+		hoist_model_free(m);
+	}
+	struct hoist_options bad = {.device = "cpu", .host_memory = HOIST_HOST_MMAP, .dtype = HOIST_F16};
+	struct hoist_model *m = (struct hoist_model *)1;
+	CHECK_ERR(hoist_model_load(ck, NULL, &bad, &m), HOIST_ERR_INVALID, "cannot convert to F16");
+	CHECK(m == NULL);
+	hoist_checkpoint_close(ck);
+}
+
+/* ---- progress and cancellation --------------------------------------------------- */
+
+struct prog {
+	pthread_t caller;
+	int calls, stream_calls, cancel_after;
+	bool wrong_thread;
+	uint64_t last_done, total;
+	char phases[128];
+};
+
+static int on_progress(const struct hoist_progress *pr, void *arg)
+{
+	struct prog *p = arg;
+	if (!pthread_equal(pthread_self(), p->caller))
+		p->wrong_thread = true;
+	p->calls++;
+	if (strcmp(pr->phase, "stream") == 0) {
+		p->stream_calls++;
+		if (pr->bytes_done < p->last_done)
+			p->wrong_thread = true; /* goes backwards: flag it */
+		p->last_done = pr->bytes_done;
+		p->total = pr->bytes_total;
+	}
+	size_t n = strlen(p->phases);
+	if (n < 100 && (n == 0 || strstr(p->phases, pr->phase) == NULL))
+		snprintf(p->phases + n, sizeof p->phases - n, "%s%s", n ? "," : "", pr->phase);
+	return p->cancel_after > 0 && p->stream_calls >= p->cancel_after;
+}
+
+TEST(load_progress_on_calling_thread)
+{
+	const char *dir = test_path("gen");
+	gen_checkpoint(dir, 2, 20, 200000);
+	struct hoist_checkpoint *ck;
+	CHECK_OK(hoist_checkpoint_open(dir, NULL, &ck));
+	struct prog pg = {.caller = pthread_self()};
+	/* 20 MB/s cap over 13 MB: about 0.6 s, so several progress calls */
+	struct hoist_options opt = {.device = "sim:0", .progress = on_progress, .progress_arg = &pg,
+				    .sim_bytes_per_sec = 20e6, .chunk_bytes = 65536, .staging_bytes = 262144};
+	struct hoist_model *m;
+	CHECK_OK(hoist_model_load(ck, NULL, &opt, &m));
+	CHECK(!pg.wrong_thread);
+	CHECK(pg.stream_calls >= 2);
+	CHECK_STR(pg.phases, "plan,allocate,stream,finalize");
+	CHECK_EQ_U64(pg.last_done, hoist_checkpoint_total_bytes(ck));
+	CHECK_EQ_U64(pg.total, hoist_checkpoint_total_bytes(ck));
+	check_gen(m, ck);
+	hoist_model_free(m);
+	hoist_checkpoint_close(ck);
+}
+
+TEST(load_cancel_frees_everything)
+{
+	const char *dir = test_path("gen");
+	gen_checkpoint(dir, 2, 20, 200000);
+	struct hoist_checkpoint *ck;
+	CHECK_OK(hoist_checkpoint_open(dir, NULL, &ck));
+	const char *devs[] = {"sim:0", "cpu"};
+	for (int d = 0; d < 2; d++) {
+		struct prog pg = {.caller = pthread_self(), .cancel_after = 2};
+		struct hoist_options opt = {.device = devs[d], .progress = on_progress,
+					    .progress_arg = &pg, .sim_bytes_per_sec = 2e6,
+					    .chunk_bytes = 16384, .staging_bytes = 65536, .threads = 2};
+		struct hoist_model *m = (struct hoist_model *)1;
+		if (d == 1) {
+			/* no bandwidth cap on cpu: cancel at the first stream call */
+			pg.cancel_after = 1;
+		}
+		CHECK_ERR(hoist_model_load(ck, NULL, &opt, &m), HOIST_ERR_CANCELLED,
+			  "load cancelled by the progress callback after");
+		CHECK(m == NULL);
+		CHECK(!pg.wrong_thread);
+	}
+	hoist_checkpoint_close(ck);
+}
+
+/* ---- faults: an error naming what failed, nothing loaded -------------------------- */
+
+static struct hoist_checkpoint *open_gen(void)
+{
+	const char *dir = test_path("gen");
+	gen_checkpoint(dir, 2, 10, 100000);
+	struct hoist_checkpoint *ck;
+	CHECK_OK(hoist_checkpoint_open(dir, NULL, &ck));
+	return ck;
+}
+
+TEST(load_sim_fault_alloc)
+{
+	struct hoist_checkpoint *ck = open_gen();
+	struct hoist_options opt = {.device = "sim:0", .sim_fault = HOIST_SIM_FAULT_ALLOC};
+	struct hoist_model *m = (struct hoist_model *)1;
+	CHECK_ERR(hoist_model_load(ck, NULL, &opt, &m), HOIST_ERR_DEVICE,
+		  "sim:0: injected allocation fault allocating");
+	CHECK(m == NULL);
+	hoist_checkpoint_close(ck);
+}
+
+TEST(load_sim_fault_copy)
+{
+	struct hoist_checkpoint *ck = open_gen();
+	struct hoist_options opt = {.device = "sim:0", .sim_fault = HOIST_SIM_FAULT_COPY,
+				    .sim_fault_after = 300000, .chunk_bytes = 65536, .threads = 4};
+	struct hoist_model *m = (struct hoist_model *)1;
+	CHECK_ERR(hoist_model_load(ck, NULL, &opt, &m), HOIST_ERR_DEVICE, "injected copy fault");
+	CHECK(m == NULL);
+	CHECK(strstr(hoist_errmsg(), ".safetensors: tensor \"layers.") != NULL);
+	CHECK(strstr(hoist_errmsg(), "(bytes at offset ") != NULL);
+	hoist_checkpoint_close(ck);
+}
+
+TEST(load_read_faults)
+{
+	struct hoist_checkpoint *ck = open_gen();
+	const char *devs[] = {"sim:0", "cpu"};
+	for (int d = 0; d < 2; d++) {
+		struct hoist_options opt = {.device = devs[d], .chunk_bytes = 65536, .threads = 3};
+		struct hoist_model *m = (struct hoist_model *)1;
+		hoist__fault_set(HOIST__FAULT_READ, 3, EIO, false);
+		CHECK_ERR(hoist_model_load(ck, NULL, &opt, &m), HOIST_ERR_IO, "Input/output error");
+		CHECK(m == NULL);
+		CHECK(strstr(hoist_errmsg(), ".safetensors: tensor \"layers.") != NULL);
+		CHECK(strstr(hoist_errmsg(), " at offset ") != NULL);
+		/* Short reads are retried: every read halved still loads every byte. */
+		hoist__fault_set(HOIST__FAULT_SHORT_READ, 1, 0, true);
+		CHECK_OK(hoist_model_load(ck, NULL, &opt, &m));
+		hoist__fault_clear_all();
+		check_gen(m, ck);
+		hoist_model_free(m);
+	}
+	/* A shard gone between open and load. */
+	CHECK_EQ_INT(unlink(hoist_checkpoint_shard_path(ck, 1)), 0);
+	struct hoist_options opt = {.device = "sim:0"};
+	struct hoist_model *m = (struct hoist_model *)1;
+	CHECK_ERR(hoist_model_load(ck, NULL, &opt, &m), HOIST_ERR_IO,
+		  "model-00002-of-00002.safetensors: cannot open: No such file or directory");
+	CHECK(m == NULL);
+	hoist_checkpoint_close(ck);
+}
+
+/* ENOMEM at every allocation in turn, until the load no longer allocates that many
+ * times: each fails cleanly (ASan checks nothing leaks) with a message. */
+TEST_TIMEOUT(load_nomem_everywhere, 120)
+{
+	struct hoist_checkpoint *ck = open_gen();
+	const char *devs[] = {"sim:0", "cpu"};
+	for (int d = 0; d < 2; d++) {
+		struct hoist_options opt = {.device = devs[d], .chunk_bytes = 65536, .threads = 2};
+		long nth;
+		for (nth = 1; nth < 10000; nth++) {
+			struct hoist_model *m = (struct hoist_model *)1;
+			hoist__fault_set(HOIST__FAULT_ALLOC, nth, ENOMEM, false);
+			enum hoist_status st = hoist_model_load(ck, NULL, &opt, &m);
+			hoist__fault_clear_all();
+			if (st == HOIST_OK) {
+				check_gen(m, ck);
+				hoist_model_free(m);
+				break;
+			}
+			CHECK(m == NULL);
+			CHECK(st == HOIST_ERR_NOMEM);
+			CHECK(hoist_errmsg()[0] != '\0');
+		}
+		CHECK(nth > 5 && nth < 10000);
+	}
+	hoist_checkpoint_close(ck);
+}
+
+/* ---- several sim devices, fetch, read errors, the report ---------------------- */
+
+TEST(load_spans_three_sim_devices)
+{
+	struct hoist_checkpoint *ck = open_gen();
+	struct hoist_options opt = {.device = "sim", .device_map = "balanced", .sim_devices = 3,
+				    .chunk_bytes = 8192, .staging_bytes = 65536, .threads = 5};
+	struct hoist_plan *plan;
+	CHECK_OK(hoist_plan_create(ck, &opt, &plan));
+	struct hoist_model *m;
+	CHECK_OK(hoist_model_load(ck, plan, &opt, &m));
+	bool used[3] = {false, false, false};
+	for (size_t i = 0; i < hoist_model_tensor_count(m); i++) {
+		struct hoist_tensor t;
+		hoist_model_tensor(m, i, &t);
+		CHECK_EQ_INT(t.device.kind, HOIST_DEVICE_SIM);
+		CHECK(t.device.index >= 0 && t.device.index < 3);
+		used[t.device.index] = true;
+		uint64_t a = (uint64_t)(uintptr_t)t.data;
+		CHECK(a >= HOIST__SIM_BASE + (uint64_t)t.device.index * HOIST__SIM_WINDOW);
+		CHECK(a < HOIST__SIM_BASE + (uint64_t)(t.device.index + 1) * HOIST__SIM_WINDOW);
+	}
+	CHECK(used[0] && used[1] && used[2]);
+	check_gen(m, ck);
+	const struct hoist__report *r = hoist__model_report(m);
+	CHECK_EQ_INT(r->ndevices, 3);
+	uint64_t sum = 0;
+	for (size_t i = 0; i < r->ndevices; i++)
+		sum += r->devices[i].bytes;
+	CHECK_EQ_U64(sum, hoist_checkpoint_total_bytes(ck));
+	hoist_model_free(m);
+	hoist_plan_free(plan);
+	hoist_checkpoint_close(ck);
+}
+
+TEST(fetch_and_read_errors)
+{
+	struct hoist_checkpoint *ck = open_gen();
+	struct hoist_options opt = {.device = "cpu", .host_memory = HOIST_HOST_MMAP,
+				    .sim_capacity = 100000};
+	struct hoist_model *m;
+	CHECK_OK(hoist_model_load(ck, NULL, &opt, &m));
+	struct hoist_tensor t, f;
+	hoist_model_tensor(m, 0, &t);
+	/* Zero-copy: the view points into the mapped file. */
+	CHECK(t.data != NULL);
+	CHECK(memcmp(t.data, (unsigned char[]){gen_byte(0, 0), gen_byte(0, 1)}, 2) == 0);
+	CHECK_OK(hoist_model_fetch(m, 0, (struct hoist_device){HOIST_DEVICE_SIM, 0}, &f));
+	CHECK_EQ_INT(f.device.kind, HOIST_DEVICE_SIM);
+	CHECK_EQ_U64(f.nbytes, t.nbytes);
+	CHECK((uint64_t)(uintptr_t)f.data >= HOIST__SIM_BASE);
+	/* a tensor bigger than the sim capacity left */
+	size_t big = 4;
+	hoist_model_tensor(m, big, &t);
+	CHECK(t.nbytes > 100000);
+	CHECK_ERR(hoist_model_fetch(m, big, (struct hoist_device){HOIST_DEVICE_SIM, 0}, &f),
+		  HOIST_ERR_NO_SPACE, "fetching tensor \"layers.1.w4\": sim:0: out of device memory");
+	CHECK_OK(hoist_model_fetch(m, big, (struct hoist_device){HOIST_DEVICE_CPU, 0}, &f));
+	CHECK(f.data != t.data);
+	CHECK(memcmp(f.data, t.data, t.nbytes) == 0);
+	unsigned char b[8];
+	CHECK_ERR(hoist_model_read(m, 0, b, 1), HOIST_ERR_INVALID,
+		  "tensor \"layers.0.w0\" is 2 bytes, not 1");
+	CHECK_ERR(hoist_model_read(m, 999, b, 1), HOIST_ERR_INVALID, "no tensor 999");
+	CHECK_ERR(hoist_model_fetch(m, 0, (struct hoist_device){HOIST_DEVICE_SIM, 5}, &f),
+		  HOIST_ERR_NO_DEVICE, "sim:5");
+	hoist_model_free(m);
+	hoist_checkpoint_close(ck);
+}
+
+TEST(report_text_and_json)
+{
+	struct hoist_checkpoint *ck = open_gen();
+	struct hoist_options opt = {.device = "sim:0", .chunk_bytes = 65536, .threads = 2};
+	struct hoist_model *m;
+	CHECK_OK(hoist_model_load(ck, NULL, &opt, &m));
+	hoist_model_set_open_seconds(m, 0.25);
+	CHECK(hoist_model_phase_seconds(m, "open") == 0.25);
+	CHECK(hoist_model_phase_seconds(m, "stream") > 0);
+	CHECK(hoist_model_phase_seconds(m, "bogus") == -1);
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+	CHECK_OK(hoist_model_report_print(m, f));
+	fclose(f);
+	CHECK(strstr(text, "[1/5] open      2 shards  20 tensors") != NULL);
+	CHECK(strstr(text, "0.250 s") != NULL);
+	CHECK(strstr(text, "[2/5] plan      1 device: sim:0 ") != NULL);
+	CHECK(strstr(text, "[4/5] stream") != NULL);
+	CHECK(strstr(text, "bound by ") != NULL);
+	CHECK(strstr(text, "[5/5] finalize") != NULL);
+	free(text);
+	f = open_memstream(&text, &len);
+	CHECK_OK(hoist_model_report_json(m, f));
+	fclose(f);
+	json_error_t jerr;
+	json_t *j = json_loads(text, 0, &jerr);
+	if (!j)
+		FAIL("report JSON does not parse: %s: %s", jerr.text, text);
+	CHECK_EQ_U64(json_integer_value(json_object_get(j, "bytes")), hoist_checkpoint_total_bytes(ck));
+	CHECK_EQ_U64(json_integer_value(json_object_get(json_object_get(j, "devices"), "sim:0")),
+		     hoist_checkpoint_total_bytes(ck));
+	json_t *ph = json_object_get(j, "phases");
+	CHECK(json_real_value(json_object_get(ph, "open")) == 0.25);
+	CHECK(json_object_get(ph, "plan") && json_object_get(ph, "allocate") &&
+	      json_object_get(ph, "stream") && json_object_get(ph, "finalize"));
+	const char *bound = json_string_value(json_object_get(json_object_get(j, "stream"), "bound"));
+	CHECK(bound && (strcmp(bound, "storage") == 0 || strcmp(bound, "staging") == 0 ||
+			strcmp(bound, "device copy") == 0));
+	json_decref(j);
+	free(text);
+	hoist_model_free(m);
+	hoist_checkpoint_close(ck);
+}
