@@ -113,3 +113,12 @@ $(BUILD)/ceiling: bench/ceiling.c
 
 .PHONY: bench-tools
 bench-tools: $(BUILD)/ceiling
+
+# Open speed: a 100,000-tensor checkpoint, 4 shards and an index (bench/bench_open.c).
+$(BUILD)/bench_open: bench/bench_open.c $(BUILD)/libhoist.a
+	$(CC) $(CFLAGS_ALL) -o $@ $< $(BUILD)/libhoist.a $(LDLIBS_ALL)
+
+.PHONY: bench-open bench-open-build
+bench-open-build: $(BUILD)/bench_open
+bench-open: $(BUILD)/bench_open
+	./$(BUILD)/bench_open
