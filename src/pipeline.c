@@ -1040,11 +1040,12 @@ static void judge(struct hoist__report *r, const struct pipe *p, double wall)
 	bool engines = false;
 	for (size_t i = 0; i < HOIST__ARRAY_SIZE(p->engines); i++)
 		engines |= p->engines[i] != NULL;
-	/* Readers waiting for buffers while a device always had copies queued: the device
-	 * copy is the slow link. Readers waiting while the device sat idle part of the
-	 * time: the ring is too small to cover the hand-off. Otherwise the readers, i.e.
+	/* A device with copies in flight nearly all the time, at least as busy as the
+	 * readers: the device copy is the slow link (readers then wait for buffers or
+	 * run out of work early). Readers waiting for buffers while no device was that
+	 * busy: the ring is too small to cover the hand-off. Otherwise the readers, i.e.
 	 * storage (or the page cache), set the pace. */
-	if (engines && r->staging_wait > 0.25 && r->copy_busy > 0.85)
+	if (engines && r->copy_busy >= 0.8 && r->copy_busy >= r->read_busy)
 		snprintf(r->bound, sizeof r->bound, "device copy");
 	else if (r->staging_wait > 0.25)
 		snprintf(r->bound, sizeof r->bound, "staging");

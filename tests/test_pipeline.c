@@ -546,3 +546,72 @@ TEST(report_text_and_json)
 	hoist_model_free(m);
 	hoist_checkpoint_close(ck);
 }
+
+/* ---- hoist load ------------------------------------------------------------------ */
+
+TEST_TIMEOUT(cli_load_verify, 120)
+{
+	const char *dir = test_path("synth");
+	char *out = NULL;
+	CHECK_EQ_INT(test_run(&out, "%s synth %s --seed 7 2>&1", test_hoist_bin(), dir), 0);
+	free(out);
+	CHECK_EQ_INT(test_run(&out, "%s load %s --device sim:0 --verify --threads 3 --chunk 1MiB",
+			      test_hoist_bin(), dir), 0);
+	CHECK(strstr(out, "[1/5] open      1 shard  99 tensors") != NULL);
+	CHECK(strstr(out, "[4/5] stream    311.49 MB in ") != NULL);
+	CHECK(strstr(out, "verified 99 tensors, 311.5 MB: all bytes match") != NULL);
+	free(out);
+	CHECK_EQ_INT(test_run(&out, "%s load %s --device cpu --json 2>/dev/null", test_hoist_bin(), dir), 0);
+	json_error_t jerr;
+	json_t *j = json_loads(out, 0, &jerr);
+	if (!j)
+		FAIL("--json output does not parse: %s: %s", jerr.text, out);
+	CHECK_EQ_U64(json_integer_value(json_object_get(j, "bytes")), 311486464);
+	CHECK_EQ_U64(json_integer_value(json_object_get(json_object_get(j, "devices"), "cpu")), 311486464);
+	json_decref(j);
+	free(out);
+	/* Flip one byte of tensor data: --verify finds it and exits 1. */
+	const char *shard = test_join(dir, "model-00001-of-00001.safetensors");
+	FILE *f = fopen(shard, "r+b");
+	CHECK(f != NULL);
+	CHECK(fseek(f, -100, SEEK_END) == 0);
+	int c = fgetc(f);
+	CHECK(fseek(f, -100, SEEK_END) == 0);
+	fputc(c ^ 0x5a, f);
+	fclose(f);
+	CHECK_EQ_INT(test_run(&out, "%s load %s --device sim:0 --verify", test_hoist_bin(), dir), 1);
+	CHECK(strstr(out, "verify: tensor \"") != NULL);
+	CHECK(strstr(out, ": got 0x") != NULL);
+	free(out);
+	CHECK_EQ_INT(test_run(&out, "%s load %s --device cpu --host-memory mmap --dtype F32",
+			      test_hoist_bin(), dir), 2);
+	CHECK(strstr(out, "hoist: host memory \"mmap\" gives zero-copy views") != NULL);
+	free(out);
+	CHECK_EQ_INT(test_run(&out, "%s load %s --device sim:0 --sim-capacity 1MB", test_hoist_bin(), dir), 1);
+	CHECK(strstr(out, "hoist: ") != NULL);
+	free(out);
+	/* Not synthetic: --verify says it cannot. */
+	CHECK_EQ_INT(test_run(&out, "%s load %s/reference/all_dtypes.safetensors --device cpu --verify",
+			      test_hoist_bin(), test_data_dir()), 1);
+	CHECK(strstr(out, "has no hoist_synth_seed") != NULL);
+	free(out);
+}
+
+/* SIGINT during a slow (bandwidth-capped) load: the command cancels, frees and exits
+ * 130 with a message. */
+TEST_TIMEOUT(cli_load_sigint, 60)
+{
+	const char *dir = test_path("synth");
+	char *out = NULL;
+	CHECK_EQ_INT(test_run(&out, "%s synth %s 2>&1", test_hoist_bin(), dir), 0);
+	free(out);
+	CHECK_EQ_INT(test_run(&out,
+			      "%s load %s --device sim:0 --sim-bandwidth 20MB --chunk 1MiB --staging 8MiB & "
+			      "pid=$!; sleep 1; "
+			      "kill -INT $pid; wait $pid",
+			      test_hoist_bin(), dir),
+		     130);
+	CHECK(strstr(out, "hoist: interrupted: everything loaded so far was freed") != NULL);
+	CHECK(strstr(out, "load cancelled by the progress callback after") != NULL);
+	free(out);
+}
