@@ -286,6 +286,8 @@ enum hoist_status hoist_plan_print_json(const struct hoist_plan *plan, FILE *out
  *  - Arena bytes: each tensor (at its loaded dtype) rounded up to 256 bytes, at offsets
  *    in checkpoint tensor order. A disk device's bytes are the file bytes it references
  *    (a disk tensor keeps its stored dtype).
+ *  - Devices listed: the target's GPUs, plus cpu and disk where they receive tensors
+ *    or max_memory names them.
  *  - auto = balanced: spread over the GPUs in proportion to their budgets when the
  *    model fits them, else fill GPUs by ordinal, then cpu, then disk. sequential: fill
  *    in that order. No room is kept for executing offloaded layers (accelerate keeps

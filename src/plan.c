@@ -763,6 +763,33 @@ out:
 
 /* ---- offsets and the prediction ------------------------------------------------------- */
 
+/* Drops the spill devices (cpu, disk) that a strategy listed but gave nothing and
+ * that max_memory did not name: the plan lists the devices it uses or was given a
+ * budget for, so a load opens nothing it does not need. */
+static void drop_unused_spill(struct hoist_plan *p, const struct budgets *b)
+{
+	int map[HOIST__MAX_DEVICES + 2];
+	size_t w = 0;
+	for (size_t d = 0; d < p->ndev; d++) {
+		const struct plan_dev *dv = &p->dev[d];
+		bool named = dv->device.kind == HOIST_DEVICE_CPU ? b->cpu_set : b->disk_set;
+		if (!is_gpu(dv->device.kind) && dv->tensors == 0 && !named) {
+			map[d] = -1;
+			continue;
+		}
+		map[d] = (int)w;
+		if (w != d)
+			p->dev[w] = p->dev[d];
+		w++;
+	}
+	p->ndev = w;
+	for (size_t t = 0; t < p->ntensors; t++)
+		p->tdev[t] = (uint8_t)map[p->tdev[t]];
+	for (size_t i = 0; i < p->nunits; i++)
+		if (p->units[i].dev >= 0)
+			p->units[i].dev = map[p->units[i].dev];
+}
+
 static enum hoist_status assign_offsets(struct hoist_plan *p)
 {
 	uint64_t run[HOIST__MAX_DEVICES + 2] = {0};
@@ -1022,6 +1049,8 @@ enum hoist_status hoist_plan_create(const struct hoist_checkpoint *ckpt,
 		}
 	}
 	assign_offsets(p);
+	if (p->strategy == STRATEGY_BALANCED || p->strategy == STRATEGY_SEQUENTIAL)
+		drop_unused_spill(p, &b);
 	if (p->strategy == STRATEGY_MAP) {
 		for (size_t d = 0; d < p->ndev; d++) {
 			const struct plan_dev *dv = &p->dev[d];

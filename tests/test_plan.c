@@ -347,7 +347,7 @@ TEST(plan_cpu_fallback_notice_when_device_unset)
 	CHECK(strncmp(notice, "no GPU (", 8) == 0);
 	CHECK(strstr(notice, "): every tensor planned for cpu") != NULL);
 	CHECK(strchr(notice, '\n') == NULL);
-	CHECK_STR(devices_text(p), "cpu=1280/1048576 disk=0/-");
+	CHECK_STR(devices_text(p), "cpu=1280/1048576");
 	for (size_t t = 0; t < 3; t++)
 		CHECK_STR(devname(hoist_plan_tensor_device(p, t)), "cpu");
 	char *text = print_to_string(p, false);
@@ -425,7 +425,7 @@ TEST(plan_balanced_exact)
 		                            .device_map = maps[m],
 		                            .max_memory = "sim:0=4000,sim:1=4000,cpu=0"};
 		CHECK_OK(hoist_plan_create(c, &opt, &p));
-		CHECK_STR(devices_text(p), "sim:0=2816/4000 sim:1=2560/4000 cpu=0/0 disk=0/-");
+		CHECK_STR(devices_text(p), "sim:0=2816/4000 sim:1=2560/4000 cpu=0/0");
 		CHECK_STR(tensor_dev(c, p, "layers.0.b"), "sim:0");
 		CHECK_STR(tensor_dev(c, p, "layers.1.w"), "sim:1");
 		CHECK_STR(tensor_dev(c, p, "norm.weight"), "sim:1");
@@ -439,12 +439,13 @@ TEST(plan_balanced_exact)
 	struct hoist_options opt = {
 	        .device = "sim", .device_map = "auto", .max_memory = "0=2000,1=4000,cpu=0"};
 	CHECK_OK(hoist_plan_create(c, &opt, &p));
-	CHECK_STR(devices_text(p), "sim:0=1792/2000 sim:1=3584/4000 cpu=0/0 disk=0/-");
+	CHECK_STR(devices_text(p), "sim:0=1792/2000 sim:1=3584/4000 cpu=0/0");
 	CHECK_STR(tensor_dev(c, p, "layers.3.w"), "sim:0");
 	CHECK_STR(tensor_dev(c, p, "norm.weight"), "sim:1");
 	check_plan(c, p, HOIST_DTYPE_NONE, false);
 	hoist_plan_free(p);
-	/* sequential keeps the strict order: layers.3 and norm go to disk. */
+	/* sequential keeps the strict order: layers.3 and norm go to disk, which is then
+	 * listed (it was not before: unused and not in max_memory). */
 	opt.device_map = "sequential";
 	CHECK_OK(hoist_plan_create(c, &opt, &p));
 	CHECK_STR(devices_text(p), "sim:0=1024/2000 sim:1=3328/4000 cpu=0/0 disk=1024/-");
@@ -995,12 +996,14 @@ TEST(plan_cli_json_and_text)
 	if (!j)
 		FAIL("not JSON (%s): %.300s", e.text, out);
 	json_t *devs = json_object_get(j, "devices");
-	CHECK_EQ_INT(json_object_size(devs), 3);
+	/* cuda:0 and cpu; disk receives nothing and has no budget given, so it is not
+	 * listed. */
+	CHECK_EQ_INT(json_object_size(devs), 2);
 	json_t *g = json_object_get(devs, "cuda:0");
 	CHECK_EQ_U64(json_integer_value(json_object_get(g, "budget")), 10737418240ull);
 	CHECK(json_integer_value(json_object_get(g, "bytes")) <= 10737418240ll);
 	CHECK(json_integer_value(json_object_get(g, "bytes")) > 10000000000ll);
-	CHECK(json_is_null(json_object_get(json_object_get(devs, "disk"), "budget")));
+	CHECK(json_object_get(devs, "disk") == NULL);
 	json_t *pl = json_object_get(j, "placement");
 	CHECK_EQ_INT(json_object_size(pl), 730);
 	CHECK_STR(json_string_value(json_object_get(pl, "lm_head.weight")), "cuda:0");
