@@ -107,8 +107,10 @@ void check_gen(const struct hoist_model *m, const struct hoist_checkpoint *ck)
 
 /* ---- reference checkpoints against the manifest ----------------------------------- */
 
-/* Compares every tensor of m with manifest.json's sha256 for file key `key`. */
-static void check_manifest(const struct hoist_model *m, const char *key, const char *dev)
+/* Compares every tensor of m with manifest.json's sha256 for file key `key` (shared
+ * with test_cuda.c). */
+void check_manifest(const struct hoist_model *m, const char *key, const char *dev);
+void check_manifest(const struct hoist_model *m, const char *key, const char *dev)
 {
 	json_error_t jerr;
 	json_t *root = json_load_file(test_join(test_data_dir(), "reference/manifest.json"), 0, &jerr);
