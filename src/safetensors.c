@@ -67,11 +67,17 @@ fail:
 	return false;
 }
 
-/* What jansson cannot tell us about the text: the deepest nesting, and integers
- * written "-0" (jansson reads them as 0; the reference as the float -0.0, which is
- * no valid size). Assumes text jansson has already accepted. */
+/* What jansson cannot tell us about the text: the deepest nesting, and the first
+ * integer written "-0" (jansson reads it as 0; the reference as the float -0.0,
+ * which is no valid size, though harmless under an ignored key). Exact for valid
+ * JSON; for invalid JSON the parser's verdict is what counts. */
+static bool continues_number(unsigned char c)
+{
+	return (c >= '0' && c <= '9') || c == '.' || c == 'e' || c == 'E';
+}
+
 static void scan_text(const unsigned char *s, size_t n, size_t *max_depth, size_t *depth_at,
-		      size_t *neg_zero_at)
+		      size_t *neg_zero_at, char *patch)
 {
 	size_t depth = 0;
 	bool in_string = false;
@@ -102,10 +108,12 @@ static void scan_text(const unsigned char *s, size_t n, size_t *max_depth, size_
 				depth--;
 			break;
 		case '-':
-			if (i + 1 < n && s[i + 1] == '0' &&
-			    (i + 2 >= n || (s[i + 2] != '.' && s[i + 2] != 'e' && s[i + 2] != 'E')) &&
-			    *neg_zero_at == SIZE_MAX)
-				*neg_zero_at = i;
+			if (i + 1 < n && s[i + 1] == '0' && (i + 2 >= n || !continues_number(s[i + 2]))) {
+				if (*neg_zero_at == SIZE_MAX)
+					*neg_zero_at = i;
+				if (patch)
+					patch[i + 1] = '1';
+			}
 			break;
 		default: break;
 		}
@@ -382,6 +390,7 @@ enum hoist_status hoist__st_parse(const char *file, const void *header, uint64_t
 	json_t *root = NULL;
 	struct ranged *ranges = NULL;
 	struct hoist_tensor_info *sorted = NULL;
+	char *patched = NULL;
 	const unsigned char *text = header;
 	char sbuf[48];
 
@@ -399,8 +408,22 @@ enum hoist_status hoist__st_parse(const char *file, const void *header, uint64_t
 				    "%s: header is not valid UTF-8 (bad byte 0x%02x at byte offset %llu)",
 				    file, text[bad], (unsigned long long)(8 + bad));
 
+	/* "-0" as an integer: the reference rejects it as a size but ignores it under an
+	 * unknown key. Parsing it as -1 (same length, so byte offsets hold) gets both. */
+	size_t max_depth, depth_at, neg_zero_at;
+	scan_text(text, (size_t)header_len, &max_depth, &depth_at, &neg_zero_at, NULL);
+	const char *json_text = header;
+	if (neg_zero_at != SIZE_MAX) {
+		if (!(patched = hoist__malloc((size_t)header_len))) {
+			status = hoist__error(HOIST_ERR_NOMEM, "%s: out of memory", file);
+			goto out;
+		}
+		memcpy(patched, header, (size_t)header_len);
+		scan_text(text, (size_t)header_len, &max_depth, &depth_at, &neg_zero_at, patched);
+		json_text = patched;
+	}
 	json_error_t jerr;
-	root = json_loadb(header, (size_t)header_len, JSON_REJECT_DUPLICATES, &jerr);
+	root = json_loadb(json_text, (size_t)header_len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!root) {
 		long long at = 8 + (long long)(jerr.position > 0 ? jerr.position : 0);
 		if (json_error_code(&jerr) == json_error_duplicate_key)
@@ -420,18 +443,10 @@ enum hoist_status hoist__st_parse(const char *file, const void *header, uint64_t
 		status = hoist__error(HOIST_ERR_FORMAT, "%s: header is not a JSON object", file);
 		goto out;
 	}
-	size_t max_depth, depth_at, neg_zero_at;
-	scan_text(text, (size_t)header_len, &max_depth, &depth_at, &neg_zero_at);
 	if (max_depth > MAX_DEPTH) {
 		status = hoist__error(HOIST_ERR_FORMAT,
 				      "%s: header nests deeper than %d levels (at byte offset %llu)",
 				      file, MAX_DEPTH, (unsigned long long)(8 + depth_at));
-		goto out;
-	}
-	if (neg_zero_at != SIZE_MAX) {
-		status = hoist__error(HOIST_ERR_FORMAT,
-				      "%s: header has the number -0 at byte offset %llu, which is no valid size",
-				      file, (unsigned long long)(8 + neg_zero_at));
 		goto out;
 	}
 
@@ -560,6 +575,7 @@ enum hoist_status hoist__st_parse(const char *file, const void *header, uint64_t
 	*out = h;
 	memset(&h, 0, sizeof h);
 out:
+	hoist__free(patched);
 	hoist__free(sorted);
 	hoist__free(ranges);
 	json_decref(root);
