@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #define HOST_ALIGN 4096
+#define HUGE_SIZE (2u << 20)
 
 enum host_alloc_kind { HOST_PAGEABLE, HOST_MLOCK, HOST_CUDA };
 
@@ -155,7 +156,14 @@ static enum hoist_status host_get(struct host_dev *d, size_t size, bool pinned, 
 		a.kind = HOST_CUDA;
 		*how = "pinned by cuMemHostAlloc";
 	} else {
-		a.p = hoist__aligned_alloc(HOST_ALIGN, size);
+		/* Arenas: 2 MiB-aligned and marked for transparent huge pages, so first
+		 * touch faults once per 2 MiB instead of per 4 KiB. Measured here on a
+		 * 2.07 GB load to a pageable arena: the 4 KiB faults held the readers to
+		 * 1.3-1.8 GB/s against a 8-11 GB/s pread ceiling. */
+		bool huge = size >= HUGE_SIZE;
+		a.p = hoist__aligned_alloc(huge ? HUGE_SIZE : HOST_ALIGN, size);
+		if (a.p && huge)
+			madvise(a.p, size, MADV_HUGEPAGE); /* advice: failure is harmless */
 		if (!a.p)
 			return hoist__error(HOIST_ERR_NOMEM, "cpu: cannot allocate %s of host memory",
 					    hoist__format_bytes(size, buf, sizeof buf));
