@@ -129,19 +129,6 @@ def warm_files(files):
                 pass
 
 
-def run_timed(cmd, timeout=300):
-    """Runs cmd; returns (rc, stdout, stderr, wall seconds, None)."""
-    t0 = time.perf_counter()
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        out, err = p.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        out, err = p.communicate()
-        return 124, out, err + "\ntimed out", time.perf_counter() - t0, None
-    return p.returncode, out, err, time.perf_counter() - t0, None
-
-
 def run_with_rusage(cmd, timeout=300):
     """Runs cmd; returns (rc, stdout, stderr, wall seconds, this child's peak RSS)."""
     t0 = time.perf_counter()
@@ -188,35 +175,36 @@ def last_json(text):
 
 
 class Loader:
-    def __init__(self, name, cmd, bytes_total):
-        self.name, self.cmd, self.bytes_total = name, cmd, bytes_total
+    """A loader or a ceiling measurement: a command printing JSON with "seconds" and
+    "bytes". expect_bytes: what a loader must report moving (None for ceilings)."""
+
+    def __init__(self, name, cmd, expect_bytes=None, modes=("warm", "cold"), before=None):
+        self.name, self.cmd, self.expect = name, cmd, expect_bytes
+        self.modes = modes
         self.runs = {"warm": [], "cold": []}
         self.error = None
 
     def run(self, mode):
+        if self.error or mode not in self.modes:
+            return
         rc, out, err, wall, rss = run_with_rusage(self.cmd)
         j = last_json(out)
         if rc != 0 or not j or "seconds" not in j:
             msg = (err.strip().splitlines() or out.strip().splitlines() or [f"exit {rc}"])[-1]
             self.error = f"exit {rc}: {msg}"[:160]
             return
-        if j.get("bytes") not in (None, self.bytes_total):
-            self.error = f"moved {j.get('bytes')} bytes, the checkpoint holds {self.bytes_total}"
+        if self.expect is not None and j.get("bytes") not in (None, self.expect):
+            self.error = f"moved {j.get('bytes')} bytes, the checkpoint holds {self.expect}"
             return
-        self.runs[mode].append({"s": j["seconds"], "wall": wall, "rss": rss, "json": j})
+        self.runs[mode].append({"s": j["seconds"], "bytes": j.get("bytes") or self.expect,
+                                "wall": wall, "rss": rss, "json": j})
 
+    def median_s(self, mode):
+        return med([r["s"] for r in self.runs[mode]])
 
-def ceiling_runs(ceiling, args, n, before=None):
-    res = []
-    for _ in range(n):
-        if before:
-            before()
-        rc, out, err, wall, _ = run_timed([ceiling] + args)
-        j = last_json(out)
-        if rc != 0 or not j:
-            raise SystemExit(f"ceiling {' '.join(args[:3])} failed: {err.strip()}")
-        res.append(j)
-    return res
+    def gbps(self, mode):
+        runs = self.runs[mode]
+        return runs[0]["bytes"] / self.median_s(mode) / 1e9 if runs else float("nan")
 
 
 def med(xs):
@@ -254,67 +242,68 @@ def main():
     print(f"- checkpoint: {d}: {len(files)} shards, {len(idx['weight_map'])} tensors, "
           f"{tensor_bytes / 1e9:.2f} GB of tensor data ({total / 1e9:.2f} GB of files)")
     dropped, why = can_drop()
+    cold = a.cold if dropped else 0
     print(f"- cold runs: {'page cache dropped before each (echo 3 > /proc/sys/vm/drop_caches)' if dropped else 'NOT POSSIBLE: ' + why}")
-    print(f"- runs: median of {a.warm} warm" + (f", {a.cold} cold" if dropped else "") + "\n")
+    print(f"- runs: median of {a.warm} warm" + (f", {cold} cold" if cold else "") +
+          "; ceilings and loaders interleaved in each round\n")
     sys.stdout.flush()
+
+    def plural(n):
+        return f"{n} thread{'s' if n > 1 else ''}"
+
+    c = a.ceiling
+    ceilings = [Loader(f"pread, {plural(t)}, reused 32 MiB buffers", [c, "pread", "--threads", str(t)] + files,
+                       modes=("warm",)) for t in sorted({1, ncpu, 2 * ncpu})]
+    ceilings.append(Loader(f"pread, {plural(2 * ncpu)}, into a fresh buffer (page faults included)",
+                           [c, "pread", "--threads", str(2 * ncpu), "--fresh"] + files, modes=("warm",)))
+    ceilings += [Loader(f"pread, {plural(t)}, buffered", [c, "pread", "--threads", str(t)] + files,
+                        modes=("cold",)) for t in sorted({ncpu, 2 * ncpu})]
+    ceilings.append(Loader(f"pread, {plural(2 * ncpu)}, O_DIRECT",
+                           [c, "pread", "--threads", str(2 * ncpu), "--direct"] + files, modes=("cold",)))
+    memcpy = [Loader(f"memcpy, {plural(t)} (pre-touched buffers)", [c, "memcpy", "--threads", str(t), "--bytes", "1G"],
+                     modes=("warm",)) for t in sorted({1, ncpu})]
 
     hoist_extra = ["--threads", str(a.threads)] if a.threads else []
     loaders = [
-        Loader("hoist load --device cpu", [a.hoist, "load", d, "--device", "cpu", "--json"] + hoist_extra, tensor_bytes),
+        Loader("hoist load --device cpu", [a.hoist, "load", d, "--device", "cpu", "--json"] + hoist_extra,
+               tensor_bytes),
         Loader("hoist load --device sim:0", [a.hoist, "load", d, "--device", "sim:0", "--sim-capacity",
-                                             str(2 * tensor_bytes + (1 << 30)), "--json"] + hoist_extra, tensor_bytes),
+                                             str(2 * tensor_bytes + (1 << 30)), "--json"] + hoist_extra,
+               tensor_bytes),
     ]
     for peer, label in PEERS.items():
         loaders.append(Loader(label, [a.python, os.path.abspath(__file__), "--peer", peer, d], tensor_bytes))
     ref = loaders[2]
 
     t_begin = time.time()
-    # ---- warm ----
+    for m in memcpy:
+        m.run("warm")
     warm_files(files)
     warm_files(files)
-    ceil = {}
-    for th in sorted({1, 2, 2 * ncpu}):
-        ceil[f"pread, {th} thread{'s' if th > 1 else ''}, reused 32 MiB buffers"] = ceiling_runs(
-            a.ceiling, ["pread", "--threads", str(th)] + files, 3)
-    ceil[f"pread, {ncpu} threads, into a fresh buffer (page faults included)"] = ceiling_runs(
-        a.ceiling, ["pread", "--threads", str(ncpu), "--fresh"] + files, 3)
-    for th in sorted({1, ncpu}):
-        ceil[f"memcpy, {th} thread{'s' if th > 1 else ''} (pre-touched buffers)"] = ceiling_runs(
-            a.ceiling, ["memcpy", "--threads", str(th), "--bytes", "1G"], 1)
     for i in range(a.warm):
-        for ld in loaders:
-            if not ld.error:
-                ld.run("warm")
-    # ---- cold ----
-    cold_ceil = {}
-    if dropped and a.cold > 0:
-        for th in sorted({ncpu, 2 * ncpu}):
-            cold_ceil[f"pread, {th} threads, buffered"] = ceiling_runs(
-                a.ceiling, ["pread", "--threads", str(th)] + files, a.cold, drop_caches)
-        cold_ceil[f"pread, {2 * ncpu} threads, O_DIRECT"] = ceiling_runs(
-            a.ceiling, ["pread", "--threads", str(2 * ncpu), "--direct"] + files, a.cold, drop_caches)
-        for i in range(a.cold):
-            for ld in loaders:
-                if not ld.error:
-                    drop_caches()
-                    ld.run("cold")
+        for x in ceilings + loaders:
+            x.run("warm")
+    for i in range(cold):
+        for x in ceilings + loaders:
+            if "cold" in x.modes and not x.error:
+                drop_caches()
+                x.run("cold")
 
-    # ---- tables ----
-    def ceiling_table(title, c):
-        print(f"### {title}\n")
+    def ceiling_table(mode, extra=()):
         print("| ceiling | median s | GB/s |")
         print("| --- | ---: | ---: |")
-        for k, runs in c.items():
-            s = med([r["seconds"] for r in runs])
-            print(f"| {k} | {s:.3f} | {runs[0]['bytes'] / s / 1e9:.2f} |")
+        for x in [x for x in ceilings if mode in x.modes] + list(extra):
+            if not x.runs[mode]:
+                print(f"| {x.name} | failed: {x.error or 'no runs'} | |")
+                continue
+            print(f"| {x.name} | {x.median_s(mode):.3f} | {x.gbps(mode):.2f} |")
         print()
 
-    def best(c, pred):
-        v = [c[k][0]["bytes"] / med([r["seconds"] for r in c[k]]) / 1e9 for k in c if pred(k)]
+    def best(mode, pred):
+        v = [x.gbps(mode) for x in ceilings if mode in x.modes and x.runs[mode] and pred(x.name)]
         return max(v) if v else float("nan")
 
-    def loader_table(title, mode, ceil_gbps, ceil_label, fresh_gbps=None):
-        print(f"### {title}\n")
+    def loader_table(mode, ceil_gbps, ceil_label, fresh_gbps=None):
         hdr = f"| loader | median s (in-process) | GB/s | of {ceil_label} |"
         sep = "| --- | ---: | ---: | ---: |"
         if fresh_gbps is not None:
@@ -324,13 +313,13 @@ def main():
         sep += " ---: | ---: | ---: |"
         print(hdr)
         print(sep)
-        ref_s = med([r["s"] for r in ref.runs[mode]])
+        ref_s = ref.median_s(mode)
         for ld in loaders:
             runs = ld.runs[mode]
             if not runs:
                 print(f"| {ld.name} | failed: {ld.error or 'no runs'} |")
                 continue
-            s = med([r["s"] for r in runs])
+            s = ld.median_s(mode)
             gbps = tensor_bytes / s / 1e9
             row = f"| {ld.name} | {s:.3f} | {gbps:.2f} | {fmt_ratio(gbps / ceil_gbps)} |"
             if fresh_gbps is not None:
@@ -341,23 +330,26 @@ def main():
         print()
 
     print("## Ceilings, warm (files in the page cache)\n")
-    ceiling_table("warm", ceil)
-    if cold_ceil:
+    ceiling_table("warm", memcpy)
+    if cold:
         print("## Ceilings, cold (page cache dropped before each run)\n")
-        ceiling_table("cold", cold_ceil)
-    wc = best(ceil, lambda k: "reused" in k)
-    wf = best(ceil, lambda k: "fresh" in k)
-    print("## Loads\n")
-    loader_table("warm", "warm", wc, "warm pread ceiling", wf)
-    if cold_ceil:
-        cc = best(cold_ceil, lambda k: True)
-        loader_table("cold", "cold", cc, "cold pread ceiling")
+        ceiling_table("cold")
+    print("## Loads, warm\n")
+    loader_table("warm", best("warm", lambda n: "reused" in n), "warm pread ceiling",
+                 best("warm", lambda n: "fresh" in n))
+    if cold:
+        print("## Loads, cold\n")
+        loader_table("cold", best("cold", lambda n: True), "cold pread ceiling")
     for ld in loaders:
-        if ld.name.startswith("hoist") and ld.runs["warm"]:
-            j = ld.runs["warm"][-1]["json"]
-            st = j.get("stream") or {}
-            print(f"- {ld.name}, last warm run: phases {j.get('phases')}; stream bound by "
-                  f"{st.get('bound')}, {st.get('threads')} readers")
+        if ld.name.startswith("hoist"):
+            for mode in ("warm", "cold"):
+                if ld.runs[mode]:
+                    j = ld.runs[mode][-1]["json"]
+                    st = j.get("stream") or {}
+                    ph = ", ".join(f"{k} {v:.3f} s" for k, v in (j.get("phases") or {}).items())
+                    print(f"- {ld.name}, last {mode} run: {ph}; stream bound by {st.get('bound')}, "
+                          f"{st.get('threads')} readers, {st.get('direct_chunks')} of {st.get('chunks')} "
+                          f"chunks read straight into the arena")
     print(f"\nbenchmark wall time: {time.time() - t_begin:.0f} s")
 
 
