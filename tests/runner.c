@@ -12,6 +12,19 @@
 #include <time.h>
 #include <unistd.h>
 
+/* Tests end with _exit, which skips LeakSanitizer's exit-time check: run it by hand
+ * so every test of an ASan build is also a leak test. */
+#if defined(__SANITIZE_ADDRESS__)
+#define HOIST_TEST_LSAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define HOIST_TEST_LSAN 1
+#endif
+#endif
+#ifdef HOIST_TEST_LSAN
+#include <sanitizer/lsan_interface.h>
+#endif
+
 struct test {
 	const char *name, *file;
 	test_fn fn;
@@ -115,6 +128,10 @@ int main(int argc, char **argv)
 			alarm(t->timeout_s);
 			t->fn();
 			fflush(NULL);
+#ifdef HOIST_TEST_LSAN
+			if (__lsan_do_recoverable_leak_check() != 0)
+				_exit(1);
+#endif
 			_exit(0);
 		}
 		int status = 0;

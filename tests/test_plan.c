@@ -702,7 +702,9 @@ TEST(plan_deterministic_and_accessors)
 	CHECK(hoist_plan_predicted_seconds(NULL, 0) < 0);
 	hoist_plan_free(NULL);
 	CHECK_ERR(hoist_plan_create(c, &opt, NULL), HOIST_ERR_INVALID, "out is NULL");
-	CHECK_ERR(hoist_plan_create(NULL, &opt, &b), HOIST_ERR_INVALID, "checkpoint is NULL");
+	struct hoist_plan *none = a;
+	CHECK_ERR(hoist_plan_create(NULL, &opt, &none), HOIST_ERR_INVALID, "checkpoint is NULL");
+	CHECK(none == NULL);
 	CHECK_ERR(hoist_plan_print(NULL, stdout), HOIST_ERR_INVALID, "NULL");
 	hoist_plan_free(a);
 	hoist_plan_free(b);
