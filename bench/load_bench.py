@@ -202,6 +202,9 @@ class Loader:
     def median_s(self, mode):
         return med([r["s"] for r in self.runs[mode]])
 
+    def spread(self, mode):
+        return " ".join(f"{r['s']:.2f}" for r in self.runs[mode])
+
     def gbps(self, mode):
         runs = self.runs[mode]
         return runs[0]["bytes"] / self.median_s(mode) / 1e9 if runs else float("nan")
@@ -256,6 +259,8 @@ def main():
                        modes=("warm",)) for t in sorted({1, ncpu, 2 * ncpu})]
     ceilings.append(Loader(f"pread, {plural(2 * ncpu)}, into a fresh buffer (page faults included)",
                            [c, "pread", "--threads", str(2 * ncpu), "--fresh"] + files, modes=("warm",)))
+    ceilings.append(Loader(f"pread, {plural(2 * ncpu)}, into a fresh MADV_HUGEPAGE buffer",
+                           [c, "pread", "--threads", str(2 * ncpu), "--huge"] + files, modes=("warm",)))
     ceilings += [Loader(f"pread, {plural(t)}, buffered", [c, "pread", "--threads", str(t)] + files,
                         modes=("cold",)) for t in sorted({ncpu, 2 * ncpu})]
     ceilings.append(Loader(f"pread, {plural(2 * ncpu)}, O_DIRECT",
@@ -290,13 +295,13 @@ def main():
                 x.run("cold")
 
     def ceiling_table(mode, extra=()):
-        print("| ceiling | median s | GB/s |")
-        print("| --- | ---: | ---: |")
+        print("| ceiling | median s | GB/s | runs (s) |")
+        print("| --- | ---: | ---: | --- |")
         for x in [x for x in ceilings if mode in x.modes] + list(extra):
             if not x.runs[mode]:
-                print(f"| {x.name} | failed: {x.error or 'no runs'} | |")
+                print(f"| {x.name} | failed: {x.error or 'no runs'} | | |")
                 continue
-            print(f"| {x.name} | {x.median_s(mode):.3f} | {x.gbps(mode):.2f} |")
+            print(f"| {x.name} | {x.median_s(mode):.3f} | {x.gbps(mode):.2f} | {x.spread(mode)} |")
         print()
 
     def best(mode, pred):
@@ -309,8 +314,8 @@ def main():
         if fresh_gbps is not None:
             hdr += " of fresh-buffer ceiling |"
             sep += " ---: |"
-        hdr += " vs safetensors.numpy.load_file | median s (process) | peak RSS GB |"
-        sep += " ---: | ---: | ---: |"
+        hdr += " vs safetensors.numpy.load_file | median s (process) | peak RSS GB | runs (s, in order) |"
+        sep += " ---: | ---: | ---: | --- |"
         print(hdr)
         print(sep)
         ref_s = ref.median_s(mode)
@@ -325,7 +330,7 @@ def main():
             if fresh_gbps is not None:
                 row += f" {fmt_ratio(gbps / fresh_gbps)} |"
             row += (f" {fmt_ratio(ref_s / s)}x | {med([r['wall'] for r in runs]):.3f} |"
-                    f" {max(r['rss'] or 0 for r in runs) / 1e9:.2f} |")
+                    f" {max(r['rss'] or 0 for r in runs) / 1e9:.2f} | {ld.spread(mode)} |")
             print(row)
         print()
 
@@ -337,6 +342,8 @@ def main():
     print("## Loads, warm\n")
     loader_table("warm", best("warm", lambda n: "reused" in n), "warm pread ceiling",
                  best("warm", lambda n: "fresh" in n))
+    print("(fresh-buffer ceiling: the faster of the two fresh-buffer rows; a load into a new "
+          "host arena pays those page faults, a load through a reused staging ring does not)\n")
     if cold:
         print("## Loads, cold\n")
         loader_table("cold", best("cold", lambda n: True), "cold pread ceiling")
