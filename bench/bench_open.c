@@ -1,20 +1,24 @@
 /* bench_open.c - how long hoist_checkpoint_open takes on a checkpoint of 100,000
  * tensors: 4 shards of 25,000 small tensors each plus model.safetensors.index.json
  * (the index cross-check is part of what is timed). Prints the median, min and max
- * of RUNS opens (default 5), and the time of 100,000 finds by name.
+ * of RUNS opens (default 5), and the time of 100,000 finds by name; then the same
+ * for the real Qwen2-VL-7B layout (730 tensors, 5 shards, from
+ * tests/data/qwen2-vl-7b/shard-headers.json, or $HOIST_TEST_DATA) when it is there.
  *
  *   make bench-open            (builds build/bench_open and runs it)
- *   build/bench_open [RUNS] [TENSORS]
+ *   build/bench_open [RUNS] [TENSORS]     from the repository root
  *
- * Uses only the public header. Files go to a fresh directory under $TMPDIR
- * (default /tmp), sparse, and are removed at the end. */
+ * Uses only the public header (and jansson to read the 7B headers). Files go to a
+ * fresh directory under $TMPDIR (default /tmp), sparse, and are removed at the end. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
 #include "hoist.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
+#include <jansson.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -87,6 +91,83 @@ static int cmp_double(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* Opens dir `runs` times; prints the median, min and max wall time and the median CPU
+ * time. Leaves the last open checkpoint in *out. */
+static void time_opens(const char *label, const char *dir, int runs,
+		       struct hoist_checkpoint **out)
+{
+	double *t = calloc((size_t)runs, sizeof *t), *cpu = calloc((size_t)runs, sizeof *cpu);
+	struct hoist_checkpoint *c = NULL;
+	if (!t || !cpu)
+		die("calloc");
+	for (int r = 0; r < runs; r++) {
+		hoist_checkpoint_close(c);
+		double t0 = now(), c0 = cpu_now();
+		if (hoist_checkpoint_open(dir, NULL, &c) != HOIST_OK) {
+			fprintf(stderr, "bench_open: %s\n", hoist_errmsg());
+			exit(1);
+		}
+		t[r] = now() - t0;
+		cpu[r] = cpu_now() - c0;
+	}
+	qsort(t, (size_t)runs, sizeof *t, cmp_double);
+	qsort(cpu, (size_t)runs, sizeof *cpu, cmp_double);
+	printf("open %s: median %.1f ms (min %.1f, max %.1f) over %d runs, CPU median %.1f ms",
+	       label, t[runs / 2] * 1e3, t[0] * 1e3, t[runs - 1] * 1e3, runs,
+	       cpu[runs / 2] * 1e3);
+	free(t);
+	free(cpu);
+	*out = c;
+}
+
+static void write_shard(const char *path, const char *header, size_t hlen, uint64_t file_size)
+{
+	unsigned char len[8];
+	for (int k = 0; k < 8; k++)
+		len[k] = (unsigned char)((uint64_t)hlen >> (8 * k));
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	if (fd < 0 || write(fd, len, 8) != 8 || write(fd, header, hlen) != (ssize_t)hlen ||
+	    ftruncate(fd, (off_t)file_size) != 0 || close(fd) != 0)
+		die(path);
+}
+
+/* The Qwen2-VL-7B layout as sparse files in dir: false when the test data is absent. */
+static bool make_qwen7b(const char *data, const char *dir)
+{
+	char path[4200];
+	json_error_t e;
+	snprintf(path, sizeof path, "%s/qwen2-vl-7b/shard-headers.json", data);
+	json_t *root = json_load_file(path, 0, &e);
+	if (!root)
+		return false;
+	const char *name;
+	json_t *v;
+	json_object_foreach(root, name, v) {
+		json_t *h = json_object_get(v, "header");
+		snprintf(path, sizeof path, "%s/%s", dir, name);
+		write_shard(path, json_string_value(h), json_string_length(h),
+			    (uint64_t)json_integer_value(json_object_get(v, "file_size")));
+	}
+	json_decref(root);
+	snprintf(path, sizeof path, "%s/qwen2-vl-7b/model.safetensors.index.json", data);
+	json_t *index = json_load_file(path, 0, &e);
+	if (!index)
+		die(path);
+	snprintf(path, sizeof path, "%s/model.safetensors.index.json", dir);
+	if (json_dump_file(index, path, 0) != 0)
+		die(path);
+	json_decref(index);
+	return true;
+}
+
+static void remove_dir(const char *dir)
+{
+	char cmd[4200];
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+	if (system(cmd) != 0)
+		die(cmd);
+}
+
 int main(int argc, char **argv)
 {
 	int runs = argc > 1 ? atoi(argv[1]) : 5;
@@ -94,7 +175,8 @@ int main(int argc, char **argv)
 	if (runs < 1 || count < SHARDS)
 		return fprintf(stderr, "usage: bench_open [RUNS] [TENSORS >= 4]\n"), 2;
 	const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
-	char dir[4096], path[4200], name[128];
+	const char *data = getenv("HOIST_TEST_DATA") ? getenv("HOIST_TEST_DATA") : "tests/data";
+	char dir[4096], path[4200], name[128], label[128];
 	snprintf(dir, sizeof dir, "%s/hoist-bench-open-XXXXXX", tmp);
 	if (!mkdtemp(dir))
 		die("mkdtemp");
@@ -119,13 +201,7 @@ int main(int argc, char **argv)
 		}
 		put(&h, "}");
 		snprintf(path, sizeof path, "%s/%s", dir, file);
-		unsigned char len[8];
-		for (int k = 0; k < 8; k++)
-			len[k] = (unsigned char)((uint64_t)h.len >> (8 * k));
-		int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-		if (fd < 0 || write(fd, len, 8) != 8 || write(fd, h.p, h.len) != (ssize_t)h.len ||
-		    ftruncate(fd, (off_t)(8 + h.len + off)) != 0 || close(fd) != 0)
-			die(path);
+		write_shard(path, h.p, h.len, 8 + h.len + off);
 		free(h.p);
 	}
 	put(&index, "}}");
@@ -135,20 +211,11 @@ int main(int argc, char **argv)
 		die(path);
 	free(index.p);
 
-	double *t = calloc((size_t)runs, sizeof *t), *cpu = calloc((size_t)runs, sizeof *cpu);
 	struct hoist_checkpoint *c = NULL;
-	for (int r = 0; r < runs; r++) {
-		hoist_checkpoint_close(c);
-		double t0 = now(), c0 = cpu_now();
-		if (hoist_checkpoint_open(dir, NULL, &c) != HOIST_OK) {
-			fprintf(stderr, "bench_open: %s\n", hoist_errmsg());
-			return 1;
-		}
-		t[r] = now() - t0;
-		cpu[r] = cpu_now() - c0;
-	}
+	snprintf(label, sizeof label, "%zu tensors, %d shards + index", count, SHARDS);
+	time_opens(label, dir, runs, &c);
 	if (hoist_checkpoint_tensor_count(c) != count) {
-		fprintf(stderr, "bench_open: %zu tensors, expected %zu\n",
+		fprintf(stderr, "\nbench_open: %zu tensors, expected %zu\n",
 			hoist_checkpoint_tensor_count(c), count);
 		return 1;
 	}
@@ -157,25 +224,22 @@ int main(int argc, char **argv)
 		size_t idx;
 		tensor_name(name, sizeof name, i);
 		if (hoist_checkpoint_find(c, name, &idx) != HOIST_OK)
-			return fprintf(stderr, "bench_open: %s\n", hoist_errmsg()), 1;
+			return fprintf(stderr, "\nbench_open: %s\n", hoist_errmsg()), 1;
 	}
-	double find_s = now() - f0;
+	printf("; %zu finds by name %.1f ms\n", count, (now() - f0) * 1e3);
 	hoist_checkpoint_close(c);
-	qsort(t, (size_t)runs, sizeof *t, cmp_double);
-	qsort(cpu, (size_t)runs, sizeof *cpu, cmp_double);
-	printf("open %zu tensors, %d shards + index: median %.1f ms (min %.1f, max %.1f) over %d runs, "
-	       "CPU median %.1f ms; %zu finds by name %.1f ms\n",
-	       count, SHARDS, t[runs / 2] * 1e3, t[0] * 1e3, t[runs - 1] * 1e3, runs,
-	       cpu[runs / 2] * 1e3, count, find_s * 1e3);
-	free(t);
-	free(cpu);
+	remove_dir(dir);
 
-	for (size_t s = 0; s < SHARDS; s++) {
-		snprintf(path, sizeof path, "%s/model-%05zu-of-%05d.safetensors", dir, s + 1, SHARDS);
-		unlink(path);
+	snprintf(dir, sizeof dir, "%s/hoist-bench-open-XXXXXX", tmp);
+	if (!mkdtemp(dir))
+		die("mkdtemp");
+	if (make_qwen7b(data, dir)) {
+		time_opens("qwen2-vl-7b layout (730 tensors, 5 shards + index)", dir, runs, &c);
+		printf("\n");
+		hoist_checkpoint_close(c);
+	} else {
+		printf("qwen2-vl-7b layout: %s/qwen2-vl-7b not found; skipped\n", data);
 	}
-	snprintf(path, sizeof path, "%s/model.safetensors.index.json", dir);
-	unlink(path);
-	rmdir(dir);
+	remove_dir(dir);
 	return 0;
 }
