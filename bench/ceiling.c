@@ -83,7 +83,8 @@ static void *reader(void *arg)
 		uint64_t done = 0;
 		while (done < len) {
 			uint64_t want = len - done;
-			if (j->direct) /* O_DIRECT lengths are whole blocks; the file's end reads short */
+			if (j->direct) /* O_DIRECT lengths are whole blocks; the file's end reads
+			                  short */
 				want = (want + 4095) & ~(uint64_t)4095;
 			ssize_t n = pread(fl->fd, dst + done, want, (off_t)(off + done));
 			if (n < 0 && errno == EINTR)
@@ -137,7 +138,7 @@ static int cmd_pread(int argc, char **argv)
 	}
 	if (!nfiles || threads < 1 || (direct && chunk % 4096)) {
 		fprintf(stderr, "usage: ceiling pread [--threads N] [--chunk BYTES] [--fresh] "
-				"[--huge] [--direct] FILE...\n");
+		                "[--huge] [--direct] FILE...\n");
 		return 2;
 	}
 	struct job j = {.files = files, .nfiles = nfiles, .chunk = chunk, .direct = direct};
@@ -177,8 +178,8 @@ static int cmd_pread(int argc, char **argv)
 	double dt = now() - t0;
 	printf("{\"what\": \"pread%s%s%s\", \"threads\": %u, \"chunk\": %llu, \"bytes\": %llu, "
 	       "\"seconds\": %.4f, \"GBps\": %.3f}\n",
-	       fresh ? "-fresh" : "", huge ? "-huge" : "", direct ? "-direct" : "", threads, (unsigned long long)chunk,
-	       (unsigned long long)bytes, dt, (double)bytes / dt / 1e9);
+	       fresh ? "-fresh" : "", huge ? "-huge" : "", direct ? "-direct" : "", threads,
+	       (unsigned long long)chunk, (unsigned long long)bytes, dt, (double)bytes / dt / 1e9);
 	for (size_t f = 0; f < nfiles; f++)
 		close(files[f].fd);
 	free(j.fresh);
@@ -213,7 +214,8 @@ static int cmd_memcpy(int argc, char **argv)
 	if (threads < 1)
 		threads = 1;
 	unsigned char *src, *dst;
-	if (posix_memalign((void **)&src, 4096, bytes) || posix_memalign((void **)&dst, 4096, bytes))
+	if (posix_memalign((void **)&src, 4096, bytes) ||
+	    posix_memalign((void **)&dst, 4096, bytes))
 		die("%s: out of memory: %s", "memcpy buffers");
 	memset(src, 1, bytes);
 	memset(dst, 2, bytes); /* touched: this measures copying, not page faults */

@@ -84,10 +84,10 @@ static inline uint16_t f32_to_f16(uint32_t x)
 	 * subnormal inputs give 0 whether or not the FPU flushes them. */
 	uint32_t sub = f32_bits(f32_from_bits((uint32_t)a) + 0.5f) - 0x3f000000u;
 	uint32_t nan = 0x7e00u | (((uint32_t)a >> 13) & 0x3ff);
-	uint32_t r = a > 0x7f800000 ? nan
-		     : a >= 0x477ff000 ? 0x7c00u /* >= 65520 (and Inf) */
-		     : a >= 0x38800000 ? normal
-				       : sub;
+	uint32_t r = a > 0x7f800000    ? nan
+	             : a >= 0x477ff000 ? 0x7c00u /* >= 65520 (and Inf) */
+	             : a >= 0x38800000 ? normal
+	                               : sub;
 	return (uint16_t)(r | sign);
 }
 
@@ -160,7 +160,7 @@ static void loop_f32_bf16(unsigned char *d, const unsigned char *s, size_t n)
 
 #ifdef HAVE_X86
 __attribute__((target("avx,f16c"))) static void f16c_f16_f32(unsigned char *d,
-							    const unsigned char *s, size_t n)
+                                                             const unsigned char *s, size_t n)
 {
 	size_t i = 0;
 	for (; i + 8 <= n; i += 8) {
@@ -174,7 +174,7 @@ __attribute__((target("avx,f16c"))) static void f16c_f16_f32(unsigned char *d,
 }
 
 __attribute__((target("avx,f16c"))) static void f16c_f32_f16(unsigned char *d,
-							    const unsigned char *s, size_t n)
+                                                             const unsigned char *s, size_t n)
 {
 	size_t i = 0;
 	for (; i + 8 <= n; i += 8) {
@@ -199,8 +199,10 @@ static void sse2_bf16_f32(unsigned char *d, const unsigned char *s, size_t n)
 		__m128i b = _mm_loadu_si128((const __m128i *)(const void *)(s + 2 * i));
 		__m128i lo = _mm_unpacklo_epi16(zero, b), hi = _mm_unpackhi_epi16(zero, b);
 		/* Magnitudes fit 31 bits, so the signed compare is the unsigned one. */
-		lo = _mm_or_si128(lo, _mm_and_si128(_mm_cmpgt_epi32(_mm_and_si128(lo, abs), inf), quiet));
-		hi = _mm_or_si128(hi, _mm_and_si128(_mm_cmpgt_epi32(_mm_and_si128(hi, abs), inf), quiet));
+		lo = _mm_or_si128(
+		        lo, _mm_and_si128(_mm_cmpgt_epi32(_mm_and_si128(lo, abs), inf), quiet));
+		hi = _mm_or_si128(
+		        hi, _mm_and_si128(_mm_cmpgt_epi32(_mm_and_si128(hi, abs), inf), quiet));
 		_mm_storeu_si128((__m128i *)(void *)(d + 4 * i), lo);
 		_mm_storeu_si128((__m128i *)(void *)(d + 4 * i + 16), hi);
 	}
@@ -297,7 +299,7 @@ static void f32_f16(unsigned char *d, const unsigned char *s, size_t n, bool por
 /* ---- dispatch ---------------------------------------------------------------------- */
 
 static void convert(enum hoist_dtype from, enum hoist_dtype to, void *dst, const void *src,
-		    size_t n, bool portable)
+                    size_t n, bool portable)
 {
 	unsigned char *d = dst;
 	const unsigned char *s = src;
@@ -335,13 +337,13 @@ static void convert(enum hoist_dtype from, enum hoist_dtype to, void *dst, const
 }
 
 void hoist__convert(enum hoist_dtype from, enum hoist_dtype to, void *dst, const void *src,
-		    size_t n)
+                    size_t n)
 {
 	convert(from, to, dst, src, n, false);
 }
 
-void hoist__convert_portable(enum hoist_dtype from, enum hoist_dtype to, void *dst,
-			     const void *src, size_t n)
+void hoist__convert_portable(enum hoist_dtype from, enum hoist_dtype to, void *dst, const void *src,
+                             size_t n)
 {
 	convert(from, to, dst, src, n, true);
 }

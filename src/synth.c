@@ -99,17 +99,19 @@ struct builder {
 
 /* Appends a tensor, shrinking its first dimension by the scale. */
 static enum hoist_status add_tensor(struct builder *b, const char *name, enum hoist_dtype dtype,
-				    unsigned ndim, const int64_t *shape)
+                                    unsigned ndim, const int64_t *shape)
 {
 	struct hoist__synth_layout *l = b->layout;
 	if (ndim > HOIST__SYNTH_MAX_DIMS)
-		return hoist__error(HOIST_ERR_FORMAT, "%s: tensor \"%s\": %u dimensions (synth takes %d at most)",
-				    b->file, name, ndim, HOIST__SYNTH_MAX_DIMS);
+		return hoist__error(HOIST_ERR_FORMAT,
+		                    "%s: tensor \"%s\": %u dimensions (synth takes %d at most)",
+		                    b->file, name, ndim, HOIST__SYNTH_MAX_DIMS);
 	if (l->count == b->cap) {
 		size_t cap = b->cap ? 2 * b->cap : 256;
 		void *t = hoist__reallocarray(l->tensors, cap, sizeof *l->tensors);
 		if (!t)
-			return hoist__error(HOIST_ERR_NOMEM, "synth: out of memory for %zu tensors", cap);
+			return hoist__error(HOIST_ERR_NOMEM, "synth: out of memory for %zu tensors",
+			                    cap);
 		l->tensors = t;
 		b->cap = cap;
 	}
@@ -120,8 +122,9 @@ static enum hoist_status add_tensor(struct builder *b, const char *name, enum ho
 	uint64_t numel = 1;
 	for (unsigned d = 0; d < ndim; d++) {
 		if (shape[d] < 0)
-			return hoist__error(HOIST_ERR_FORMAT, "%s: tensor \"%s\": negative dimension %lld",
-					    b->file, name, (long long)shape[d]);
+			return hoist__error(HOIST_ERR_FORMAT,
+			                    "%s: tensor \"%s\": negative dimension %lld", b->file,
+			                    name, (long long)shape[d]);
 		t->shape[d] = shape[d];
 		if (d == 0 && b->scale != 1 && shape[0] > 0) {
 			double v = floor((double)shape[0] * b->scale);
@@ -138,16 +141,16 @@ static enum hoist_status add_tensor(struct builder *b, const char *name, enum ho
 		uint64_t nbits;
 		if (!ok || !hoist__mul_u64(numel, bits, &nbits))
 			return hoist__error(HOIST_ERR_FORMAT, "%s: tensor \"%s\": size overflows",
-					    b->file, name);
+			                    b->file, name);
 		if (nbits % 8 == 0) {
 			t->nbytes = nbits / 8;
 			break;
 		}
 		if (ndim == 0 || t->shape[0] == shape[0])
-			return hoist__error(HOIST_ERR_FORMAT,
-					    "%s: tensor \"%s\": %llu elements of %s are not whole bytes",
-					    b->file, name, (unsigned long long)numel,
-					    hoist_dtype_name(dtype));
+			return hoist__error(
+			        HOIST_ERR_FORMAT,
+			        "%s: tensor \"%s\": %llu elements of %s are not whole bytes",
+			        b->file, name, (unsigned long long)numel, hoist_dtype_name(dtype));
 		t->shape[0]++;
 	}
 	if (!hoist__add_u64(l->total_bytes, t->nbytes, &l->total_bytes))
@@ -174,7 +177,7 @@ static enum hoist_status read_json(const char *path, json_t **out)
 	}
 	if ((uint64_t)size > MAX_SOURCE_BYTES) {
 		st = hoist__error(HOIST_ERR_FORMAT, "%s: %lld bytes is too big for a layout source",
-				  path, (long long)size);
+		                  path, (long long)size);
 		goto out;
 	}
 	data = hoist__malloc((size_t)size + 1);
@@ -190,7 +193,7 @@ static enum hoist_status read_json(const char *path, json_t **out)
 	*out = json_loadb(data, (size_t)size, JSON_REJECT_DUPLICATES, &jerr);
 	if (!*out)
 		st = hoist__error(HOIST_ERR_FORMAT, "%s: not JSON: %s at line %d, column %d", path,
-				  jerr.text, jerr.line, jerr.column);
+		                  jerr.text, jerr.line, jerr.column);
 out:
 	hoist__free(data);
 	hoist__close(fd);
@@ -213,21 +216,20 @@ static json_t *cfg_get(const struct config *c, const char *key)
 
 /* A positive integer (at most 2^31) from the text config, else the top level, else
  * dflt (0: required). */
-static enum hoist_status cfg_int(const struct config *c, json_t *obj, const char *key,
-				 int64_t dflt, int64_t *out)
+static enum hoist_status cfg_int(const struct config *c, json_t *obj, const char *key, int64_t dflt,
+                                 int64_t *out)
 {
 	json_t *v = obj ? json_object_get(obj, key) : cfg_get(c, key);
 	if (!v || json_is_null(v)) {
 		if (!dflt)
 			return hoist__error(HOIST_ERR_FORMAT, "%s: %s\"%s\" is missing", c->file,
-					    obj ? "vision_config: " : "", key);
+			                    obj ? "vision_config: " : "", key);
 		*out = dflt;
 		return HOIST_OK;
 	}
-	if (!json_is_integer(v) || json_integer_value(v) < 1 ||
-	    json_integer_value(v) > (1ll << 31))
+	if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > (1ll << 31))
 		return hoist__error(HOIST_ERR_FORMAT, "%s: %s\"%s\" must be a positive integer",
-				    c->file, obj ? "vision_config: " : "", key);
+		                    c->file, obj ? "vision_config: " : "", key);
 	*out = json_integer_value(v);
 	return HOIST_OK;
 }
@@ -252,8 +254,10 @@ static enum hoist_status cfg_dtype(const struct config *c, enum hoist_dtype *out
 		*out = HOIST_F32;
 	else
 		return hoist__error(HOIST_ERR_FORMAT,
-				    "%s: torch_dtype %s%s%s is not one synth writes (bfloat16, float16, float32)",
-				    c->file, s ? "\"" : "", s ? s : "(not a string)", s ? "\"" : "");
+		                    "%s: torch_dtype %s%s%s is not one synth writes (bfloat16, "
+		                    "float16, float32)",
+		                    c->file, s ? "\"" : "", s ? s : "(not a string)",
+		                    s ? "\"" : "");
 	return HOIST_OK;
 }
 
@@ -269,17 +273,17 @@ static const char *cfg_str(json_t *obj, const char *key)
 	return s ? s : "";
 }
 
-#define ADD(name, ...)                                                                   \
-	do {                                                                             \
-		const int64_t shape_[] = {__VA_ARGS__};                                  \
-		st = add_tensor(b, name, dtype, HOIST__ARRAY_SIZE(shape_), shape_);      \
-		if (st)                                                                  \
-			goto out;                                                        \
+#define ADD(name, ...)                                                                             \
+	do {                                                                                       \
+		const int64_t shape_[] = {__VA_ARGS__};                                            \
+		st = add_tensor(b, name, dtype, HOIST__ARRAY_SIZE(shape_), shape_);                \
+		if (st)                                                                            \
+			goto out;                                                                  \
 	} while (0)
 
 /* The Qwen2 / Llama decoder: names and shapes as transformers saves them. */
 static enum hoist_status config_text(struct builder *b, const struct config *c, unsigned layers,
-				     enum hoist_dtype dtype)
+                                     enum hoist_dtype dtype)
 {
 	enum hoist_status st;
 	int64_t hidden, inter, nlayers, heads, kv_heads, vocab, head_dim;
@@ -292,9 +296,10 @@ static enum hoist_status config_text(struct builder *b, const struct config *c, 
 	if ((st = cfg_int(c, NULL, "num_key_value_heads", heads, &kv_heads)))
 		return st;
 	if (hidden % heads && !cfg_get(c, "head_dim"))
-		return hoist__error(HOIST_ERR_FORMAT,
-				    "%s: hidden_size %lld is not a multiple of num_attention_heads %lld",
-				    c->file, (long long)hidden, (long long)heads);
+		return hoist__error(
+		        HOIST_ERR_FORMAT,
+		        "%s: hidden_size %lld is not a multiple of num_attention_heads %lld",
+		        c->file, (long long)hidden, (long long)heads);
 	if ((st = cfg_int(c, NULL, "head_dim", hidden / heads, &head_dim)))
 		return st;
 	if (layers)
@@ -310,10 +315,10 @@ static enum hoist_status config_text(struct builder *b, const struct config *c, 
 
 	ADD("model.embed_tokens.weight", vocab, hidden);
 	for (int64_t i = 0; i < nlayers; i++) {
-#define LAYER(suffix, ...)                                                               \
-	do {                                                                             \
-		snprintf(name, sizeof name, "model.layers.%lld.%s", (long long)i, suffix); \
-		ADD(name, __VA_ARGS__);                                                  \
+#define LAYER(suffix, ...)                                                                         \
+	do {                                                                                       \
+		snprintf(name, sizeof name, "model.layers.%lld.%s", (long long)i, suffix);         \
+		ADD(name, __VA_ARGS__);                                                            \
 	} while (0)
 		LAYER("input_layernorm.weight", hidden);
 		LAYER("self_attn.q_proj.weight", q, hidden);
@@ -341,12 +346,13 @@ out:
 
 /* The Qwen2-VL vision tower (ViT blocks with LayerNorm, and the patch merger). */
 static enum hoist_status config_vision(struct builder *b, const struct config *c, json_t *v,
-				       enum hoist_dtype dtype)
+                                       enum hoist_dtype dtype)
 {
 	enum hoist_status st;
 	int64_t depth, embed, chans, out_dim, patch, merge, temporal;
 	json_t *chans_v = json_object_get(v, "in_chans") ? NULL : json_object_get(v, "in_channels");
-	if ((st = cfg_int(c, v, "depth", 0, &depth)) || (st = cfg_int(c, v, "embed_dim", 0, &embed)) ||
+	if ((st = cfg_int(c, v, "depth", 0, &depth)) ||
+	    (st = cfg_int(c, v, "embed_dim", 0, &embed)) ||
 	    (st = cfg_int(c, v, chans_v ? "in_channels" : "in_chans", 3, &chans)) ||
 	    (st = cfg_int(c, v, "hidden_size", 0, &out_dim)) ||
 	    (st = cfg_int(c, v, "patch_size", 14, &patch)) ||
@@ -357,18 +363,19 @@ static enum hoist_status config_vision(struct builder *b, const struct config *c
 	double ratio = ratio_v ? json_number_value(ratio_v) : 4;
 	double mlp_d = ratio * (double)embed;
 	if (!(ratio > 0) || mlp_d != floor(mlp_d) || mlp_d > (double)(1ll << 40))
-		return hoist__error(HOIST_ERR_FORMAT,
-				    "%s: vision_config: mlp_ratio x embed_dim is not a positive integer",
-				    c->file);
+		return hoist__error(
+		        HOIST_ERR_FORMAT,
+		        "%s: vision_config: mlp_ratio x embed_dim is not a positive integer",
+		        c->file);
 	int64_t mlp = (int64_t)mlp_d, merged = embed * merge * merge;
 	char name[160];
 
 	ADD("visual.patch_embed.proj.weight", embed, chans, temporal, patch, patch);
 	for (int64_t i = 0; i < depth; i++) {
-#define BLOCK(suffix, ...)                                                               \
-	do {                                                                             \
-		snprintf(name, sizeof name, "visual.blocks.%lld.%s", (long long)i, suffix); \
-		ADD(name, __VA_ARGS__);                                                  \
+#define BLOCK(suffix, ...)                                                                         \
+	do {                                                                                       \
+		snprintf(name, sizeof name, "visual.blocks.%lld.%s", (long long)i, suffix);        \
+		ADD(name, __VA_ARGS__);                                                            \
 	} while (0)
 		BLOCK("norm1.weight", embed);
 		BLOCK("norm1.bias", embed);
@@ -396,7 +403,7 @@ out:
 #undef ADD
 
 static enum hoist_status layout_from_config(struct builder *b, json_t *root,
-					    const struct hoist_synth_options *opt)
+                                            const struct hoist_synth_options *opt)
 {
 	enum hoist_status st;
 	struct config c = {.file = b->file, .top = root, .text = root};
@@ -410,10 +417,11 @@ static enum hoist_status layout_from_config(struct builder *b, json_t *root,
 	if (json_is_object(vision)) {
 		const char *type = cfg_str(root, "model_type");
 		if (strcmp(type, "qwen2_vl") != 0)
-			return hoist__error(HOIST_ERR_FORMAT,
-					    "%s: vision_config of model_type \"%s\" is not supported "
-					    "(synth knows qwen2_vl)",
-					    b->file, type);
+			return hoist__error(
+			        HOIST_ERR_FORMAT,
+			        "%s: vision_config of model_type \"%s\" is not supported "
+			        "(synth knows qwen2_vl)",
+			        b->file, type);
 		if ((st = config_vision(b, &c, vision, dtype)))
 			return st;
 	}
@@ -445,7 +453,7 @@ static int cmp_str(const void *a, const void *b)
 
 /* One shard's header: its tensors in data order, appended with shard = `shard`. */
 static enum hoist_status headers_shard(struct builder *b, const char *shard_name, json_t *entry,
-				       uint32_t shard)
+                                       uint32_t shard)
 {
 	enum hoist_status st = HOIST_OK;
 	struct src_tensor *order = NULL;
@@ -456,13 +464,13 @@ static enum hoist_status headers_shard(struct builder *b, const char *shard_name
 		header = json_loads(json_string_value(h), JSON_REJECT_DUPLICATES, &jerr);
 		if (!header)
 			return hoist__error(HOIST_ERR_FORMAT, "%s: %s: header is not JSON: %s",
-					    b->file, shard_name, jerr.text);
+			                    b->file, shard_name, jerr.text);
 	} else if (json_is_object(h)) {
 		header = json_incref(h);
 	}
 	if (!json_is_object(header)) {
 		st = hoist__error(HOIST_ERR_FORMAT, "%s: %s: \"header\" is not a JSON object",
-				  b->file, shard_name);
+		                  b->file, shard_name);
 		goto out;
 	}
 	order = hoist__calloc(json_object_size(header) + 1, sizeof *order);
@@ -473,14 +481,16 @@ static enum hoist_status headers_shard(struct builder *b, const char *shard_name
 	size_t n = 0;
 	const char *key;
 	json_t *t;
-	json_object_foreach(header, key, t) {
+	json_object_foreach(header, key, t)
+	{
 		if (strcmp(key, "__metadata__") == 0)
 			continue;
 		json_t *offs = json_object_get(t, "data_offsets");
 		json_t *begin = json_array_get(offs, 0);
 		if (!json_is_integer(begin) || json_integer_value(begin) < 0) {
-			st = hoist__error(HOIST_ERR_FORMAT, "%s: %s: tensor \"%s\": bad data_offsets",
-					  b->file, shard_name, key);
+			st = hoist__error(HOIST_ERR_FORMAT,
+			                  "%s: %s: tensor \"%s\": bad data_offsets", b->file,
+			                  shard_name, key);
 			goto out;
 		}
 		order[n] = (struct src_tensor){key, (uint64_t)json_integer_value(begin), n};
@@ -492,24 +502,27 @@ static enum hoist_status headers_shard(struct builder *b, const char *shard_name
 		enum hoist_dtype dtype;
 		const char *dname = json_string_value(json_object_get(t, "dtype"));
 		if (hoist_dtype_parse(dname, &dtype) != HOIST_OK) {
-			st = hoist__error(HOIST_ERR_FORMAT, "%s: %s: tensor \"%s\": unknown dtype \"%s\"",
-					  b->file, shard_name, order[i].name, dname ? dname : "(none)");
+			st = hoist__error(HOIST_ERR_FORMAT,
+			                  "%s: %s: tensor \"%s\": unknown dtype \"%s\"", b->file,
+			                  shard_name, order[i].name, dname ? dname : "(none)");
 			goto out;
 		}
 		json_t *shape_v = json_object_get(t, "shape");
 		size_t ndim = json_array_size(shape_v);
 		int64_t shape[HOIST__SYNTH_MAX_DIMS];
 		if (!json_is_array(shape_v) || ndim > HOIST__SYNTH_MAX_DIMS) {
-			st = hoist__error(HOIST_ERR_FORMAT,
-					  "%s: %s: tensor \"%s\": shape is not an array of at most %d sizes",
-					  b->file, shard_name, order[i].name, HOIST__SYNTH_MAX_DIMS);
+			st = hoist__error(
+			        HOIST_ERR_FORMAT,
+			        "%s: %s: tensor \"%s\": shape is not an array of at most %d sizes",
+			        b->file, shard_name, order[i].name, HOIST__SYNTH_MAX_DIMS);
 			goto out;
 		}
 		for (size_t d = 0; d < ndim; d++) {
 			json_t *dim = json_array_get(shape_v, d);
 			if (!json_is_integer(dim) || json_integer_value(dim) < 0) {
-				st = hoist__error(HOIST_ERR_FORMAT, "%s: %s: tensor \"%s\": bad shape",
-						  b->file, shard_name, order[i].name);
+				st = hoist__error(HOIST_ERR_FORMAT,
+				                  "%s: %s: tensor \"%s\": bad shape", b->file,
+				                  shard_name, order[i].name);
 				goto out;
 			}
 			shape[d] = json_integer_value(dim);
@@ -534,8 +547,7 @@ static enum hoist_status layout_from_headers(struct builder *b, json_t *root)
 	size_t i = 0;
 	const char *key;
 	json_t *v;
-	json_object_foreach(root, key, v)
-		names[i++] = key;
+	json_object_foreach(root, key, v) names[i++] = key;
 	qsort(names, n, sizeof *names, cmp_str);
 	for (i = 0; i < n && !st; i++)
 		st = headers_shard(b, names[i], json_object_get(root, names[i]), (uint32_t)i);
@@ -609,7 +621,7 @@ static enum hoist_status check_duplicates(const struct hoist__synth_layout *l, c
 	for (size_t i = 1; i < l->count && !st; i++)
 		if (strcmp(v[i]->name, v[i - 1]->name) == 0)
 			st = hoist__error(HOIST_ERR_FORMAT, "%s: tensor \"%s\" appears twice", file,
-					  v[i]->name);
+			                  v[i]->name);
 	hoist__free(v);
 	return st;
 }
@@ -620,12 +632,12 @@ static json_t *builtin_config(void)
 {
 	/* About 310 MB in BF16: loads in well under a second from the page cache. */
 	return json_pack("{s:[s], s:s, s:i, s:i, s:i, s:i, s:i, s:i, s:b, s:s, s:i, s:f, s:f, s:s}",
-			 "architectures", "Qwen2ForCausalLM", "model_type", "qwen2",
-			 "hidden_size", 1024, "intermediate_size", 2816, "num_hidden_layers", 8,
-			 "num_attention_heads", 16, "num_key_value_heads", 4, "vocab_size", 32000,
-			 "tie_word_embeddings", 0, "torch_dtype", "bfloat16",
-			 "max_position_embeddings", 4096, "rms_norm_eps", 1e-6, "rope_theta",
-			 1000000.0, "hidden_act", "silu");
+	                 "architectures", "Qwen2ForCausalLM", "model_type", "qwen2", "hidden_size",
+	                 1024, "intermediate_size", 2816, "num_hidden_layers", 8,
+	                 "num_attention_heads", 16, "num_key_value_heads", 4, "vocab_size", 32000,
+	                 "tie_word_embeddings", 0, "torch_dtype", "bfloat16",
+	                 "max_position_embeddings", 4096, "rms_norm_eps", 1e-6, "rope_theta",
+	                 1000000.0, "hidden_act", "silu");
 }
 
 static const char *torch_dtype_name(enum hoist_dtype d)
@@ -663,7 +675,7 @@ static json_t *sibling_config(const char *source)
 }
 
 enum hoist_status hoist__synth_layout(const struct hoist_synth_options *opt,
-				      struct hoist__synth_layout **out)
+                                      struct hoist__synth_layout **out)
 {
 	static const struct hoist_synth_options defaults;
 	enum hoist_status st = HOIST_OK;
@@ -673,9 +685,9 @@ enum hoist_status hoist__synth_layout(const struct hoist_synth_options *opt,
 	*out = NULL;
 	if (!(opt->scale >= 0 && opt->scale <= 1))
 		return hoist__error(HOIST_ERR_INVALID, "synth: scale %g: expected 0 < scale <= 1",
-				    opt->scale);
+		                    opt->scale);
 	struct builder b = {.file = opt->source ? opt->source : "(built-in layout)",
-			    .scale = opt->scale > 0 ? opt->scale : 1};
+	                    .scale = opt->scale > 0 ? opt->scale : 1};
 	b.layout = hoist__calloc(1, sizeof *b.layout);
 	if (!b.layout)
 		return hoist__error(HOIST_ERR_NOMEM, "synth: out of memory");
@@ -694,16 +706,18 @@ enum hoist_status hoist__synth_layout(const struct hoist_synth_options *opt,
 	}
 	const char *first_key = json_object_iter_key(json_object_iter(root));
 	json_t *first = json_object_iter_value(json_object_iter(root));
-	if (json_object_get(root, "hidden_size") || json_is_object(json_object_get(root, "text_config"))) {
+	if (json_object_get(root, "hidden_size") ||
+	    json_is_object(json_object_get(root, "text_config"))) {
 		if ((st = layout_from_config(&b, root, opt)))
 			goto out;
 		config = json_incref(root);
 	} else if (first_key && json_is_object(first) && json_object_get(first, "header")) {
 		from_headers = true;
 		if (opt->layers) {
-			st = hoist__error(HOIST_ERR_INVALID,
-					  "%s: layers applies to config.json sources, not shard headers",
-					  b.file);
+			st = hoist__error(
+			        HOIST_ERR_INVALID,
+			        "%s: layers applies to config.json sources, not shard headers",
+			        b.file);
 			goto out;
 		}
 		if ((st = layout_from_headers(&b, root)))
@@ -711,15 +725,17 @@ enum hoist_status hoist__synth_layout(const struct hoist_synth_options *opt,
 		config = sibling_config(opt->source);
 		if (!config)
 			config = json_object();
-		const char *dt = b.layout->count ? torch_dtype_name(b.layout->tensors[0].dtype) : NULL;
+		const char *dt =
+		        b.layout->count ? torch_dtype_name(b.layout->tensors[0].dtype) : NULL;
 		if (config && dt && !json_object_get(config, "torch_dtype") &&
 		    !json_object_get(config, "dtype"))
 			json_object_set_new(config, "torch_dtype", json_string(dt));
 	} else {
-		st = hoist__error(HOIST_ERR_FORMAT,
-				  "%s: neither a config.json (no \"hidden_size\" or \"text_config\") "
-				  "nor a shard-headers.json (file name -> {\"header\", \"file_size\"})",
-				  b.file);
+		st = hoist__error(
+		        HOIST_ERR_FORMAT,
+		        "%s: neither a config.json (no \"hidden_size\" or \"text_config\") "
+		        "nor a shard-headers.json (file name -> {\"header\", \"file_size\"})",
+		        b.file);
 		goto out;
 	}
 	if ((st = check_duplicates(b.layout, b.file)))
@@ -749,7 +765,8 @@ enum hoist_status hoist__synth_layout(const struct hoist_synth_options *opt,
 	json_t *note = json_pack("{s:s, s:f}", "seed", seed, "scale", b.scale);
 	if (note)
 		json_object_set_new(config, "hoist_synth", note);
-	l->config_json = json_dumps(config, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15));
+	l->config_json =
+	        json_dumps(config, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15));
 	if (!note || !l->config_json) {
 		st = hoist__error(HOIST_ERR_NOMEM, "synth: out of memory");
 		goto out;
@@ -782,13 +799,14 @@ static enum hoist_status flush(struct writer *w)
 	while (done < w->used) {
 		/* No library wrapper for writes: synth is the only writer, and tests reach
 		 * its failure path through /dev/full. */
-		ssize_t n = pwrite(w->fd, w->buf + done, w->used - done, (off_t)(w->file_off + done));
+		ssize_t n =
+		        pwrite(w->fd, w->buf + done, w->used - done, (off_t)(w->file_off + done));
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
-			return hoist__error(HOIST_ERR_IO, "%s: write failed at offset %llu: %s", w->path,
-					    (unsigned long long)(w->file_off + done),
-					    n < 0 ? strerror(errno) : "no progress");
+			return hoist__error(HOIST_ERR_IO, "%s: write failed at offset %llu: %s",
+			                    w->path, (unsigned long long)(w->file_off + done),
+			                    n < 0 ? strerror(errno) : "no progress");
 		done += (size_t)n;
 	}
 	w->file_off += w->used;
@@ -830,7 +848,8 @@ static enum hoist_status open_out(struct writer *w)
 {
 	w->fd = open(w->path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (w->fd < 0)
-		return hoist__error(HOIST_ERR_IO, "%s: cannot create: %s", w->path, strerror(errno));
+		return hoist__error(HOIST_ERR_IO, "%s: cannot create: %s", w->path,
+		                    strerror(errno));
 	w->file_off = 0;
 	w->used = 0;
 	return HOIST_OK;
@@ -848,7 +867,7 @@ static enum hoist_status close_out(struct writer *w)
 /* The header JSON of tensors [first, end) of shard, padded with spaces to a
  * multiple of 8 as safetensors does. */
 static char *shard_header(const struct hoist__synth_layout *l, size_t first, size_t end,
-			  uint64_t seed, size_t *len)
+                          uint64_t seed, size_t *len)
 {
 	char seed_text[24], *text = NULL, *padded = NULL;
 	snprintf(seed_text, sizeof seed_text, "%llu", (unsigned long long)seed);
@@ -865,8 +884,8 @@ static char *shard_header(const struct hoist__synth_layout *l, size_t first, siz
 			if (json_array_append_new(shape, json_integer(t->shape[d])))
 				goto out;
 		json_t *e = json_pack("{s:s, s:o, s:[I, I]}", "dtype", hoist_dtype_name(t->dtype),
-				      "shape", shape, "data_offsets", (json_int_t)t->offset,
-				      (json_int_t)(t->offset + t->nbytes));
+		                      "shape", shape, "data_offsets", (json_int_t)t->offset,
+		                      (json_int_t)(t->offset + t->nbytes));
 		if (!e || json_object_set_new(h, t->name, e))
 			goto out;
 	}
@@ -888,7 +907,7 @@ out:
 }
 
 static enum hoist_status write_shard(struct writer *w, const struct hoist__synth_layout *l,
-				     size_t first, size_t end, uint64_t seed)
+                                     size_t first, size_t end, uint64_t seed)
 {
 	size_t hlen = 0;
 	char *header = shard_header(l, first, end, seed, &hlen);
@@ -904,7 +923,8 @@ static enum hoist_status write_shard(struct writer *w, const struct hoist__synth
 		const struct hoist__synth_tensor *t = &l->tensors[i];
 		uint64_t done = 0;
 		while (done < t->nbytes) {
-			size_t n = (size_t)HOIST__MIN(t->nbytes - done, (uint64_t)(WRITE_BLOCK - w->used));
+			size_t n = (size_t)HOIST__MIN(t->nbytes - done,
+			                              (uint64_t)(WRITE_BLOCK - w->used));
 			hoist_synth_fill(seed, t->name, done, w->buf + w->used, n);
 			w->used += n;
 			done += n;
@@ -940,7 +960,7 @@ static enum hoist_status write_small(struct writer *w, const char *name, const c
 	snprintf(final, sizeof final, "%s/%s", w->dir, name);
 	if (rename(w->path, final) != 0) {
 		st = hoist__error(HOIST_ERR_IO, "%s: cannot rename to %s: %s", w->path, final,
-				  strerror(errno));
+		                  strerror(errno));
 		unlink(w->path);
 	}
 	return st;
@@ -993,7 +1013,8 @@ enum hoist_status hoist_synth_write(const char *dir, const struct hoist_synth_op
 	if ((st = hoist__synth_layout(opt, &l)))
 		return st;
 	if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
-		st = hoist__error(HOIST_ERR_IO, "%s: cannot create directory: %s", dir, strerror(errno));
+		st = hoist__error(HOIST_ERR_IO, "%s: cannot create directory: %s", dir,
+		                  strerror(errno));
 		goto out;
 	}
 	/* A stale index would make a half-written directory look whole. */
@@ -1001,7 +1022,7 @@ enum hoist_status hoist_synth_write(const char *dir, const struct hoist_synth_op
 		goto out;
 	if (unlink(w.path) != 0 && errno != ENOENT) {
 		st = hoist__error(HOIST_ERR_IO, "%s: cannot remove the old index: %s", w.path,
-				  strerror(errno));
+		                  strerror(errno));
 		goto out;
 	}
 	w.buf = hoist__aligned_alloc(4096, WRITE_BLOCK);
@@ -1028,9 +1049,9 @@ enum hoist_status hoist_synth_write(const char *dir, const struct hoist_synth_op
 		if (opt->verbose) {
 			char bytes[32];
 			double dt = hoist__now() - t0;
-			fprintf(stderr, "hoist synth: %s: %zu tensors, %s, %.2f s (%.2f GB/s)\n", w.path,
-				end - first, hoist__format_bytes(size, bytes, sizeof bytes), dt,
-				dt > 0 ? (double)size / dt / 1e9 : 0.0);
+			fprintf(stderr, "hoist synth: %s: %zu tensors, %s, %.2f s (%.2f GB/s)\n",
+			        w.path, end - first, hoist__format_bytes(size, bytes, sizeof bytes),
+			        dt, dt > 0 ? (double)size / dt / 1e9 : 0.0);
 		}
 		first = end;
 	}

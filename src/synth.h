@@ -31,7 +31,7 @@ struct hoist__synth_layout {
 /* Reads opt->source (or the built-in layout), applies scale, layers and sharding.
  * Errors as hoist_synth_write's. Free with hoist__synth_layout_free. */
 enum hoist_status hoist__synth_layout(const struct hoist_synth_options *opt,
-				      struct hoist__synth_layout **out);
+                                      struct hoist__synth_layout **out);
 void hoist__synth_layout_free(struct hoist__synth_layout *layout);
 
 #endif

@@ -84,7 +84,7 @@ typedef void (*convert_fn)(enum hoist_dtype, enum hoist_dtype, void *, const voi
 
 /* Converts `in` (n elements of `from`) with fn and compares with torch's `ref`. */
 static void compare(const char *what, convert_fn fn, enum hoist_dtype from, enum hoist_dtype to,
-		    const void *in, const void *ref, size_t n)
+                    const void *in, const void *ref, size_t n)
 {
 	void *out = malloc(n * esize(to) + 1);
 	CHECK(out);
@@ -100,7 +100,8 @@ static void compare(const char *what, convert_fn fn, enum hoist_dtype from, enum
 			    in_neg != out_neg)
 				FAIL("%s %s->%s [%zu]: input 0x%x gave 0x%x, expected a quiet NaN "
 				     "with the input's sign (torch: 0x%x)",
-				     what, hoist_dtype_name(from), hoist_dtype_name(to), i, x, o, r);
+				     what, hoist_dtype_name(from), hoist_dtype_name(to), i, x, o,
+				     r);
 		} else if (o != r) {
 			FAIL("%s %s->%s [%zu]: input 0x%x gave 0x%x, torch 0x%x", what,
 			     hoist_dtype_name(from), hoist_dtype_name(to), i, x, o, r);
@@ -127,12 +128,12 @@ TEST_TIMEOUT(convert_bit_exact_against_torch, 120)
 		const char *file;
 		enum hoist_dtype from, to;
 	} cases[] = {
-		{"f32_to_f16.bin", HOIST_F32, HOIST_F16},
-		{"f32_to_bf16.bin", HOIST_F32, HOIST_BF16},
-		{"f16_to_f32.bin", HOIST_F16, HOIST_F32},
-		{"f16_to_bf16.bin", HOIST_F16, HOIST_BF16},
-		{"bf16_to_f32.bin", HOIST_BF16, HOIST_F32},
-		{"bf16_to_f16.bin", HOIST_BF16, HOIST_F16},
+	        {"f32_to_f16.bin", HOIST_F32, HOIST_F16},
+	        {"f32_to_bf16.bin", HOIST_F32, HOIST_BF16},
+	        {"f16_to_f32.bin", HOIST_F16, HOIST_F32},
+	        {"f16_to_bf16.bin", HOIST_F16, HOIST_BF16},
+	        {"bf16_to_f32.bin", HOIST_BF16, HOIST_F32},
+	        {"bf16_to_f16.bin", HOIST_BF16, HOIST_F16},
 	};
 	for (size_t c = 0; c < HOIST__ARRAY_SIZE(cases); c++) {
 		bool wide = cases[c].from == HOIST_F32;
@@ -140,16 +141,20 @@ TEST_TIMEOUT(convert_bit_exact_against_torch, 120)
 		const void *in = wide ? (const void *)f32_in : all16;
 		void *ref = read_ref(cases[c].file, n * esize(cases[c].to));
 		compare("default", hoist__convert, cases[c].from, cases[c].to, in, ref, n);
-		compare("portable", hoist__convert_portable, cases[c].from, cases[c].to, in, ref, n);
+		compare("portable", hoist__convert_portable, cases[c].from, cases[c].to, in, ref,
+		        n);
 		/* Unaligned source and destination, and a length with a SIMD tail. */
 		size_t m = n - 13;
 		char *uin = malloc(m * esize(cases[c].from) + 1);
 		CHECK(uin);
-		memcpy(uin + 1, (const char *)in + 3 * esize(cases[c].from), m * esize(cases[c].from));
+		memcpy(uin + 1, (const char *)in + 3 * esize(cases[c].from),
+		       m * esize(cases[c].from));
 		char *uref = malloc(m * esize(cases[c].to) + 1);
 		CHECK(uref);
-		memcpy(uref + 1, (const char *)ref + 3 * esize(cases[c].to), m * esize(cases[c].to));
-		compare("unaligned", hoist__convert, cases[c].from, cases[c].to, uin + 1, uref + 1, m);
+		memcpy(uref + 1, (const char *)ref + 3 * esize(cases[c].to),
+		       m * esize(cases[c].to));
+		compare("unaligned", hoist__convert, cases[c].from, cases[c].to, uin + 1, uref + 1,
+		        m);
 		free(uin);
 		free(uref);
 		free(ref);
@@ -172,32 +177,33 @@ TEST(convert_known_values)
 		uint32_t f32;
 		uint16_t f16, bf16;
 	} want[] = {
-		{0x00000000, 0x0000, 0x0000}, /* +0 */
-		{0x80000000, 0x8000, 0x8000}, /* -0 */
-		{0x3f800000, 0x3c00, 0x3f80}, /* 1 */
-		{0xc0000000, 0xc000, 0xc000}, /* -2 */
-		{0x7f800000, 0x7c00, 0x7f80}, /* Inf */
-		{0xff800000, 0xfc00, 0xff80}, /* -Inf */
-		{0x477fe000, 0x7bff, 0x4780}, /* 65504: F16 max */
-		{0x477fefff, 0x7bff, 0x4780}, /* just under the F16 overflow tie */
-		{0x477ff000, 0x7c00, 0x4780}, /* 65520: tie, rounds to even = Inf */
-		{0x38800000, 0x0400, 0x3880}, /* 2^-14: F16 min normal */
-		{0x387fc000, 0x03ff, 0x3880}, /* largest F16 subnormal (0x387fc000 -> bf16 ties up) */
-		{0x33800000, 0x0001, 0x3380}, /* 2^-24: F16 min subnormal */
-		{0x33000000, 0x0000, 0x3300}, /* 2^-25: tie between 0 and 2^-24, to even 0 */
-		{0x33000001, 0x0001, 0x3300}, /* just above the tie */
-		{0x33c00000, 0x0002, 0x33c0}, /* 1.5 x 2^-24: tie, to even 2 */
-		{0x3f801000, 0x3c00, 0x3f80}, /* 1 + 2^-11: F16 tie, to even 1 */
-		{0x3f803000, 0x3c02, 0x3f80}, /* 1 + 3 x 2^-11: F16 tie, to even */
-		{0x3f808000, 0x3c04, 0x3f80}, /* 1 + 2^-8: BF16 tie, to even 0x3f80 */
-		{0x3f818000, 0x3c0c, 0x3f82}, /* BF16 tie, to even 0x3f82 */
-		{0x7f7fffff, 0x7c00, 0x7f80}, /* F32 max: overflows both */
-		{0x7f7f7fff, 0x7c00, 0x7f7f}, /* BF16 max, just under the tie */
-		{0x7f7f8000, 0x7c00, 0x7f80}, /* tie above BF16 max (odd): to Inf */
-		{0x00000001, 0x0000, 0x0000}, /* F32 min subnormal */
-		{0x00008000, 0x0000, 0x0000}, /* BF16 subnormal tie, to even 0 */
-		{0x00018000, 0x0000, 0x0002}, /* BF16 subnormal tie, to even 2 */
-		{0x80018000, 0x8000, 0x8002}, /* its negative */
+	        {0x00000000, 0x0000, 0x0000}, /* +0 */
+	        {0x80000000, 0x8000, 0x8000}, /* -0 */
+	        {0x3f800000, 0x3c00, 0x3f80}, /* 1 */
+	        {0xc0000000, 0xc000, 0xc000}, /* -2 */
+	        {0x7f800000, 0x7c00, 0x7f80}, /* Inf */
+	        {0xff800000, 0xfc00, 0xff80}, /* -Inf */
+	        {0x477fe000, 0x7bff, 0x4780}, /* 65504: F16 max */
+	        {0x477fefff, 0x7bff, 0x4780}, /* just under the F16 overflow tie */
+	        {0x477ff000, 0x7c00, 0x4780}, /* 65520: tie, rounds to even = Inf */
+	        {0x38800000, 0x0400, 0x3880}, /* 2^-14: F16 min normal */
+	        {0x387fc000, 0x03ff,
+	         0x3880}, /* largest F16 subnormal (0x387fc000 -> bf16 ties up) */
+	        {0x33800000, 0x0001, 0x3380}, /* 2^-24: F16 min subnormal */
+	        {0x33000000, 0x0000, 0x3300}, /* 2^-25: tie between 0 and 2^-24, to even 0 */
+	        {0x33000001, 0x0001, 0x3300}, /* just above the tie */
+	        {0x33c00000, 0x0002, 0x33c0}, /* 1.5 x 2^-24: tie, to even 2 */
+	        {0x3f801000, 0x3c00, 0x3f80}, /* 1 + 2^-11: F16 tie, to even 1 */
+	        {0x3f803000, 0x3c02, 0x3f80}, /* 1 + 3 x 2^-11: F16 tie, to even */
+	        {0x3f808000, 0x3c04, 0x3f80}, /* 1 + 2^-8: BF16 tie, to even 0x3f80 */
+	        {0x3f818000, 0x3c0c, 0x3f82}, /* BF16 tie, to even 0x3f82 */
+	        {0x7f7fffff, 0x7c00, 0x7f80}, /* F32 max: overflows both */
+	        {0x7f7f7fff, 0x7c00, 0x7f7f}, /* BF16 max, just under the tie */
+	        {0x7f7f8000, 0x7c00, 0x7f80}, /* tie above BF16 max (odd): to Inf */
+	        {0x00000001, 0x0000, 0x0000}, /* F32 min subnormal */
+	        {0x00008000, 0x0000, 0x0000}, /* BF16 subnormal tie, to even 0 */
+	        {0x00018000, 0x0000, 0x0002}, /* BF16 subnormal tie, to even 2 */
+	        {0x80018000, 0x8000, 0x8002}, /* its negative */
 	};
 	for (int portable = 0; portable < 2; portable++) {
 		convert_fn fn = portable ? hoist__convert_portable : hoist__convert;
@@ -207,9 +213,10 @@ TEST(convert_known_values)
 			fn(HOIST_F32, HOIST_F16, &h, &want[i].f32, 1);
 			fn(HOIST_F32, HOIST_BF16, &b, &want[i].f32, 1);
 			if (h != want[i].f16 || b != want[i].bf16)
-				FAIL("%s: 0x%08x -> F16 0x%04x (want 0x%04x), BF16 0x%04x (want 0x%04x)",
-				     portable ? "portable" : "default", want[i].f32, h, want[i].f16, b,
-				     want[i].bf16);
+				FAIL("%s: 0x%08x -> F16 0x%04x (want 0x%04x), BF16 0x%04x (want "
+				     "0x%04x)",
+				     portable ? "portable" : "default", want[i].f32, h, want[i].f16,
+				     b, want[i].bf16);
 			/* Widening is exact: BF16 -> F32 gives back the rounded value's bits. */
 			fn(HOIST_BF16, HOIST_F32, &back, &b, 1);
 			CHECK_EQ_U64(back, (uint32_t)b << 16);
@@ -263,10 +270,13 @@ TEST(convert_lengths_and_tails)
 			for (size_t start = 0; start < 8; start++) {
 				for (size_t n = 0; n <= 40; n++) {
 					memset(part, 0x5a, sizeof part);
-					hoist__convert(from, to, part, src + start * esize(from), n);
-					if (memcmp(part, full + start * esize(to), n * esize(to)) != 0)
-						FAIL("%s->%s start %zu n %zu differs", hoist_dtype_name(from),
-						     hoist_dtype_name(to), start, n);
+					hoist__convert(from, to, part, src + start * esize(from),
+					               n);
+					if (memcmp(part, full + start * esize(to), n * esize(to)) !=
+					    0)
+						FAIL("%s->%s start %zu n %zu differs",
+						     hoist_dtype_name(from), hoist_dtype_name(to),
+						     start, n);
 					for (size_t k = n * esize(to); k < sizeof part; k++)
 						CHECK_EQ_INT(part[k], 0x5a);
 				}
@@ -302,8 +312,8 @@ TEST(convert_loaded_dtype_and_nbytes)
 	static const struct {
 		enum hoist_dtype d;
 		uint64_t nbytes;
-	} others[] = {{HOIST_I32, 60}, {HOIST_F64, 120}, {HOIST_U8, 15}, {HOIST_F8_E4M3, 15},
-		      {HOIST_BOOL, 15}, {HOIST_I64, 120}};
+	} others[] = {{HOIST_I32, 60},     {HOIST_F64, 120}, {HOIST_U8, 15},
+	              {HOIST_F8_E4M3, 15}, {HOIST_BOOL, 15}, {HOIST_I64, 120}};
 	for (size_t i = 0; i < HOIST__ARRAY_SIZE(others); i++) {
 		t.dtype = others[i].d;
 		t.nbytes = others[i].nbytes;
@@ -312,8 +322,12 @@ TEST(convert_loaded_dtype_and_nbytes)
 		CHECK_EQ_INT(hoist__loaded_dtype(&t, HOIST_BF16), t.dtype);
 	}
 	int64_t shape4[1] = {16};
-	struct hoist_tensor_info f4 = {.name = "q", .dtype = HOIST_F4, .ndim = 1, .shape = shape4,
-				       .numel = 16, .nbytes = 8};
+	struct hoist_tensor_info f4 = {.name = "q",
+	                               .dtype = HOIST_F4,
+	                               .ndim = 1,
+	                               .shape = shape4,
+	                               .numel = 16,
+	                               .nbytes = 8};
 	CHECK_EQ_INT(hoist__loaded_dtype(&f4, HOIST_F16), HOIST_F4);
 	CHECK_EQ_U64(hoist__loaded_nbytes(&f4, HOIST_F16), 8);
 	/* Scalars and empty tensors. */

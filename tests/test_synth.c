@@ -136,22 +136,22 @@ static int cmp_line(const void *a, const void *b)
 static void verify_with_safetensors(const char *dir, uint64_t seed)
 {
 	static const char script[] =
-		"import sys, json, hashlib, torch\n"
-		"from safetensors import safe_open\n"
-		"d = sys.argv[1]\n"
-		"idx = json.load(open(d + '/model.safetensors.index.json'))\n"
-		"lines = []\n"
-		"for f in sorted(set(idx['weight_map'].values())):\n"
-		"    with safe_open(d + '/' + f, framework='pt') as s:\n"
-		"        seed = s.metadata()['hoist_synth_seed']\n"
-		"        for k in s.keys():\n"
-		"            assert idx['weight_map'][k] == f, k\n"
-		"            t = s.get_tensor(k)\n"
-		"            b = t.reshape(-1).view(torch.uint8).numpy().tobytes()\n"
-		"            lines.append('%s %s %s %s %s' % (k, t.dtype, list(t.shape),\n"
-		"                         hashlib.sha256(b).hexdigest(), seed))\n"
-		"assert len(lines) == len(idx['weight_map'])\n"
-		"print('\\n'.join(sorted(lines)))\n";
+	        "import sys, json, hashlib, torch\n"
+	        "from safetensors import safe_open\n"
+	        "d = sys.argv[1]\n"
+	        "idx = json.load(open(d + '/model.safetensors.index.json'))\n"
+	        "lines = []\n"
+	        "for f in sorted(set(idx['weight_map'].values())):\n"
+	        "    with safe_open(d + '/' + f, framework='pt') as s:\n"
+	        "        seed = s.metadata()['hoist_synth_seed']\n"
+	        "        for k in s.keys():\n"
+	        "            assert idx['weight_map'][k] == f, k\n"
+	        "            t = s.get_tensor(k)\n"
+	        "            b = t.reshape(-1).view(torch.uint8).numpy().tobytes()\n"
+	        "            lines.append('%s %s %s %s %s' % (k, t.dtype, list(t.shape),\n"
+	        "                         hashlib.sha256(b).hexdigest(), seed))\n"
+	        "assert len(lines) == len(idx['weight_map'])\n"
+	        "print('\\n'.join(sorted(lines)))\n";
 	const char *script_path = test_path("verify.py");
 	test_write_file(script_path, script, strlen(script));
 	char *out = NULL;
@@ -174,12 +174,12 @@ static void verify_with_safetensors(const char *dir, uint64_t seed)
 		free(buf);
 		for (unsigned d = 0; d < t->ndim; d++)
 			snprintf(shape + strlen(shape), sizeof shape - strlen(shape), "%s%lld",
-				 d ? ", " : "", (long long)t->shape[d]);
+			         d ? ", " : "", (long long)t->shape[d]);
 		strcat(shape, "]");
 		lines[i] = malloc(1024);
 		CHECK(lines[i]);
 		snprintf(lines[i], 1024, "%s %s %s %s %llu", t->name, torch_dtype(t->dtype), shape,
-			 sha, (unsigned long long)seed);
+		         sha, (unsigned long long)seed);
 	}
 	qsort(lines, n, sizeof *lines, cmp_line);
 	size_t len = 0;
@@ -195,7 +195,8 @@ static void verify_with_safetensors(const char *dir, uint64_t seed)
 	}
 	free(lines);
 	if (strcmp(out, want) != 0)
-		FAIL("safetensors reads %s differently:\n--- safetensors\n%.2000s\n--- expected\n%.2000s",
+		FAIL("safetensors reads %s differently:\n--- safetensors\n%.2000s\n--- "
+		     "expected\n%.2000s",
 		     dir, out, want);
 	free(want);
 	free(out);
@@ -241,7 +242,8 @@ TEST(synth_builtin_scaled_writes_and_reads_back)
 	int64_t inter = json_integer_value(json_object_get(cfg, "intermediate_size"));
 	int64_t heads = json_integer_value(json_object_get(cfg, "num_attention_heads"));
 	int64_t kv = json_integer_value(json_object_get(cfg, "num_key_value_heads"));
-	CHECK_STR(json_string_value(json_object_get(json_object_get(cfg, "hoist_synth"), "seed")), "3");
+	CHECK_STR(json_string_value(json_object_get(json_object_get(cfg, "hoist_synth"), "seed")),
+	          "3");
 	json_decref(cfg);
 	CHECK(hidden > 0 && layers > 0 && vocab > 0 && inter > 0 && heads > 0 && kv > 0);
 	int64_t kvd = kv * (hidden / heads);
@@ -250,19 +252,19 @@ TEST(synth_builtin_scaled_writes_and_reads_back)
 		const char *name;
 		int64_t d0, d1;
 	} want[] = {
-		{"model.embed_tokens.weight", vocab, hidden},
-		{"lm_head.weight", vocab, hidden},
-		{"model.norm.weight", hidden, -1},
-		{"model.layers.0.self_attn.q_proj.weight", hidden, hidden},
-		{"model.layers.0.self_attn.q_proj.bias", hidden, -1},
-		{"model.layers.7.self_attn.k_proj.weight", kvd, hidden},
-		{"model.layers.7.self_attn.v_proj.bias", kvd, -1},
-		{"model.layers.3.self_attn.o_proj.weight", hidden, hidden},
-		{"model.layers.5.mlp.gate_proj.weight", inter, hidden},
-		{"model.layers.5.mlp.up_proj.weight", inter, hidden},
-		{"model.layers.5.mlp.down_proj.weight", hidden, inter},
-		{"model.layers.6.input_layernorm.weight", hidden, -1},
-		{"model.layers.6.post_attention_layernorm.weight", hidden, -1},
+	        {"model.embed_tokens.weight", vocab, hidden},
+	        {"lm_head.weight", vocab, hidden},
+	        {"model.norm.weight", hidden, -1},
+	        {"model.layers.0.self_attn.q_proj.weight", hidden, hidden},
+	        {"model.layers.0.self_attn.q_proj.bias", hidden, -1},
+	        {"model.layers.7.self_attn.k_proj.weight", kvd, hidden},
+	        {"model.layers.7.self_attn.v_proj.bias", kvd, -1},
+	        {"model.layers.3.self_attn.o_proj.weight", hidden, hidden},
+	        {"model.layers.5.mlp.gate_proj.weight", inter, hidden},
+	        {"model.layers.5.mlp.up_proj.weight", inter, hidden},
+	        {"model.layers.5.mlp.down_proj.weight", hidden, inter},
+	        {"model.layers.6.input_layernorm.weight", hidden, -1},
+	        {"model.layers.6.post_attention_layernorm.weight", hidden, -1},
 	};
 	for (size_t i = 0; i < HOIST__ARRAY_SIZE(want); i++) {
 		size_t k;
@@ -277,10 +279,10 @@ TEST(synth_builtin_scaled_writes_and_reads_back)
 	/* Unscaled, the demo model is a few hundred MB: the figure the README quotes. */
 	struct hoist__synth_layout *full;
 	CHECK_OK(hoist__synth_layout(NULL, &full));
-	CHECK_EQ_U64(full->total_bytes,
-		     2 * (2 * vocab * hidden + hidden +
-			  layers * (2 * hidden + hidden * hidden + hidden + 2 * (kvd * hidden + kvd) +
-				    hidden * hidden + 3 * inter * hidden)));
+	CHECK_EQ_U64(full->total_bytes, 2 * (2 * vocab * hidden + hidden +
+	                                     layers * (2 * hidden + hidden * hidden + hidden +
+	                                               2 * (kvd * hidden + kvd) + hidden * hidden +
+	                                               3 * inter * hidden)));
 	CHECK(full->total_bytes > 200000000 && full->total_bytes < 400000000);
 	CHECK_EQ_INT(full->shards, 1);
 	hoist__synth_layout_free(full);
@@ -295,8 +297,8 @@ TEST(synth_config_matches_transformers_tiny_qwen2_vl)
 {
 	const char *ref_dir = data_path("reference/tiny-qwen2-vl");
 	const char *dir = test_path("tiny");
-	struct hoist_synth_options opt = {.source = test_join(ref_dir, "config.json"),
-					  .shard_bytes = 100000, .seed = 9};
+	struct hoist_synth_options opt = {
+	        .source = test_join(ref_dir, "config.json"), .shard_bytes = 100000, .seed = 9};
 	CHECK_OK(hoist_synth_write(dir, &opt));
 	struct hoist_checkpoint *ref, *c;
 	CHECK_OK(hoist_checkpoint_open(ref_dir, NULL, &ref));
@@ -332,10 +334,10 @@ TEST(synth_config_matches_transformers_tiny_qwen2_vl)
 	/* config.json is the source's, with the synth note. */
 	json_t *cfg = load_json(test_join(dir, "config.json"));
 	CHECK_STR(json_string_value(json_array_get(json_object_get(cfg, "architectures"), 0)),
-		  "Qwen2VLForConditionalGeneration");
+	          "Qwen2VLForConditionalGeneration");
 	CHECK_EQ_INT(json_integer_value(json_object_get(json_object_get(cfg, "text_config"),
-							"num_hidden_layers")),
-		     3);
+	                                                "num_hidden_layers")),
+	             3);
 	json_decref(cfg);
 	hoist_checkpoint_close(ref);
 	hoist_checkpoint_close(c);
@@ -348,27 +350,27 @@ TEST(synth_config_layers_override)
 {
 	const char *dir = test_path("tiny5");
 	struct hoist_synth_options opt = {
-		.source = data_path("reference/tiny-qwen2-vl/config.json"), .layers = 5};
+	        .source = data_path("reference/tiny-qwen2-vl/config.json"), .layers = 5};
 	CHECK_OK(hoist_synth_write(dir, &opt));
 	struct hoist_checkpoint *c;
 	CHECK_OK(hoist_checkpoint_open(dir, NULL, &c));
 	size_t k;
 	CHECK_OK(hoist_checkpoint_find(c, "model.layers.4.mlp.down_proj.weight", &k));
 	CHECK_ERR(hoist_checkpoint_find(c, "model.layers.5.mlp.down_proj.weight", &k),
-		  HOIST_ERR_INVALID, "model.layers.5.mlp.down_proj.weight");
+	          HOIST_ERR_INVALID, "model.layers.5.mlp.down_proj.weight");
 	CHECK_OK(hoist_checkpoint_find(c, "visual.blocks.1.attn.qkv.bias", &k));
 	hoist_checkpoint_close(c);
 	json_t *cfg = load_json(test_join(dir, "config.json"));
 	CHECK_EQ_INT(json_integer_value(json_object_get(json_object_get(cfg, "text_config"),
-							"num_hidden_layers")),
-		     5);
+	                                                "num_hidden_layers")),
+	             5);
 	json_decref(cfg);
 	/* A Llama config: no biases, tied embeddings, F16. */
 	const char *llama = test_path("llama.json");
 	const char *text = "{\"architectures\":[\"LlamaForCausalLM\"],\"model_type\":\"llama\","
-			   "\"hidden_size\":64,\"intermediate_size\":96,\"num_hidden_layers\":2,"
-			   "\"num_attention_heads\":4,\"num_key_value_heads\":2,\"vocab_size\":100,"
-			   "\"tie_word_embeddings\":true,\"torch_dtype\":\"float16\"}";
+	                   "\"hidden_size\":64,\"intermediate_size\":96,\"num_hidden_layers\":2,"
+	                   "\"num_attention_heads\":4,\"num_key_value_heads\":2,\"vocab_size\":100,"
+	                   "\"tie_word_embeddings\":true,\"torch_dtype\":\"float16\"}";
 	test_write_file(llama, text, strlen(text));
 	opt = (struct hoist_synth_options){.source = llama};
 	CHECK_OK(hoist_synth_write(test_path("llama"), &opt));
@@ -376,7 +378,7 @@ TEST(synth_config_layers_override)
 	CHECK_EQ_U64(hoist_checkpoint_tensor_count(c), 2 + 2 * 9);
 	CHECK_ERR(hoist_checkpoint_find(c, "lm_head.weight", &k), HOIST_ERR_INVALID, "lm_head");
 	CHECK_ERR(hoist_checkpoint_find(c, "model.layers.0.self_attn.q_proj.bias", &k),
-		  HOIST_ERR_INVALID, "q_proj.bias");
+	          HOIST_ERR_INVALID, "q_proj.bias");
 	CHECK_OK(hoist_checkpoint_find(c, "model.layers.1.self_attn.k_proj.weight", &k));
 	CHECK_EQ_INT(hoist_checkpoint_tensor(c, k)->dtype, HOIST_F16);
 	CHECK_EQ_INT(hoist_checkpoint_tensor(c, k)->shape[0], 32);
@@ -421,8 +423,8 @@ TEST(synth_headers_layout_equals_7b)
 	}
 	/* The index's total_size is what synth would write as its own. */
 	json_t *idx = load_json(data_path("qwen2-vl-7b/model.safetensors.index.json"));
-	CHECK_EQ_U64(l->total_bytes,
-		     json_integer_value(json_object_get(json_object_get(idx, "metadata"), "total_size")));
+	CHECK_EQ_U64(l->total_bytes, json_integer_value(json_object_get(
+	                                     json_object_get(idx, "metadata"), "total_size")));
 	json_decref(idx);
 	hoist__synth_layout_free(l);
 	hoist_checkpoint_close(ref);
@@ -433,7 +435,8 @@ TEST(synth_headers_layout_equals_7b)
 TEST(synth_config_7b_equals_headers_layout)
 {
 	struct hoist_synth_options from_cfg = {.source = data_path("qwen2-vl-7b/config.json")};
-	struct hoist_synth_options from_hdr = {.source = data_path("qwen2-vl-7b/shard-headers.json")};
+	struct hoist_synth_options from_hdr = {.source =
+	                                               data_path("qwen2-vl-7b/shard-headers.json")};
 	struct hoist__synth_layout *a, *b;
 	CHECK_OK(hoist__synth_layout(&from_cfg, &a));
 	CHECK_OK(hoist__synth_layout(&from_hdr, &b));
@@ -517,7 +520,8 @@ TEST(synth_headers_scaled_write)
 	const char *dir2 = test_path("q7-4mb");
 	CHECK_OK(hoist_synth_write(dir2, &opt));
 	CHECK_OK(hoist_checkpoint_open(dir2, NULL, &c));
-	CHECK(hoist_checkpoint_shard_count(c) >= (hoist_checkpoint_total_bytes(c) + 3999999) / 4000000);
+	CHECK(hoist_checkpoint_shard_count(c) >=
+	      (hoist_checkpoint_total_bytes(c) + 3999999) / 4000000);
 	for (size_t s = 0; s < hoist_checkpoint_shard_count(c); s++) {
 		uint64_t data = 0;
 		for (size_t i = 0; i < hoist_checkpoint_tensor_count(c); i++)
@@ -540,7 +544,7 @@ static void sha_of_dir(const char *dir, char out[65])
 	for (size_t s = 0; s <= n; s++) {
 		size_t size;
 		const char *p = s < n ? hoist_checkpoint_shard_path(c, s)
-				      : test_join(dir, "model.safetensors.index.json");
+		                      : test_join(dir, "model.safetensors.index.json");
 		char *data = test_read_file(p, &size);
 		test_sha256_hex(data, size, all + 65 * s);
 		free(data);
@@ -593,11 +597,11 @@ TEST(synth_bad_sources)
 {
 	struct hoist_synth_options opt = {0};
 	const char *out = test_path("out");
-#define SOURCE_ERR(src, status, needle)                                                 \
-	do {                                                                            \
-		opt.source = (src);                                                     \
-		CHECK_ERR(hoist_synth_write(out, &opt), status, needle);                \
-		CHECK(access(test_join(out, "model.safetensors.index.json"), F_OK) != 0); \
+#define SOURCE_ERR(src, status, needle)                                                            \
+	do {                                                                                       \
+		opt.source = (src);                                                                \
+		CHECK_ERR(hoist_synth_write(out, &opt), status, needle);                           \
+		CHECK(access(test_join(out, "model.safetensors.index.json"), F_OK) != 0);          \
 	} while (0)
 	SOURCE_ERR(test_path("nope.json"), HOIST_ERR_IO, "nope.json: cannot open");
 	CHECK(strstr(hoist_errmsg(), "No such file"));
@@ -608,61 +612,72 @@ TEST(synth_bad_sources)
 	write_text("other.json", "{\"name\": \"x\"}");
 	SOURCE_ERR(test_path("other.json"), HOIST_ERR_FORMAT, "other.json: neither a config.json");
 	write_text("nolayers.json", "{\"hidden_size\": 64, \"intermediate_size\": 8, "
-				    "\"num_attention_heads\": 4, \"vocab_size\": 10}");
+	                            "\"num_attention_heads\": 4, \"vocab_size\": 10}");
 	SOURCE_ERR(test_path("nolayers.json"), HOIST_ERR_FORMAT,
-		   "nolayers.json: \"num_hidden_layers\" is missing");
-	write_text("neg.json", "{\"hidden_size\": -64, \"intermediate_size\": 8, "
-			       "\"num_hidden_layers\": 1, \"num_attention_heads\": 4, \"vocab_size\": 10}");
+	           "nolayers.json: \"num_hidden_layers\" is missing");
+	write_text("neg.json",
+	           "{\"hidden_size\": -64, \"intermediate_size\": 8, "
+	           "\"num_hidden_layers\": 1, \"num_attention_heads\": 4, \"vocab_size\": 10}");
 	SOURCE_ERR(test_path("neg.json"), HOIST_ERR_FORMAT,
-		   "neg.json: \"hidden_size\" must be a positive integer");
-	write_text("heads.json", "{\"hidden_size\": 65, \"intermediate_size\": 8, "
-				 "\"num_hidden_layers\": 1, \"num_attention_heads\": 4, \"vocab_size\": 10}");
-	SOURCE_ERR(test_path("heads.json"), HOIST_ERR_FORMAT, "not a multiple of num_attention_heads");
+	           "neg.json: \"hidden_size\" must be a positive integer");
+	write_text("heads.json",
+	           "{\"hidden_size\": 65, \"intermediate_size\": 8, "
+	           "\"num_hidden_layers\": 1, \"num_attention_heads\": 4, \"vocab_size\": 10}");
+	SOURCE_ERR(test_path("heads.json"), HOIST_ERR_FORMAT,
+	           "not a multiple of num_attention_heads");
 	write_text("f64.json", "{\"hidden_size\": 64, \"intermediate_size\": 8, \"torch_dtype\": "
-			       "\"float64\", \"num_hidden_layers\": 1, \"num_attention_heads\": 4, "
-			       "\"vocab_size\": 10}");
-	SOURCE_ERR(test_path("f64.json"), HOIST_ERR_FORMAT, "torch_dtype \"float64\" is not one synth writes");
-	write_text("vl25.json", "{\"model_type\": \"qwen2_5_vl\", \"hidden_size\": 64, "
-				"\"intermediate_size\": 8, \"num_hidden_layers\": 1, "
-				"\"num_attention_heads\": 4, \"vocab_size\": 10, \"vision_config\": {}}");
+	                       "\"float64\", \"num_hidden_layers\": 1, \"num_attention_heads\": 4, "
+	                       "\"vocab_size\": 10}");
+	SOURCE_ERR(test_path("f64.json"), HOIST_ERR_FORMAT,
+	           "torch_dtype \"float64\" is not one synth writes");
+	write_text("vl25.json",
+	           "{\"model_type\": \"qwen2_5_vl\", \"hidden_size\": 64, "
+	           "\"intermediate_size\": 8, \"num_hidden_layers\": 1, "
+	           "\"num_attention_heads\": 4, \"vocab_size\": 10, \"vision_config\": {}}");
 	SOURCE_ERR(test_path("vl25.json"), HOIST_ERR_FORMAT,
-		   "vision_config of model_type \"qwen2_5_vl\" is not supported");
+	           "vision_config of model_type \"qwen2_5_vl\" is not supported");
 	write_text("vl.json", "{\"model_type\": \"qwen2_vl\", \"hidden_size\": 64, "
-			      "\"intermediate_size\": 8, \"num_hidden_layers\": 1, "
-			      "\"num_attention_heads\": 4, \"vocab_size\": 10, \"vision_config\": {\"depth\": 2}}");
-	SOURCE_ERR(test_path("vl.json"), HOIST_ERR_FORMAT, "vision_config: \"embed_dim\" is missing");
+	                      "\"intermediate_size\": 8, \"num_hidden_layers\": 1, "
+	                      "\"num_attention_heads\": 4, \"vocab_size\": 10, \"vision_config\": "
+	                      "{\"depth\": 2}}");
+	SOURCE_ERR(test_path("vl.json"), HOIST_ERR_FORMAT,
+	           "vision_config: \"embed_dim\" is missing");
 	/* Shard-headers sources. */
 	write_text("h1.json", "{\"a.safetensors\": {\"header\": \"{\\\"w\\\": {\\\"dtype\\\": "
-			      "\\\"Q7\\\", \\\"shape\\\": [2], \\\"data_offsets\\\": [0, 2]}}\", "
-			      "\"file_size\": 10}}");
+	                      "\\\"Q7\\\", \\\"shape\\\": [2], \\\"data_offsets\\\": [0, 2]}}\", "
+	                      "\"file_size\": 10}}");
 	SOURCE_ERR(test_path("h1.json"), HOIST_ERR_FORMAT,
-		   "h1.json: a.safetensors: tensor \"w\": unknown dtype \"Q7\"");
+	           "h1.json: a.safetensors: tensor \"w\": unknown dtype \"Q7\"");
 	write_text("h2.json", "{\"a.safetensors\": {\"header\": \"{not json\"}}");
-	SOURCE_ERR(test_path("h2.json"), HOIST_ERR_FORMAT, "h2.json: a.safetensors: header is not JSON");
-	write_text("h3.json",
-		   "{\"a.safetensors\": {\"header\": {\"w\": {\"dtype\": \"F32\", \"shape\": [2], "
-		   "\"data_offsets\": [0, 8]}}}, \"b.safetensors\": {\"header\": {\"w\": {\"dtype\": "
-		   "\"F32\", \"shape\": [1], \"data_offsets\": [0, 4]}}}}");
+	SOURCE_ERR(test_path("h2.json"), HOIST_ERR_FORMAT,
+	           "h2.json: a.safetensors: header is not JSON");
+	write_text(
+	        "h3.json",
+	        "{\"a.safetensors\": {\"header\": {\"w\": {\"dtype\": \"F32\", \"shape\": [2], "
+	        "\"data_offsets\": [0, 8]}}}, \"b.safetensors\": {\"header\": {\"w\": {\"dtype\": "
+	        "\"F32\", \"shape\": [1], \"data_offsets\": [0, 4]}}}}");
 	SOURCE_ERR(test_path("h3.json"), HOIST_ERR_FORMAT, "h3.json: tensor \"w\" appears twice");
 	write_text("h4.json", "{\"a.safetensors\": {\"header\": {\"w\": {\"dtype\": \"F32\", "
-			      "\"shape\": [2, -1], \"data_offsets\": [0, 8]}}}}");
-	SOURCE_ERR(test_path("h4.json"), HOIST_ERR_FORMAT, "a.safetensors: tensor \"w\": bad shape");
+	                      "\"shape\": [2, -1], \"data_offsets\": [0, 8]}}}}");
+	SOURCE_ERR(test_path("h4.json"), HOIST_ERR_FORMAT,
+	           "a.safetensors: tensor \"w\": bad shape");
 	write_text("h5.json", "{\"a.safetensors\": {\"header\": {\"w\": {\"dtype\": \"F32\", "
-			      "\"shape\": [4294967296, 4294967296], \"data_offsets\": [0, 8]}}}}");
+	                      "\"shape\": [4294967296, 4294967296], \"data_offsets\": [0, 8]}}}}");
 	SOURCE_ERR(test_path("h5.json"), HOIST_ERR_FORMAT, "tensor \"w\": size overflows");
 	write_text("h6.json", "{\"a.safetensors\": {\"header\": {\"w\": {\"dtype\": \"F32\", "
-			      "\"shape\": [1,1,1,1,1,1,1,1,1], \"data_offsets\": [0, 4]}}}}");
+	                      "\"shape\": [1,1,1,1,1,1,1,1,1], \"data_offsets\": [0, 4]}}}}");
 	SOURCE_ERR(test_path("h6.json"), HOIST_ERR_FORMAT, "shape is not an array of at most 8");
 	write_text("h7.json", "{\"a.safetensors\": {\"header\": {\"w\": {\"dtype\": \"F32\", "
-			      "\"shape\": [1], \"data_offsets\": \"x\"}}}}");
+	                      "\"shape\": [1], \"data_offsets\": \"x\"}}}}");
 	SOURCE_ERR(test_path("h7.json"), HOIST_ERR_FORMAT, "tensor \"w\": bad data_offsets");
 	/* Options. */
 	opt.source = data_path("qwen2-vl-7b/shard-headers.json");
 	opt.layers = 2;
 	CHECK_ERR(hoist_synth_write(out, &opt), HOIST_ERR_INVALID,
-		  "layers applies to config.json sources");
+	          "layers applies to config.json sources");
 	opt = (struct hoist_synth_options){.scale = 1.5};
-	CHECK_ERR(hoist_synth_write(out, &opt), HOIST_ERR_INVALID, "scale 1.5: expected 0 < scale <= 1");
+	CHECK_ERR(hoist_synth_write(out, &opt), HOIST_ERR_INVALID,
+	          "scale 1.5: expected 0 < scale <= 1");
 	opt.scale = -0.5;
 	CHECK_ERR(hoist_synth_write(out, &opt), HOIST_ERR_INVALID, "scale -0.5");
 	opt.scale = NAN;
@@ -688,7 +703,8 @@ TEST(synth_disk_full_leaves_no_checkpoint)
 	CHECK(unlink(shard) == 0);
 	CHECK(symlink("/dev/full", shard) == 0);
 	CHECK_ERR(hoist_synth_write(dir, &opt), HOIST_ERR_IO,
-		  "model-00001-of-00001.safetensors: write failed at offset 0: No space left on device");
+	          "model-00001-of-00001.safetensors: write failed at offset 0: No space left on "
+	          "device");
 	CHECK(access(test_join(dir, "model.safetensors.index.json"), F_OK) != 0);
 	struct stat st;
 	CHECK(lstat(shard, &st) != 0 && errno == ENOENT);
@@ -697,7 +713,7 @@ TEST(synth_disk_full_leaves_no_checkpoint)
 	/* An output directory that cannot be made. */
 	test_write_file(test_path("file"), "x", 1);
 	CHECK_ERR(hoist_synth_write(test_join(test_path("file"), "sub"), &opt), HOIST_ERR_IO,
-		  "file/sub: cannot create directory: Not a directory");
+	          "file/sub: cannot create directory: Not a directory");
 }
 
 /* Allocation failures anywhere: NOMEM or success, never a crash, never an index
@@ -730,13 +746,13 @@ TEST(synth_command)
 	char *out = NULL;
 	const char *dir = test_path("cli");
 	int rc = test_run(&out, "%s synth %s --scale 0.01 --seed 5 --shard-size 1MB --verbose",
-			  test_hoist_bin(), dir);
+	                  test_hoist_bin(), dir);
 	CHECK_EQ_INT(rc, 0);
 	struct hoist_checkpoint *c;
 	CHECK_OK(hoist_checkpoint_open(dir, NULL, &c));
 	char want[256];
 	snprintf(want, sizeof want, "synth: %s: %zu shards, %zu tensors, ", dir,
-		 hoist_checkpoint_shard_count(c), hoist_checkpoint_tensor_count(c));
+	         hoist_checkpoint_shard_count(c), hoist_checkpoint_tensor_count(c));
 	if (!strstr(out, want))
 		FAIL("output lacks \"%s\": %s", want, out);
 	CHECK(hoist_checkpoint_shard_count(c) > 1);
@@ -749,7 +765,7 @@ TEST(synth_command)
 	verify_bytes(dir, 5);
 
 	rc = test_run(&out, "%s synth %s --from %s", test_hoist_bin(), test_path("x"),
-		      test_path("missing.json"));
+	              test_path("missing.json"));
 	CHECK_EQ_INT(rc, 1);
 	CHECK(strstr(out, "hoist: ") && strstr(out, "missing.json: cannot open"));
 	free(out);

@@ -8,21 +8,21 @@
 #include <time.h>
 
 static const char usage[] =
-	"usage: hoist synth DIR [--from FILE] [--scale F] [--layers N] [--shard-size BYTES]\n"
-	"                       [--seed N] [--verbose]\n"
-	"\n"
-	"Writes model-0000K-of-0000N.safetensors, model.safetensors.index.json and\n"
-	"config.json into DIR. Every tensor's bytes are a function of (seed, tensor name,\n"
-	"offset), so a load of the checkpoint can be verified byte for byte.\n"
-	"\n"
-	"  --from FILE         layout source: a config.json (Qwen2 / Llama / Qwen2-VL) or a\n"
-	"                      shard-headers.json (file -> {header, file_size}); default: a\n"
-	"                      built-in Qwen2-style model of about 310 MB in BF16\n"
-	"  --scale F           shrink every tensor's first dimension by F (0 < F <= 1)\n"
-	"  --layers N          override num_hidden_layers (config sources)\n"
-	"  --shard-size BYTES  target shard size (default: the source's shards, or 1GB)\n"
-	"  --seed N            content seed (default 0)\n"
-	"  --verbose           a line per shard on stderr\n";
+        "usage: hoist synth DIR [--from FILE] [--scale F] [--layers N] [--shard-size BYTES]\n"
+        "                       [--seed N] [--verbose]\n"
+        "\n"
+        "Writes model-0000K-of-0000N.safetensors, model.safetensors.index.json and\n"
+        "config.json into DIR. Every tensor's bytes are a function of (seed, tensor name,\n"
+        "offset), so a load of the checkpoint can be verified byte for byte.\n"
+        "\n"
+        "  --from FILE         layout source: a config.json (Qwen2 / Llama / Qwen2-VL) or a\n"
+        "                      shard-headers.json (file -> {header, file_size}); default: a\n"
+        "                      built-in Qwen2-style model of about 310 MB in BF16\n"
+        "  --scale F           shrink every tensor's first dimension by F (0 < F <= 1)\n"
+        "  --layers N          override num_hidden_layers (config sources)\n"
+        "  --shard-size BYTES  target shard size (default: the source's shards, or 1GB)\n"
+        "  --seed N            content seed (default 0)\n"
+        "  --verbose           a line per shard on stderr\n";
 
 static double now(void)
 {
@@ -68,8 +68,8 @@ int cmd_synth(int argc, char **argv)
 			continue;
 		}
 		bool known = strcmp(a, "--from") == 0 || strcmp(a, "--scale") == 0 ||
-			     strcmp(a, "--layers") == 0 || strcmp(a, "--shard-size") == 0 ||
-			     strcmp(a, "--seed") == 0;
+		             strcmp(a, "--layers") == 0 || strcmp(a, "--shard-size") == 0 ||
+		             strcmp(a, "--seed") == 0;
 		if (!known) {
 			fprintf(stderr, "hoist: unknown option %s\n%s", a, usage);
 			return 2;
@@ -86,7 +86,9 @@ int cmd_synth(int argc, char **argv)
 			errno = 0;
 			double s = strtod(v, &end);
 			if (end == v || *end || errno || !(s > 0 && s <= 1)) {
-				fprintf(stderr, "hoist: --scale %s: expected a number with 0 < F <= 1\n", v);
+				fprintf(stderr,
+				        "hoist: --scale %s: expected a number with 0 < F <= 1\n",
+				        v);
 				return 2;
 			}
 			opt.scale = s;
