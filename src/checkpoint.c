@@ -3,16 +3,25 @@
  * model.safetensors.index.json), validate every shard's header and the index
  * against each other, read config.json, and answer questions about the tensors.
  * Reads headers only: no tensor bytes.
+ *
+ * Shard headers are read and validated on min(shards, cores, 8) threads (the calling
+ * thread among them): a 100,000-tensor checkpoint's headers are about 10 MB of JSON.
+ * Results are merged in shard order on the calling thread, so the error reported is
+ * always the first failing shard's, whatever order the threads ran in.
  */
 #include "checkpoint.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define INDEX_NAME "model.safetensors.index.json"
 #define SINGLE_NAME "model.safetensors"
@@ -21,6 +30,11 @@
 #define MAX_JSON_FILE (256u << 20)
 /* How many index/shard disagreements one message lists. */
 #define MAX_LISTED 6
+/* Most threads reading shard headers: beyond this, the index and the merge (on one
+ * thread) dominate. */
+#define MAX_HEADER_THREADS 8
+/* hoist_errmsg()'s capacity (error.c): a worker's message is carried back whole. */
+#define MESSAGE_SIZE 1024
 
 struct shard {
 	char *path;
@@ -178,6 +192,112 @@ out:
 	hoist__free(header);
 	hoist__close(fd);
 	return status;
+}
+
+/* ---- reading the shards' headers on a few threads --------------------------------- */
+
+/* 0: automatic (see header_threads); tests set it to run many threads on few cores. */
+static atomic_uint forced_threads;
+
+void hoist__checkpoint_set_threads(unsigned n)
+{
+	atomic_store(&forced_threads, n);
+}
+
+static size_t header_threads(size_t shards)
+{
+	size_t n = atomic_load(&forced_threads);
+	if (n == 0) {
+		cpu_set_t set;
+		long online = sysconf(_SC_NPROCESSORS_ONLN);
+		if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0)
+			n = (size_t)CPU_COUNT(&set);
+		else
+			n = online > 0 ? (size_t)online : 1;
+		n = HOIST__MIN(n, MAX_HEADER_THREADS);
+	}
+	return HOIST__MIN(n, shards);
+}
+
+/* Shards are claimed in increasing order; a shard after one that failed is skipped
+ * (its result could not be reported), one before it never is (it could fail too and
+ * would then be the one to report). */
+struct shard_pool {
+	struct shard *shards;
+	size_t count;
+	atomic_size_t next;
+	atomic_size_t first_failed; /* count while none has */
+};
+
+struct shard_worker {
+	struct shard_pool *pool;
+	pthread_t thread;
+	bool started;
+	size_t failed; /* the shard this worker failed on, or pool->count */
+	enum hoist_status status;
+	char message[MESSAGE_SIZE]; /* its hoist_errmsg() then: messages are per thread */
+};
+
+static void *shard_worker_run(void *arg)
+{
+	struct shard_worker *w = arg;
+	struct shard_pool *p = w->pool;
+	for (;;) {
+		size_t s = atomic_fetch_add(&p->next, 1);
+		if (s >= p->count || s > atomic_load(&p->first_failed))
+			break;
+		enum hoist_status status = load_shard(&p->shards[s]);
+		if (status != HOIST_OK) {
+			w->failed = s;
+			w->status = status;
+			snprintf(w->message, sizeof w->message, "%s", hoist_errmsg());
+			size_t first = atomic_load(&p->first_failed);
+			while (s < first && !atomic_compare_exchange_weak(&p->first_failed, &first, s))
+				;
+			break; /* every shard this worker could claim now comes after s */
+		}
+	}
+	return NULL;
+}
+
+/* Loads every shard's header; on failure, reports the first failing shard's error. */
+static enum hoist_status load_shards(struct shard *shards, size_t count)
+{
+	size_t nthreads = header_threads(count);
+	if (nthreads <= 1) {
+		for (size_t s = 0; s < count; s++) {
+			enum hoist_status status = load_shard(&shards[s]);
+			if (status != HOIST_OK)
+				return status;
+		}
+		return HOIST_OK;
+	}
+	/* jansson seeds its hash function on first use; doing it here, before any thread,
+	 * keeps the workers' parsers from racing to do it. */
+	json_object_seed(0);
+	struct shard_pool pool = {.shards = shards, .count = count};
+	atomic_init(&pool.next, 0);
+	atomic_init(&pool.first_failed, count);
+	/* On the stack: at most MAX_HEADER_THREADS, and no allocation to fail here. */
+	struct shard_worker workers[MAX_HEADER_THREADS];
+	for (size_t i = 0; i < nthreads; i++)
+		workers[i] = (struct shard_worker){.pool = &pool, .failed = count};
+	/* The calling thread is worker 0. A thread that cannot start leaves its share to
+	 * the others. */
+	for (size_t i = 1; i < nthreads; i++)
+		workers[i].started =
+			pthread_create(&workers[i].thread, NULL, shard_worker_run, &workers[i]) == 0;
+	shard_worker_run(&workers[0]);
+	struct shard_worker *first = NULL;
+	for (size_t i = 0; i < nthreads; i++) {
+		if (i > 0 && workers[i].started)
+			pthread_join(workers[i].thread, NULL);
+		if (workers[i].failed < count && (!first || workers[i].failed < first->failed))
+			first = &workers[i];
+	}
+	if (first)
+		return hoist__error(first->status, "%s", first->message);
+	return HOIST_OK;
 }
 
 /* ---- the index ---------------------------------------------------------------------- */
@@ -553,7 +673,8 @@ enum hoist_status hoist_checkpoint_open(const char *path, const struct hoist_opt
 	json_t *index_root = NULL, *wm = NULL;
 	const char **shard_names = NULL;
 	size_t nshards = 0;
-	(void)opt; /* nothing in the options changes how headers are read */
+	(void)opt; /* nothing in the options changes how headers are read (threads is the
+		    * loader's reader count, not this) */
 
 	if (out)
 		*out = NULL;
@@ -636,9 +757,9 @@ enum hoist_status hoist_checkpoint_open(const char *path, const struct hoist_opt
 			goto out;
 		}
 		c->shard_count++;
-		if ((status = load_shard(&c->shards[s])) != HOIST_OK)
-			goto out;
 	}
+	if ((status = load_shards(c->shards, c->shard_count)) != HOIST_OK)
+		goto out;
 	if ((status = gather(c)) != HOIST_OK)
 		goto out;
 	for (size_t s = 0; s < c->shard_count; s++) {

@@ -50,4 +50,8 @@ void hoist__st_header_free(struct hoist__st_header *h);
  * above U+10FFFF); otherwise *bad is the offset of the first bad byte. */
 bool hoist__utf8_valid(const unsigned char *s, size_t n, size_t *bad);
 
+/* Threads hoist_checkpoint_open reads shard headers with: 0 (the default) means
+ * min(shards, cores, 8); n means min(shards, n), whatever the cores (tests). */
+void hoist__checkpoint_set_threads(unsigned n);
+
 #endif /* HOIST_CHECKPOINT_H */

@@ -2,7 +2,7 @@
  * manifest, the full-size 7B layout, directories and index files, the index
  * cross-checks, config.json, and injected allocation and I/O faults. */
 #include "fixtures.h"
-#include "internal.h"
+#include "checkpoint.h"
 #include "test.h"
 
 #include <errno.h>
@@ -618,5 +618,158 @@ TEST(checkpoint_fault_io)
 			hoist_checkpoint_close(c);
 		}
 	}
+	check_no_leaks();
+}
+
+/* ---- shard headers read on several threads ------------------------------------------ */
+
+#define MANY_SHARDS 12
+
+/* Shard s's header: one tensor "t<s>", U8 [s + 1]. */
+static const char *many_header(int s)
+{
+	static char header[256];
+	snprintf(header, sizeof header,
+		 "{\"t%d\":{\"dtype\":\"U8\",\"shape\":[%d],\"data_offsets\":[0,%d]}}", s, s + 1,
+		 s + 1);
+	return header;
+}
+
+/* MANY_SHARDS shards of one tensor each ("t0" .. "t11") and an index. */
+static const char *make_many(const char *name)
+{
+	static char dir[4096];
+	char file[64], tname[16], index[4096];
+	int n = snprintf(index, sizeof index, "{\"weight_map\":{");
+	snprintf(dir, sizeof dir, "%s", test_path(name));
+	CHECK(mkdir(dir, 0755) == 0);
+	for (int s = 0; s < MANY_SHARDS; s++) {
+		snprintf(file, sizeof file, "model-%05d-of-%05d.safetensors", s + 1, MANY_SHARDS);
+		snprintf(tname, sizeof tname, "t%d", s);
+		fixture_write_safetensors(test_join(dir, file), many_header(s), NULL, (size_t)s + 1);
+		n += snprintf(index + n, sizeof index - (size_t)n, "%s\"%s\":\"%s\"", s ? "," : "",
+			      tname, file);
+	}
+	snprintf(index + n, sizeof index - (size_t)n, "}}");
+	test_write_file(test_join(dir, "model.safetensors.index.json"), index, strlen(index));
+	return dir;
+}
+
+static void break_shard(const char *dir, int s, const char *header)
+{
+	char file[64];
+	snprintf(file, sizeof file, "model-%05d-of-%05d.safetensors", s + 1, MANY_SHARDS);
+	fixture_write_safetensors(test_join(dir, file), header, NULL, 0);
+}
+
+/* Whatever the thread count and however the threads interleave, the same checkpoint
+ * comes out, and a broken checkpoint reports its first broken shard. */
+TEST(checkpoint_threads_same_result_first_error)
+{
+	static const unsigned threads[] = {1, 2, 3, 8, 0};
+	const char *dir = make_many("many");
+	for (size_t k = 0; k < HOIST__ARRAY_SIZE(threads); k++) {
+		hoist__checkpoint_set_threads(threads[k]);
+		struct hoist_checkpoint *c;
+		CHECK_OK(hoist_checkpoint_open(dir, NULL, &c));
+		CHECK_EQ_INT(hoist_checkpoint_shard_count(c), MANY_SHARDS);
+		CHECK_EQ_INT(hoist_checkpoint_tensor_count(c), MANY_SHARDS);
+		for (int s = 0; s < MANY_SHARDS; s++) {
+			const struct hoist_tensor_info *t = hoist_checkpoint_tensor(c, (size_t)s);
+			char want[16];
+			snprintf(want, sizeof want, "t%d", s);
+			CHECK_STR(t->name, want);
+			CHECK_EQ_INT(t->shard, s);
+			CHECK_EQ_U64(t->nbytes, (uint64_t)s + 1);
+			CHECK_EQ_U64(t->offset, 8 + strlen(many_header(s)));
+			CHECK_EQ_U64(hoist_checkpoint_shard_size(c, (size_t)s),
+				     8 + strlen(many_header(s)) + (size_t)s + 1);
+		}
+		hoist_checkpoint_close(c);
+	}
+
+	/* shards 4, 7 and 10 broken three ways: shard 4 is always the one reported */
+	dir = make_many("many_broken");
+	break_shard(dir, 4, "{\"t4\":{\"dtype\":\"U8\",\"shape\":[2],\"data_offsets\":[0,1]}}");
+	break_shard(dir, 7, "{\"t7\":");
+	char file[64];
+	snprintf(file, sizeof file, "model-%05d-of-%05d.safetensors", 11, MANY_SHARDS);
+	CHECK(unlink(test_join(dir, file)) == 0);
+	char want[4200];
+	snprintf(want, sizeof want,
+		 "%s/model-00005-of-00012.safetensors: tensor \"t4\": data_offsets [0, 1) do not "
+		 "match shape [2] x U8 (2 bytes)",
+		 dir);
+	for (size_t k = 0; k < HOIST__ARRAY_SIZE(threads); k++) {
+		hoist__checkpoint_set_threads(threads[k]);
+		for (int r = 0; r < 50; r++) {
+			struct hoist_checkpoint *c = (struct hoist_checkpoint *)1;
+			CHECK_EQ_INT(hoist_checkpoint_open(dir, NULL, &c), HOIST_ERR_FORMAT);
+			CHECK(c == NULL);
+			CHECK_STR(hoist_errmsg(), want);
+		}
+	}
+	/* with shard 4 mended, shard 7's error; then shard 10's */
+	break_shard(dir, 4, "{\"t4\":{\"dtype\":\"U8\",\"shape\":[0],\"data_offsets\":[0,0]}}");
+	for (size_t k = 0; k < HOIST__ARRAY_SIZE(threads); k++) {
+		hoist__checkpoint_set_threads(threads[k]);
+		struct hoist_checkpoint *c = NULL;
+		CHECK_ERR(hoist_checkpoint_open(dir, NULL, &c), HOIST_ERR_FORMAT,
+			  "model-00008-of-00012.safetensors: header is not valid JSON");
+	}
+	break_shard(dir, 7, "{\"t7\":{\"dtype\":\"U8\",\"shape\":[0],\"data_offsets\":[0,0]}}");
+	for (size_t k = 0; k < HOIST__ARRAY_SIZE(threads); k++) {
+		hoist__checkpoint_set_threads(threads[k]);
+		struct hoist_checkpoint *c = NULL;
+		CHECK_ERR(hoist_checkpoint_open(dir, NULL, &c), HOIST_ERR_IO,
+			  "model-00011-of-00012.safetensors: cannot open: No such file or directory");
+	}
+	hoist__checkpoint_set_threads(0);
+	check_no_leaks();
+}
+
+/* ENOMEM at each allocation, and EMFILE at each open, with 8 threads on 12 shards:
+ * the allocation that fails is no longer a fixed site, but each run fails cleanly
+ * with the fault's status and message, and runs past the last succeed. */
+TEST(checkpoint_threads_faults)
+{
+	const char *dir = make_many("many_faults");
+	hoist__checkpoint_set_threads(8);
+	long n;
+	for (n = 1; n < 100000; n++) {
+		struct hoist_checkpoint *c = (struct hoist_checkpoint *)1;
+		hoist__fault_set(HOIST__FAULT_ALLOC, n, ENOMEM, false);
+		enum hoist_status s = hoist_checkpoint_open(dir, NULL, &c);
+		hoist__fault_clear_all();
+		if (s == HOIST_OK) {
+			CHECK_EQ_INT(hoist_checkpoint_tensor_count(c), MANY_SHARDS);
+			CHECK_STR(hoist_checkpoint_tensor(c, MANY_SHARDS - 1)->name, "t11");
+			hoist_checkpoint_close(c);
+			break;
+		}
+		CHECK(c == NULL);
+		if (s != HOIST_ERR_NOMEM)
+			FAIL("allocation %ld: %s (%s)", n, hoist_status_name(s), hoist_errmsg());
+		CHECK(strstr(hoist_errmsg(), "out of memory") != NULL);
+	}
+	CHECK(n > 4 * MANY_SHARDS); /* at least the path and the header's pools of each */
+	for (n = 1; n <= MANY_SHARDS + 1; n++) {
+		struct hoist_checkpoint *c = (struct hoist_checkpoint *)1;
+		hoist__fault_set(HOIST__FAULT_OPEN, n, EMFILE, false);
+		CHECK_ERR(hoist_checkpoint_open(dir, NULL, &c), HOIST_ERR_IO,
+			  "cannot open: Too many open files");
+		hoist__fault_clear_all();
+		CHECK(c == NULL);
+	}
+	/* every allocation failing, and every read */
+	struct hoist_checkpoint *c = NULL;
+	hoist__fault_set(HOIST__FAULT_ALLOC, 1, ENOMEM, true);
+	CHECK_ERR(hoist_checkpoint_open(dir, NULL, &c), HOIST_ERR_NOMEM, "out of memory");
+	hoist__fault_clear_all();
+	hoist__fault_set(HOIST__FAULT_READ, 2, EIO, true);
+	CHECK_ERR(hoist_checkpoint_open(dir, NULL, &c), HOIST_ERR_IO, "Input/output error");
+	hoist__fault_clear_all();
+	CHECK(c == NULL);
+	hoist__checkpoint_set_threads(0);
 	check_no_leaks();
 }
