@@ -83,8 +83,9 @@ static void load_driver(void)
 	if (!drv.lib) {
 		const char *e = dlerror();
 		drv.status = HOIST_ERR_NO_DEVICE;
-		snprintf(drv.errmsg, sizeof drv.errmsg, "libcuda.so.1: %s",
-			 e ? e : "cannot be loaded");
+		/* dlerror() already names the library. */
+		snprintf(drv.errmsg, sizeof drv.errmsg, "no CUDA driver: %s",
+			 e ? e : "libcuda.so.1 cannot be loaded");
 		return;
 	}
 	struct {
