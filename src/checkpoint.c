@@ -415,16 +415,6 @@ static const char *base_name(const char *path)
 	return s ? s + 1 : path;
 }
 
-static int cmp_by_name(const void *a, const void *b, void *arg)
-{
-	const struct hoist_tensor_info *t = arg;
-	size_t x = *(const size_t *)a, y = *(const size_t *)b;
-	int c = strcmp(t[x].name, t[y].name);
-	if (c)
-		return c;
-	return x < y ? -1 : x > y;
-}
-
 static bool find_index(const struct hoist_checkpoint *c, const char *name, size_t *index)
 {
 	size_t lo = 0, hi = c->tensor_count;
@@ -613,30 +603,42 @@ static enum hoist_status merge_metadata(struct hoist_checkpoint *c)
 /* Gathers every shard's tensors into one array in file order and indexes names. */
 static enum hoist_status gather(struct hoist_checkpoint *c)
 {
+	enum hoist_status status = HOIST_OK;
+	struct hoist__name_ref *refs = NULL;
 	size_t n = 0;
 	for (size_t s = 0; s < c->shard_count; s++)
 		n += c->shards[s].header.tensor_count;
 	c->tensors = hoist__calloc(n ? n : 1, sizeof *c->tensors);
 	c->by_name = hoist__calloc(n ? n : 1, sizeof *c->by_name);
-	if (!c->tensors || !c->by_name)
-		return nomem();
+	refs = hoist__calloc(n ? 2 * n : 1, sizeof *refs);
+	if (!c->tensors || !c->by_name || !refs) {
+		status = nomem();
+		goto out;
+	}
+	/* Each shard's names come sorted (its header's by_name): the merge sort has one
+	 * run per shard to merge. */
 	for (size_t s = 0; s < c->shard_count; s++) {
 		const struct hoist__st_header *h = &c->shards[s].header;
+		size_t base = c->tensor_count;
 		for (size_t i = 0; i < h->tensor_count; i++) {
 			struct hoist_tensor_info *t = &c->tensors[c->tensor_count];
 			*t = h->tensors[i];
 			t->shard = (uint32_t)s;
-			c->by_name[c->tensor_count] = c->tensor_count;
+			refs[c->tensor_count] = (struct hoist__name_ref){
+				h->tensors[h->by_name[i]].name, base + h->by_name[i]};
 			c->tensor_count++;
 			/* Each shard's data fits its file, so this sum cannot overflow unless
 			 * the files' sizes do; check anyway. */
-			if (!hoist__add_u64(c->total_bytes, t->nbytes, &c->total_bytes))
-				return hoist__error(HOIST_ERR_FORMAT, "%s: total tensor bytes overflow",
-						    c->shards[s].path);
+			if (!hoist__add_u64(c->total_bytes, t->nbytes, &c->total_bytes)) {
+				status = hoist__error(HOIST_ERR_FORMAT, "%s: total tensor bytes overflow",
+						      c->shards[s].path);
+				goto out;
+			}
 		}
 	}
-	if (n > 1)
-		qsort_r(c->by_name, n, sizeof *c->by_name, cmp_by_name, c->tensors);
+	hoist__sort_names(refs, refs + n, n);
+	for (size_t i = 0; i < n; i++)
+		c->by_name[i] = refs[i].index;
 	struct listing l = {0};
 	for (size_t i = 1; i < n; i++) {
 		const struct hoist_tensor_info *a = &c->tensors[c->by_name[i - 1]];
@@ -647,9 +649,12 @@ static enum hoist_status gather(struct hoist_checkpoint *c)
 				 base_name(c->shards[b->shard].path));
 	}
 	if (l.count)
-		return hoist__error(HOIST_ERR_FORMAT, "duplicate tensor name%s across shards: %s%s",
-				    l.count == 1 ? "" : "s", l.text, l.count > MAX_LISTED ? "; ..." : "");
-	return HOIST_OK;
+		status = hoist__error(HOIST_ERR_FORMAT, "duplicate tensor name%s across shards: %s%s",
+				      l.count == 1 ? "" : "s", l.text,
+				      l.count > MAX_LISTED ? "; ..." : "");
+out:
+	hoist__free(refs);
+	return status;
 }
 
 static bool has_suffix(const char *s, const char *suffix)

@@ -19,6 +19,7 @@ struct hoist__st_header {
 	uint64_t data_size;   /* file size - 8 - N */
 	size_t tensor_count;
 	struct hoist_tensor_info *tensors;
+	size_t *by_name;      /* tensor indices in name order (strcmp) */
 	char *names;          /* every name, NUL-terminated, one after another */
 	int64_t *shapes;      /* every shape, one after another */
 	size_t metadata_count; /* __metadata__, in the header's order */
@@ -40,11 +41,40 @@ enum hoist_status hoist__st_check_prefix(const char *file, const unsigned char p
 enum hoist_status hoist__st_parse(const char *file, const void *header, uint64_t header_len,
 				  uint64_t file_size, struct hoist__st_header *out);
 
+/* Which reader hoist__st_parse_with uses. AUTO (what hoist__st_parse does) reads the
+ * headers writers write with a purpose-built reader and everything else, errors in
+ * the JSON included, with jansson; the result and every message are the same either
+ * way. JSON and FAST force one (tests and fuzzers hold them against each other);
+ * FAST returns HOIST_ERR_INVALID ("declined") for a header outside its subset. */
+enum hoist__st_parser {
+	HOIST__ST_PARSER_AUTO,
+	HOIST__ST_PARSER_JSON,
+	HOIST__ST_PARSER_FAST,
+};
+enum hoist_status hoist__st_parse_with(enum hoist__st_parser parser, const char *file,
+				       const void *header, uint64_t header_len,
+				       uint64_t file_size, struct hoist__st_header *out);
+
+/* True when a and b hold the same: every tensor field, shape, name order, metadata
+ * and warning; else false with what differs first in why (tests and fuzzers). */
+bool hoist__st_header_same(const struct hoist__st_header *a, const struct hoist__st_header *b,
+			   char *why, size_t size);
+
 /* Parses a whole file held in memory (prefix, header, data): what the fuzzer calls. */
 enum hoist_status hoist__st_parse_bytes(const char *file, const void *bytes, size_t size,
 					struct hoist__st_header *out);
 
 void hoist__st_header_free(struct hoist__st_header *h);
+
+/* A name and where it came from, for sorting by name. */
+struct hoist__name_ref {
+	const char *name;
+	size_t index;
+};
+/* Sorts refs by name (strcmp), then index; tmp is scratch of n entries. A merge sort
+ * of the runs already in order: sorted input costs one pass, k sorted lists log2(k)
+ * passes, anything O(n log n). */
+void hoist__sort_names(struct hoist__name_ref *refs, struct hoist__name_ref *tmp, size_t n);
 
 /* True when bytes [0, n) are valid UTF-8 (no overlongs, surrogates or code points
  * above U+10FFFF); otherwise *bad is the offset of the first bad byte. */

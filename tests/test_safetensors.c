@@ -5,8 +5,11 @@
 #include "fixtures.h"
 #include "test.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <jansson.h>
+#include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -493,4 +496,387 @@ TEST_TIMEOUT(safetensors_differential_vs_reference, 120)
 	if (!strstr(out, want) || !strstr(out, "disagreements: 0") || !strstr(out, "mutants: 400"))
 		FAIL("unexpected summary:\n%s", out);
 	free(out);
+}
+
+/* ---- the fast header reader against the jansson one ----------------------------------- */
+
+TEST(safetensors_sort_names)
+{
+	static char names[400][8];
+	struct hoist__name_ref refs[800], want[400];
+	uint64_t x = 88172645463325252ull;
+	for (int trial = 0; trial < 3000; trial++) {
+		size_t n = (size_t)(trial % 400);
+		for (size_t i = 0; i < n; i++) {
+			x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+			/* few letters: many equal names; runs of ascending names some trials */
+			if (trial % 3 == 0)
+				snprintf(names[i], sizeof names[i], "%c%c", 'a' + (int)(x % 4), 'a' + (int)(x / 4 % 4));
+			else if (trial % 3 == 1)
+				snprintf(names[i], sizeof names[i], "n%03zu", i % 37 ? i : 400 - i);
+			else
+				snprintf(names[i], sizeof names[i], "t%llu", (unsigned long long)(x % 1000));
+			refs[i] = want[i] = (struct hoist__name_ref){names[i], i};
+		}
+		/* the reference: insertion sort by (name, index) */
+		for (size_t i = 1; i < n; i++)
+			for (size_t j = i; j > 0; j--) {
+				int c = strcmp(want[j - 1].name, want[j].name);
+				if (c < 0 || (c == 0 && want[j - 1].index < want[j].index))
+					break;
+				struct hoist__name_ref t = want[j];
+				want[j] = want[j - 1];
+				want[j - 1] = t;
+			}
+		hoist__sort_names(refs, refs + n, n);
+		for (size_t i = 0; i < n; i++)
+			if (refs[i].index != want[i].index)
+				FAIL("trial %d (n %zu): position %zu holds %zu (\"%s\"), expected %zu (\"%s\")",
+				     trial, n, i, refs[i].index, refs[i].name, want[i].index, want[i].name);
+	}
+}
+
+struct reader_tally {
+	size_t inputs, fast, accepted, fast_accepted;
+};
+
+/* The three readers on one header: AUTO must equal JSON in status, message and
+ * contents; FAST must decline or equal JSON too. Returns whether FAST read it. */
+static bool compare_readers(const char *label, const void *header, size_t len, uint64_t file_size,
+			    struct reader_tally *tally)
+{
+	struct hoist__st_header hj, ha, hf;
+	char mj[1100], why[512];
+	const char *file = "f.safetensors";
+	enum hoist_status sj = hoist__st_parse_with(HOIST__ST_PARSER_JSON, file, header, len, file_size, &hj);
+	snprintf(mj, sizeof mj, "%s", hoist_errmsg());
+	enum hoist_status sa = hoist__st_parse_with(HOIST__ST_PARSER_AUTO, file, header, len, file_size, &ha);
+	if (sa != sj || (sj != HOIST_OK && strcmp(hoist_errmsg(), mj) != 0))
+		FAIL("%s: auto: %s \"%s\"; jansson: %s \"%s\"", label, hoist_status_name(sa),
+		     hoist_errmsg(), hoist_status_name(sj), mj);
+	if (sj == HOIST_OK && !hoist__st_header_same(&ha, &hj, why, sizeof why))
+		FAIL("%s: auto and jansson differ: %s", label, why);
+	enum hoist_status sf = hoist__st_parse_with(HOIST__ST_PARSER_FAST, file, header, len, file_size, &hf);
+	bool fast = !(sf == HOIST_ERR_INVALID && strstr(hoist_errmsg(), "declined by the fast header reader"));
+	if (fast) {
+		if (sf != sj || (sj != HOIST_OK && strcmp(hoist_errmsg(), mj) != 0))
+			FAIL("%s: fast: %s \"%s\"; jansson: %s \"%s\"", label, hoist_status_name(sf),
+			     hoist_errmsg(), hoist_status_name(sj), mj);
+		if (sj == HOIST_OK && !hoist__st_header_same(&hf, &hj, why, sizeof why))
+			FAIL("%s: fast and jansson differ: %s", label, why);
+	} else if (hf.tensors || hf.tensor_count) {
+		FAIL("%s: declined, but left tensors", label);
+	}
+	if (sj == HOIST_OK) {
+		/* the name index is in name order; the tensors tile the data */
+		uint64_t pos = 8 + len;
+		for (size_t i = 0; i < hj.tensor_count; i++) {
+			if (i && strcmp(hj.tensors[hj.by_name[i - 1]].name, hj.tensors[hj.by_name[i]].name) >= 0)
+				FAIL("%s: by_name out of order at %zu", label, i);
+			if (hj.tensors[i].offset != pos)
+				FAIL("%s: tensor %zu at %llu, expected %llu", label, i,
+				     (unsigned long long)hj.tensors[i].offset, (unsigned long long)pos);
+			pos += hj.tensors[i].nbytes;
+		}
+		CHECK_EQ_U64(pos, file_size);
+	}
+	tally->inputs++;
+	tally->fast += fast;
+	tally->accepted += sj == HOIST_OK;
+	tally->fast_accepted += fast && sj == HOIST_OK;
+	hoist__st_header_free(&hj);
+	hoist__st_header_free(&ha);
+	hoist__st_header_free(&hf);
+	return fast;
+}
+
+/* A whole file's bytes: the readers see its header, when the prefix lets them. */
+static void compare_file_bytes(const char *label, const unsigned char *bytes, size_t size,
+			       struct reader_tally *tally, bool must_be_fast)
+{
+	uint64_t n;
+	if (size < 8 || hoist__st_check_prefix(label, bytes, size, &n) != HOIST_OK)
+		return;
+	if (!compare_readers(label, bytes + 8, (size_t)n, size, tally) && must_be_fast)
+		FAIL("%s: the fast reader declined it", label);
+}
+
+/* The header cases above the fast reader leaves to jansson: everything else it must
+ * read itself (so the comparisons compare something). */
+static const char *const declined_cases[] = {
+	"not_json", "not_object", "trailing_junk", "trailing_formfeed", "nul_escape",
+	"lone_surrogate_escape", "too_deep", "metadata_list", "metadata_int", "metadata_nested",
+	"metadata_twice", "metadata_dup_key", "entry_not_object", "missing_dtype",
+	"missing_shape", "missing_offsets", "dtype_number", "dtype_as_map", "shape_not_list",
+	"shape_null", "shape_negative", "shape_float", "shape_exponent", "shape_bool",
+	"shape_string", "shape_negative_zero", "offset_negative_zero", "shape_above_int64",
+	"offsets_not_list", "offsets_three", "offsets_one", "offsets_negative", "offsets_float",
+	"duplicate_name", "duplicate_field", "ok_unknown_key", "ok_deep_unknown",
+	"ok_negative_zero_ignored", "ok_escapes",
+};
+
+static bool is_declined_case(const char *name)
+{
+	for (size_t i = 0; i < HOIST__ARRAY_SIZE(declined_cases); i++)
+		if (strcmp(declined_cases[i], name) == 0)
+			return true;
+	return false;
+}
+
+/* Seeded mutations: bytes JSON and the format care about, deletions, copies of a
+ * stretch elsewhere (duplicate names far apart), tokens spliced in. */
+static uint64_t rng_next(uint64_t *x)
+{
+	*x ^= *x << 13;
+	*x ^= *x >> 7;
+	*x ^= *x << 17;
+	return *x;
+}
+
+/* Where a key starts: a '"' after '{' or ',' (and whitespace), from a random place. */
+static bool find_key(uint64_t *rng, const char *buf, size_t len, size_t *at)
+{
+	size_t start = len ? rng_next(rng) % len : 0;
+	for (size_t k = 0; k < len; k++) {
+		size_t p = (start + k) % len, q = p;
+		if (buf[p] != '"')
+			continue;
+		while (q > 0 && strchr(" \n\r\t", buf[q - 1]))
+			q--;
+		if (q > 0 && (buf[q - 1] == '{' || buf[q - 1] == ',')) {
+			*at = p;
+			return true;
+		}
+	}
+	return false;
+}
+
+static size_t insert(char *buf, size_t len, size_t cap, size_t at, const char *s, size_t n)
+{
+	if (len + n > cap)
+		return len;
+	memmove(buf + at + n, buf + at, len - at);
+	memcpy(buf + at, s, n);
+	return len + n;
+}
+
+static size_t mutate(uint64_t *rng, char *buf, size_t len, size_t cap)
+{
+	static const char bytes[] = "\"\\,:{}[]-019e. \n\t\rnx\x01\x1f\x7f";
+	static const char *const tokens[] = {
+		"\"dtype\":\"U8\",", "\"x\":1,", ",", "\"__metadata__\":{},", "\\u0041", "-0", "01",
+		"1e2", "9223372036854775808", "9223372036854775807", "null", "\"a\":\"b\",",
+		"\"t\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]},", "[0,0]", "\"\"",
+		"\xc3\xa9", "\\\"", " ", "}", "]",
+	};
+	unsigned kind = (unsigned)(rng_next(rng) % 20);
+	size_t at = len ? rng_next(rng) % len : 0;
+	if (kind < 8) {
+		/* a digit for another: sizes and offsets that no longer fit */
+		for (size_t k = 0; k < len; k++, at = (at + 1) % len)
+			if (buf[at] >= '0' && buf[at] <= '9') {
+				buf[at] = (char)('0' + rng_next(rng) % 10);
+				break;
+			}
+		return len;
+	}
+	if (kind < 11) {
+		/* a letter for another: names, dtypes, keys */
+		for (size_t k = 0; k < len; k++, at = (at + 1) % len)
+			if ((buf[at] >= 'a' && buf[at] <= 'z') || (buf[at] >= 'A' && buf[at] <= 'Z')) {
+				buf[at] = "abtUIF8B"[rng_next(rng) % 8];
+				break;
+			}
+		return len;
+	}
+	if (kind < 14) {
+		/* a whole member copied in front of another: duplicate names far apart */
+		size_t from, to;
+		if (!find_key(rng, buf, len, &from) || !find_key(rng, buf, len, &to))
+			return len;
+		const char *end = memchr(buf + from, '}', len - from);
+		if (!end)
+			return len;
+		char member[4096];
+		size_t n = (size_t)(end + 1 - (buf + from));
+		if (n + 1 > sizeof member)
+			return len;
+		memcpy(member, buf + from, n);
+		member[n++] = ',';
+		return insert(buf, len, cap, to, member, n);
+	}
+	/* anything: bytes JSON cares about, deletions, copies, tokens */
+	size_t rounds = 1 + rng_next(rng) % 3;
+	for (size_t r = 0; r < rounds; r++) {
+		at = len ? rng_next(rng) % (len + 1) : 0;
+		switch (rng_next(rng) % 4) {
+		case 0:
+			if (at < len)
+				buf[at] = bytes[rng_next(rng) % (sizeof bytes - 1)];
+			break;
+		case 1: {
+			size_t want = 1 + rng_next(rng) % 12; /* HOIST__MIN evaluates twice */
+			size_t n = HOIST__MIN(len - at, want);
+			memmove(buf + at, buf + at + n, len - at - n);
+			len -= n;
+			break;
+		}
+		case 2: {
+			size_t from = len ? rng_next(rng) % len : 0;
+			size_t want = 1 + rng_next(rng) % 80;
+			size_t n = HOIST__MIN(len - from, want);
+			char tmp[80];
+			memcpy(tmp, buf + from, n);
+			len = insert(buf, len, cap, at, tmp, n);
+			break;
+		}
+		default: {
+			const char *t = tokens[rng_next(rng) % HOIST__ARRAY_SIZE(tokens)];
+			len = insert(buf, len, cap, at, t, strlen(t));
+			break;
+		}
+		}
+	}
+	return len;
+}
+
+TEST_TIMEOUT(safetensors_fast_reader_agrees_with_jansson, 120)
+{
+	struct reader_tally tally = {0};
+	char label[4200];
+
+	/* every rule case: fast exactly where expected */
+	for (size_t i = 0; i < HOIST__ARRAY_SIZE(cases); i++) {
+		const char *path = test_path(cases[i].name);
+		write_case(path, &cases[i]);
+		size_t size;
+		unsigned char *bytes = (unsigned char *)test_read_file(path, &size);
+		uint64_t n;
+		CHECK_OK(hoist__st_check_prefix(path, bytes, size, &n));
+		bool fast = compare_readers(cases[i].name, bytes + 8, (size_t)n, size, &tally);
+		bool utf8 = strstr(cases[i].name, "utf8") != NULL; /* rejected before either */
+		if (!utf8 && fast == is_declined_case(cases[i].name))
+			FAIL("%s: the fast reader %s it", cases[i].name, fast ? "read" : "declined");
+		free(bytes);
+	}
+
+	/* the reference files and the fuzz corpus */
+	static const char *const refs[] = {
+		"reference/all_dtypes.safetensors",
+		"reference/tiny-qwen2-vl/model-00001-of-00003.safetensors",
+		"reference/tiny-qwen2-vl/model-00002-of-00003.safetensors",
+		"reference/tiny-qwen2-vl/model-00003-of-00003.safetensors",
+	};
+	for (size_t i = 0; i < HOIST__ARRAY_SIZE(refs); i++) {
+		size_t size;
+		unsigned char *bytes =
+			(unsigned char *)test_read_file(test_join(test_data_dir(), refs[i]), &size);
+		compare_file_bytes(refs[i], bytes, size, &tally, true);
+		free(bytes);
+	}
+	size_t corpus = 0;
+	DIR *d = opendir("tests/fuzz/header");
+	if (!d)
+		FAIL("tests/fuzz/header: %s (run from the repository root)", strerror(errno));
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(label, sizeof label, "tests/fuzz/header/%s", e->d_name);
+		size_t size;
+		unsigned char *bytes = (unsigned char *)test_read_file(label, &size);
+		compare_file_bytes(label, bytes, size, &tally, strncmp(e->d_name, "valid_", 6) == 0);
+		free(bytes);
+		corpus++;
+	}
+	closedir(d);
+	CHECK(corpus >= 40);
+
+	/* the 7B checkpoint's real headers */
+	json_error_t jerr;
+	json_t *sh = json_load_file(test_join(test_data_dir(), "qwen2-vl-7b/shard-headers.json"), 0, &jerr);
+	if (!json_is_object(sh))
+		FAIL("shard-headers.json: %s", jerr.text);
+	const char *name;
+	json_t *v;
+	size_t shards = 0;
+	json_object_foreach(sh, name, v) {
+		json_t *h = json_object_get(v, "header");
+		uint64_t fsize = (uint64_t)json_integer_value(json_object_get(v, "file_size"));
+		struct hoist__st_header out;
+		if (!compare_readers(name, json_string_value(h), json_string_length(h), fsize, &tally))
+			FAIL("%s: the fast reader declined it", name);
+		CHECK_OK(hoist__st_parse_with(HOIST__ST_PARSER_FAST, name, json_string_value(h),
+					      json_string_length(h), fsize, &out));
+		CHECK(out.tensor_count > 0);
+		hoist__st_header_free(&out);
+		shards++;
+	}
+	json_decref(sh);
+	CHECK_EQ_INT(shards, 5);
+
+	/* a larger header: 60 tensors written out of name order (tensor k holds
+	 * 4 * (k % 3) bytes), keys in another order, whitespace, metadata */
+	static char big[16384];
+	size_t blen = (size_t)snprintf(big, sizeof big,
+				       "{\"__metadata__\":{\"format\":\"pt\",\"b\":\"x\",\"a\":\"\"}");
+	uint64_t start[60], pos = 0;
+	for (int k = 0; k < 60; k++) {
+		start[k] = pos;
+		pos += 4 * (uint64_t)(k % 3);
+	}
+	for (int i = 0; i < 60; i++) {
+		int k = (i * 37) % 60;
+		blen += (size_t)snprintf(big + blen, sizeof big - blen,
+					 ",\n  \"layer.%d.w\": {\"shape\": [%d, 2], \"dtype\": \"BF16\", \"data_offsets\": [%llu, %llu]}",
+					 k, k % 3, (unsigned long long)start[k],
+					 (unsigned long long)(start[k] + 4 * (uint64_t)(k % 3)));
+	}
+	blen += (size_t)snprintf(big + blen, sizeof big - blen, "}  ");
+	CHECK(blen < sizeof big - 1);
+	{
+		struct hoist__st_header out;
+		CHECK_OK(hoist__st_parse_with(HOIST__ST_PARSER_FAST, "big", big, blen, 8 + blen + pos, &out));
+		CHECK_EQ_INT(out.tensor_count, 60);
+		CHECK_EQ_INT(out.metadata_count, 3);
+		CHECK_STR(out.metadata_keys[2], "a");
+		CHECK_STR(out.tensors[out.by_name[0]].name, "layer.0.w");
+		CHECK_STR(out.tensors[out.by_name[1]].name, "layer.1.w");
+		CHECK_STR(out.tensors[out.by_name[2]].name, "layer.10.w");
+		CHECK_STR(out.tensors[out.by_name[59]].name, "layer.9.w");
+		CHECK_STR(out.tensors[1].name, "layer.1.w"); /* file order: layer.0.w is empty */
+		CHECK_EQ_INT(out.tensors[1].shape[0], 1);
+		hoist__st_header_free(&out);
+		compare_readers("big", big, blen, 8 + blen + pos, &tally);
+
+		/* mutants of every seed, the big one most */
+		uint64_t rng = 0x9e3779b97f4a7c15ull;
+		static char buf[32768];
+		size_t mutants = 0;
+		for (size_t i = 0; i <= HOIST__ARRAY_SIZE(cases); i++) {
+			const char *seed = i < HOIST__ARRAY_SIZE(cases) ? cases[i].header : big;
+			if (!seed)
+				continue;
+			size_t seed_len = strlen(seed);
+			uint64_t data = i < HOIST__ARRAY_SIZE(cases) ? cases[i].data_size : pos;
+			size_t rounds = i < HOIST__ARRAY_SIZE(cases) ? 60 : 4000;
+			for (size_t m = 0; m < rounds; m++) {
+				memcpy(buf, seed, seed_len);
+				size_t len = mutate(&rng, buf, seed_len, sizeof buf);
+				uint64_t fsize = 8 + len + data;
+				if (rng_next(&rng) % 8 == 0)
+					fsize += rng_next(&rng) % 3 - 1; /* a byte more or less */
+				snprintf(label, sizeof label, "mutant %zu of %s", m,
+					 i < HOIST__ARRAY_SIZE(cases) ? cases[i].name : "big");
+				compare_readers(label, buf, len, fsize, &tally);
+				mutants++;
+			}
+		}
+		CHECK(mutants >= 4000 + 60 * 60); /* 60 and more cases with a header */
+	}
+	/* the comparisons compared: the fast reader read many, accepted and not */
+	if (tally.fast * 3 < tally.inputs || tally.fast_accepted < 400)
+		FAIL("of %zu inputs the fast reader read %zu (%zu accepted); %zu accepted in all",
+		     tally.inputs, tally.fast, tally.fast_accepted, tally.accepted);
+	check_no_leaks();
 }
