@@ -285,7 +285,8 @@ enum hoist_status hoist_plan_print_json(const struct hoist_plan *plan, FILE *out
  *    plan is for exactly those GPUs, present or not (a load then needs them).
  *  - Arena bytes: each tensor (at its loaded dtype) rounded up to 256 bytes, at offsets
  *    in checkpoint tensor order. A disk device's bytes are the file bytes it references
- *    (a disk tensor keeps its stored dtype).
+ *    (a disk tensor stays in its file as stored; with opt->dtype, its view, reads and
+ *    fetches are at the loaded dtype, converted as they are read).
  *  - Devices listed: the target's GPUs, plus cpu and disk where they receive tensors
  *    or max_memory names them.
  *  - auto = balanced: spread over the GPUs in proportion to their budgets when the
@@ -328,7 +329,8 @@ struct hoist_tensor {
 /* Loads ckpt by plan (NULL: a plan made from opt). Either every tensor lands and
  * HOIST_OK is returned, or nothing stays allocated and an error is returned.
  * The checkpoint must outlive the model.
- * Errors: any of the above; HOIST_ERR_DEVICE names the driver error,
+ * Errors: any of the above; HOIST_ERR_INVALID when plan was made for another
+ * checkpoint or another dtype than opt->dtype; HOIST_ERR_DEVICE names the driver error,
  * HOIST_ERR_CANCELLED when the progress callback asked to stop. */
 enum hoist_status hoist_model_load(const struct hoist_checkpoint *ckpt,
 				   const struct hoist_plan *plan, const struct hoist_options *opt,

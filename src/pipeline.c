@@ -21,6 +21,7 @@
  * every 100 ms, and on cancellation or any worker's error stops the workers, waits
  * for copies in flight, and frees everything. */
 #include "backend.h"
+#include "plan.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -727,7 +728,9 @@ static enum hoist_status build(struct hoist_model *m, const struct hoist_plan *p
 		out->shape = ti->shape;
 		out->nbytes = hoist__loaded_nbytes(ti, m->dtype);
 		struct mdev *d = &m->devs[di];
-		d->bytes += out->nbytes;
+		/* disk holds the file's bytes as stored (as the plan counts them); reads and
+		 * fetches convert them */
+		d->bytes += dev.kind == HOIST_DEVICE_DISK ? ti->nbytes : out->nbytes;
 		m->devi[t] = dev.kind == HOIST_DEVICE_DISK ? -1 : di;
 		if (dev.kind == HOIST_DEVICE_DISK || d->mmap)
 			continue;
@@ -1095,6 +1098,20 @@ enum hoist_status hoist_model_load(const struct hoist_checkpoint *ckpt,
 	    opt->dtype != HOIST_F32)
 		return hoist__error(HOIST_ERR_INVALID, "dtype %s: loads convert only to F16, BF16 or F32",
 				    hoist_dtype_name(opt->dtype) ? hoist_dtype_name(opt->dtype) : "?");
+
+	/* A plan's offsets hold for one checkpoint at one dtype: loading by it otherwise
+	 * would lay tensors over each other. */
+	if (plan && hoist__plan_checkpoint(plan) != ckpt)
+		return hoist__error(HOIST_ERR_INVALID,
+				    "hoist_model_load: the plan was made for another checkpoint");
+	if (plan && hoist__plan_dtype(plan) != opt->dtype)
+		return hoist__error(HOIST_ERR_INVALID,
+				    "hoist_model_load: the plan was made for %s%s, but the load asks "
+				    "for %s%s: make the plan with the load's options",
+				    hoist__plan_dtype(plan) ? "dtype " : "the stored dtypes",
+				    hoist__plan_dtype(plan) ? hoist_dtype_name(hoist__plan_dtype(plan)) : "",
+				    opt->dtype ? "dtype " : "the stored dtypes",
+				    opt->dtype ? hoist_dtype_name(opt->dtype) : "");
 
 	double t_plan = hoist__now();
 	if (progress(opt, "plan", 0, 0, t_plan))
