@@ -626,7 +626,10 @@ static enum hoist_status add_dev(struct hoist_model *m, struct hoist_device devi
 		const struct hoist__backend *b = hoist__backend_for(device.kind);
 		enum hoist_status st = b->open(&m->opt, device.index, &d->dev);
 		if (st != HOIST_OK) {
-			hoist__error_prefix("%s", hoist_device_format(device, name, sizeof name));
+			/* name the device, unless the backend's message already starts with it */
+			size_t n = strlen(hoist_device_format(device, name, sizeof name));
+			if (strncmp(hoist_errmsg(), name, n) != 0 || hoist_errmsg()[n] != ':')
+				hoist__error_prefix("%s", name);
 			return st;
 		}
 	}

@@ -587,8 +587,9 @@ TEST(tiers_auto_spans_every_tier)
 	          HOIST_ERR_INVALID, "disk is not a device to fetch to");
 	CHECK_ERR(hoist_model_fetch(m, big, (struct hoist_device){HOIST_DEVICE_SIM, -1}, &f1),
 	          HOIST_ERR_INVALID, "is not a device to fetch to");
-	CHECK_ERR(hoist_model_fetch(m, big, (struct hoist_device){HOIST_DEVICE_SIM, 3}, &f1),
-	          HOIST_ERR_NO_DEVICE, "sim:3: no such simulated device (sim_devices is 3)");
+	CHECK_STATUS(hoist_model_fetch(m, big, (struct hoist_device){HOIST_DEVICE_SIM, 3}, &f1),
+	             HOIST_ERR_NO_DEVICE);
+	CHECK_STR(hoist_errmsg(), "sim:3: no such simulated device (sim_devices is 3)");
 	CHECK_ERR(hoist_model_fetch(m, 195, (struct hoist_device){HOIST_DEVICE_CPU, 0}, &f1),
 	          HOIST_ERR_INVALID, "no tensor 195");
 	/* The fetches' buffers still hold their bytes at the end. */
@@ -1193,6 +1194,14 @@ TEST(tiers_faults_leave_nothing)
 	          ".safetensors: cannot open: Permission denied");
 	hoist__fault_clear_all();
 	check_nothing_left(m, fds);
+
+	/* A plan for three sim devices, loaded where there are two. */
+	opt.sim_devices = 2;
+	m = (struct hoist_model *)1;
+	CHECK_STATUS(hoist_model_load(ck, plan, &opt, &m), HOIST_ERR_NO_DEVICE);
+	CHECK_STR(hoist_errmsg(), "sim:2: no such simulated device (sim_devices is 2)");
+	check_nothing_left(m, fds);
+	opt.sim_devices = 3;
 
 	/* Short reads everywhere still land every byte on every tier. */
 	hoist__fault_set(HOIST__FAULT_SHORT_READ, 1, 0, true);
