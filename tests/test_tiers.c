@@ -939,28 +939,43 @@ TEST_TIMEOUT(tiers_cli_load_follows_plan, 120)
 	const char *dir = synth_dir();
 	char *out, *err;
 	static const struct {
-		const char *flags;
+		const char *strategy, *dtype_flag;
 		enum hoist_dtype dtype;
 	} cases[] = {
-	        {"--device-map auto", HOIST_DTYPE_NONE},
-	        {"--device-map sequential --dtype F32", HOIST_F32},
-	        {"--device-map balanced --dtype BF16", HOIST_BF16},
+	        {"auto", "", HOIST_DTYPE_NONE},
+	        {"sequential", "--dtype F32", HOIST_F32},
+	        {"balanced", "--dtype BF16", HOIST_BF16},
 	};
 	for (size_t c = 0; c < HOIST__ARRAY_SIZE(cases); c++) {
-		CHECK_EQ_INT(
-		        run_cli(&out, &err, "plan %s " CLI_TIERS " %s --json", dir, cases[c].flags),
-		        0);
+		CHECK_EQ_INT(run_cli(&out, &err, "plan %s " CLI_TIERS " --device-map %s %s --json",
+		                     dir, cases[c].strategy, cases[c].dtype_flag),
+		             0);
 		CHECK_STR(err, "");
 		json_t *plan = parse(out, "hoist plan --json");
 		free(out);
 		free(err);
 		CHECK_EQ_INT(json_object_size(json_object_get(plan, "devices")), 5);
 		CHECK_EQ_INT(run_cli(&out, &err,
-		                     "load %s " CLI_TIERS " %s --json --chunk 64KiB --threads 3",
-		                     dir, cases[c].flags),
+		                     "load %s " CLI_TIERS
+		                     " --device-map %s %s --json --chunk 64KiB "
+		                     "--threads 3",
+		                     dir, cases[c].strategy, cases[c].dtype_flag),
 		             0);
 		CHECK_STR(err, "");
 		json_t *load = parse(out, "hoist load --json");
+		free(out);
+		free(err);
+		check_cli_devices(ck, plan, load, cases[c].dtype);
+		json_decref(load);
+		/* The printed placement, replayed as a map file, loads the same way. */
+		char map[4096];
+		snprintf(map, sizeof map, "%s", test_path("placement.json"));
+		CHECK_EQ_INT(json_dump_file(json_object_get(plan, "placement"), map, 0), 0);
+		CHECK_EQ_INT(run_cli(&out, &err, "load %s " CLI_TIERS " --device-map %s %s --json",
+		                     dir, map, cases[c].dtype_flag),
+		             0);
+		CHECK_STR(err, "");
+		load = parse(out, "hoist load --device-map placement.json --json");
 		free(out);
 		free(err);
 		check_cli_devices(ck, plan, load, cases[c].dtype);
@@ -1136,6 +1151,12 @@ static struct hoist_options fault_opt(void)
 	return opt;
 }
 
+static int cancel_second_stream_call(const struct hoist_progress *pr, void *arg)
+{
+	int *calls = arg;
+	return strcmp(pr->phase, "stream") == 0 && ++*calls == 2;
+}
+
 /* A load that failed left nothing: no model, no descriptor, no sim allocation. */
 static void check_nothing_left(struct hoist_model *m, size_t fds)
 {
@@ -1194,6 +1215,20 @@ TEST(tiers_faults_leave_nothing)
 	          ".safetensors: cannot open: Permission denied");
 	hoist__fault_clear_all();
 	check_nothing_left(m, fds);
+
+	/* Cancelled mid-stream (copies capped to 5 MB/s per sim device, so about 0.3 s):
+	 * CANCELLED, nothing left. */
+	opt.sim_bytes_per_sec = 5e6;
+	opt.progress = cancel_second_stream_call;
+	int calls = 0;
+	opt.progress_arg = &calls;
+	m = (struct hoist_model *)1;
+	CHECK_ERR(hoist_model_load(ck, plan, &opt, &m), HOIST_ERR_CANCELLED,
+	          "load cancelled by the progress callback after");
+	CHECK_EQ_INT(calls, 2);
+	check_nothing_left(m, fds);
+	opt.sim_bytes_per_sec = 0;
+	opt.progress = NULL;
 
 	/* A plan for three sim devices, loaded where there are two. */
 	opt.sim_devices = 2;
