@@ -1146,7 +1146,7 @@ enum hoist_status hoist_model_load(const struct hoist_checkpoint *ckpt,
 	st = build(m, plan);
 	if (st != HOIST_OK)
 		goto out;
-	r->seconds[HOIST__PHASE_PLAN] = hoist__now() - t_plan;
+	r->seconds[HOIST__PHASE_PLAN] = hoist__now() - t_plan + (own_plan ? 0 : hoist__plan_seconds(plan));
 
 	double t_alloc = hoist__now();
 	if (progress(opt, "allocate", 0, 0, t_alloc)) {

@@ -68,6 +68,7 @@ struct hoist_plan {
 	const struct hoist_checkpoint *ckpt;
 	size_t ntensors;
 	enum hoist_dtype dtype;
+	double seconds; /* hoist_plan_create's own time, for a load's report */
 	enum strategy strategy;
 	char strategy_name[32];
 	char *map_path;
@@ -938,6 +939,7 @@ enum hoist_status hoist_plan_create(const struct hoist_checkpoint *ckpt,
 	struct budgets b;
 	struct hoist_device target = {HOIST_DEVICE_CUDA, -1};
 	bool target_set = false;
+	double t0 = hoist__now();
 
 	if (!out)
 		return hoist__error(HOIST_ERR_INVALID, "hoist_plan_create: out is NULL");
@@ -1070,6 +1072,7 @@ enum hoist_status hoist_plan_create(const struct hoist_checkpoint *ckpt,
 	predict(p);
 	if (p->notice[0] && opt->verbose)
 		fprintf(stderr, "hoist: %s\n", p->notice);
+	p->seconds = hoist__now() - t0;
 	*out = p;
 	p = NULL;
 out:
@@ -1112,6 +1115,11 @@ uint64_t hoist_plan_tensor_offset(const struct hoist_plan *plan, size_t index)
 	if (!plan || index >= plan->ntensors)
 		return UINT64_MAX;
 	return plan->toff[index];
+}
+
+double hoist__plan_seconds(const struct hoist_plan *plan)
+{
+	return plan ? plan->seconds : 0;
 }
 
 const char *hoist_plan_notice(const struct hoist_plan *plan)

@@ -9,6 +9,9 @@
 const struct hoist_checkpoint *hoist__plan_checkpoint(const struct hoist_plan *plan);
 enum hoist_dtype hoist__plan_dtype(const struct hoist_plan *plan);
 size_t hoist__plan_tensor_count(const struct hoist_plan *plan);
+/* How long hoist_plan_create took for this plan: a load given a ready plan reports it
+ * as its plan phase, so the report covers planning whoever did it. */
+double hoist__plan_seconds(const struct hoist_plan *plan);
 
 /* ---- the explicit device map (plan_map.c) -------------------------------------- */
 

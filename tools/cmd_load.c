@@ -198,6 +198,7 @@ int cmd_load(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 
 	struct hoist_checkpoint *ck = NULL;
+	struct hoist_plan *plan = NULL;
 	struct hoist_model *m = NULL;
 	int rc = 0;
 	if (ui.verbose)
@@ -207,8 +208,14 @@ int cmd_load(int argc, char **argv)
 	double t_open = now() - t0;
 	if (st == HOIST_OK && interrupted)
 		st = HOIST_ERR_CANCELLED;
+	/* The plan is made here so its notice (e.g. "no GPU: everything planned for cpu")
+	 * reaches the user even when quiet; the planner itself says it when verbose. */
 	if (st == HOIST_OK)
-		st = hoist_model_load(ck, NULL, &c.opt, &m);
+		st = hoist_plan_create(ck, &c.opt, &plan);
+	if (st == HOIST_OK && hoist_plan_notice(plan) && !ui.verbose)
+		fprintf(stderr, "hoist: %s\n", hoist_plan_notice(plan));
+	if (st == HOIST_OK)
+		st = hoist_model_load(ck, plan, &c.opt, &m);
 	if (ui.drawn)
 		fputc('\n', stderr);
 	if (st != HOIST_OK) {
@@ -233,6 +240,7 @@ int cmd_load(int argc, char **argv)
 	}
 out:
 	hoist_model_free(m);
+	hoist_plan_free(plan);
 	hoist_checkpoint_close(ck);
 	return rc;
 }
