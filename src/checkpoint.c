@@ -367,8 +367,12 @@ static enum hoist_status parse_index(const char *path, json_t **root_out, json_t
 					      path, key, file);
 			goto out;
 		}
-		names[i++] = file;
+		/* Maps list a shard's tensors together: dropping repeats of the previous
+		 * name leaves about one per shard to sort. */
+		if (i == 0 || strcmp(names[i - 1], file) != 0)
+			names[i++] = file;
 	}
+	n = i;
 	qsort(names, n, sizeof *names, cmp_str_ptr);
 	size_t u = 0;
 	for (i = 0; i < n; i++)
@@ -415,14 +419,15 @@ static const char *base_name(const char *path)
 	return s ? s + 1 : path;
 }
 
-static bool find_index(const struct hoist_checkpoint *c, const char *name, size_t *index)
+/* Finds name's position in by_name. */
+static bool find_position(const struct hoist_checkpoint *c, const char *name, size_t *pos)
 {
 	size_t lo = 0, hi = c->tensor_count;
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
 		int cmp = strcmp(c->tensors[c->by_name[mid]].name, name);
 		if (cmp == 0) {
-			*index = c->by_name[mid];
+			*pos = mid;
 			return true;
 		}
 		if (cmp < 0)
@@ -431,6 +436,15 @@ static bool find_index(const struct hoist_checkpoint *c, const char *name, size_
 			hi = mid;
 	}
 	return false;
+}
+
+static bool find_index(const struct hoist_checkpoint *c, const char *name, size_t *index)
+{
+	size_t pos;
+	if (!find_position(c, name, &pos))
+		return false;
+	*index = c->by_name[pos];
+	return true;
 }
 
 static bool find_shard(const struct hoist_checkpoint *c, const char *file, size_t *shard)
@@ -457,19 +471,29 @@ static enum hoist_status check_index(struct hoist_checkpoint *c, const char *pat
 				     json_t *wm)
 {
 	struct listing l = {0};
-	size_t matched = 0;
-	const char *key;
+	size_t matched = 0, shard = 0, next = 0;
+	const char *key, *last_file = NULL;
 	json_t *v;
 	json_object_foreach(wm, key, v) {
 		const char *file = json_string_value(v);
-		size_t shard = 0, t;
-		find_shard(c, file, &shard); /* always found: the shards came from the map */
-		if (!find_index(c, key, &t))
+		if (!last_file || strcmp(file, last_file) != 0)
+			find_shard(c, file, &shard); /* always found: the shards came from the map */
+		last_file = file;
+		/* Maps are usually written in name order (transformers sorts the keys): then
+		 * each name is the one after the last found, and needs no search. */
+		size_t pos = next;
+		if (!(next < c->tensor_count &&
+		      strcmp(c->tensors[c->by_name[next]].name, key) == 0) &&
+		    !find_position(c, key, &pos)) {
 			list_add(&l, "%s\"%s\" is in no shard (the index says %s)", l.count ? "; " : "",
 				 key, file);
-		else if (c->tensors[t].shard != shard)
+			continue;
+		}
+		next = pos + 1;
+		const struct hoist_tensor_info *t = &c->tensors[c->by_name[pos]];
+		if (t->shard != shard)
 			list_add(&l, "%s\"%s\" is in %s (the index says %s)", l.count ? "; " : "", key,
-				 base_name(c->shards[c->tensors[t].shard].path), file);
+				 base_name(c->shards[t->shard].path), file);
 		else
 			matched++;
 	}
