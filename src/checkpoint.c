@@ -33,6 +33,9 @@
 /* Most threads reading shard headers: beyond this, the index and the merge (on one
  * thread) dominate. */
 #define MAX_HEADER_THREADS 8
+/* Header threads' stacks: jansson parses nesting by recursion, up to 2048 levels on
+ * a hostile header (a few hundred KiB); not left to a platform's default. */
+#define HEADER_THREAD_STACK (4u << 20)
 /* hoist_errmsg()'s capacity (error.c): a worker's message is carried back whole. */
 #define MESSAGE_SIZE 1024
 
@@ -284,9 +287,17 @@ static enum hoist_status load_shards(struct shard *shards, size_t count)
 		workers[i] = (struct shard_worker){.pool = &pool, .failed = count};
 	/* The calling thread is worker 0. A thread that cannot start leaves its share to
 	 * the others. */
+	pthread_attr_t attr;
+	bool attr_ok = pthread_attr_init(&attr) == 0;
+	if (attr_ok && pthread_attr_setstacksize(&attr, HEADER_THREAD_STACK) != 0) {
+		pthread_attr_destroy(&attr);
+		attr_ok = false;
+	}
 	for (size_t i = 1; i < nthreads; i++)
-		workers[i].started =
-			pthread_create(&workers[i].thread, NULL, shard_worker_run, &workers[i]) == 0;
+		workers[i].started = pthread_create(&workers[i].thread, attr_ok ? &attr : NULL,
+						    shard_worker_run, &workers[i]) == 0;
+	if (attr_ok)
+		pthread_attr_destroy(&attr);
 	shard_worker_run(&workers[0]);
 	struct shard_worker *first = NULL;
 	for (size_t i = 0; i < nthreads; i++) {

@@ -709,6 +709,27 @@ TEST(checkpoint_threads_same_result_first_error)
 			CHECK_STR(hoist_errmsg(), want);
 		}
 	}
+	/* nesting as deep as jansson parses (on a worker thread), then rejected */
+	{
+		static char deep[8192];
+		int depth = 2000;
+		int n = snprintf(deep, sizeof deep,
+				 "{\"t2\":{\"dtype\":\"U8\",\"shape\":[0],\"data_offsets\":[0,0],\"x\":");
+		memset(deep + n, '[', (size_t)depth);
+		memset(deep + n + depth, ']', (size_t)depth);
+		memcpy(deep + n + 2 * depth, "}}", 3);
+		break_shard(dir, 2, deep);
+		snprintf(want, sizeof want,
+			 "%s/model-00003-of-00012.safetensors: header nests deeper than 127 levels", dir);
+		for (size_t k = 0; k < HOIST__ARRAY_SIZE(threads); k++) {
+			hoist__checkpoint_set_threads(threads[k]);
+			struct hoist_checkpoint *c = NULL;
+			CHECK_ERR(hoist_checkpoint_open(dir, NULL, &c), HOIST_ERR_FORMAT, want);
+		}
+		char file2[64];
+		snprintf(file2, sizeof file2, "model-%05d-of-%05d.safetensors", 3, MANY_SHARDS);
+		fixture_write_safetensors(test_join(dir, file2), many_header(2), NULL, 3);
+	}
 	/* with shard 4 mended, shard 7's error; then shard 10's */
 	break_shard(dir, 4, "{\"t4\":{\"dtype\":\"U8\",\"shape\":[0],\"data_offsets\":[0,0]}}");
 	for (size_t k = 0; k < HOIST__ARRAY_SIZE(threads); k++) {
