@@ -81,7 +81,8 @@ void hoist__sort_names(struct hoist__name_ref *refs, struct hoist__name_ref *tmp
 bool hoist__utf8_valid(const unsigned char *s, size_t n, size_t *bad);
 
 /* Threads hoist_checkpoint_open reads shard headers with: 0 (the default) means
- * min(shards, cores, 8); n means min(shards, n), whatever the cores (tests). */
+ * min(shards, cores, 8), or 1 when the index lists fewer than 8,192 tensors; n means
+ * min(shards, n), whatever the cores and tensors (tests). */
 void hoist__checkpoint_set_threads(unsigned n);
 
 #endif /* HOIST_CHECKPOINT_H */
