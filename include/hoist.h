@@ -201,7 +201,9 @@ struct hoist_tensor_info {
 
 /* Opens a checkpoint: a .safetensors file; a directory holding model.safetensors or
  * model.safetensors.index.json and its shards; or an index file. Reads and validates
- * every shard's header (and config.json when present). opt may be NULL.
+ * every shard's header (and config.json when present); the headers of a checkpoint
+ * of many tensors are read on a few threads of its own, joined before it returns.
+ * opt may be NULL.
  * Errors: HOIST_ERR_IO (missing or unreadable file), HOIST_ERR_FORMAT (a header or
  * index breaks the format; the message names the file, the tensor and the rule),
  * HOIST_ERR_NOMEM, HOIST_ERR_INVALID. */

@@ -68,6 +68,14 @@ void test_skip(const char *fmt, ...)
 	_exit(TEST_EXIT_SKIP);
 }
 
+void test_check_no_leaks(void)
+{
+#ifdef HOIST_TEST_LSAN
+	if (__lsan_do_recoverable_leak_check() != 0)
+		FAIL("LeakSanitizer found leaks (above)");
+#endif
+}
+
 const char *test_tmpdir(void)
 {
 	return tmpdir;
@@ -128,10 +136,7 @@ int main(int argc, char **argv)
 			alarm(t->timeout_s);
 			t->fn();
 			fflush(NULL);
-#ifdef HOIST_TEST_LSAN
-			if (__lsan_do_recoverable_leak_check() != 0)
-				_exit(1);
-#endif
+			test_check_no_leaks();
 			_exit(0);
 		}
 		int status = 0;

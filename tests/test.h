@@ -98,6 +98,10 @@ void test_sha256_hex(const void *data, size_t size, char out[65]);
 /* Runs a shell command, capturing stdout+stderr (malloc'd); returns the exit status
  * (or 128+signal). */
 int test_run(char **output, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Under AddressSanitizer, fails the test if memory has leaked by now (a check in the
+ * middle of a test, e.g. after each injected fault; the runner checks at every test's
+ * end too). Does nothing in other builds. */
+void test_check_no_leaks(void);
 /* Path of the built hoist command (HOIST_BIN or the build's default). */
 const char *test_hoist_bin(void);
 

@@ -502,25 +502,6 @@ TEST(checkpoint_paths_and_arguments)
 	CHECK_ERR(hoist_checkpoint_find(NULL, "a", &i), HOIST_ERR_INVALID, "NULL");
 }
 
-/* Under AddressSanitizer, a leak check now (the runner's test processes end with
- * _exit, which skips LeakSanitizer's own check at exit). */
-#if defined(__SANITIZE_ADDRESS__)
-#define HOIST_TEST_LSAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define HOIST_TEST_LSAN 1
-#endif
-#endif
-#ifdef HOIST_TEST_LSAN
-#include <sanitizer/lsan_interface.h>
-#endif
-static void check_no_leaks(void)
-{
-#ifdef HOIST_TEST_LSAN
-	if (__lsan_do_recoverable_leak_check() != 0)
-		FAIL("LeakSanitizer found leaks (above)");
-#endif
-}
 
 /* ---- faults ------------------------------------------------------------------------- */
 
@@ -563,7 +544,7 @@ TEST(checkpoint_fault_each_allocation)
 		hoist__fault_clear_all();
 		CHECK(c == NULL);
 	}
-	check_no_leaks();
+	test_check_no_leaks();
 }
 
 TEST(checkpoint_fault_io)
@@ -618,7 +599,7 @@ TEST(checkpoint_fault_io)
 			hoist_checkpoint_close(c);
 		}
 	}
-	check_no_leaks();
+	test_check_no_leaks();
 }
 
 /* ---- shard headers read on several threads ------------------------------------------ */
@@ -746,7 +727,7 @@ TEST(checkpoint_threads_same_result_first_error)
 			  "model-00011-of-00012.safetensors: cannot open: No such file or directory");
 	}
 	hoist__checkpoint_set_threads(0);
-	check_no_leaks();
+	test_check_no_leaks();
 }
 
 /* ENOMEM at each allocation, and EMFILE at each open, with 8 threads on 12 shards:
@@ -792,5 +773,5 @@ TEST(checkpoint_threads_faults)
 	hoist__fault_clear_all();
 	CHECK(c == NULL);
 	hoist__checkpoint_set_threads(0);
-	check_no_leaks();
+	test_check_no_leaks();
 }

@@ -261,25 +261,6 @@ static const struct {
 	{"raw_nul_after_json", HOIST_ERR_FORMAT, "header is not valid JSON"},
 };
 
-/* Under AddressSanitizer, a leak check now (the runner's test processes end with
- * _exit, which skips LeakSanitizer's own check at exit). */
-#if defined(__SANITIZE_ADDRESS__)
-#define HOIST_TEST_LSAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define HOIST_TEST_LSAN 1
-#endif
-#endif
-#ifdef HOIST_TEST_LSAN
-#include <sanitizer/lsan_interface.h>
-#endif
-static void check_no_leaks(void)
-{
-#ifdef HOIST_TEST_LSAN
-	if (__lsan_do_recoverable_leak_check() != 0)
-		FAIL("LeakSanitizer found leaks (above)");
-#endif
-}
 
 static void expect_open(const char *path, enum hoist_status status, const char *needle)
 {
@@ -310,7 +291,7 @@ TEST(safetensors_rules_each_with_its_message)
 	write_raw_cases(test_tmpdir());
 	for (size_t i = 0; i < HOIST__ARRAY_SIZE(raw_expect); i++)
 		expect_open(test_path(raw_expect[i].name), raw_expect[i].status, raw_expect[i].needle);
-	check_no_leaks();
+	test_check_no_leaks();
 }
 
 /* The in-memory entry point (the fuzzer's) agrees with opening the file. */
@@ -334,7 +315,7 @@ TEST(safetensors_parse_bytes_matches_open)
 		hoist__st_header_free(&h);
 		free(bytes);
 	}
-	check_no_leaks();
+	test_check_no_leaks();
 }
 
 static const struct hoist_tensor_info *find(const struct hoist_checkpoint *c, const char *name)
@@ -878,5 +859,5 @@ TEST_TIMEOUT(safetensors_fast_reader_agrees_with_jansson, 120)
 	if (tally.fast * 3 < tally.inputs || tally.fast_accepted < 400)
 		FAIL("of %zu inputs the fast reader read %zu (%zu accepted); %zu accepted in all",
 		     tally.inputs, tally.fast, tally.fast_accepted, tally.accepted);
-	check_no_leaks();
+	test_check_no_leaks();
 }
