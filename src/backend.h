@@ -133,11 +133,24 @@ struct hoist__report {
 	 * for a free staging buffer, and that a device had copies in flight (max over
 	 * devices), and the link they point at. */
 	double read_busy, staging_wait, copy_busy;
-	char bound[24];     /* "storage", "staging", "device copy", "none" */
+	char bound[24];     /* "storage", "staging", "device copy", "host memory", "none" */
 	char note[160];     /* e.g. why O_DIRECT was not used */
 	size_t ndevices;
 	struct hoist__report_device devices[HOIST__MAX_DEVICES + 2];
+	/* Bytes the process read from storage during the stream (the kernel's task I/O
+	 * accounting: page cache hits excluded), when known; see hoist__report_stream_end. */
+	bool storage_known;
+	uint64_t storage_read_bytes;
+	uint64_t storage_mark; /* the count when the stream began */
 };
+
+/* Around the stream phase (report.c): _begin just before the readers start, _end once
+ * the bound is judged. _end sets storage_read_bytes and, where the readers set the
+ * pace ("storage") but less than half of the bytes they read came from storage (the
+ * files were in the page cache), says so: the bound is then "host memory", copying out
+ * of the page cache (and, into a fresh host arena, its first-touch page faults). */
+void hoist__report_stream_begin(struct hoist__report *r);
+void hoist__report_stream_end(struct hoist__report *r);
 
 const struct hoist__report *hoist__model_report(const struct hoist_model *model);
 struct hoist__report *hoist__model_report_mut(struct hoist_model *model);
