@@ -1199,11 +1199,13 @@ enum hoist_status hoist_model_load(const struct hoist_checkpoint *ckpt,
 		st = cancelled(0, total);
 		goto out;
 	}
+	hoist__report_stream_begin(r);
 	st = run(&p, opt, opt->threads ? opt->threads : default_threads(), total, t_stream);
 	r->seconds[HOIST__PHASE_STREAM] = hoist__now() - t_stream;
 	if (st != HOIST_OK)
 		goto out;
 	judge(r, &p, r->seconds[HOIST__PHASE_STREAM]);
+	hoist__report_stream_end(r);
 
 	double t_fin = hoist__now();
 	for (size_t i = 0; i < m->ndevs && st == HOIST_OK; i++)

@@ -542,7 +542,7 @@ TEST(report_text_and_json)
 	      json_object_get(ph, "stream") && json_object_get(ph, "finalize"));
 	const char *bound = json_string_value(json_object_get(json_object_get(j, "stream"), "bound"));
 	CHECK(bound && (strcmp(bound, "storage") == 0 || strcmp(bound, "staging") == 0 ||
-			strcmp(bound, "device copy") == 0));
+			strcmp(bound, "device copy") == 0 || strcmp(bound, "host memory") == 0));
 	json_decref(j);
 	free(text);
 	hoist_model_free(m);
