@@ -159,7 +159,19 @@ static enum hoist_status host_get(struct host_dev *d, size_t size, bool pinned, 
 		/* Arenas: 2 MiB-aligned and marked for transparent huge pages, so first
 		 * touch faults once per 2 MiB instead of per 4 KiB. Measured here on a
 		 * 2.07 GB load to a pageable arena: the 4 KiB faults held the readers to
-		 * 1.3-1.8 GB/s against a 8-11 GB/s pread ceiling. */
+		 * 1.3-1.8 GB/s against a 8-11 GB/s pread ceiling.
+		 *
+		 * The readers fault the arena in themselves, inside pread. Measured and
+		 * not kept (2.98 GB, 2-core VM, medians of 4-8 interleaved runs):
+		 * - faulting it in here (MADV_POPULATE_WRITE) before the stream: 0.17 s +
+		 *   0.26 s of reading against 0.21 s in the readers from the page cache:
+		 *   zeroing a page just before the copy into it keeps it in cache;
+		 * - a thread faulting it beside the readers: equal warm (0.23 against
+		 *   0.22 s), cold 0.98 against 1.27 s when the memory had just been freed
+		 *   by another process, but 1.58 against 1.29 s warm and 1.98 against
+		 *   1.54 s cold when the VM had handed the free memory back to its host
+		 *   (bench/README.md): one thread takes the host's faults more slowly
+		 *   than the readers do in parallel. */
 		bool huge = size >= HUGE_SIZE;
 		a.p = hoist__aligned_alloc(huge ? HUGE_SIZE : HOST_ALIGN, size);
 		if (a.p && huge)
