@@ -1,16 +1,38 @@
 /* ceiling.c - what this machine allows, measured the way a loader would use it:
  *
- *   ceiling pread [--threads N] [--chunk BYTES] [--fresh] [--direct] FILE...
+ *   ceiling pread [--threads N] [--chunk BYTES] [--fresh|--huge|--prefault|--prefault-bg]
+ *                 [--direct] FILE...
  *       reads every byte of the files with N threads (chunks handed out from a
  *       shared counter). Default destination: one reused chunk buffer per thread
  *       (page cache -> user memory, as into a staging ring). --fresh: one buffer the
  *       size of all files, untouched before (first-touch page faults included, as
  *       a load into a new host arena pays). --huge: --fresh with MADV_HUGEPAGE.
  *       --direct: O_DIRECT.
+ *       --prefault: --fresh, with the buffer's pages made writable first
+ *       (MADV_POPULATE_WRITE, timed apart as "prefault_seconds"), so "seconds" is the
+ *       read alone. --prefault-bg: --fresh, populated by one more thread while the
+ *       readers run (arena faults overlapped with the reads).
  *   ceiling memcpy [--threads N] [--bytes BYTES]
  *       copies BYTES between two pre-touched buffers, split over N threads; best of 5.
+ *   ceiling memfd [--threads N] [--bytes BYTES] [--chunk BYTES] [--fallocate] [--split K]
+ *       the sim device's copy: pwrite of BYTES from one reused, pre-touched chunk
+ *       buffer per thread (a staging buffer) into a new memfd (new sim memory), chunks
+ *       handed out from a shared counter. --fallocate: the memfd's pages allocated
+ *       first (timed apart as "prefault_seconds"). --split K: K memfds, chunk i in
+ *       memfd i % K (writers to one file share its inode lock).
+ *   ceiling readcopy [--threads N] [--chunk BYTES] [--fallocate] FILE...
+ *       read then copy on the same cores: each thread preads a chunk into its reused
+ *       buffer and pwrites it into one new memfd the size of all files; the most a
+ *       load to sim can do where reading and the device copy share the CPUs.
+ *   ceiling touch --bytes BYTES [--threads N]
+ *       makes BYTES of memory present (MADV_POPULATE_WRITE, N threads, default 2) and
+ *       frees it: run just
+ *       before a measurement, so the memory that run gets was in use a moment ago.
+ *       On a VM whose balloon reports free pages to the host (bench/README.md), memory
+ *       left free for about 2 s goes back to the host and costs host page faults on its
+ *       next first touch (3 GB: 0.12-0.16 s just after a free, 1.7-3.9 s after 2-5 s).
  *
- * Prints one JSON object: {"what", "threads", "bytes", "seconds", "GBps"}.
+ * Prints one JSON object: {"what", "threads", "bytes", "seconds", "GBps", ...}.
  * Only libc and pthreads, so it measures the machine, not hoist. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -46,7 +68,7 @@ static void die(const char *fmt, const char *arg)
 struct file {
 	int fd;
 	uint64_t size;
-	uint64_t base; /* offset of this file in the --fresh buffer */
+	uint64_t base; /* offset of this file in the --fresh buffer or the memfd */
 	const char *path;
 };
 
@@ -59,7 +81,22 @@ struct job {
 	atomic_uint_fast64_t next;
 	unsigned char *fresh; /* --fresh: destination for everything */
 	int direct;
+	int memfd; /* readcopy: each chunk is then written here at base + offset */
 };
+
+static void write_all(int fd, const unsigned char *p, uint64_t len, uint64_t off)
+{
+	while (len > 0) {
+		ssize_t n = pwrite(fd, p, len, (off_t)off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			die("%s: write failed: %s", "memfd");
+		p += n;
+		len -= (uint64_t)n;
+		off += (uint64_t)n;
+	}
+}
 
 static void *reader(void *arg)
 {
@@ -93,8 +130,33 @@ static void *reader(void *arg)
 				die("%s: read failed: %s", fl->path);
 			done += (uint64_t)n;
 		}
+		if (j->memfd >= 0)
+			write_all(j->memfd, dst, len, fl->base + off);
 	}
 	free(buf);
+	return NULL;
+}
+
+struct populate {
+	unsigned char *p;
+	uint64_t size;
+	double seconds;
+};
+
+/* Makes every page of [p, p + size) present and writable without changing its bytes
+ * (safe while readers fill the same pages), in 64 MiB steps from the start, the order
+ * the readers fill it. */
+static void *populate(void *arg)
+{
+	struct populate *pp = arg;
+	double t0 = now();
+	const uint64_t step = 64ull << 20;
+	for (uint64_t off = 0; off < pp->size; off += step) {
+		uint64_t n = pp->size - off < step ? pp->size - off : step;
+		if (madvise(pp->p + off, n, MADV_POPULATE_WRITE) != 0)
+			die("%s: madvise failed: %s", "MADV_POPULATE_WRITE");
+	}
+	pp->seconds = now() - t0;
 	return NULL;
 }
 
@@ -114,11 +176,26 @@ static uint64_t parse_bytes(const char *s)
 	return (uint64_t)(v * (double)m);
 }
 
-static int cmd_pread(int argc, char **argv)
+/* A new memfd of size bytes (new sim device memory); --fallocate allocates its pages
+ * now and *alloc_s says how long that took. */
+static int new_memfd(uint64_t size, int fallocate_it, double *alloc_s)
+{
+	int fd = memfd_create("ceiling", MFD_CLOEXEC);
+	if (fd < 0 || ftruncate(fd, (off_t)size) != 0)
+		die("%s: cannot create: %s", "memfd");
+	double t0 = now();
+	if (fallocate_it && fallocate(fd, 0, 0, (off_t)size) != 0)
+		die("%s: fallocate failed: %s", "memfd");
+	*alloc_s = now() - t0;
+	return fd;
+}
+
+/* pread and readcopy: read every byte of the files (see the top of the file). */
+static int cmd_read(int argc, char **argv, int copy)
 {
 	unsigned threads = 2;
 	uint64_t chunk = 32ull << 20;
-	int fresh = 0, direct = 0, huge = 0;
+	int fresh = 0, direct = 0, huge = 0, prefault = 0, prefault_bg = 0, falloc = 0;
 	struct file *files = calloc((size_t)argc, sizeof *files);
 	size_t nfiles = 0;
 	uint64_t total = 0;
@@ -127,21 +204,31 @@ static int cmd_pread(int argc, char **argv)
 			threads = (unsigned)atoi(argv[++i]);
 		else if (strcmp(argv[i], "--chunk") == 0 && i + 1 < argc)
 			chunk = parse_bytes(argv[++i]);
-		else if (strcmp(argv[i], "--fresh") == 0)
+		else if (strcmp(argv[i], "--fresh") == 0 && !copy)
 			fresh = 1;
 		else if (strcmp(argv[i], "--direct") == 0)
 			direct = 1;
-		else if (strcmp(argv[i], "--huge") == 0)
+		else if (strcmp(argv[i], "--huge") == 0 && !copy)
 			fresh = huge = 1;
+		else if (strcmp(argv[i], "--prefault") == 0 && !copy)
+			fresh = prefault = 1;
+		else if (strcmp(argv[i], "--prefault-bg") == 0 && !copy)
+			fresh = prefault_bg = 1;
+		else if (strcmp(argv[i], "--fallocate") == 0 && copy)
+			falloc = 1;
 		else
 			files[nfiles++].path = argv[i];
 	}
 	if (!nfiles || threads < 1 || (direct && chunk % 4096)) {
-		fprintf(stderr, "usage: ceiling pread [--threads N] [--chunk BYTES] [--fresh] "
-		                "[--huge] [--direct] FILE...\n");
+		fprintf(stderr,
+		        copy ? "usage: ceiling readcopy [--threads N] [--chunk BYTES] "
+		               "[--direct] [--fallocate] FILE...\n"
+		             : "usage: ceiling pread [--threads N] [--chunk BYTES] [--fresh] "
+		               "[--huge] [--prefault|--prefault-bg] [--direct] FILE...\n");
 		return 2;
 	}
-	struct job j = {.files = files, .nfiles = nfiles, .chunk = chunk, .direct = direct};
+	struct job j = {
+	        .files = files, .nfiles = nfiles, .chunk = chunk, .direct = direct, .memfd = -1};
 	j.first_chunk = calloc(nfiles + 1, sizeof *j.first_chunk);
 	for (size_t f = 0; f < nfiles; f++) {
 		files[f].fd = open(files[f].path, O_RDONLY | (direct ? O_DIRECT : 0));
@@ -160,32 +247,135 @@ static int cmd_pread(int argc, char **argv)
 	uint64_t bytes = 0;
 	for (size_t f = 0; f < nfiles; f++)
 		bytes += files[f].size;
+	struct populate pp = {0};
+	double prefault_s = 0;
+	if (copy)
+		j.memfd = new_memfd(total, falloc, &prefault_s);
 	if (fresh) {
 		/* malloc of this size is an untouched mmap: pages are faulted in by the reads. */
 		if (posix_memalign((void **)&j.fresh, 2u << 20, total + 4096) != 0)
 			die("%s: out of memory: %s", "fresh buffer");
 		/* --huge: transparent huge pages (this kernel's THP mode is often
-		 * "madvise"): one fault per 2 MiB instead of per 4 KiB. */
-		if (huge && madvise(j.fresh, total + 4096, MADV_HUGEPAGE) != 0)
+		 * "madvise"): one fault per 2 MiB instead of per 4 KiB. The --prefault
+		 * variants measure hoist's host arena, which uses them too. */
+		if ((huge || prefault || prefault_bg) &&
+		    madvise(j.fresh, total + 4096, MADV_HUGEPAGE) != 0)
 			die("%s: madvise failed: %s", "MADV_HUGEPAGE");
+		pp = (struct populate){j.fresh, total + 4096, 0};
+		if (prefault) {
+			populate(&pp);
+			prefault_s = pp.seconds;
+		}
 	}
-	pthread_t *tids = calloc(threads, sizeof *tids);
+	pthread_t *tids = calloc(threads + 1, sizeof *tids);
 	double t0 = now();
+	if (prefault_bg)
+		pthread_create(&tids[threads], NULL, populate, &pp);
 	for (unsigned t = 0; t < threads; t++)
 		pthread_create(&tids[t], NULL, reader, &j);
 	for (unsigned t = 0; t < threads; t++)
 		pthread_join(tids[t], NULL);
 	double dt = now() - t0;
-	printf("{\"what\": \"pread%s%s%s\", \"threads\": %u, \"chunk\": %llu, \"bytes\": %llu, "
-	       "\"seconds\": %.4f, \"GBps\": %.3f}\n",
-	       fresh ? "-fresh" : "", huge ? "-huge" : "", direct ? "-direct" : "", threads,
-	       (unsigned long long)chunk, (unsigned long long)bytes, dt, (double)bytes / dt / 1e9);
+	if (prefault_bg) {
+		/* the readers may finish first: the load is not done until the arena is */
+		pthread_join(tids[threads], NULL);
+		dt = now() - t0;
+		prefault_s = pp.seconds;
+	}
+	printf("{\"what\": \"%s%s%s%s%s%s%s\", \"threads\": %u, \"chunk\": %llu, \"bytes\": %llu, "
+	       "\"seconds\": %.4f, \"GBps\": %.3f, \"prefault_seconds\": %.4f}\n",
+	       copy ? "readcopy" : "pread",
+	       fresh && !huge && !prefault && !prefault_bg ? "-fresh" : "", huge ? "-huge" : "",
+	       prefault ? "-prefault" : "", prefault_bg ? "-prefault-bg" : "",
+	       falloc ? "-fallocate" : "", direct ? "-direct" : "", threads,
+	       (unsigned long long)chunk, (unsigned long long)bytes, dt, (double)bytes / dt / 1e9,
+	       prefault_s);
 	for (size_t f = 0; f < nfiles; f++)
 		close(files[f].fd);
+	if (j.memfd >= 0)
+		close(j.memfd);
 	free(j.fresh);
 	free(tids);
 	free(j.first_chunk);
 	free(files);
+	return 0;
+}
+
+struct fill {
+	int fd[64]; /* --split: chunk k goes to fd[k % nfd] */
+	unsigned nfd;
+	uint64_t bytes, chunk;
+	atomic_uint_fast64_t next;
+};
+
+static void *filler(void *arg)
+{
+	struct fill *f = arg;
+	unsigned char *buf;
+	if (posix_memalign((void **)&buf, 4096, f->chunk) != 0)
+		die("%s: out of memory: %s", "chunk buffer");
+	memset(buf, 3, f->chunk); /* a staging buffer: touched long before */
+	for (;;) {
+		uint64_t off = atomic_fetch_add(&f->next, f->chunk);
+		if (off >= f->bytes)
+			break;
+		uint64_t k = off / f->chunk;
+		write_all(f->fd[k % f->nfd], buf,
+		          f->bytes - off < f->chunk ? f->bytes - off : f->chunk,
+		          (k / f->nfd) * f->chunk);
+	}
+	free(buf);
+	return NULL;
+}
+
+static int cmd_memfd(int argc, char **argv)
+{
+	unsigned threads = 1;
+	uint64_t bytes = 1ull << 30, chunk = 32ull << 20;
+	int falloc = 0;
+	unsigned split = 1;
+	for (int i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc)
+			threads = (unsigned)atoi(argv[++i]);
+		else if (strcmp(argv[i], "--split") == 0 && i + 1 < argc)
+			split = (unsigned)atoi(argv[++i]);
+		else if (strcmp(argv[i], "--bytes") == 0 && i + 1 < argc)
+			bytes = parse_bytes(argv[++i]);
+		else if (strcmp(argv[i], "--chunk") == 0 && i + 1 < argc)
+			chunk = parse_bytes(argv[++i]);
+		else if (strcmp(argv[i], "--fallocate") == 0)
+			falloc = 1;
+		else {
+			fprintf(stderr, "usage: ceiling memfd [--threads N] [--bytes BYTES] "
+			                "[--chunk BYTES] [--fallocate]\n");
+			return 2;
+		}
+	}
+	if (threads < 1)
+		threads = 1;
+	if (split < 1 || split > 64)
+		split = 1;
+	double alloc_s = 0;
+	struct fill f = {.bytes = bytes, .chunk = chunk, .nfd = split};
+	for (unsigned i = 0; i < split; i++) {
+		double a;
+		f.fd[i] = new_memfd((bytes / chunk / split + 1) * chunk, falloc, &a);
+		alloc_s += a;
+	}
+	pthread_t *tids = calloc(threads, sizeof *tids);
+	double t0 = now();
+	for (unsigned t = 0; t < threads; t++)
+		pthread_create(&tids[t], NULL, filler, &f);
+	for (unsigned t = 0; t < threads; t++)
+		pthread_join(tids[t], NULL);
+	double dt = now() - t0;
+	printf("{\"what\": \"memfd%s\", \"threads\": %u, \"memfds\": %u, \"chunk\": %llu, "
+	       "\"bytes\": %llu, \"seconds\": %.4f, \"GBps\": %.3f, \"prefault_seconds\": %.4f}\n",
+	       falloc ? "-fallocate" : "", threads, split, (unsigned long long)chunk,
+	       (unsigned long long)bytes, dt, (double)bytes / dt / 1e9, alloc_s);
+	for (unsigned i = 0; i < split; i++)
+		close(f.fd[i]);
+	free(tids);
 	return 0;
 }
 
@@ -247,12 +437,59 @@ static int cmd_memcpy(int argc, char **argv)
 	return 0;
 }
 
+static int cmd_touch(int argc, char **argv)
+{
+	uint64_t bytes = 0;
+	unsigned threads = 2;
+	for (int i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "--bytes") == 0 && i + 1 < argc)
+			bytes = parse_bytes(argv[++i]);
+		else if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc)
+			threads = (unsigned)atoi(argv[++i]);
+	}
+	if (bytes == 0 || threads < 1 || threads > 64) {
+		fprintf(stderr, "usage: ceiling touch --bytes BYTES [--threads N]\n");
+		return 2;
+	}
+	unsigned char *p =
+	        mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		die("%s: cannot map: %s", "touch");
+	madvise(p, bytes, MADV_HUGEPAGE); /* advice: the memory is freed right after anyway */
+	/* threads populate interleaved 64 MiB pieces: host faults are served in parallel */
+	struct populate pp[64];
+	pthread_t tids[64];
+	uint64_t per = (bytes / threads + (64ull << 20) - 1) & ~((64ull << 20) - 1);
+	double t0 = now();
+	unsigned started = 0;
+	for (unsigned t = 0; t < threads && per * t < bytes; t++, started++) {
+		uint64_t off = per * t;
+		pp[t] = (struct populate){p + off, bytes - off < per ? bytes - off : per, 0};
+		pthread_create(&tids[t], NULL, populate, &pp[t]);
+	}
+	for (unsigned t = 0; t < started; t++)
+		pthread_join(tids[t], NULL);
+	double dt = now() - t0;
+	munmap(p, bytes);
+	printf("{\"what\": \"touch\", \"threads\": %u, \"bytes\": %llu, \"seconds\": %.4f, "
+	       "\"GBps\": %.3f}\n",
+	       started, (unsigned long long)bytes, dt, (double)bytes / dt / 1e9);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc >= 2 && strcmp(argv[1], "pread") == 0)
-		return cmd_pread(argc - 2, argv + 2);
+		return cmd_read(argc - 2, argv + 2, 0);
+	if (argc >= 2 && strcmp(argv[1], "readcopy") == 0)
+		return cmd_read(argc - 2, argv + 2, 1);
+	if (argc >= 2 && strcmp(argv[1], "memfd") == 0)
+		return cmd_memfd(argc - 2, argv + 2);
+	if (argc >= 2 && strcmp(argv[1], "touch") == 0)
+		return cmd_touch(argc - 2, argv + 2);
 	if (argc >= 2 && strcmp(argv[1], "memcpy") == 0)
 		return cmd_memcpy(argc - 2, argv + 2);
-	fprintf(stderr, "usage: ceiling pread|memcpy [OPTIONS] (see bench/ceiling.c)\n");
+	fprintf(stderr, "usage: ceiling pread|readcopy|memcpy|memfd|touch [OPTIONS] (see "
+	                "bench/ceiling.c)\n");
 	return 2;
 }
