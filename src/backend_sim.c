@@ -1,16 +1,32 @@
 /* backend_sim.c - the simulated accelerator: how the pipeline and its failure paths are
  * tested where there is no GPU. Never a fallback: only an explicit sim target opens it.
  *
- * Like a GPU, its memory is apart from the caller's: every allocation is its own
- * memfd, reached only through this file's copies (pwrite in, pread out), and named by
- * a fake device address in the device's window (backend.h) that faults if the host
- * dereferences it. Because the memfd is never mapped, device memory is not in the
+ * Like a GPU, its memory is apart from the caller's: every allocation lives in memfds,
+ * reached only through this file's copies (pwrite in, pread out), and named by a fake
+ * device address in the device's window (backend.h) that faults if the host
+ * dereferences it. Because the memfds are never mapped, device memory is not in the
  * process's resident set, so a test can measure the host memory a load costs with
  * VmHWM alone (tests/test_rss.c).
  *
- * One copy thread per device runs the queued copies in order (all streams share it),
- * completing asynchronously like a DMA engine, optionally capped to a bandwidth, with
- * injectable failures (opt->sim_fault). */
+ * Like a GPU's copy engines, SIM_ENGINES threads per device run the queued copies,
+ * stream s on engine s % SIM_ENGINES, in order within a stream, completing
+ * asynchronously, optionally capped to a bandwidth (the device's, shared by its
+ * engines), with injectable failures (opt->sim_fault).
+ *
+ * Speed. The device copy is a pwrite into new shmem pages; on the 2-core development
+ * VM (4 KiB shmem pages: shmem THP is off there) one thread does it at about 2.7 GB/s,
+ * the load's slowest link. Measured on 2.98 GB (bench/ceiling.c memfd, hoist load
+ * --device sim:0, medians of 5 interleaved runs, memory freed just before):
+ * - two writers into one memfd are no faster than one (1.09 s either way): writes to a
+ *   shmem file hold its inode lock;
+ * - two writers into two memfds, 2 MiB stripes alternating between them: 0.56 s. So an
+ *   allocation of SIM_STRIPE_MIN or more is striped over SIM_ENGINES memfds (smaller
+ *   ones stay in one memfd), and two engines copy in parallel: the load went from
+ *   1.25 s to 0.88 s (four engines over four memfds: 0.85 s, the same on two cores);
+ * - allocating the pages at alloc (fallocate) moves 0.73-1.05 s into the allocate
+ *   phase and saves only 0.6 s of stream: not kept;
+ * - writing through a mapping of the memfd (mmap, memcpy, munmap per chunk): 2.3 s on
+ *   one thread, 1.06 s on two: not kept. */
 #include "backend.h"
 
 #include <errno.h>
@@ -22,10 +38,18 @@
 #include <unistd.h>
 
 #define SIM_DEFAULT_CAPACITY (4ull << 30)
+#define SIM_ENGINES 2
+/* Allocations this large are striped: SIM_STRIPE bytes at a time, over SIM_ENGINES
+ * memfds, so the engines' writes land in different files (see the top). */
+#define SIM_STRIPE (2ull << 20)
+#define SIM_STRIPE_MIN (64ull << 20)
 
+/* An allocation's bytes, in nfd memfds: byte o is in memfd (o / SIM_STRIPE) % nfd, at
+ * (o / (SIM_STRIPE * nfd)) * SIM_STRIPE + o % SIM_STRIPE (with one memfd: at o). */
 struct sim_alloc {
 	uint64_t addr, size;
-	int fd; /* memfd holding the bytes */
+	int nfd;
+	int fd[SIM_ENGINES];
 };
 
 enum sim_op_kind { SIM_COPY, SIM_MARK };
@@ -42,6 +66,18 @@ struct sim_op {
 	struct sim_event *ev;
 };
 
+struct sim_dev;
+
+/* A copy engine: its own queue and thread. Stream s runs on engine s % nengines, in
+ * order, so an event completes once the copies queued on its stream before it have. */
+struct sim_engine {
+	struct sim_dev *d;
+	struct sim_op *ops; /* ring */
+	size_t ohead, ocount, ocap;
+	pthread_t thread;
+	bool started;
+};
+
 struct sim_dev {
 	struct hoist__dev base; /* first */
 	uint64_t capacity, used, next_addr;
@@ -50,17 +86,16 @@ struct sim_dev {
 	uint64_t fault_after;
 
 	pthread_mutex_t lock; /* guards everything below */
-	pthread_cond_t cond;  /* queue changed or an op completed */
+	pthread_cond_t cond;  /* a queue changed or an op completed */
 	struct sim_alloc *allocs;
 	size_t nallocs, acap;
-	struct sim_op *ops; /* ring */
-	size_t ohead, ocount, ocap;
+	struct sim_engine engines[SIM_ENGINES];
+	unsigned nengines;
 	bool stop;
-	bool thread_started;
-	uint64_t copied;    /* bytes the copy thread has landed */
+	double link_free_at;     /* bandwidth cap: when the device's link is next free */
+	uint64_t copied;         /* bytes the copy engines have landed */
 	enum hoist_status error; /* sticky: the first copy failure */
 	char errmsg[512];
-	pthread_t thread;
 };
 
 enum hoist_status hoist__sim_devices_list(const struct hoist_options *opt,
@@ -101,42 +136,58 @@ static void sleep_seconds(double s)
 		;
 }
 
-/* Runs one copy (lock not held). Returns 0, or -1 with msg set. */
-static int run_copy(const struct sim_dev *d, const struct sim_op *op, int fd, uint64_t off,
-		    char *msg, size_t size)
+/* Moves n bytes between buf and the allocation's bytes at offset off, stripe by stripe
+ * (into the device if in). Returns 0, or -1 with errno set (0: the memfd ended early). */
+static int stripe_io(const struct sim_alloc *a, uint64_t off, unsigned char *buf, size_t n,
+		     bool in)
 {
-	const char *p = op->src;
-	size_t left = op->n;
-	while (left > 0) {
-		ssize_t w = pwrite(fd, p, left, (off_t)off);
-		if (w < 0 && errno == EINTR)
+	while (n > 0) {
+		uint64_t i = off / SIM_STRIPE, within = off % SIM_STRIPE;
+		size_t len = (size_t)HOIST__MIN((uint64_t)n, SIM_STRIPE - within);
+		int fd = a->fd[i % (uint64_t)a->nfd];
+		off_t at = (off_t)((i / (uint64_t)a->nfd) * SIM_STRIPE + within);
+		ssize_t r = in ? pwrite(fd, buf, len, at) : pread(fd, buf, len, at);
+		if (r < 0 && errno == EINTR)
 			continue;
-		if (w <= 0) {
-			snprintf(msg, size, "sim:%d: copy to device address 0x%llx failed: %s",
-				 d->base.device.index,
-				 (unsigned long long)op->dst, w < 0 ? strerror(errno) : "no progress");
+		if (r <= 0) {
+			if (r == 0)
+				errno = 0;
 			return -1;
 		}
-		p += w;
-		left -= (size_t)w;
-		off += (uint64_t)w;
+		buf += r;
+		off += (uint64_t)r;
+		n -= (size_t)r;
+	}
+	return 0;
+}
+
+/* Runs one copy (lock not held). Returns 0, or -1 with msg set. */
+static int run_copy(const struct sim_dev *d, const struct sim_op *op, const struct sim_alloc *a,
+		    char *msg, size_t size)
+{
+	if (stripe_io(a, op->dst - a->addr, (unsigned char *)(uintptr_t)op->src, op->n, true) != 0) {
+		snprintf(msg, size, "sim:%d: copy to device address 0x%llx failed: %s",
+			 d->base.device.index, (unsigned long long)op->dst,
+			 errno ? strerror(errno) : "no progress");
+		return -1;
 	}
 	return 0;
 }
 
 static void *sim_thread(void *arg)
 {
-	struct sim_dev *d = arg;
+	struct sim_engine *e = arg;
+	struct sim_dev *d = e->d;
 	pthread_mutex_lock(&d->lock);
 	for (;;) {
-		while (!d->stop && d->ocount == 0)
+		while (!d->stop && e->ocount == 0)
 			pthread_cond_wait(&d->cond, &d->lock);
-		if (d->ocount == 0)
+		if (e->ocount == 0)
 			break; /* stopping with nothing queued */
-		struct sim_op op = d->ops[d->ohead];
+		struct sim_op op = e->ops[e->ohead];
 		if (op.kind == SIM_MARK) {
-			d->ohead = (d->ohead + 1) % d->ocap;
-			d->ocount--;
+			e->ohead = (e->ohead + 1) % e->ocap;
+			e->ocount--;
 			op.ev->pending = false;
 			pthread_cond_broadcast(&d->cond);
 			continue;
@@ -161,14 +212,21 @@ static void *sim_thread(void *arg)
 			d->error = HOIST_ERR_DEVICE;
 			ok = false;
 		}
-		int fd = ok ? a->fd : -1;
-		uint64_t off = ok ? op.dst - a->addr : 0;
+		struct sim_alloc at = ok ? *a : (struct sim_alloc){0};
+		/* The bandwidth cap is the device's, shared by its engines: each copy books
+		 * the link for n / bytes_per_sec after the previous booking ends. */
+		double until = 0;
+		if (ok && d->bytes_per_sec > 0) {
+			double now = hoist__now();
+			until = (d->link_free_at > now ? d->link_free_at : now) +
+				(double)op.n / d->bytes_per_sec;
+			d->link_free_at = until;
+		}
 		pthread_mutex_unlock(&d->lock);
-		double t0 = hoist__now();
 		char msg[256];
-		int rc = ok ? run_copy(d, &op, fd, off, msg, sizeof msg) : -1;
-		if (ok && d->bytes_per_sec > 0)
-			sleep_seconds((double)op.n / d->bytes_per_sec - (hoist__now() - t0));
+		int rc = ok ? run_copy(d, &op, &at, msg, sizeof msg) : -1;
+		if (ok && until > 0)
+			sleep_seconds(until - hoist__now());
 		pthread_mutex_lock(&d->lock);
 		if (ok && rc != 0) {
 			d->error = HOIST_ERR_DEVICE;
@@ -176,15 +234,31 @@ static void *sim_thread(void *arg)
 		}
 		if (ok && rc == 0)
 			d->copied += op.n;
-		d->ohead = (d->ohead + 1) % d->ocap;
-		d->ocount--;
+		e->ohead = (e->ohead + 1) % e->ocap;
+		e->ocount--;
 		pthread_cond_broadcast(&d->cond);
 	}
 	pthread_mutex_unlock(&d->lock);
 	return NULL;
 }
 
+/* Ops queued on every engine (lock held). */
+static size_t queued(const struct sim_dev *d)
+{
+	size_t n = 0;
+	for (unsigned i = 0; i < d->nengines; i++)
+		n += d->engines[i].ocount;
+	return n;
+}
+
 static void sim_close(struct hoist__dev *dev);
+
+static void close_alloc(struct sim_alloc *a)
+{
+	for (int i = 0; i < a->nfd; i++)
+		if (a->fd[i] >= 0)
+			close(a->fd[i]);
+}
 
 static enum hoist_status sim_open(const struct hoist_options *opt, int index,
 				  struct hoist__dev **out)
@@ -200,7 +274,8 @@ static enum hoist_status sim_open(const struct hoist_options *opt, int index,
 				    index);
 	d->base.ops = &hoist__backend_sim;
 	d->base.device = (struct hoist_device){HOIST_DEVICE_SIM, index};
-	d->base.streams = 2;
+	d->nengines = SIM_ENGINES;
+	d->base.streams = SIM_ENGINES;
 	snprintf(d->base.name, sizeof d->base.name, "sim");
 	snprintf(d->base.memory, sizeof d->base.memory, "sim device memory (memfd)");
 	d->capacity = opt && opt->sim_capacity ? opt->sim_capacity : SIM_DEFAULT_CAPACITY;
@@ -210,20 +285,28 @@ static enum hoist_status sim_open(const struct hoist_options *opt, int index,
 	d->fault_after = opt ? opt->sim_fault_after : 0;
 	pthread_mutex_init(&d->lock, NULL);
 	pthread_cond_init(&d->cond, NULL);
-	d->ocap = 64;
-	d->ops = hoist__calloc(d->ocap, sizeof *d->ops);
-	if (!d->ops) {
-		sim_close(&d->base);
-		return hoist__error(HOIST_ERR_NOMEM, "sim:%d: out of memory opening the device",
-				    index);
+	for (unsigned i = 0; i < d->nengines; i++) {
+		struct sim_engine *e = &d->engines[i];
+		e->d = d;
+		e->ocap = 64;
+		e->ops = hoist__calloc(e->ocap, sizeof *e->ops);
+		if (!e->ops) {
+			sim_close(&d->base);
+			return hoist__error(HOIST_ERR_NOMEM,
+					    "sim:%d: out of memory opening the device", index);
+		}
 	}
-	int rc = pthread_create(&d->thread, NULL, sim_thread, d);
-	if (rc != 0) {
-		sim_close(&d->base);
-		return hoist__error(HOIST_ERR_DEVICE, "sim:%d: cannot start the copy thread: %s",
-				    index, strerror(rc));
+	for (unsigned i = 0; i < d->nengines; i++) {
+		struct sim_engine *e = &d->engines[i];
+		int rc = pthread_create(&e->thread, NULL, sim_thread, e);
+		if (rc != 0) {
+			sim_close(&d->base);
+			return hoist__error(HOIST_ERR_DEVICE,
+					    "sim:%d: cannot start a copy engine thread: %s", index,
+					    strerror(rc));
+		}
+		e->started = true;
 	}
-	d->thread_started = true;
 	*out = &d->base;
 	return HOIST_OK;
 }
@@ -233,17 +316,18 @@ static void sim_close(struct hoist__dev *dev)
 	struct sim_dev *d = (struct sim_dev *)dev;
 	if (!d)
 		return;
-	if (d->thread_started) {
-		pthread_mutex_lock(&d->lock);
-		d->stop = true;
-		pthread_cond_broadcast(&d->cond);
-		pthread_mutex_unlock(&d->lock);
-		pthread_join(d->thread, NULL);
-	}
+	pthread_mutex_lock(&d->lock);
+	d->stop = true;
+	pthread_cond_broadcast(&d->cond);
+	pthread_mutex_unlock(&d->lock);
+	for (unsigned i = 0; i < d->nengines; i++)
+		if (d->engines[i].started)
+			pthread_join(d->engines[i].thread, NULL);
 	for (size_t i = 0; i < d->nallocs; i++)
-		close(d->allocs[i].fd);
+		close_alloc(&d->allocs[i]);
 	hoist__free(d->allocs);
-	hoist__free(d->ops);
+	for (unsigned i = 0; i < d->nengines; i++)
+		hoist__free(d->engines[i].ops);
 	pthread_cond_destroy(&d->cond);
 	pthread_mutex_destroy(&d->lock);
 	hoist__free(d);
@@ -287,15 +371,24 @@ static enum hoist_status sim_alloc(struct hoist__dev *dev, uint64_t size, uint64
 		d->allocs = a;
 		d->acap = cap;
 	}
-	int fd = memfd_create("hoist-sim", MFD_CLOEXEC);
-	if (fd < 0 || ftruncate(fd, (off_t)size) != 0) {
-		st = hoist__error(HOIST_ERR_DEVICE, "sim:%d: cannot back %s of device memory: %s",
-				  index, hoist__format_bytes(size, b1, sizeof b1), strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		goto out;
+	struct sim_alloc a = {d->next_addr, size, size >= SIM_STRIPE_MIN ? SIM_ENGINES : 1, {0}};
+	/* striped: each memfd holds every nfd-th stripe, so its size is whole stripes */
+	uint64_t fsize = a.nfd == 1 ? size
+				    : (size + SIM_STRIPE * SIM_ENGINES - 1) / (SIM_STRIPE * SIM_ENGINES) *
+					      SIM_STRIPE;
+	for (int i = 0; i < a.nfd; i++)
+		a.fd[i] = -1;
+	for (int i = 0; i < a.nfd; i++) {
+		a.fd[i] = memfd_create("hoist-sim", MFD_CLOEXEC);
+		if (a.fd[i] < 0 || ftruncate(a.fd[i], (off_t)fsize) != 0) {
+			st = hoist__error(HOIST_ERR_DEVICE,
+					  "sim:%d: cannot back %s of device memory: %s", index,
+					  hoist__format_bytes(size, b1, sizeof b1), strerror(errno));
+			close_alloc(&a);
+			goto out;
+		}
 	}
-	d->allocs[d->nallocs++] = (struct sim_alloc){d->next_addr, size, fd};
+	d->allocs[d->nallocs++] = a;
 	*addr = d->next_addr;
 	d->next_addr += rounded;
 	d->used += size;
@@ -313,7 +406,7 @@ static void sim_free(struct hoist__dev *dev, uint64_t addr, uint64_t size)
 	pthread_mutex_lock(&d->lock);
 	for (size_t i = 0; i < d->nallocs; i++) {
 		if (d->allocs[i].addr == addr) {
-			close(d->allocs[i].fd);
+			close_alloc(&d->allocs[i]);
 			d->used -= d->allocs[i].size;
 			d->allocs[i] = d->allocs[--d->nallocs];
 			break;
@@ -356,25 +449,26 @@ static void sim_event_destroy(struct hoist__dev *dev, struct hoist__event *ev)
 	hoist__free(ev);
 }
 
-/* Appends an op to the ring, growing it (the ring holds at most the copies of the
- * chunks in flight, which the staging ring bounds). Called with the lock held. */
-static enum hoist_status push_op(struct sim_dev *d, struct sim_op op)
+/* Appends an op to stream's engine's ring, growing it (the ring holds at most the
+ * copies of the chunks in flight, which the staging ring bounds). Lock held. */
+static enum hoist_status push_op(struct sim_dev *d, unsigned stream, struct sim_op op)
 {
-	if (d->ocount == d->ocap) {
-		size_t cap = 2 * d->ocap;
+	struct sim_engine *e = &d->engines[stream % d->nengines];
+	if (e->ocount == e->ocap) {
+		size_t cap = 2 * e->ocap;
 		struct sim_op *ops = hoist__calloc(cap, sizeof *ops);
 		if (!ops)
 			return hoist__error(HOIST_ERR_NOMEM, "sim:%d: out of memory queueing a copy",
 					    d->base.device.index);
-		for (size_t i = 0; i < d->ocount; i++)
-			ops[i] = d->ops[(d->ohead + i) % d->ocap];
-		hoist__free(d->ops);
-		d->ops = ops;
-		d->ohead = 0;
-		d->ocap = cap;
+		for (size_t i = 0; i < e->ocount; i++)
+			ops[i] = e->ops[(e->ohead + i) % e->ocap];
+		hoist__free(e->ops);
+		e->ops = ops;
+		e->ohead = 0;
+		e->ocap = cap;
 	}
-	d->ops[(d->ohead + d->ocount) % d->ocap] = op;
-	d->ocount++;
+	e->ops[(e->ohead + e->ocount) % e->ocap] = op;
+	e->ocount++;
 	pthread_cond_broadcast(&d->cond);
 	return HOIST_OK;
 }
@@ -383,9 +477,8 @@ static enum hoist_status sim_copy_async(struct hoist__dev *dev, unsigned stream,
 					const void *src, size_t n)
 {
 	struct sim_dev *d = (struct sim_dev *)dev;
-	(void)stream;
 	pthread_mutex_lock(&d->lock);
-	enum hoist_status st = push_op(d, (struct sim_op){SIM_COPY, dst, src, n, NULL});
+	enum hoist_status st = push_op(d, stream, (struct sim_op){SIM_COPY, dst, src, n, NULL});
 	pthread_mutex_unlock(&d->lock);
 	return st;
 }
@@ -395,10 +488,9 @@ static enum hoist_status sim_event_record(struct hoist__dev *dev, struct hoist__
 {
 	struct sim_dev *d = (struct sim_dev *)dev;
 	struct sim_event *e = (struct sim_event *)ev;
-	(void)stream;
 	pthread_mutex_lock(&d->lock);
 	e->pending = true;
-	enum hoist_status st = push_op(d, (struct sim_op){SIM_MARK, 0, NULL, 0, e});
+	enum hoist_status st = push_op(d, stream, (struct sim_op){SIM_MARK, 0, NULL, 0, e});
 	if (st != HOIST_OK)
 		e->pending = false;
 	pthread_mutex_unlock(&d->lock);
@@ -432,11 +524,11 @@ static enum hoist_status sim_synchronize(struct hoist__dev *dev)
 {
 	struct sim_dev *d = (struct sim_dev *)dev;
 	pthread_mutex_lock(&d->lock);
-	while (d->ocount > 0 && d->error == HOIST_OK)
+	while (queued(d) > 0 && d->error == HOIST_OK)
 		pthread_cond_wait(&d->cond, &d->lock);
-	/* After a failure the thread still drains the queue (skipping copies); wait for
-	 * it so no queued op refers to a buffer the caller is about to free. */
-	while (d->ocount > 0)
+	/* After a failure the engines still drain their queues (skipping copies); wait
+	 * for them so no queued op refers to a buffer the caller is about to free. */
+	while (queued(d) > 0)
 		pthread_cond_wait(&d->cond, &d->lock);
 	enum hoist_status st = d->error;
 	if (st != HOIST_OK)
@@ -455,25 +547,17 @@ static enum hoist_status sim_copy_sync(struct sim_dev *d, void *out, const void 
 		return st;
 	pthread_mutex_lock(&d->lock);
 	struct sim_alloc *a = find_alloc(d, addr, n);
-	int fd = a ? a->fd : -1;
-	uint64_t off = a ? addr - a->addr : 0;
+	struct sim_alloc at = a ? *a : (struct sim_alloc){0};
 	pthread_mutex_unlock(&d->lock);
 	if (!a)
 		return hoist__error(HOIST_ERR_DEVICE,
 				    "sim:%d: copy of %zu bytes at 0x%llx: no allocation holds that range",
 				    d->base.device.index, n, (unsigned long long)addr);
-	size_t done = 0;
-	while (done < n) {
-		ssize_t r = out ? pread(fd, (char *)out + done, n - done, (off_t)(off + done))
-				: pwrite(fd, (const char *)in + done, n - done, (off_t)(off + done));
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return hoist__error(HOIST_ERR_DEVICE, "sim:%d: copy at 0x%llx failed: %s",
-					    d->base.device.index, (unsigned long long)addr,
-					    r < 0 ? strerror(errno) : "unwritten device memory");
-		done += (size_t)r;
-	}
+	unsigned char *buf = out ? out : (unsigned char *)(uintptr_t)in;
+	if (stripe_io(&at, addr - at.addr, buf, n, !out) != 0)
+		return hoist__error(HOIST_ERR_DEVICE, "sim:%d: copy at 0x%llx failed: %s",
+				    d->base.device.index, (unsigned long long)addr,
+				    errno ? strerror(errno) : "unwritten device memory");
 	return HOIST_OK;
 }
 
