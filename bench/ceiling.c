@@ -14,16 +14,22 @@
  *       readers run (arena faults overlapped with the reads).
  *   ceiling memcpy [--threads N] [--bytes BYTES]
  *       copies BYTES between two pre-touched buffers, split over N threads; best of 5.
- *   ceiling memfd [--threads N] [--bytes BYTES] [--chunk BYTES] [--fallocate] [--split K]
+ *   ceiling memfd [--threads N] [--bytes BYTES] [--chunk BYTES] [--fallocate]
+ *                 [--split K [--stripe BYTES]] [--mmap|--mmap-populate]
  *       the sim device's copy: pwrite of BYTES from one reused, pre-touched chunk
  *       buffer per thread (a staging buffer) into a new memfd (new sim memory), chunks
  *       handed out from a shared counter. --fallocate: the memfd's pages allocated
- *       first (timed apart as "prefault_seconds"). --split K: K memfds, chunk i in
- *       memfd i % K (writers to one file share its inode lock).
- *   ceiling readcopy [--threads N] [--chunk BYTES] [--fallocate] FILE...
+ *       first (timed apart as "prefault_seconds"). --split K: the memory striped over
+ *       K memfds, stripe i (--stripe BYTES, default the chunk) in memfd i % K, as the
+ *       sim stripes its allocations (writers to one memfd share its inode lock).
+ *       --mmap: one memfd written through a mapping of each chunk's window (memcpy,
+ *       then munmap), --mmap-populate: the window populated first.
+ *   ceiling readcopy [--threads N] [--chunk BYTES] [--fallocate]
+ *                    [--split K [--stripe BYTES]] FILE...
  *       read then copy on the same cores: each thread preads a chunk into its reused
- *       buffer and pwrites it into one new memfd the size of all files; the most a
- *       load to sim can do where reading and the device copy share the CPUs.
+ *       buffer and pwrites it into new sim memory the size of all files (one memfd, or
+ *       K striped as by memfd --split, stripes of 2 MiB by default); the most a load
+ *       to sim can do where reading and the device copy share the CPUs.
  *   ceiling touch --bytes BYTES [--threads N]
  *       makes BYTES of memory present (MADV_POPULATE_WRITE, N threads, default 2) and
  *       frees it: run just
@@ -81,7 +87,7 @@ struct job {
 	atomic_uint_fast64_t next;
 	unsigned char *fresh; /* --fresh: destination for everything */
 	int direct;
-	int memfd; /* readcopy: each chunk is then written here at base + offset */
+	struct simmem *sim; /* readcopy: each chunk is then written here at base + offset */
 };
 
 static void write_all(int fd, const unsigned char *p, uint64_t len, uint64_t off)
@@ -95,6 +101,25 @@ static void write_all(int fd, const unsigned char *p, uint64_t len, uint64_t off
 		p += n;
 		len -= (uint64_t)n;
 		off += (uint64_t)n;
+	}
+}
+
+/* New sim device memory: nfd memfds, stripe i of it in fd[i % nfd] (backend_sim.c's
+ * layout: 2 MiB stripes over one memfd per copy engine; one memfd: plain offsets). */
+struct simmem {
+	int fd[64];
+	unsigned nfd;
+	uint64_t stripe;
+};
+
+static void simmem_write(const struct simmem *m, const unsigned char *p, uint64_t len, uint64_t off)
+{
+	for (uint64_t end = off + len; off < end;) {
+		uint64_t i = off / m->stripe, in = off % m->stripe;
+		uint64_t n = m->stripe - in < end - off ? m->stripe - in : end - off;
+		write_all(m->fd[i % m->nfd], p, n, (i / m->nfd) * m->stripe + in);
+		p += n;
+		off += n;
 	}
 }
 
@@ -130,8 +155,8 @@ static void *reader(void *arg)
 				die("%s: read failed: %s", fl->path);
 			done += (uint64_t)n;
 		}
-		if (j->memfd >= 0)
-			write_all(j->memfd, dst, len, fl->base + off);
+		if (j->sim)
+			simmem_write(j->sim, dst, len, fl->base + off);
 	}
 	free(buf);
 	return NULL;
@@ -176,18 +201,32 @@ static uint64_t parse_bytes(const char *s)
 	return (uint64_t)(v * (double)m);
 }
 
-/* A new memfd of size bytes (new sim device memory); --fallocate allocates its pages
- * now and *alloc_s says how long that took. */
-static int new_memfd(uint64_t size, int fallocate_it, double *alloc_s)
+/* New sim memory of size bytes over nfd memfds in stripes of stripe bytes (0: the
+ * whole size); --fallocate allocates its pages now and *alloc_s says how long that took. */
+static void simmem_new(struct simmem *m, uint64_t size, unsigned nfd, uint64_t stripe,
+                       int fallocate_it, double *alloc_s)
 {
-	int fd = memfd_create("ceiling", MFD_CLOEXEC);
-	if (fd < 0 || ftruncate(fd, (off_t)size) != 0)
-		die("%s: cannot create: %s", "memfd");
-	double t0 = now();
-	if (fallocate_it && fallocate(fd, 0, 0, (off_t)size) != 0)
-		die("%s: fallocate failed: %s", "memfd");
-	*alloc_s = now() - t0;
-	return fd;
+	if (nfd < 1 || nfd > 64)
+		nfd = 1;
+	m->nfd = nfd;
+	m->stripe = stripe ? stripe : size + 1;
+	uint64_t per = nfd == 1 ? size : (size / m->stripe / nfd + 1) * m->stripe;
+	*alloc_s = 0;
+	for (unsigned i = 0; i < nfd; i++) {
+		m->fd[i] = memfd_create("ceiling", MFD_CLOEXEC);
+		if (m->fd[i] < 0 || ftruncate(m->fd[i], (off_t)per) != 0)
+			die("%s: cannot create: %s", "memfd");
+		double t0 = now();
+		if (fallocate_it && fallocate(m->fd[i], 0, 0, (off_t)per) != 0)
+			die("%s: fallocate failed: %s", "memfd");
+		*alloc_s += now() - t0;
+	}
+}
+
+static void simmem_close(struct simmem *m)
+{
+	for (unsigned i = 0; i < m->nfd; i++)
+		close(m->fd[i]);
 }
 
 /* pread and readcopy: read every byte of the files (see the top of the file). */
@@ -196,6 +235,8 @@ static int cmd_read(int argc, char **argv, int copy)
 	unsigned threads = 2;
 	uint64_t chunk = 32ull << 20;
 	int fresh = 0, direct = 0, huge = 0, prefault = 0, prefault_bg = 0, falloc = 0;
+	unsigned split = 1;
+	uint64_t stripe = 2ull << 20;
 	struct file *files = calloc((size_t)argc, sizeof *files);
 	size_t nfiles = 0;
 	uint64_t total = 0;
@@ -216,19 +257,22 @@ static int cmd_read(int argc, char **argv, int copy)
 			fresh = prefault_bg = 1;
 		else if (strcmp(argv[i], "--fallocate") == 0 && copy)
 			falloc = 1;
+		else if (strcmp(argv[i], "--split") == 0 && copy && i + 1 < argc)
+			split = (unsigned)atoi(argv[++i]);
+		else if (strcmp(argv[i], "--stripe") == 0 && copy && i + 1 < argc)
+			stripe = parse_bytes(argv[++i]);
 		else
 			files[nfiles++].path = argv[i];
 	}
 	if (!nfiles || threads < 1 || (direct && chunk % 4096)) {
 		fprintf(stderr,
 		        copy ? "usage: ceiling readcopy [--threads N] [--chunk BYTES] "
-		               "[--direct] [--fallocate] FILE...\n"
+		               "[--direct] [--fallocate] [--split K [--stripe BYTES]] FILE...\n"
 		             : "usage: ceiling pread [--threads N] [--chunk BYTES] [--fresh] "
 		               "[--huge] [--prefault|--prefault-bg] [--direct] FILE...\n");
 		return 2;
 	}
-	struct job j = {
-	        .files = files, .nfiles = nfiles, .chunk = chunk, .direct = direct, .memfd = -1};
+	struct job j = {.files = files, .nfiles = nfiles, .chunk = chunk, .direct = direct};
 	j.first_chunk = calloc(nfiles + 1, sizeof *j.first_chunk);
 	for (size_t f = 0; f < nfiles; f++) {
 		files[f].fd = open(files[f].path, O_RDONLY | (direct ? O_DIRECT : 0));
@@ -249,8 +293,11 @@ static int cmd_read(int argc, char **argv, int copy)
 		bytes += files[f].size;
 	struct populate pp = {0};
 	double prefault_s = 0;
-	if (copy)
-		j.memfd = new_memfd(total, falloc, &prefault_s);
+	struct simmem sim;
+	if (copy) {
+		simmem_new(&sim, total, split, split > 1 ? stripe : 0, falloc, &prefault_s);
+		j.sim = &sim;
+	}
 	if (fresh) {
 		/* malloc of this size is an untouched mmap: pages are faulted in by the reads. */
 		if (posix_memalign((void **)&j.fresh, 2u << 20, total + 4096) != 0)
@@ -292,8 +339,8 @@ static int cmd_read(int argc, char **argv, int copy)
 	       prefault_s);
 	for (size_t f = 0; f < nfiles; f++)
 		close(files[f].fd);
-	if (j.memfd >= 0)
-		close(j.memfd);
+	if (j.sim)
+		simmem_close(j.sim);
 	free(j.fresh);
 	free(tids);
 	free(j.first_chunk);
@@ -302,9 +349,9 @@ static int cmd_read(int argc, char **argv, int copy)
 }
 
 struct fill {
-	int fd[64]; /* --split: chunk k goes to fd[k % nfd] */
-	unsigned nfd;
+	struct simmem sim;
 	uint64_t bytes, chunk;
+	int map; /* --mmap: write through a mapping of each chunk's window, not pwrite */
 	atomic_uint_fast64_t next;
 };
 
@@ -319,10 +366,21 @@ static void *filler(void *arg)
 		uint64_t off = atomic_fetch_add(&f->next, f->chunk);
 		if (off >= f->bytes)
 			break;
-		uint64_t k = off / f->chunk;
-		write_all(f->fd[k % f->nfd], buf,
-		          f->bytes - off < f->chunk ? f->bytes - off : f->chunk,
-		          (k / f->nfd) * f->chunk);
+		uint64_t len = f->bytes - off < f->chunk ? f->bytes - off : f->chunk;
+		if (f->map) {
+			/* window of whole pages around [off, off + len) of the one memfd */
+			uint64_t a = off & ~4095ull, wlen = ((off + len + 4095) & ~4095ull) - a;
+			unsigned char *w = mmap(NULL, wlen, PROT_READ | PROT_WRITE, MAP_SHARED,
+			                        f->sim.fd[0], (off_t)a);
+			if (w == MAP_FAILED)
+				die("%s: cannot map: %s", "memfd");
+			if (f->map > 1 && madvise(w, wlen, MADV_POPULATE_WRITE) != 0)
+				die("%s: cannot populate: %s", "memfd");
+			memcpy(w + (off - a), buf, len);
+			munmap(w, wlen);
+			continue;
+		}
+		simmem_write(&f->sim, buf, len, off);
 	}
 	free(buf);
 	return NULL;
@@ -330,38 +388,42 @@ static void *filler(void *arg)
 
 static int cmd_memfd(int argc, char **argv)
 {
-	unsigned threads = 1;
-	uint64_t bytes = 1ull << 30, chunk = 32ull << 20;
-	int falloc = 0;
-	unsigned split = 1;
+	unsigned threads = 1, split = 1;
+	uint64_t bytes = 1ull << 30, chunk = 32ull << 20, stripe = 0;
+	int falloc = 0, map = 0;
 	for (int i = 0; i < argc; i++) {
 		if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc)
 			threads = (unsigned)atoi(argv[++i]);
 		else if (strcmp(argv[i], "--split") == 0 && i + 1 < argc)
 			split = (unsigned)atoi(argv[++i]);
+		else if (strcmp(argv[i], "--stripe") == 0 && i + 1 < argc)
+			stripe = parse_bytes(argv[++i]);
 		else if (strcmp(argv[i], "--bytes") == 0 && i + 1 < argc)
 			bytes = parse_bytes(argv[++i]);
 		else if (strcmp(argv[i], "--chunk") == 0 && i + 1 < argc)
 			chunk = parse_bytes(argv[++i]);
 		else if (strcmp(argv[i], "--fallocate") == 0)
 			falloc = 1;
+		else if (strcmp(argv[i], "--mmap") == 0)
+			map = 1;
+		else if (strcmp(argv[i], "--mmap-populate") == 0)
+			map = 2;
 		else {
-			fprintf(stderr, "usage: ceiling memfd [--threads N] [--bytes BYTES] "
-			                "[--chunk BYTES] [--fallocate]\n");
+			fprintf(stderr,
+			        "usage: ceiling memfd [--threads N] [--bytes BYTES] "
+			        "[--chunk BYTES] [--fallocate] [--split K [--stripe BYTES]] "
+			        "[--mmap|--mmap-populate]\n");
 			return 2;
 		}
 	}
 	if (threads < 1)
 		threads = 1;
-	if (split < 1 || split > 64)
+	if (map)
 		split = 1;
-	double alloc_s = 0;
-	struct fill f = {.bytes = bytes, .chunk = chunk, .nfd = split};
-	for (unsigned i = 0; i < split; i++) {
-		double a;
-		f.fd[i] = new_memfd((bytes / chunk / split + 1) * chunk, falloc, &a);
-		alloc_s += a;
-	}
+	double alloc_s;
+	struct fill f = {.bytes = bytes, .chunk = chunk, .map = map};
+	simmem_new(&f.sim, bytes, split, split > 1 ? (stripe ? stripe : chunk) : 0, falloc,
+	           &alloc_s);
 	pthread_t *tids = calloc(threads, sizeof *tids);
 	double t0 = now();
 	for (unsigned t = 0; t < threads; t++)
@@ -369,12 +431,13 @@ static int cmd_memfd(int argc, char **argv)
 	for (unsigned t = 0; t < threads; t++)
 		pthread_join(tids[t], NULL);
 	double dt = now() - t0;
-	printf("{\"what\": \"memfd%s\", \"threads\": %u, \"memfds\": %u, \"chunk\": %llu, "
-	       "\"bytes\": %llu, \"seconds\": %.4f, \"GBps\": %.3f, \"prefault_seconds\": %.4f}\n",
-	       falloc ? "-fallocate" : "", threads, split, (unsigned long long)chunk,
+	printf("{\"what\": \"memfd%s%s\", \"threads\": %u, \"memfds\": %u, \"stripe\": %llu, "
+	       "\"chunk\": %llu, \"bytes\": %llu, \"seconds\": %.4f, \"GBps\": %.3f, "
+	       "\"prefault_seconds\": %.4f}\n",
+	       falloc ? "-fallocate" : "", map ? "-mmap" : "", threads, f.sim.nfd,
+	       (unsigned long long)(f.sim.nfd > 1 ? f.sim.stripe : 0), (unsigned long long)chunk,
 	       (unsigned long long)bytes, dt, (double)bytes / dt / 1e9, alloc_s);
-	for (unsigned i = 0; i < split; i++)
-		close(f.fd[i]);
+	simmem_close(&f.sim);
 	free(tids);
 	return 0;
 }
