@@ -98,3 +98,27 @@ const char *fixture_qwen7b_sparse(void)
 	copy_file(test_join(src, "config.json"), test_join(dir, "config.json"));
 	return dir;
 }
+
+void fixture_check_bf16_widened(const struct hoist_checkpoint *ck, const struct hoist_model *m,
+				size_t i)
+{
+	const struct hoist_tensor_info *ti = hoist_checkpoint_tensor(ck, i);
+	struct hoist_tensor t;
+	hoist_model_tensor(m, i, &t);
+	CHECK_EQ_INT(ti->dtype, HOIST_BF16);
+	CHECK_EQ_INT(t.dtype, HOIST_F32);
+	CHECK_EQ_U64(t.nbytes, ti->numel * 4);
+	uint16_t *raw = malloc(ti->nbytes + 2);
+	uint32_t *got = malloc(t.nbytes + 4);
+	FILE *f = fopen(hoist_checkpoint_shard_path(ck, ti->shard), "rb");
+	CHECK(f && fseek(f, (long)ti->offset, SEEK_SET) == 0);
+	CHECK_EQ_U64(fread(raw, 1, ti->nbytes, f), ti->nbytes);
+	fclose(f);
+	CHECK_OK(hoist_model_read(m, i, got, t.nbytes));
+	for (uint64_t e = 0; e < ti->numel; e++)
+		if (got[e] != (uint32_t)raw[e] << 16)
+			FAIL("%s element %llu: %08x != %04x << 16", ti->name, (unsigned long long)e,
+			     got[e], raw[e]);
+	free(raw);
+	free(got);
+}

@@ -5,6 +5,8 @@
 #ifndef HOIST_TEST_FIXTURES_H
 #define HOIST_TEST_FIXTURES_H
 
+#include "hoist.h"
+
 #include <stddef.h>
 
 /* Builds, in test_tmpdir()/qwen2-vl-7b, the Qwen2-VL-7B checkpoint's exact layout
@@ -21,5 +23,11 @@ const char *fixture_qwen7b_sparse(void);
  * be NULL for zeros). Fails the test on error. */
 void fixture_write_safetensors(const char *path, const char *header_json, const void *data,
 			       size_t data_size);
+
+/* Asserts that tensor i, stored as BF16, was loaded widened to F32 exactly: each
+ * element's 16 stored bits (read from the shard file, not through hoist) are the high
+ * half of the loaded 32 (hoist_model_read, from whatever device holds it). */
+void fixture_check_bf16_widened(const struct hoist_checkpoint *ck, const struct hoist_model *m,
+				size_t i);
 
 #endif

@@ -3,6 +3,7 @@
  * tiny chunks with many threads, pinned host memory through the driver, driver errors
  * named. Each test skips, giving the dlopen reason, where no driver loads. */
 #include "backend.h"
+#include "fixtures.h"
 #include "test.h"
 
 #include <errno.h>
@@ -103,24 +104,8 @@ TEST(cuda_load_converts)
 				    .staging_bytes = 32768, .threads = 4};
 	struct hoist_model *m;
 	CHECK_OK(hoist_model_load(ck, NULL, &opt, &m));
-	for (size_t i = 0; i < hoist_model_tensor_count(m); i++) {
-		const struct hoist_tensor_info *ti = hoist_checkpoint_tensor(ck, i);
-		struct hoist_tensor t;
-		hoist_model_tensor(m, i, &t);
-		CHECK_EQ_INT(t.dtype, HOIST_F32);
-		uint16_t *raw = malloc(ti->nbytes + 2);
-		uint32_t *got = malloc(t.nbytes + 4);
-		FILE *f = fopen(hoist_checkpoint_shard_path(ck, ti->shard), "rb");
-		CHECK(f && fseek(f, (long)ti->offset, SEEK_SET) == 0);
-		CHECK_EQ_U64(fread(raw, 1, ti->nbytes, f), ti->nbytes);
-		fclose(f);
-		CHECK_OK(hoist_model_read(m, i, got, t.nbytes));
-		for (uint64_t e = 0; e < ti->numel; e++)
-			if (got[e] != (uint32_t)raw[e] << 16)
-				FAIL("%s element %llu differs", ti->name, (unsigned long long)e);
-		free(raw);
-		free(got);
-	}
+	for (size_t i = 0; i < hoist_model_tensor_count(m); i++)
+		fixture_check_bf16_widened(ck, m, i);
 	hoist_model_free(m);
 	hoist_checkpoint_close(ck);
 }

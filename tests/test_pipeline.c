@@ -235,25 +235,7 @@ TEST(load_converts_dtype)
 		CHECK_OK(hoist_model_load(ck, NULL, &opt, &m));
 		size_t converted = 0;
 		for (size_t i = 0; i < hoist_model_tensor_count(m); i++) {
-			const struct hoist_tensor_info *ti = hoist_checkpoint_tensor(ck, i);
-			struct hoist_tensor t;
-			hoist_model_tensor(m, i, &t);
-			CHECK_EQ_INT(ti->dtype, HOIST_BF16);
-			CHECK_EQ_INT(t.dtype, HOIST_F32);
-			CHECK_EQ_U64(t.nbytes, ti->numel * 4);
-			uint16_t *raw = malloc(ti->nbytes + 2);
-			uint32_t *got = malloc(t.nbytes + 4);
-			FILE *f = fopen(hoist_checkpoint_shard_path(ck, ti->shard), "rb");
-			CHECK(f && fseek(f, (long)ti->offset, SEEK_SET) == 0);
-			CHECK_EQ_U64(fread(raw, 1, ti->nbytes, f), ti->nbytes);
-			fclose(f);
-			CHECK_OK(hoist_model_read(m, i, got, t.nbytes));
-			for (uint64_t e = 0; e < ti->numel; e++)
-				if (got[e] != (uint32_t)raw[e] << 16)
-					FAIL("%s element %llu: %08x != %04x << 16", ti->name,
-					     (unsigned long long)e, got[e], raw[e]);
-			free(raw);
-			free(got);
+			fixture_check_bf16_widened(ck, m, i);
 			converted++;
 		}
 		CHECK(converted > 10);
