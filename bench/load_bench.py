@@ -266,8 +266,8 @@ def main():
     ap.add_argument("--hoist", default="build/hoist")
     ap.add_argument("--ceiling", default="build/ceiling")
     ap.add_argument("--python", default=sys.executable)
-    ap.add_argument("--warm", type=int, default=5)
-    ap.add_argument("--cold", type=int, default=3)
+    ap.add_argument("--warm", type=int, default=7)
+    ap.add_argument("--cold", type=int, default=5)
     ap.add_argument("--idle", type=int, default=3)
     ap.add_argument("--pause", type=float, default=3.0)
     ap.add_argument("--threads", type=int, default=0, help="hoist --threads (0: its default)")
@@ -320,7 +320,7 @@ def main():
                    modes=W + (C if t > 1 else ()) + (I if t == nread else ()))
             for t in sorted({1, ncpu, nread})]
     fresh = Loader(f"pread, {plural(nread)}, into a fresh buffer, 4 KiB pages",
-                   [c, "pread", "--threads", str(nread), "--fresh"] + files, modes=W, need=need)
+                   [c, "pread", "--threads", str(nread), "--fresh"] + files, modes=W + I, need=need)
     huge = Loader(f"pread, {plural(nread)}, into a fresh MADV_HUGEPAGE buffer (as hoist's arena)",
                   [c, "pread", "--threads", str(nread), "--huge"] + files, modes=W + C + I, need=need)
     prefault = Loader(f"pread, {plural(nread)}, MADV_HUGEPAGE buffer made present first (both timed)",

@@ -6,8 +6,8 @@
 # afterwards unless BENCH_KEEP=1), then times hoist and the reference reader on it,
 # warm and cold, with the machine's ceilings measured in the same run.
 #
-# Environment: BENCH_DIR, BENCH_KEEP, BENCH_SCALE (default 0.18), BENCH_WARM (5),
-# BENCH_COLD (3), BENCH_IDLE (3), BENCH_PAUSE (3 s), BENCH_THREADS (hoist --threads;
+# Environment: BENCH_DIR, BENCH_KEEP, BENCH_SCALE (default 0.18), BENCH_WARM (7),
+# BENCH_COLD (5), BENCH_IDLE (3), BENCH_PAUSE (3 s), BENCH_THREADS (hoist --threads;
 # default hoist's own), PYTHON.
 set -eu
 cd "$(dirname "$0")/.."
@@ -42,5 +42,5 @@ ckpt=$work/ckpt
 	--shard-size 800MB --seed 1
 
 "$PYTHON" bench/load_bench.py --dir "$ckpt" --hoist build/hoist --ceiling build/ceiling \
-	--python "$PYTHON" --warm "${BENCH_WARM:-5}" --cold "${BENCH_COLD:-3}" \
+	--python "$PYTHON" --warm "${BENCH_WARM:-7}" --cold "${BENCH_COLD:-5}" \
 	--idle "${BENCH_IDLE:-3}" --pause "${BENCH_PAUSE:-3}" --threads "${BENCH_THREADS:-0}"
