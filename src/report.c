@@ -90,15 +90,25 @@ enum hoist_status hoist_model_report_print(const struct hoist_model *model, FILE
 			     "device copying %.0f%%)",
 			r->bound, 100 * r->read_busy, 100 * r->staging_wait, 100 * r->copy_busy);
 	fputc('\n', out);
-	if (r->chunks > 0 && r->storage_known)
-		fprintf(out, "                %s of %s from storage%s\n",
+	if (r->chunks > 0 && r->storage_known) {
+		/* Where the readers' copies went, when they set the pace from the page cache:
+		 * a pageable arena is faulted in by those copies; a pinned one was made
+		 * present when allocated. */
+		bool pageable = false;
+		for (size_t i = 0; i < r->ndevices; i++)
+			pageable |= strcmp(r->devices[i].memory, "pageable") == 0;
+		const char *into = !r->direct_chunks ? "the staging ring"
+				   : pageable       ? "fresh host memory, paying its first-touch page "
+							"faults"
+							: "host memory";
+		fprintf(out, "                %s of %s from storage",
 			hoist__format_bytes(r->storage_read_bytes, b2, sizeof b2),
-			hoist__format_bytes(r->read_bytes, b3, sizeof b3),
-			strcmp(r->bound, "host memory") != 0 ? ""
-			: r->direct_chunks ? ", the rest from the page cache: the readers copied it into "
-					     "fresh host memory, paying its first-touch page faults"
-					   : ", the rest from the page cache: the readers copied it into "
-					     "the staging ring");
+			hoist__format_bytes(r->read_bytes, b3, sizeof b3));
+		if (strcmp(r->bound, "host memory") == 0)
+			fprintf(out, ", the rest from the page cache: the readers copied it into %s",
+				into);
+		fputc('\n', out);
+	}
 	if (r->direct_chunks)
 		fprintf(out, "                %zu of %zu chunks read straight into host memory "
 			     "(no staging)\n",
