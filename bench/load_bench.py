@@ -9,7 +9,7 @@ usage: load_bench.py --dir CKPT --hoist BIN --ceiling BIN [--warm N] [--cold N] 
 Every loader and ceiling runs in its own process. "in-process s" is timed inside that
 process around the load alone (for hoist: the report's total, which leaves out process
 start; for Python: after the imports); "process s" is the whole process as seen from
-outside. Runs are interleaved (A, B, C, A, B, C, ...); each row gives the median.
+outside. Runs are interleaved, each round in a shuffled order; each row gives the median.
 
 Memory. On the development VM, free memory goes back to the host about 2 s after it
 is freed, and its next first touch then costs host page faults (bench/README.md): the
@@ -23,6 +23,7 @@ import argparse
 import json
 import os
 import platform
+import random
 import statistics
 import subprocess
 import sys
@@ -299,7 +300,7 @@ def main():
     cold = a.cold if dropped else 0
     print(f"- cold runs: {'page cache dropped before each (echo 3 > /proc/sys/vm/drop_caches)' if dropped else 'NOT POSSIBLE: ' + why}")
     print(f"- runs: median of {a.warm} warm" + (f", {cold} cold" if cold else "") +
-          f", {a.idle} after idle; ceilings and loaders interleaved in each round")
+          f", {a.idle} after idle; ceilings and loaders interleaved, each round in a shuffled order")
     print(f"- memory: each warm and cold run starts on memory freed a moment before "
           f"(`ceiling touch`); the after-idle runs start {a.pause:g} s after the previous "
           f"run ended (bench/README.md)")
@@ -357,18 +358,18 @@ def main():
         m.run("warm", ctx)
     warm_files(files)
     warm_files(files)
-    for i in range(a.warm):
-        for x in ceilings + loaders:
-            x.run("warm", ctx)
-        sample_load()
-    for i in range(a.idle):
-        for x in ceilings + loaders:
-            x.run("idle", ctx)
-        sample_load()
-    for i in range(cold):
-        for x in ceilings + loaders:
-            x.run("cold", ctx)
-        sample_load()
+    # Each round in its own shuffled order (seeded: the same in every run of the
+    # script), so no run always follows the same one: on the VM a run is slower after
+    # one that freed much memory (hoist's cold cpu load: 1.46 s after the read-then-copy
+    # ceiling, 1.05 s after the fresh-buffer one, medians of 4).
+    rng = random.Random(1)
+    for mode, rounds in (("warm", a.warm), ("idle", a.idle), ("cold", cold)):
+        for i in range(rounds):
+            order = ceilings + loaders
+            rng.shuffle(order)
+            for x in order:
+                x.run(mode, ctx)
+            sample_load()
     if cold:
         warm_files(files)
 
