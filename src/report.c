@@ -77,7 +77,7 @@ enum hoist_status hoist_model_report_print(const struct hoist_model *model, FILE
 			i + 1 < r->ndevices ? ";" : "");
 	if (r->slots)
 		fprintf(out, "; staging %zu x %s, %s", r->slots,
-			hoist__format_bytes(r->chunk_bytes, b1, sizeof b1), r->staging);
+			hoist__format_bytes(r->staging_bytes / r->slots, b1, sizeof b1), r->staging);
 	else
 		fprintf(out, "; no staging");
 	fprintf(out, "  %8.3f s\n", s[HOIST__PHASE_ALLOCATE]);
@@ -165,9 +165,9 @@ enum hoist_status hoist_model_report_json(const struct hoist_model *model, FILE 
 	fprintf(out, ", \"read_busy\": %.3f, \"staging_wait\": %.3f, \"copy_busy\": %.3f, ",
 		r->read_busy, r->staging_wait, r->copy_busy);
 	fprintf(out, "\"chunks\": %zu, \"direct_chunks\": %zu, \"threads\": %u, \"chunk_bytes\": %llu, "
-		     "\"staging_bytes\": %llu, \"staging\": ",
+		     "\"staging_bytes\": %llu, \"staging_slots\": %zu, \"staging\": ",
 		r->chunks, r->direct_chunks, r->threads, (unsigned long long)r->chunk_bytes,
-		(unsigned long long)r->staging_bytes);
+		(unsigned long long)r->staging_bytes, r->slots);
 	json_string(out, r->staging[0] ? r->staging : "none");
 	fprintf(out, ", \"o_direct\": %s, \"read_bytes\": %llu, \"storage_read_bytes\": ",
 		r->direct_io ? "true" : "false", (unsigned long long)r->read_bytes);

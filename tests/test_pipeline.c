@@ -507,7 +507,7 @@ TEST(report_text_and_json)
 	CHECK(strstr(text, "[4/5] stream") != NULL);
 	CHECK(strstr(text, "bound by ") != NULL);
 	CHECK(strstr(text, "[5/5] finalize") != NULL);
-	free(text);
+	char *report_text = text;
 	f = open_memstream(&text, &len);
 	CHECK_OK(hoist_model_report_json(m, f));
 	fclose(f);
@@ -525,6 +525,17 @@ TEST(report_text_and_json)
 	const char *bound = json_string_value(json_object_get(json_object_get(j, "stream"), "bound"));
 	CHECK(bound && (strcmp(bound, "storage") == 0 || strcmp(bound, "staging") == 0 ||
 			strcmp(bound, "device copy") == 0 || strcmp(bound, "host memory") == 0));
+	/* The text names the ring as it is: slots x slot size = the JSON's staging_bytes. */
+	json_t *stream = json_object_get(j, "stream");
+	uint64_t ring = (uint64_t)json_integer_value(json_object_get(stream, "staging_bytes"));
+	size_t slots = (size_t)json_integer_value(json_object_get(stream, "staging_slots"));
+	CHECK(slots >= 2 && ring > 0);
+	char want[96], sz[32];
+	snprintf(want, sizeof want, "; staging %zu x %s,", slots,
+		 hoist__format_bytes(ring / slots, sz, sizeof sz));
+	if (!strstr(report_text, want))
+		FAIL("report lacks \"%s\":\n%s", want, report_text);
+	free(report_text);
 	json_decref(j);
 	free(text);
 	hoist_model_free(m);
