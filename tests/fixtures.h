@@ -30,4 +30,17 @@ void fixture_write_safetensors(const char *path, const char *header_json, const 
 void fixture_check_bf16_widened(const struct hoist_checkpoint *ck, const struct hoist_model *m,
 				size_t i);
 
+/* Generated multi-shard checkpoints whose every byte is known: nshards shards of
+ * per_shard tensors (U8, names "...w<N>" in generation order), a mix of tiny, odd-sized
+ * and `big`-element tensors, written with an index into dir. Byte `off` of tensor N
+ * is gen_byte(N, off); check_gen asserts that every tensor of m reads back so. */
+uint8_t gen_byte(size_t tensor, uint64_t off);
+void gen_checkpoint(const char *dir, size_t nshards, size_t per_shard, uint64_t big);
+void check_gen(const struct hoist_model *m, const struct hoist_checkpoint *ck);
+
+/* Asserts that every tensor of m, loaded from tests/data/reference file `key` (a
+ * manifest key or its directory prefix), is on device `dev` and that its bytes,
+ * read back, have manifest.json's sha256 (and its shape). */
+void check_manifest(const struct hoist_model *m, const char *key, const char *dev);
+
 #endif

@@ -8,9 +8,6 @@
 
 #include <errno.h>
 
-void check_manifest(const struct hoist_model *m, const char *key, const char *dev);
-void gen_checkpoint(const char *dir, size_t nshards, size_t per_shard, uint64_t big);
-void check_gen(const struct hoist_model *m, const struct hoist_checkpoint *ck);
 
 static void need_gpu(void)
 {

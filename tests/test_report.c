@@ -1,6 +1,7 @@
 /* test_report.c - the report's storage reads and the bound they correct: a stream
  * whose bytes came from the page cache is not "bound by storage". */
 #include "backend.h"
+#include "fixtures.h"
 #include "test.h"
 
 #include <fcntl.h>
@@ -8,7 +9,6 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-void gen_checkpoint(const char *dir, size_t nshards, size_t per_shard, uint64_t big);
 
 static struct hoist__report with_bound(const char *bound, uint64_t read_bytes)
 {

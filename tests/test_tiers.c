@@ -10,6 +10,7 @@
  * fetched sim buffers and measures sim arenas through /proc/self/fd, independently
  * of the library's own copy-out path. */
 #include "backend.h"
+#include "fixtures.h"
 #include "test.h"
 
 #include <dirent.h>
@@ -22,7 +23,6 @@
 
 /* From test_pipeline.c: a checkpoint of mixed dtypes (BF16, F32, F16, U8, I64),
  * tensors "layers.N.wM", four per layer group. */
-void gen_checkpoint(const char *dir, size_t nshards, size_t per_shard, uint64_t big);
 
 /* ---- the checkpoint --------------------------------------------------------------- */
 
