@@ -194,13 +194,12 @@ static void run_case(const char *label, const char *path, const struct hoist_opt
 			tensors = hoist_checkpoint_tensor_count(c);
 			size_t len = 0;
 			for (size_t i = 0; i < hoist_plan_device_count(p); i++) {
-				struct hoist_device d;
-				uint64_t budget, bytes;
+				const struct hoist_plan_device *pd = hoist_plan_device(p, i);
 				char dn[32];
-				hoist_plan_device(p, i, &d, &budget, &bytes);
 				len += (size_t)snprintf(
 				        where + len, sizeof where - len, "%s%s %.2f", i ? ", " : "",
-				        hoist_device_format(d, dn, sizeof dn), (double)bytes / 1e9);
+				        hoist_device_format(pd->device, dn, sizeof dn),
+				        (double)pd->bytes / 1e9);
 			}
 		}
 		hoist_plan_free(p);

@@ -9,19 +9,28 @@
  * The path of a load:
  *
  *     hoist_checkpoint_open()   headers only: names, dtypes, shapes, byte ranges
- *     hoist_plan_create()       tensor -> device, from metadata alone
+ *     hoist_plan_create()       tensor -> device and arena offset, from metadata alone
  *     hoist_model_load()        one arena per device, bytes streamed by file range
  *     hoist_model_tensor()      borrowed views: device, address, dtype, shape
+ *     hoist_model_report()      seconds per phase, the link that set the pace
  *
- * Conventions (see STYLE.md):
+ * Conventions:
  *  - Every call that can fail returns enum hoist_status; results come through
  *    out-parameters. On failure, hoist_errmsg() says what went wrong, naming the
  *    file, the tensor and the byte offset where they are known.
- *  - Whoever opens, closes. Destructors accept NULL. Strings and views returned
- *    by a handle are borrowed: valid until that handle is closed.
- *  - A handle is used by one thread at a time. Callbacks run on the calling thread.
+ *  - Whoever opens, closes. Destructors accept NULL.
+ *  - Indexed items share one shape: hoist_<object>_<item>_count(object) says how many,
+ *    and hoist_<object>_<item>(object, i) returns a pointer to the i-th, borrowed from
+ *    the object (valid until it is closed or freed), or NULL when the object is NULL
+ *    or i is out of range. Structs so returned may grow fields at their end.
+ *  - A handle is used by one thread at a time; different handles may be used from
+ *    different threads at once. Callbacks (progress, log) run on the calling thread,
+ *    never on one of hoist's worker threads.
  *  - struct hoist_options: zero means default for every field; pass NULL for all
  *    defaults. Fields are only ever appended.
+ *  - The library never writes to stdout or stderr: notices reach the log callback.
+ *  - Unstable calls for tests and demos (the simulated accelerator, synthetic
+ *    checkpoints, fault injection) are in hoist_testing.h, not here.
  */
 #ifndef HOIST_H
 #define HOIST_H
@@ -35,9 +44,9 @@ extern "C" {
 #endif
 
 #define HOIST_VERSION_MAJOR 0
-#define HOIST_VERSION_MINOR 1
+#define HOIST_VERSION_MINOR 2
 #define HOIST_VERSION_PATCH 0
-#define HOIST_VERSION_STRING "0.1.0"
+#define HOIST_VERSION_STRING "0.2.0"
 
 /* The library's version string, which may differ from the header it was built with. */
 const char *hoist_version(void);
@@ -54,7 +63,7 @@ enum hoist_status {
 	HOIST_ERR_NO_DEVICE = 5, /* the device asked for does not exist or no driver loads */
 	HOIST_ERR_DEVICE = 6,    /* the device or its driver failed (message names the driver error) */
 	HOIST_ERR_CANCELLED = 7, /* the progress callback asked to stop */
-	HOIST_ERR_NO_SPACE = 8,  /* the tensors do not fit the devices' budgets */
+	HOIST_ERR_NO_SPACE = 8,  /* the tensors do not fit the devices' budgets or memory */
 };
 
 /* A short constant name for a status ("HOIST_ERR_FORMAT"); never NULL. */
@@ -99,15 +108,19 @@ unsigned hoist_dtype_bits(enum hoist_dtype dtype);
 /* Parses the format's spelling, case-sensitively as the format requires.
  * Errors: HOIST_ERR_INVALID for an unknown name. */
 enum hoist_status hoist_dtype_parse(const char *name, enum hoist_dtype *out);
+/* The dtype a tensor stored as `stored` has once loaded with options.dtype `target`:
+ * loads convert only between F16, BF16 and F32 (round to nearest even); any other
+ * tensor, and every tensor when target is HOIST_DTYPE_NONE, keeps its dtype. */
+enum hoist_dtype hoist_dtype_loaded(enum hoist_dtype stored, enum hoist_dtype target);
 
 /* ------------------------------------------------------------------------------ */
-/* Devices.                                                                        */
+/* Devices and byte counts.                                                        */
 
 enum hoist_device_kind {
 	HOIST_DEVICE_CPU = 0,  /* host memory */
 	HOIST_DEVICE_CUDA = 1, /* an NVIDIA GPU through the CUDA driver */
 	HOIST_DEVICE_SIM = 2,  /* the simulated accelerator (tests; never a fallback) */
-	HOIST_DEVICE_DISK = 3, /* left in its file; fetched on demand */
+	HOIST_DEVICE_DISK = 3, /* left in its file; read or fetched on demand */
 };
 
 struct hoist_device {
@@ -121,9 +134,28 @@ enum hoist_status hoist_device_parse(const char *text, struct hoist_device *out)
 /* Writes "cuda:0", "cpu", ... into buf (always NUL-terminated); returns buf. */
 char *hoist_device_format(struct hoist_device device, char *buf, size_t size);
 
+struct hoist_options; /* below */
+
+struct hoist_device_info {
+	struct hoist_device device;
+	uint64_t total_bytes;
+	uint64_t free_bytes; /* now; cpu: MemAvailable */
+	char name[96];       /* "NVIDIA H200", "sim", "host" */
+};
+
+/* Lists the devices of `kind` present now into out[0 .. cap), *count of them (cpu:
+ * one; sim: as opt->sim says; cuda: through the driver). opt may be NULL.
+ * Errors: HOIST_ERR_NO_DEVICE when the kind's driver does not load or finds no
+ * device (the message says which), HOIST_ERR_INVALID for disk. */
+enum hoist_status hoist_device_list(enum hoist_device_kind kind, const struct hoist_options *opt,
+				    struct hoist_device_info *out, size_t cap, size_t *count);
+
 /* Parses a byte count: "20GiB", "1.5GB", "4096", "512MiB" (B, KB/MB/GB/TB decimal,
  * KiB/MiB/GiB/TiB binary, case-insensitive). Errors: HOIST_ERR_INVALID naming the text. */
 enum hoist_status hoist_bytes_parse(const char *text, uint64_t *out);
+/* Formats a byte count as people read it: "512 B", "16.58 GB" (decimal units, two
+ * decimals) into buf (always NUL-terminated); returns buf. */
+char *hoist_bytes_format(uint64_t bytes, char *buf, size_t size);
 
 /* ------------------------------------------------------------------------------ */
 /* Options: zero means default for every field.                                    */
@@ -135,16 +167,28 @@ enum hoist_host_memory {
 	HOIST_HOST_MMAP = 3,     /* zero-copy read-only views of the mapped files; no conversion */
 };
 
-/* Injectable faults of the sim backend (tests). */
-enum hoist_sim_fault {
-	HOIST_SIM_FAULT_NONE = 0,
-	HOIST_SIM_FAULT_ALLOC = 1, /* the arena allocation fails */
-	HOIST_SIM_FAULT_COPY = 2,  /* a copy fails once sim_fault_after bytes have been copied */
+/* Whether the planner may leave tensors in their files (device "disk"). */
+enum hoist_disk {
+	HOIST_DISK_ALLOWED = 0,   /* when GPUs and cpu are full, and where a map says so */
+	HOIST_DISK_FORBIDDEN = 1, /* never: a plan that would need it is HOIST_ERR_NO_SPACE */
 };
+
+/* The phases of a load, in order. */
+enum hoist_phase {
+	HOIST_PHASE_OPEN,     /* hoist_checkpoint_open: the headers */
+	HOIST_PHASE_PLAN,     /* hoist_plan_create */
+	HOIST_PHASE_ALLOCATE, /* arenas and the staging ring */
+	HOIST_PHASE_STREAM,   /* the bytes, from the files to the devices */
+	HOIST_PHASE_FINALIZE, /* waiting for the devices, tensor views */
+	HOIST_PHASE_COUNT     /* not a phase */
+};
+
+/* "open", "plan", "allocate", "stream", "finalize"; NULL for a value that is none. */
+const char *hoist_phase_name(enum hoist_phase phase);
 
 /* Progress, reported on the calling thread at least every 100 ms during long work. */
 struct hoist_progress {
-	const char *phase;    /* "open", "plan", "allocate", "stream", "finalize" */
+	enum hoist_phase phase;
 	uint64_t bytes_done;  /* bytes landed on their devices so far */
 	uint64_t bytes_total; /* bytes to move in this load */
 	double seconds;       /* since the phase began */
@@ -154,33 +198,51 @@ struct hoist_progress {
  * HOIST_ERR_CANCELLED. */
 typedef int (*hoist_progress_fn)(const struct hoist_progress *progress, void *arg);
 
+enum hoist_log_level {
+	HOIST_LOG_WARNING = 0, /* something is wrong but the call goes on */
+	HOIST_LOG_NOTICE = 1,  /* worth telling the user (e.g. "no GPU: planned for cpu") */
+	HOIST_LOG_INFO = 2,    /* what a verbose front end shows: each step as it happens */
+};
+
+/* A message for the user, without a trailing newline, valid during the call. */
+typedef void (*hoist_log_fn)(enum hoist_log_level level, const char *message, void *arg);
+
+/* The simulated accelerator's settings (hoist_testing.h). */
+struct hoist_sim_options;
+
 struct hoist_options {
 	/* Target: "cuda:0", "cuda" (every GPU), "cpu", "sim:0", "sim". NULL: every GPU
-	 * if a CUDA driver and GPU are present, else cpu (with a notice). */
+	 * if a CUDA driver and GPU are present, else cpu (with a notice). Read by
+	 * hoist_plan_create. */
 	const char *device;
 	/* Placement strategy: NULL or "auto", "balanced", "sequential", or the path of a
 	 * JSON file mapping module / tensor-name prefixes to devices (accelerate's form).
-	 * Unset with a single-device target, every tensor goes to that device. */
+	 * Unset with a single-device target, every tensor goes to that device. Read by
+	 * hoist_plan_create. */
 	const char *device_map;
 	/* Budgets: "0=20GiB,1=20GiB,cpu=64GiB,disk=100GB". Bare numbers are GPU ordinals
-	 * of the target's kind. Units B, KB/MB/GB/TB (decimal), KiB/MiB/GiB/TiB. */
+	 * of the target's kind. Units B, KB/MB/GB/TB (decimal), KiB/MiB/GiB/TiB. Read by
+	 * hoist_plan_create. */
 	const char *max_memory;
-	enum hoist_dtype dtype;   /* convert floating tensors to this on load; 0 keeps */
+	/* Convert floating tensors to this on load (see hoist_dtype_loaded); 0 keeps.
+	 * Read by hoist_plan_create: the arena sizes depend on it, and a load converts as
+	 * its plan says. */
+	enum hoist_dtype dtype;
+	enum hoist_disk disk;     /* read by hoist_plan_create */
+	/* cpu targets' memory; read by hoist_plan_create (mmap budgets no arena) and by
+	 * hoist_model_load. */
+	enum hoist_host_memory host_memory;
+	/* The stream, read by hoist_model_load: */
 	unsigned threads;         /* reader threads; 0: min(16, 2 x cores) */
 	uint64_t chunk_bytes;     /* read unit; 0: 32 MiB */
-	uint64_t staging_bytes;   /* pinned staging ring in total; 0: 256 MiB */
+	uint64_t staging_bytes;   /* staging ring in total; 0: 256 MiB */
 	int direct;               /* non-zero: O_DIRECT reads (cold storage) */
-	enum hoist_host_memory host_memory;
 	hoist_progress_fn progress;
 	void *progress_arg;
-	int verbose;              /* non-zero: notices and live phase lines on stderr */
-	/* sim backend (tests): devices, capacity each, bandwidth cap, faults. */
-	unsigned sim_devices;       /* 0: 1 */
-	uint64_t sim_capacity;      /* bytes per device; 0: 4 GiB */
-	double sim_bytes_per_sec;   /* copy bandwidth cap; 0: none */
-	enum hoist_sim_fault sim_fault;
-	uint64_t sim_fault_after;   /* bytes copied before HOIST_SIM_FAULT_COPY strikes */
-	int allow_disk;             /* planning: < 0 forbids disk placement; 0 or > 0 allows */
+	hoist_log_fn log;         /* NULL: notices are dropped (hoist_plan_notice keeps one) */
+	void *log_arg;
+	/* The simulated accelerator (hoist_testing.h); NULL: one sim device of 4 GiB. */
+	const struct hoist_sim_options *sim;
 };
 
 /* ------------------------------------------------------------------------------ */
@@ -199,11 +261,39 @@ struct hoist_tensor_info {
 	uint64_t nbytes;
 };
 
+struct hoist_shard {
+	const char *path; /* as opened: the directory joined with the index's file name */
+	uint64_t size;    /* bytes, when opened */
+};
+
+struct hoist_metadata {
+	const char *key, *value;
+};
+
+/* Numbered layers. A layer group is the tensors under one "<stem>.<N>." prefix, such
+ * as "model.layers.12." (see hoist_layer_group_prefix); a family is the groups whose
+ * prefixes differ only in N ("model.layers.N."). */
+struct hoist_layer_group {
+	const char *prefix;  /* "model.layers.12." */
+	size_t tensors;
+	uint64_t bytes;
+	size_t first_tensor; /* its first tensor in file order */
+};
+
+struct hoist_layer_family {
+	const char *pattern;   /* the prefix with its number as N: "model.layers.N." */
+	size_t groups;         /* how many numbers: 28 */
+	size_t tensors;        /* in all its groups */
+	uint64_t bytes;        /* in all its groups */
+	uint64_t group_min_bytes, group_max_bytes; /* of one group */
+	size_t first_tensor;   /* its first tensor in file order */
+};
+
 /* Opens a checkpoint: a .safetensors file; a directory holding model.safetensors or
  * model.safetensors.index.json and its shards; or an index file. Reads and validates
  * every shard's header (and config.json when present); the headers of a checkpoint
  * of many tensors are read on a few threads of its own, joined before it returns.
- * opt may be NULL.
+ * opt may be NULL (its log callback receives the warnings).
  * Errors: HOIST_ERR_IO (missing or unreadable file), HOIST_ERR_FORMAT (a header or
  * index breaks the format; the message names the file, the tensor and the rule),
  * HOIST_ERR_NOMEM, HOIST_ERR_INVALID. */
@@ -211,15 +301,16 @@ enum hoist_status hoist_checkpoint_open(const char *path, const struct hoist_opt
 					struct hoist_checkpoint **out);
 void hoist_checkpoint_close(struct hoist_checkpoint *ckpt);
 
+/* Seconds hoist_checkpoint_open took (a load's report counts them as its open phase). */
+double hoist_checkpoint_open_seconds(const struct hoist_checkpoint *ckpt);
+
 size_t hoist_checkpoint_shard_count(const struct hoist_checkpoint *ckpt);
-/* The shard's path as opened (directory joined with the index's file name). */
-const char *hoist_checkpoint_shard_path(const struct hoist_checkpoint *ckpt, size_t shard);
-uint64_t hoist_checkpoint_shard_size(const struct hoist_checkpoint *ckpt, size_t shard);
+const struct hoist_shard *hoist_checkpoint_shard(const struct hoist_checkpoint *ckpt, size_t i);
 
 /* Tensors are numbered 0..count-1 in file order: by shard, then by data offset. */
 size_t hoist_checkpoint_tensor_count(const struct hoist_checkpoint *ckpt);
 const struct hoist_tensor_info *hoist_checkpoint_tensor(const struct hoist_checkpoint *ckpt,
-							 size_t index);
+							 size_t i);
 /* Finds a tensor by exact name. Errors: HOIST_ERR_INVALID if absent (message names it). */
 enum hoist_status hoist_checkpoint_find(const struct hoist_checkpoint *ckpt, const char *name,
 					size_t *index);
@@ -227,8 +318,8 @@ uint64_t hoist_checkpoint_total_bytes(const struct hoist_checkpoint *ckpt);
 
 /* The `__metadata__` entries, merged over the shards (first shard wins), sorted by key. */
 size_t hoist_checkpoint_metadata_count(const struct hoist_checkpoint *ckpt);
-void hoist_checkpoint_metadata(const struct hoist_checkpoint *ckpt, size_t i, const char **key,
-			       const char **value);
+const struct hoist_metadata *hoist_checkpoint_metadata(const struct hoist_checkpoint *ckpt,
+						       size_t i);
 
 /* From config.json when present, else NULL: "architectures"[0] and "torch_dtype"
  * (or "dtype"). */
@@ -240,6 +331,18 @@ const char *hoist_checkpoint_config_dtype(const struct hoist_checkpoint *ckpt);
 size_t hoist_checkpoint_warning_count(const struct hoist_checkpoint *ckpt);
 const char *hoist_checkpoint_warning(const struct hoist_checkpoint *ckpt, size_t i);
 
+/* The layer groups and their families, each in order of its first tensor, and how
+ * many tensors (and bytes) belong to no group. Computed on first use: where memory
+ * runs out then, both counts are 0 and hoist_checkpoint_ungrouped says 0 tensors. */
+size_t hoist_checkpoint_layer_group_count(const struct hoist_checkpoint *ckpt);
+const struct hoist_layer_group *hoist_checkpoint_layer_group(const struct hoist_checkpoint *ckpt,
+							     size_t i);
+size_t hoist_checkpoint_layer_family_count(const struct hoist_checkpoint *ckpt);
+const struct hoist_layer_family *hoist_checkpoint_layer_family(const struct hoist_checkpoint *ckpt,
+							       size_t i);
+void hoist_checkpoint_ungrouped(const struct hoist_checkpoint *ckpt, size_t *tensors,
+				uint64_t *bytes);
+
 /* The length of name's layer-group prefix: the shortest prefix ending in ".<N>."
  * with N all digits ("model.layers.12." of "model.layers.12.mlp.up_proj.weight",
  * "visual.blocks.3." of "visual.blocks.3.attn.qkv.bias"); 0 if it has none. */
@@ -250,9 +353,25 @@ size_t hoist_layer_group_prefix(const char *name);
 
 struct hoist_plan;
 
-/* Makes a plan for ckpt under opt (device, device_map, max_memory, dtype, allow_disk).
- * Deterministic: the same inputs give the same plan. Without opt->device_map and
- * with a single target device, everything goes to that device.
+struct hoist_plan_device {
+	struct hoist_device device;
+	uint64_t budget;          /* UINT64_MAX where unlimited */
+	uint64_t bytes;           /* arena bytes planned; disk: file bytes left in place */
+	size_t tensors;
+	const char *budget_source; /* "max_memory", "free now less 7 GiB headroom", ... */
+};
+
+struct hoist_placement {
+	struct hoist_device device;
+	uint64_t offset;        /* in that device's arena; disk: in its file */
+	enum hoist_dtype dtype; /* once loaded (hoist_dtype_loaded) */
+	uint64_t nbytes;        /* once loaded */
+};
+
+/* Makes a plan for ckpt under opt (device, device_map, max_memory, dtype, disk,
+ * host_memory). Deterministic: the same inputs give the same plan. Without
+ * opt->device_map and with a single target device, everything goes to that device.
+ * The plan borrows ckpt, which must outlive it.
  * Errors: HOIST_ERR_INVALID (a bad option or map file), HOIST_ERR_NO_DEVICE (a GPU
  * was asked for explicitly and none is present), HOIST_ERR_NO_SPACE (the message
  * lists what did not fit and by how much), HOIST_ERR_NOMEM. */
@@ -260,23 +379,28 @@ enum hoist_status hoist_plan_create(const struct hoist_checkpoint *ckpt,
 				    const struct hoist_options *opt, struct hoist_plan **out);
 void hoist_plan_free(struct hoist_plan *plan);
 
+/* The checkpoint the plan is for. */
+const struct hoist_checkpoint *hoist_plan_checkpoint(const struct hoist_plan *plan);
+/* The dtype the plan converts to (options.dtype when it was made); 0: as stored. */
+enum hoist_dtype hoist_plan_dtype(const struct hoist_plan *plan);
+/* Seconds hoist_plan_create took (a load's report counts them as its plan phase). */
+double hoist_plan_seconds(const struct hoist_plan *plan);
+
 /* Devices the plan uses or budgets for, in a fixed order (GPUs by ordinal, cpu, disk). */
 size_t hoist_plan_device_count(const struct hoist_plan *plan);
-/* budget is UINT64_MAX where unlimited. */
-void hoist_plan_device(const struct hoist_plan *plan, size_t i, struct hoist_device *device,
-		       uint64_t *budget, uint64_t *bytes);
-/* Where tensor `index` (checkpoint numbering) goes, and its offset in that device's
- * arena (for disk: its offset in its file). */
-struct hoist_device hoist_plan_tensor_device(const struct hoist_plan *plan, size_t index);
-uint64_t hoist_plan_tensor_offset(const struct hoist_plan *plan, size_t index);
+const struct hoist_plan_device *hoist_plan_device(const struct hoist_plan *plan, size_t i);
+/* Where tensor i (checkpoint numbering) goes; hoist_plan_tensor_count is the
+ * checkpoint's tensor count. */
+size_t hoist_plan_tensor_count(const struct hoist_plan *plan);
+const struct hoist_placement *hoist_plan_tensor(const struct hoist_plan *plan, size_t i);
 
 /* Human-readable plan (groups -> device, bytes against budgets, what spilled and
- * why, predicted load time), and the same as one JSON object. */
+ * why, predicted load time), and the same as one JSON object.
+ * Errors: HOIST_ERR_IO when writing fails (a full disk, a closed pipe). */
 enum hoist_status hoist_plan_print(const struct hoist_plan *plan, FILE *out);
 enum hoist_status hoist_plan_print_json(const struct hoist_plan *plan, FILE *out);
 
-/* Planning in detail (plan.c):
- *  - The plan borrows ckpt: the checkpoint must outlive the plan.
+/* Planning in detail:
  *  - Units: a layer group (hoist_layer_group_prefix) or else a module (the name
  *    without its last component) is never split by auto, balanced or sequential;
  *    units are ordered by name, numbers numerically. An explicit map places each
@@ -302,7 +426,7 @@ enum hoist_status hoist_plan_print_json(const struct hoist_plan *plan, FILE *out
  *    A tensor no key covers is HOIST_ERR_INVALID. */
 
 /* A one-line notice about the plan (e.g. "no GPU (...): every tensor planned for cpu"),
- * or NULL. Borrowed from the plan. */
+ * or NULL; also sent to the log callback at HOIST_LOG_NOTICE. Borrowed from the plan. */
 const char *hoist_plan_notice(const struct hoist_plan *plan);
 
 /* Predicted seconds to load by this plan, from assumed bandwidths (storage 2 GB/s
@@ -316,8 +440,8 @@ double hoist_plan_predicted_seconds(const struct hoist_plan *plan, int cold);
 
 struct hoist_model;
 
-/* A loaded tensor: borrowed from the model. data is a device address for cuda and
- * sim (not dereferenceable on the host), a host address for cpu, and NULL for disk. */
+/* A loaded tensor. data is a device address for cuda and sim (not dereferenceable on
+ * the host), a host address for cpu, and NULL for disk. */
 struct hoist_tensor {
 	const char *name;
 	struct hoist_device device;
@@ -328,20 +452,34 @@ struct hoist_tensor {
 	uint64_t nbytes;        /* after conversion */
 };
 
-/* Loads ckpt by plan (NULL: a plan made from opt). Either every tensor lands and
- * HOIST_OK is returned, or nothing stays allocated and an error is returned.
- * The checkpoint must outlive the model.
- * Errors: any of the above; HOIST_ERR_INVALID when plan was made for another
- * checkpoint or another dtype than opt->dtype; HOIST_ERR_DEVICE names the driver error,
- * HOIST_ERR_CANCELLED when the progress callback asked to stop. */
-enum hoist_status hoist_model_load(const struct hoist_checkpoint *ckpt,
-				   const struct hoist_plan *plan, const struct hoist_options *opt,
+/* A device the load put tensors on. */
+struct hoist_model_device {
+	struct hoist_device device;
+	uint64_t bytes;     /* tensor bytes there (after conversion); disk: in the files */
+	const char *memory; /* what holds them: "pageable", "pinned by cuMemHostAlloc",
+			     * "device memory (cuMemAlloc_v2)", "left in its files", ... */
+};
+
+/* Loads the plan's checkpoint as the plan says (devices, offsets, dtype), with opt's
+ * stream settings (threads, chunk_bytes, staging_bytes, direct, host_memory,
+ * progress, log, sim). Either every tensor lands and HOIST_OK is returned, or
+ * nothing stays allocated and an error is returned. The plan may be freed after the
+ * call; the checkpoint must outlive the model.
+ * Errors: any of the above; HOIST_ERR_INVALID for host memory "mmap" with a plan that
+ * converts; HOIST_ERR_DEVICE names the driver error; HOIST_ERR_NO_SPACE when a device
+ * has less memory than the plan assumed; HOIST_ERR_CANCELLED when the progress
+ * callback asked to stop. */
+enum hoist_status hoist_model_load(const struct hoist_plan *plan, const struct hoist_options *opt,
 				   struct hoist_model **out);
 void hoist_model_free(struct hoist_model *model);
 
-size_t hoist_model_tensor_count(const struct hoist_model *model);
 /* Same numbering as the checkpoint. */
-void hoist_model_tensor(const struct hoist_model *model, size_t index, struct hoist_tensor *out);
+size_t hoist_model_tensor_count(const struct hoist_model *model);
+const struct hoist_tensor *hoist_model_tensor(const struct hoist_model *model, size_t i);
+
+/* The devices holding tensors, in the plan's order. */
+size_t hoist_model_device_count(const struct hoist_model *model);
+const struct hoist_model_device *hoist_model_device(const struct hoist_model *model, size_t i);
 
 /* Copies tensor `index` (as loaded, after conversion) into host memory dst of size
  * bytes (must equal its nbytes), from whatever device holds it; disk tensors are
@@ -355,41 +493,55 @@ enum hoist_status hoist_model_read(const struct hoist_model *model, size_t index
 enum hoist_status hoist_model_fetch(struct hoist_model *model, size_t index,
 				    struct hoist_device device, struct hoist_tensor *out);
 
-/* The timing report: phases with seconds and GB/s, the link that bounded the stream
- * phase, bytes per device. */
-enum hoist_status hoist_model_report_print(const struct hoist_model *model, FILE *out);
-enum hoist_status hoist_model_report_json(const struct hoist_model *model, FILE *out);
-
-/* Seconds spent in a phase ("open" is measured by the caller and may be set with
- * hoist_model_set_open_seconds so the report covers it); -1 for an unknown phase. */
-double hoist_model_phase_seconds(const struct hoist_model *model, const char *phase);
-void hoist_model_set_open_seconds(struct hoist_model *model, double seconds);
-
 /* ------------------------------------------------------------------------------ */
-/* Synthetic checkpoints (demos, tests, benchmarks).                              */
+/* The timing report of a load.                                                    */
 
-struct hoist_synth_options {
-	/* Layout source: a config.json (Qwen2 / Llama-style text model) or a
-	 * shard-headers.json (file name -> {header, file_size}); NULL: a built-in
-	 * small Qwen2-style layout. */
-	const char *source;
-	double scale;             /* 0 or 1: as given; else shrink every tensor's first
-				   * dimension by this factor (0 < scale < 1) */
-	unsigned layers;          /* config sources: override num_hidden_layers; 0 keeps */
-	uint64_t shard_bytes;     /* target shard size; 0: as the source, or 1 GB */
-	uint64_t seed;            /* content seed; 0 is a valid seed */
-	int verbose;
+/* The link that set the stream's pace. */
+enum hoist_bound {
+	HOIST_BOUND_NONE = 0,     /* nothing was streamed */
+	HOIST_BOUND_STORAGE,      /* the readers, reading from storage */
+	HOIST_BOUND_HOST_MEMORY,  /* the readers, copying out of the page cache */
+	HOIST_BOUND_STAGING,      /* readers waiting for a free staging buffer */
+	HOIST_BOUND_DEVICE_COPY,  /* copies into the devices */
 };
 
-/* Writes model-0000K-of-0000N.safetensors, model.safetensors.index.json and
- * config.json into dir (created if missing). Every tensor's bytes are
- * hoist_synth_fill(seed, name, offset-in-tensor), so a load can be verified.
- * Errors: HOIST_ERR_INVALID, HOIST_ERR_IO, HOIST_ERR_FORMAT (a bad source). */
-enum hoist_status hoist_synth_write(const char *dir, const struct hoist_synth_options *opt);
+/* "none", "storage", "host memory", "staging", "device copy"; NULL for no bound. */
+const char *hoist_bound_name(enum hoist_bound bound);
 
-/* The synthetic content: fills buf with bytes [offset, offset + size) of the named
- * tensor's data for this seed. */
-void hoist_synth_fill(uint64_t seed, const char *name, uint64_t offset, void *buf, size_t size);
+struct hoist_report {
+	double seconds[HOIST_PHASE_COUNT]; /* by enum hoist_phase */
+	double total_seconds;              /* their sum */
+	size_t shards, tensors;
+	uint64_t checkpoint_bytes; /* tensor bytes in the files */
+	uint64_t moved_bytes;      /* bytes landed on devices by the stream (after conversion) */
+	uint64_t read_bytes;       /* bytes the stream read from the files */
+	/* Bytes the process read from storage during the stream (page cache hits
+	 * excluded), or UINT64_MAX where the kernel does not say. */
+	uint64_t storage_read_bytes;
+	enum hoist_bound bound;
+	/* Fractions of the stream's wall time: readers in their reads, readers waiting for
+	 * a free staging buffer, a device with copies in flight (the busiest device). */
+	double read_busy, staging_wait, copy_busy;
+	unsigned readers;
+	size_t chunks;             /* read units */
+	size_t direct_chunks;      /* read straight into host memory, without staging */
+	uint64_t chunk_bytes;
+	size_t staging_slots;      /* 0: no staging ring */
+	uint64_t staging_slot_bytes;
+	const char *staging;       /* what the ring is: "pinned by cuMemHostAlloc", "none" */
+	int direct_io;             /* non-zero: O_DIRECT reads */
+	int mapped;                /* non-zero: host tensors are views of the mapped files */
+	enum hoist_dtype dtype;    /* the conversion target; 0: none */
+	const char *note;          /* e.g. why O_DIRECT was not used; "" for none */
+};
+
+/* The load's report, borrowed from the model. */
+const struct hoist_report *hoist_model_report(const struct hoist_model *model);
+
+/* The report as text (one line per phase, the bound and why) and as one JSON object.
+ * Errors: HOIST_ERR_IO when writing fails. */
+enum hoist_status hoist_model_report_print(const struct hoist_model *model, FILE *out);
+enum hoist_status hoist_model_report_print_json(const struct hoist_model *model, FILE *out);
 
 #ifdef __cplusplus
 }

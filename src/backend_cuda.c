@@ -195,15 +195,16 @@ static enum hoist_status context(int ordinal, hcu_context *out)
 	return HOIST_OK;
 }
 
-enum hoist_status hoist__cuda_devices_list(struct hoist__device_info *out, size_t cap,
-					   size_t *count)
+static enum hoist_status cuda_list(const void *config, struct hoist_device_info *out, size_t cap,
+				   size_t *count)
 {
+	(void)config;
 	*count = 0;
 	enum hoist_status st = driver();
 	if (st != HOIST_OK)
 		return st;
 	for (int i = 0; i < drv.count && (size_t)i < cap; i++) {
-		struct hoist__device_info *info = &out[i];
+		struct hoist_device_info *info = &out[i];
 		hcu_context ctx;
 		hcu_device dev;
 		size_t free_b = 0, total_b = 0;
@@ -228,10 +229,13 @@ enum hoist_status hoist__cuda_devices_list(struct hoist__device_info *out, size_
 	return HOIST_OK;
 }
 
-enum hoist_status hoist__cuda_host_alloc(size_t size, void **p)
+/* Page-locked memory every GPU copies from at full speed (portable), for the host
+ * backend's pinned arenas. */
+static enum hoist_status cuda_pin_alloc(size_t size, void **p, const char **how)
 {
 	hcu_context ctx;
 	*p = NULL;
+	*how = "pinned by cuMemHostAlloc";
 	enum hoist_status st = context(0, &ctx);
 	if (st != HOIST_OK)
 		return st;
@@ -243,7 +247,7 @@ enum hoist_status hoist__cuda_host_alloc(size_t size, void **p)
 	return HOIST_OK;
 }
 
-void hoist__cuda_host_free(void *p)
+static void cuda_pin_free(void *p)
 {
 	hcu_context ctx;
 	if (p && context(0, &ctx) == HOIST_OK)
@@ -275,10 +279,9 @@ static enum hoist_status bind(struct cuda_dev *d)
 
 static void cuda_close(struct hoist__dev *dev);
 
-static enum hoist_status cuda_open(const struct hoist_options *opt, int index,
-				   struct hoist__dev **out)
+static enum hoist_status cuda_open(const void *config, int index, struct hoist__dev **out)
 {
-	(void)opt;
+	(void)config;
 	*out = NULL;
 	hcu_context ctx;
 	enum hoist_status st = context(index, &ctx);
@@ -338,7 +341,7 @@ static enum hoist_status cuda_alloc(struct hoist__dev *dev, uint64_t size, uint6
 	if (r != HCU_SUCCESS) {
 		char b[32];
 		return hoist__error(HOIST_ERR_DEVICE, "cuda:%d: cuMemAlloc_v2(%s): %s (error %d)",
-				    ordinal_of(dev), hoist__format_bytes(size, b, sizeof b),
+				    ordinal_of(dev), hoist_bytes_format(size, b, sizeof b),
 				    err_name(r), (int)r);
 	}
 	*addr = p;
@@ -498,25 +501,11 @@ static enum hoist_status cuda_synchronize(struct hoist__dev *dev)
 	return r == HCU_SUCCESS ? HOIST_OK : cu_fail(ordinal_of(dev), "cuCtxSynchronize", r);
 }
 
-static enum hoist_status cuda_mem_info(struct hoist__dev *dev, uint64_t *free_bytes,
-				       uint64_t *total_bytes)
-{
-	struct cuda_dev *d = (struct cuda_dev *)dev;
-	size_t f = 0, t = 0;
-	enum hoist_status st = bind(d);
-	if (st != HOIST_OK)
-		return st;
-	hcu_result r = drv.api.mem_get_info(&f, &t);
-	if (r != HCU_SUCCESS)
-		return cu_fail(ordinal_of(dev), "cuMemGetInfo_v2", r);
-	*free_bytes = f;
-	*total_bytes = t;
-	return HOIST_OK;
-}
-
 const struct hoist__backend hoist__backend_cuda = {
+	.version = 1,
 	.name = "cuda",
 	.kind = HOIST_DEVICE_CUDA,
+	.list = cuda_list,
 	.open = cuda_open,
 	.close = cuda_close,
 	.alloc = cuda_alloc,
@@ -531,5 +520,6 @@ const struct hoist__backend hoist__backend_cuda = {
 	.copy_out = cuda_copy_out,
 	.copy_in = cuda_copy_in,
 	.synchronize = cuda_synchronize,
-	.mem_info = cuda_mem_info,
+	.pin_alloc = cuda_pin_alloc,
+	.pin_free = cuda_pin_free,
 };

@@ -1,9 +1,11 @@
-/* backend_host.c - host memory as a device (the cpu target): pageable or pinned arenas;
- * copies are memcpy on the calling thread. Also the device-listing dispatcher.
+/* backend_host.c - host memory as a device (the cpu target): pageable or pinned arenas,
+ * or, in mmap mode, tensors as views of the mapped files. The readers land bytes here
+ * themselves: host memory has no copy engine.
  *
- * Pinned memory comes from the CUDA driver (cuMemHostAlloc) when a driver and a GPU
- * are present, so a GPU can later copy from it at full speed; otherwise it is
- * page-aligned memory locked with mlock. The report says which. */
+ * Pinned memory comes from a GPU driver's page-locked memory (the configuration's
+ * pinner, e.g. cuMemHostAlloc) when a driver and a GPU are present, so a GPU can later copy
+ * from it at full speed; otherwise it is page-aligned memory locked with mlock. The
+ * report says which. */
 #include "backend.h"
 
 #include <errno.h>
@@ -17,7 +19,7 @@
 #define HOST_ALIGN 4096
 #define HUGE_SIZE (2u << 20)
 
-enum host_alloc_kind { HOST_PAGEABLE, HOST_MLOCK, HOST_CUDA };
+enum host_alloc_kind { HOST_PAGEABLE, HOST_MLOCK, HOST_PINNER };
 
 struct host_alloc {
 	void *p;
@@ -28,12 +30,9 @@ struct host_alloc {
 struct host_dev {
 	struct hoist__dev base; /* first */
 	bool pinned;
+	const struct hoist__backend *pinner; /* pinned memory from a driver; NULL: mlock */
 	struct host_alloc *allocs;
 	size_t nallocs, cap;
-};
-
-struct host_event {
-	int unused;
 };
 
 /* MemAvailable and MemTotal from /proc/meminfo, in bytes. */
@@ -60,47 +59,27 @@ static enum hoist_status meminfo(uint64_t *avail, uint64_t *total)
 	return HOIST_OK;
 }
 
-enum hoist_status hoist__devices_list(enum hoist_device_kind kind, const struct hoist_options *opt,
-				      struct hoist__device_info *out, size_t cap, size_t *count)
+static enum hoist_status host_list(const void *config, struct hoist_device_info *out, size_t cap,
+				   size_t *count)
 {
+	(void)config;
+	uint64_t avail, total;
 	*count = 0;
-	switch (kind) {
-	case HOIST_DEVICE_CUDA: return hoist__cuda_devices_list(out, cap, count);
-	case HOIST_DEVICE_SIM: return hoist__sim_devices_list(opt, out, cap, count);
-	case HOIST_DEVICE_CPU: {
-		uint64_t avail, total;
-		enum hoist_status st = meminfo(&avail, &total);
-		if (st != HOIST_OK)
-			return st;
-		if (cap > 0) {
-			memset(&out[0], 0, sizeof out[0]);
-			out[0].device = (struct hoist_device){HOIST_DEVICE_CPU, 0};
-			out[0].free_bytes = avail;
-			out[0].total_bytes = total;
-			snprintf(out[0].name, sizeof out[0].name, "host");
-			*count = 1;
-		}
-		return HOIST_OK;
-	}
-	case HOIST_DEVICE_DISK: break;
-	}
-	return hoist__error(HOIST_ERR_INVALID, "no device list for device kind %d", (int)kind);
+	enum hoist_status st = meminfo(&avail, &total);
+	if (st != HOIST_OK || cap == 0)
+		return st;
+	memset(&out[0], 0, sizeof out[0]);
+	out[0].device = (struct hoist_device){HOIST_DEVICE_CPU, 0};
+	out[0].free_bytes = avail;
+	out[0].total_bytes = total;
+	snprintf(out[0].name, sizeof out[0].name, "host");
+	*count = 1;
+	return HOIST_OK;
 }
 
-const struct hoist__backend *hoist__backend_for(enum hoist_device_kind kind)
+static enum hoist_status host_open(const void *config, int index, struct hoist__dev **out)
 {
-	switch (kind) {
-	case HOIST_DEVICE_CPU: return &hoist__backend_host;
-	case HOIST_DEVICE_CUDA: return &hoist__backend_cuda;
-	case HOIST_DEVICE_SIM: return &hoist__backend_sim;
-	case HOIST_DEVICE_DISK: break;
-	}
-	return NULL;
-}
-
-static enum hoist_status host_open(const struct hoist_options *opt, int index,
-				   struct hoist__dev **out)
-{
+	const struct hoist__host_config *cfg = config;
 	*out = NULL;
 	if (index > 0)
 		return hoist__error(HOIST_ERR_NO_DEVICE, "cpu:%d: there is one host device, cpu",
@@ -112,9 +91,14 @@ static enum hoist_status host_open(const struct hoist_options *opt, int index,
 	d->base.device = (struct hoist_device){HOIST_DEVICE_CPU, 0};
 	d->base.streams = 1;
 	d->base.host_addressable = true;
-	d->pinned = opt && opt->host_memory == HOIST_HOST_PINNED;
+	d->pinned = cfg && cfg->memory == HOIST_HOST_PINNED;
+	d->base.maps_sources = cfg && cfg->memory == HOIST_HOST_MMAP;
+	d->pinner = cfg ? cfg->pinner : NULL;
 	snprintf(d->base.name, sizeof d->base.name, "host");
-	snprintf(d->base.memory, sizeof d->base.memory, "%s", d->pinned ? "pinned" : "pageable");
+	snprintf(d->base.memory, sizeof d->base.memory, "%s",
+		 d->base.maps_sources ? "mapped files (zero-copy)"
+		 : d->pinned	      ? "pinned"
+				      : "pageable");
 	*out = &d->base;
 	return HOIST_OK;
 }
@@ -128,10 +112,10 @@ static void host_close(struct hoist__dev *dev)
 	hoist__free(d);
 }
 
-static void host_release(struct host_alloc *a)
+static void host_release(const struct host_dev *d, struct host_alloc *a)
 {
 	switch (a->kind) {
-	case HOST_CUDA: hoist__cuda_host_free(a->p); break;
+	case HOST_PINNER: d->pinner->pin_free(a->p); break;
 	case HOST_MLOCK: munlock(a->p, a->size); /* fall through */
 	case HOST_PAGEABLE: hoist__free(a->p); break;
 	}
@@ -143,18 +127,11 @@ static enum hoist_status host_get(struct host_dev *d, size_t size, bool pinned, 
 {
 	char buf[32];
 	*p = NULL;
-	if (d->nallocs == d->cap) {
-		size_t cap = d->cap ? 2 * d->cap : 8;
-		struct host_alloc *a = hoist__reallocarray(d->allocs, cap, sizeof *a);
-		if (!a)
-			return hoist__error(HOIST_ERR_NOMEM, "cpu: out of memory");
-		d->allocs = a;
-		d->cap = cap;
-	}
+	if (!hoist__grow(&d->allocs, &d->cap, d->nallocs, sizeof *d->allocs, 8))
+		return hoist__error(HOIST_ERR_NOMEM, "cpu: out of memory");
 	struct host_alloc a = {NULL, size, HOST_PAGEABLE};
-	if (pinned && hoist__cuda_host_alloc(size, &a.p) == HOIST_OK) {
-		a.kind = HOST_CUDA;
-		*how = "pinned by cuMemHostAlloc";
+	if (pinned && d->pinner && d->pinner->pin_alloc(size, &a.p, how) == HOIST_OK) {
+		a.kind = HOST_PINNER;
 	} else {
 		/* Arenas: 2 MiB-aligned and marked for transparent huge pages, so first
 		 * touch faults once per 2 MiB instead of per 4 KiB. Measured here on a
@@ -178,7 +155,7 @@ static enum hoist_status host_get(struct host_dev *d, size_t size, bool pinned, 
 			madvise(a.p, size, MADV_HUGEPAGE); /* advice: failure is harmless */
 		if (!a.p)
 			return hoist__error(HOIST_ERR_NOMEM, "cpu: cannot allocate %s of host memory",
-					    hoist__format_bytes(size, buf, sizeof buf));
+					    hoist_bytes_format(size, buf, sizeof buf));
 		*how = "pageable";
 		if (pinned) {
 			if (mlock(a.p, size) != 0) {
@@ -186,9 +163,9 @@ static enum hoist_status host_get(struct host_dev *d, size_t size, bool pinned, 
 				hoist__free(a.p);
 				return hoist__error(HOIST_ERR_NOMEM,
 						    "cpu: cannot pin %s of host memory with mlock: %s "
-						    "(no CUDA driver for cuMemHostAlloc; raise "
+						    "(no GPU driver to pin it; raise "
 						    "`ulimit -l` or use pageable memory)",
-						    hoist__format_bytes(size, buf, sizeof buf),
+						    hoist_bytes_format(size, buf, sizeof buf),
 						    strerror(err));
 			}
 			a.kind = HOST_MLOCK;
@@ -204,7 +181,7 @@ static void host_put(struct host_dev *d, void *p)
 {
 	for (size_t i = 0; i < d->nallocs; i++) {
 		if (d->allocs[i].p == p) {
-			host_release(&d->allocs[i]);
+			host_release(d, &d->allocs[i]);
 			d->allocs[i] = d->allocs[--d->nallocs];
 			return;
 		}
@@ -249,41 +226,23 @@ static void host_host_free(struct hoist__dev *dev, void *p, size_t size)
 		host_put((struct host_dev *)dev, p);
 }
 
-static enum hoist_status host_event_create(struct hoist__dev *dev, struct hoist__event **out)
+/* mmap mode: the tensors are the file's bytes, mapped read-only. */
+static enum hoist_status host_map(struct hoist__dev *dev, struct hoist__source *src,
+				  uint64_t offset, uint64_t length, uint64_t *addr)
 {
 	(void)dev;
-	struct host_event *ev = hoist__calloc(1, sizeof *ev);
-	*out = (struct hoist__event *)ev;
-	return ev ? HOIST_OK : hoist__error(HOIST_ERR_NOMEM, "cpu: out of memory");
+	const void *p;
+	enum hoist_status st = src->methods->map(src, offset, length, &p);
+	if (st == HOIST_OK)
+		*addr = (uint64_t)(uintptr_t)p;
+	return st;
 }
 
-static void host_event_destroy(struct hoist__dev *dev, struct hoist__event *ev)
+static void host_unmap(struct hoist__dev *dev, struct hoist__source *src, uint64_t addr,
+		       uint64_t length)
 {
 	(void)dev;
-	hoist__free(ev);
-}
-
-static enum hoist_status host_copy_async(struct hoist__dev *dev, unsigned stream, uint64_t dst,
-					 const void *src, size_t n)
-{
-	(void)dev, (void)stream;
-	memcpy((void *)(uintptr_t)dst, src, n);
-	return HOIST_OK;
-}
-
-static enum hoist_status host_event_record(struct hoist__dev *dev, struct hoist__event *ev,
-					   unsigned stream)
-{
-	(void)dev, (void)ev, (void)stream;
-	return HOIST_OK;
-}
-
-static enum hoist_status host_event_wait(struct hoist__dev *dev, struct hoist__event *ev,
-					 double timeout_s, bool *done)
-{
-	(void)dev, (void)ev, (void)timeout_s;
-	*done = true;
-	return HOIST_OK;
+	src->methods->unmap(src, (const void *)(uintptr_t)addr, length);
 }
 
 static enum hoist_status host_copy_out(struct hoist__dev *dev, void *dst, uint64_t src, size_t n)
@@ -301,35 +260,19 @@ static enum hoist_status host_copy_in(struct hoist__dev *dev, uint64_t dst, cons
 	return HOIST_OK;
 }
 
-static enum hoist_status host_synchronize(struct hoist__dev *dev)
-{
-	(void)dev;
-	return HOIST_OK;
-}
-
-static enum hoist_status host_mem_info(struct hoist__dev *dev, uint64_t *free_bytes,
-				       uint64_t *total_bytes)
-{
-	(void)dev;
-	return meminfo(free_bytes, total_bytes);
-}
-
 const struct hoist__backend hoist__backend_host = {
+	.version = 1,
 	.name = "host",
 	.kind = HOIST_DEVICE_CPU,
+	.list = host_list,
 	.open = host_open,
 	.close = host_close,
 	.alloc = host_alloc,
 	.free = host_free,
 	.host_alloc = host_host_alloc,
 	.host_free = host_host_free,
-	.event_create = host_event_create,
-	.event_destroy = host_event_destroy,
-	.copy_async = host_copy_async,
-	.event_record = host_event_record,
-	.event_wait = host_event_wait,
+	.map = host_map,
+	.unmap = host_unmap,
 	.copy_out = host_copy_out,
 	.copy_in = host_copy_in,
-	.synchronize = host_synchronize,
-	.mem_info = host_mem_info,
 };

@@ -11,7 +11,7 @@
  * Like a GPU's copy engines, SIM_ENGINES threads per device run the queued copies,
  * stream s on engine s % SIM_ENGINES, in order within a stream, completing
  * asynchronously, optionally capped to a bandwidth (the device's, shared by its
- * engines), with injectable failures (opt->sim_fault).
+ * engines), with injectable failures (struct hoist_sim_options, hoist_testing.h).
  *
  * Speed. The device copy is a pwrite into new shmem pages; on the 2-core development
  * VM (4 KiB shmem pages: shmem THP is off there) one thread does it at about 2.7 GB/s,
@@ -98,11 +98,21 @@ struct sim_dev {
 	char errmsg[512];
 };
 
-enum hoist_status hoist__sim_devices_list(const struct hoist_options *opt,
-					  struct hoist__device_info *out, size_t cap, size_t *count)
+static unsigned sim_count(const struct hoist_sim_options *o)
 {
-	unsigned n = opt && opt->sim_devices ? opt->sim_devices : 1;
-	uint64_t capacity = opt && opt->sim_capacity ? opt->sim_capacity : SIM_DEFAULT_CAPACITY;
+	return o && o->devices ? o->devices : 1;
+}
+
+static uint64_t sim_capacity(const struct hoist_sim_options *o)
+{
+	return o && o->capacity ? o->capacity : SIM_DEFAULT_CAPACITY;
+}
+
+static enum hoist_status sim_list(const void *config, struct hoist_device_info *out, size_t cap,
+				  size_t *count)
+{
+	unsigned n = sim_count(config);
+	uint64_t capacity = sim_capacity(config);
 	*count = 0;
 	for (unsigned i = 0; i < n && i < cap; i++) {
 		memset(&out[i], 0, sizeof out[i]);
@@ -260,11 +270,11 @@ static void close_alloc(struct sim_alloc *a)
 			close(a->fd[i]);
 }
 
-static enum hoist_status sim_open(const struct hoist_options *opt, int index,
-				  struct hoist__dev **out)
+static enum hoist_status sim_open(const void *config, int index, struct hoist__dev **out)
 {
+	const struct hoist_sim_options *o = config;
 	*out = NULL;
-	unsigned n = opt && opt->sim_devices ? opt->sim_devices : 1;
+	unsigned n = sim_count(o);
 	if (index < 0 || (unsigned)index >= n)
 		return hoist__error(HOIST_ERR_NO_DEVICE,
 				    "sim:%d: no such simulated device (sim_devices is %u)", index, n);
@@ -278,11 +288,11 @@ static enum hoist_status sim_open(const struct hoist_options *opt, int index,
 	d->base.streams = SIM_ENGINES;
 	snprintf(d->base.name, sizeof d->base.name, "sim");
 	snprintf(d->base.memory, sizeof d->base.memory, "sim device memory (memfd)");
-	d->capacity = opt && opt->sim_capacity ? opt->sim_capacity : SIM_DEFAULT_CAPACITY;
+	d->capacity = sim_capacity(o);
 	d->next_addr = HOIST__SIM_BASE + (uint64_t)index * HOIST__SIM_WINDOW;
-	d->bytes_per_sec = opt ? opt->sim_bytes_per_sec : 0;
-	d->fault = opt ? opt->sim_fault : HOIST_SIM_FAULT_NONE;
-	d->fault_after = opt ? opt->sim_fault_after : 0;
+	d->bytes_per_sec = o ? o->bytes_per_sec : 0;
+	d->fault = o ? o->fault : HOIST_SIM_FAULT_NONE;
+	d->fault_after = o ? o->fault_after : 0;
 	pthread_mutex_init(&d->lock, NULL);
 	pthread_cond_init(&d->cond, NULL);
 	for (unsigned i = 0; i < d->nengines; i++) {
@@ -343,15 +353,15 @@ static enum hoist_status sim_alloc(struct hoist__dev *dev, uint64_t size, uint64
 	if (d->fault == HOIST_SIM_FAULT_ALLOC) {
 		st = hoist__error(HOIST_ERR_DEVICE,
 				  "sim:%d: injected allocation fault allocating %s of device memory",
-				  index, hoist__format_bytes(size, b1, sizeof b1));
+				  index, hoist_bytes_format(size, b1, sizeof b1));
 		goto out;
 	}
 	if (size > d->capacity - d->used) {
 		st = hoist__error(HOIST_ERR_NO_SPACE,
 				  "sim:%d: out of device memory: %s asked, %s free of %s", index,
-				  hoist__format_bytes(size, b1, sizeof b1),
-				  hoist__format_bytes(d->capacity - d->used, b2, sizeof b2),
-				  hoist__format_bytes(d->capacity, b3, sizeof b3));
+				  hoist_bytes_format(size, b1, sizeof b1),
+				  hoist_bytes_format(d->capacity - d->used, b2, sizeof b2),
+				  hoist_bytes_format(d->capacity, b3, sizeof b3));
 		goto out;
 	}
 	uint64_t rounded = (size + 0xffff) & ~(uint64_t)0xffff; /* keep addresses aligned */
@@ -361,15 +371,9 @@ static enum hoist_status sim_alloc(struct hoist__dev *dev, uint64_t size, uint64
 				  index);
 		goto out;
 	}
-	if (d->nallocs == d->acap) {
-		size_t cap = d->acap ? 2 * d->acap : 4;
-		struct sim_alloc *a = hoist__reallocarray(d->allocs, cap, sizeof *a);
-		if (!a) {
-			st = hoist__error(HOIST_ERR_NOMEM, "sim:%d: out of host memory", index);
-			goto out;
-		}
-		d->allocs = a;
-		d->acap = cap;
+	if (!hoist__grow(&d->allocs, &d->acap, d->nallocs, sizeof *d->allocs, 4)) {
+		st = hoist__error(HOIST_ERR_NOMEM, "sim:%d: out of host memory", index);
+		goto out;
 	}
 	struct sim_alloc a = {d->next_addr, size, size >= SIM_STRIPE_MIN ? SIM_ENGINES : 1, {0}};
 	/* striped: each memfd holds every nfd-th stripe, so its size is whole stripes */
@@ -383,7 +387,7 @@ static enum hoist_status sim_alloc(struct hoist__dev *dev, uint64_t size, uint64
 		if (a.fd[i] < 0 || ftruncate(a.fd[i], (off_t)fsize) != 0) {
 			st = hoist__error(HOIST_ERR_DEVICE,
 					  "sim:%d: cannot back %s of device memory: %s", index,
-					  hoist__format_bytes(size, b1, sizeof b1), strerror(errno));
+					  hoist_bytes_format(size, b1, sizeof b1), strerror(errno));
 			close_alloc(&a);
 			goto out;
 		}
@@ -424,7 +428,7 @@ static enum hoist_status sim_host_alloc(struct hoist__dev *dev, size_t size, voi
 	if (!*p) {
 		char b[32];
 		return hoist__error(HOIST_ERR_NOMEM, "sim:%d: cannot allocate %s of staging memory",
-				    dev->device.index, hoist__format_bytes(size, b, sizeof b));
+				    dev->device.index, hoist_bytes_format(size, b, sizeof b));
 	}
 	return HOIST_OK;
 }
@@ -572,20 +576,11 @@ static enum hoist_status sim_copy_in(struct hoist__dev *dev, uint64_t dst, const
 	return sim_copy_sync((struct sim_dev *)dev, NULL, src, dst, n);
 }
 
-static enum hoist_status sim_mem_info(struct hoist__dev *dev, uint64_t *free_bytes,
-				      uint64_t *total_bytes)
-{
-	struct sim_dev *d = (struct sim_dev *)dev;
-	pthread_mutex_lock(&d->lock);
-	*free_bytes = d->capacity - d->used;
-	*total_bytes = d->capacity;
-	pthread_mutex_unlock(&d->lock);
-	return HOIST_OK;
-}
-
 const struct hoist__backend hoist__backend_sim = {
+	.version = 1,
 	.name = "sim",
 	.kind = HOIST_DEVICE_SIM,
+	.list = sim_list,
 	.open = sim_open,
 	.close = sim_close,
 	.alloc = sim_alloc,
@@ -600,5 +595,4 @@ const struct hoist__backend hoist__backend_sim = {
 	.copy_out = sim_copy_out,
 	.copy_in = sim_copy_in,
 	.synchronize = sim_synchronize,
-	.mem_info = sim_mem_info,
 };

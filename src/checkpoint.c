@@ -10,11 +10,12 @@
  * Results are merged in shard order on the calling thread, so the error reported is
  * always the first failing shard's, whatever order the threads ran in.
  */
-#include "checkpoint.h"
+#include "groups.h"
+#include "json.h"
+#include "safetensors.h"
+#include "source.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <jansson.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -26,9 +27,6 @@
 
 #define INDEX_NAME "model.safetensors.index.json"
 #define SINGLE_NAME "model.safetensors"
-/* An index or config.json larger than this is not one (a 100,000-tensor index is
- * about 10 MB). */
-#define MAX_JSON_FILE (256u << 20)
 /* How many index/shard disagreements one message lists. */
 #define MAX_LISTED 6
 /* Most threads reading shard headers: beyond this, the index and the merge (on one
@@ -47,7 +45,7 @@
 
 struct shard {
 	char *path;
-	uint64_t size;
+	struct hoist_shard info; /* path and size, as the accessor returns them */
 	struct hoist__st_header header;
 };
 
@@ -59,12 +57,12 @@ struct hoist_checkpoint {
 	size_t *by_name;                   /* tensor indices sorted by name */
 	uint64_t total_bytes;
 	size_t metadata_count;
-	const char **metadata_keys; /* borrowed from the shards' headers */
-	const char **metadata_values;
+	struct hoist_metadata *metadata; /* strings borrowed from the shards' headers */
 	char *architecture;
 	char *config_dtype;
-	size_t warning_count;
-	char **warnings;
+	struct hoist__strings warnings;
+	double open_seconds;
+	struct hoist__families *families; /* computed on first use */
 };
 
 /* ---- small helpers ---------------------------------------------------------------- */
@@ -72,30 +70,6 @@ struct hoist_checkpoint {
 static enum hoist_status nomem(void)
 {
 	return hoist__error(HOIST_ERR_NOMEM, "out of memory");
-}
-
-static enum hoist_status add_warning(struct hoist_checkpoint *c, const char *text)
-{
-	char **w = hoist__reallocarray(c->warnings, c->warning_count + 1, sizeof *w);
-	if (!w)
-		return nomem();
-	c->warnings = w;
-	if (!(w[c->warning_count] = hoist__strdup(text)))
-		return nomem();
-	c->warning_count++;
-	return HOIST_OK;
-}
-
-static enum hoist_status add_warningf(struct hoist_checkpoint *c, const char *fmt, ...)
-	HOIST__PRINTF(2, 3);
-static enum hoist_status add_warningf(struct hoist_checkpoint *c, const char *fmt, ...)
-{
-	char buf[1024];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(buf, sizeof buf, fmt, ap);
-	va_end(ap);
-	return add_warning(c, buf);
 }
 
 /* dir + name, where dir is "" or ends with '/'. */
@@ -110,96 +84,43 @@ static char *join(const char *dir, const char *name)
 	return p;
 }
 
-/* Opens a regular file for reading: fd and size, or HOIST_ERR_IO naming it. */
-static enum hoist_status open_regular(const char *path, int *fd_out, uint64_t *size_out)
-{
-	int fd = hoist__open(path, O_RDONLY);
-	if (fd < 0)
-		return hoist__error(HOIST_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-	struct stat st;
-	if (fstat(fd, &st) != 0) {
-		int e = errno;
-		hoist__close(fd);
-		return hoist__error(HOIST_ERR_IO, "%s: cannot stat: %s", path, strerror(e));
-	}
-	if (!S_ISREG(st.st_mode)) {
-		hoist__close(fd);
-		return hoist__error(HOIST_ERR_IO, "%s: not a regular file", path);
-	}
-	*fd_out = fd;
-	*size_out = (uint64_t)st.st_size;
-	return HOIST_OK;
-}
-
-/* Reads a whole (small) file into a malloc'd buffer. */
-static enum hoist_status read_small_file(const char *path, char **buf_out, size_t *len_out)
-{
-	int fd;
-	uint64_t size;
-	enum hoist_status status = open_regular(path, &fd, &size);
-	if (status != HOIST_OK)
-		return status;
-	char *buf = NULL;
-	if (size > MAX_JSON_FILE) {
-		status = hoist__error(HOIST_ERR_FORMAT, "%s: %llu bytes is too large for a JSON file here (limit %u)",
-				      path, (unsigned long long)size, MAX_JSON_FILE);
-		goto out;
-	}
-	if (!(buf = hoist__malloc((size_t)size + 1))) {
-		status = nomem();
-		goto out;
-	}
-	if (hoist__pread_full(fd, buf, (size_t)size, 0) != 0) {
-		status = hoist__error(HOIST_ERR_IO, "%s: cannot read: %s", path, strerror(errno));
-		goto out;
-	}
-	buf[size] = '\0';
-	*buf_out = buf;
-	*len_out = (size_t)size;
-	buf = NULL;
-out:
-	hoist__free(buf);
-	hoist__close(fd);
-	return status;
-}
-
 /* Reads and validates one shard's header. */
 static enum hoist_status load_shard(struct shard *s)
 {
-	int fd;
+	struct hoist__source *src = NULL;
 	unsigned char prefix[8];
 	char *header = NULL;
-	enum hoist_status status = open_regular(s->path, &fd, &s->size);
+	enum hoist_status status = hoist__source_open(s->path, 0, &src);
 	if (status != HOIST_OK)
 		return status;
-	uint64_t n;
-	if (s->size < 8) {
+	uint64_t n, size = s->info.size = src->size;
+	if (size < 8) {
 		status = hoist__error(HOIST_ERR_FORMAT,
 				      "%s: file is %llu bytes, shorter than the 8-byte header length",
-				      s->path, (unsigned long long)s->size);
+				      s->path, (unsigned long long)size);
 		goto out;
 	}
-	if (hoist__pread_full(fd, prefix, 8, 0) != 0) {
+	if (hoist__source_read_full(src, prefix, 8, 0) != 0) {
 		status = hoist__error(HOIST_ERR_IO, "%s: cannot read the header length: %s",
 				      s->path, strerror(errno));
 		goto out;
 	}
-	if ((status = hoist__st_check_prefix(s->path, prefix, s->size, &n)) != HOIST_OK)
+	if ((status = hoist__st_check_prefix(s->path, prefix, size, &n)) != HOIST_OK)
 		goto out;
 	if (!(header = hoist__malloc((size_t)n))) {
 		status = hoist__error(HOIST_ERR_NOMEM, "%s: out of memory for a %llu-byte header",
 				      s->path, (unsigned long long)n);
 		goto out;
 	}
-	if (hoist__pread_full(fd, header, (size_t)n, 8) != 0) {
+	if (hoist__source_read_full(src, header, (size_t)n, 8) != 0) {
 		status = hoist__error(HOIST_ERR_IO, "%s: cannot read the %llu-byte header: %s",
 				      s->path, (unsigned long long)n, strerror(errno));
 		goto out;
 	}
-	status = hoist__st_parse(s->path, header, n, s->size, &s->header);
+	status = hoist__st_parse(s->path, header, n, size, &s->header);
 out:
 	hoist__free(header);
-	hoist__close(fd);
+	hoist__source_close(src);
 	return status;
 }
 
@@ -208,7 +129,7 @@ out:
 /* 0: automatic (see header_threads); tests set it to run many threads on few cores. */
 static atomic_uint forced_threads;
 
-void hoist__checkpoint_set_threads(unsigned n)
+void hoist_checkpoint_set_header_threads(unsigned n)
 {
 	atomic_store(&forced_threads, n);
 }
@@ -338,24 +259,11 @@ static bool shard_name_ok(const char *name)
 static enum hoist_status parse_index(const char *path, json_t **root_out, json_t **weight_map_out,
 				     const char ***names_out, size_t *count_out)
 {
-	char *text = NULL;
-	size_t len = 0;
 	const char **names = NULL;
 	json_t *root = NULL;
-	enum hoist_status status = read_small_file(path, &text, &len);
+	enum hoist_status status = hoist__json_read_file(path, JSON_REJECT_DUPLICATES, &root);
 	if (status != HOIST_OK)
 		return status;
-	json_error_t jerr;
-	root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
-	if (!root) {
-		if (json_error_code(&jerr) == json_error_out_of_memory)
-			status = hoist__error(HOIST_ERR_NOMEM, "%s: out of memory", path);
-		else
-			status = hoist__error(HOIST_ERR_FORMAT,
-					      "%s: not valid JSON: %s (line %d, column %d)", path,
-					      jerr.text, jerr.line, jerr.column);
-		goto out;
-	}
 	json_t *wm = json_is_object(root) ? json_object_get(root, "weight_map") : NULL;
 	if (!json_is_object(wm)) {
 		status = hoist__error(HOIST_ERR_FORMAT,
@@ -407,7 +315,6 @@ static enum hoist_status parse_index(const char *path, json_t **root_out, json_t
 out:
 	hoist__free(names);
 	json_decref(root);
-	hoist__free(text);
 	return status;
 }
 
@@ -534,10 +441,10 @@ static enum hoist_status check_index(struct hoist_checkpoint *c, const char *pat
 	json_t *meta = json_object_get(root, "metadata");
 	json_t *total = json_is_object(meta) ? json_object_get(meta, "total_size") : NULL;
 	if (total && (!json_is_integer(total) || json_integer_value(total) < 0))
-		return add_warningf(c, "%s: metadata.total_size is not a non-negative integer; ignored",
+		return hoist__strings_addf(&c->warnings, "%s: metadata.total_size is not a non-negative integer; ignored",
 				    path);
 	if (total && (uint64_t)json_integer_value(total) != c->total_bytes)
-		return add_warningf(c, "%s: metadata.total_size says %lld bytes but the shards' tensors hold %llu",
+		return hoist__strings_addf(&c->warnings, "%s: metadata.total_size says %lld bytes but the shards' tensors hold %llu",
 				    path, (long long)json_integer_value(total),
 				    (unsigned long long)c->total_bytes);
 	return HOIST_OK;
@@ -549,32 +456,21 @@ static enum hoist_status read_config(struct hoist_checkpoint *c, const char *dir
 {
 	enum hoist_status status = HOIST_OK;
 	char *path = join(dir, "config.json");
-	char *text = NULL;
-	size_t len;
 	json_t *root = NULL;
 	struct stat st;
 	if (!path)
 		return nomem();
 	if (stat(path, &st) != 0)
 		goto out; /* no config.json: nothing to say */
-	status = read_small_file(path, &text, &len);
+	status = hoist__json_read_file(path, 0, &root);
 	if (status == HOIST_ERR_NOMEM)
 		goto out;
 	if (status != HOIST_OK) {
-		status = add_warningf(c, "%s; config ignored", hoist_errmsg());
-		goto out;
-	}
-	json_error_t jerr;
-	if (!(root = json_loadb(text, len, 0, &jerr))) {
-		if (json_error_code(&jerr) == json_error_out_of_memory)
-			status = nomem();
-		else
-			status = add_warningf(c, "%s: not valid JSON (%s, line %d); config ignored",
-					      path, jerr.text, jerr.line);
+		status = hoist__strings_addf(&c->warnings, "%s; config ignored", hoist_errmsg());
 		goto out;
 	}
 	if (!json_is_object(root)) {
-		status = add_warningf(c, "%s: not a JSON object; config ignored", path);
+		status = hoist__strings_addf(&c->warnings, "%s: not a JSON object; config ignored", path);
 		goto out;
 	}
 	json_t *arch = json_array_get(json_object_get(root, "architectures"), 0);
@@ -591,7 +487,6 @@ static enum hoist_status read_config(struct hoist_checkpoint *c, const char *dir
 	}
 out:
 	json_decref(root);
-	hoist__free(text);
 	hoist__free(path);
 	return status;
 }
@@ -618,9 +513,8 @@ static enum hoist_status merge_metadata(struct hoist_checkpoint *c)
 	if (n == 0)
 		return HOIST_OK;
 	struct meta_ref *refs = hoist__calloc(n, sizeof *refs);
-	c->metadata_keys = hoist__calloc(n, sizeof *c->metadata_keys);
-	c->metadata_values = hoist__calloc(n, sizeof *c->metadata_values);
-	if (!refs || !c->metadata_keys || !c->metadata_values) {
+	c->metadata = hoist__calloc(n, sizeof *c->metadata);
+	if (!refs || !c->metadata) {
 		hoist__free(refs);
 		return nomem();
 	}
@@ -632,11 +526,9 @@ static enum hoist_status merge_metadata(struct hoist_checkpoint *c)
 	}
 	qsort(refs, n, sizeof *refs, cmp_meta);
 	for (size_t i = 0; i < n; i++) {
-		if (c->metadata_count && strcmp(c->metadata_keys[c->metadata_count - 1], refs[i].key) == 0)
+		if (c->metadata_count && strcmp(c->metadata[c->metadata_count - 1].key, refs[i].key) == 0)
 			continue;
-		c->metadata_keys[c->metadata_count] = refs[i].key;
-		c->metadata_values[c->metadata_count] = refs[i].value;
-		c->metadata_count++;
+		c->metadata[c->metadata_count++] = (struct hoist_metadata){refs[i].key, refs[i].value};
 	}
 	hoist__free(refs);
 	return HOIST_OK;
@@ -722,8 +614,7 @@ enum hoist_status hoist_checkpoint_open(const char *path, const struct hoist_opt
 	json_t *index_root = NULL, *wm = NULL;
 	const char **shard_names = NULL;
 	size_t nshards = 0;
-	(void)opt; /* nothing in the options changes how headers are read (threads is the
-		    * loader's reader count, not this) */
+	double t0 = hoist__now();
 
 	if (out)
 		*out = NULL;
@@ -805,6 +696,7 @@ enum hoist_status hoist_checkpoint_open(const char *path, const struct hoist_opt
 			status = nomem();
 			goto out;
 		}
+		c->shards[s].info.path = c->shards[s].path;
 		c->shard_count++;
 	}
 	if ((status = load_shards(c->shards, c->shard_count, wm ? json_object_size(wm) : 0)) !=
@@ -814,8 +706,8 @@ enum hoist_status hoist_checkpoint_open(const char *path, const struct hoist_opt
 		goto out;
 	for (size_t s = 0; s < c->shard_count; s++) {
 		const struct hoist__st_header *h = &c->shards[s].header;
-		for (size_t i = 0; i < h->warning_count; i++)
-			if ((status = add_warning(c, h->warnings[i])) != HOIST_OK)
+		for (size_t i = 0; i < h->warnings.count; i++)
+			if ((status = hoist__strings_add(&c->warnings, h->warnings.items[i])) != HOIST_OK)
 				goto out;
 	}
 	if (index_path && (status = check_index(c, index_path, index_root, wm)) != HOIST_OK)
@@ -824,6 +716,11 @@ enum hoist_status hoist_checkpoint_open(const char *path, const struct hoist_opt
 		goto out;
 	if ((status = read_config(c, dir)) != HOIST_OK)
 		goto out;
+	if (opt)
+		for (size_t i = 0; i < c->warnings.count; i++)
+			hoist__log(opt->log, opt->log_arg, HOIST_LOG_WARNING, "%s",
+				   c->warnings.items[i]);
+	c->open_seconds = hoist__now() - t0;
 	*out = c;
 	c = NULL;
 out:
@@ -847,13 +744,11 @@ void hoist_checkpoint_close(struct hoist_checkpoint *c)
 	hoist__free(c->shards);
 	hoist__free(c->tensors);
 	hoist__free(c->by_name);
-	hoist__free(c->metadata_keys);
-	hoist__free(c->metadata_values);
+	hoist__free(c->metadata);
 	hoist__free(c->architecture);
 	hoist__free(c->config_dtype);
-	for (size_t i = 0; i < c->warning_count; i++)
-		hoist__free(c->warnings[i]);
-	hoist__free(c->warnings);
+	hoist__strings_free(&c->warnings);
+	hoist__families_free(c->families);
 	hoist__free(c);
 }
 
@@ -864,14 +759,14 @@ size_t hoist_checkpoint_shard_count(const struct hoist_checkpoint *c)
 	return c ? c->shard_count : 0;
 }
 
-const char *hoist_checkpoint_shard_path(const struct hoist_checkpoint *c, size_t shard)
+const struct hoist_shard *hoist_checkpoint_shard(const struct hoist_checkpoint *c, size_t i)
 {
-	return c && shard < c->shard_count ? c->shards[shard].path : NULL;
+	return c && i < c->shard_count ? &c->shards[i].info : NULL;
 }
 
-uint64_t hoist_checkpoint_shard_size(const struct hoist_checkpoint *c, size_t shard)
+double hoist_checkpoint_open_seconds(const struct hoist_checkpoint *c)
 {
-	return c && shard < c->shard_count ? c->shards[shard].size : 0;
+	return c ? c->open_seconds : 0;
 }
 
 size_t hoist_checkpoint_tensor_count(const struct hoist_checkpoint *c)
@@ -905,14 +800,9 @@ size_t hoist_checkpoint_metadata_count(const struct hoist_checkpoint *c)
 	return c ? c->metadata_count : 0;
 }
 
-void hoist_checkpoint_metadata(const struct hoist_checkpoint *c, size_t i, const char **key,
-			       const char **value)
+const struct hoist_metadata *hoist_checkpoint_metadata(const struct hoist_checkpoint *c, size_t i)
 {
-	bool ok = c && i < c->metadata_count;
-	if (key)
-		*key = ok ? c->metadata_keys[i] : NULL;
-	if (value)
-		*value = ok ? c->metadata_values[i] : NULL;
+	return c && i < c->metadata_count ? &c->metadata[i] : NULL;
 }
 
 const char *hoist_checkpoint_architecture(const struct hoist_checkpoint *c)
@@ -927,10 +817,60 @@ const char *hoist_checkpoint_config_dtype(const struct hoist_checkpoint *c)
 
 size_t hoist_checkpoint_warning_count(const struct hoist_checkpoint *c)
 {
-	return c ? c->warning_count : 0;
+	return c ? c->warnings.count : 0;
 }
 
 const char *hoist_checkpoint_warning(const struct hoist_checkpoint *c, size_t i)
 {
-	return c && i < c->warning_count ? c->warnings[i] : NULL;
+	return c && i < c->warnings.count ? c->warnings.items[i] : NULL;
+}
+
+/* The families, built on first use. */
+static const struct hoist__families *families(const struct hoist_checkpoint *c)
+{
+	if (!c)
+		return NULL;
+	if (!c->families) {
+		/* A handle is used by one thread at a time, so filling the cache of a const
+		 * checkpoint here races with nothing. */
+		struct hoist_checkpoint *m = (struct hoist_checkpoint *)c;
+		if (hoist__families_build(c->tensors, c->tensor_count, &m->families) != HOIST_OK)
+			return NULL;
+	}
+	return c->families;
+}
+
+size_t hoist_checkpoint_layer_group_count(const struct hoist_checkpoint *c)
+{
+	const struct hoist__families *f = families(c);
+	return f ? f->ngroups : 0;
+}
+
+const struct hoist_layer_group *hoist_checkpoint_layer_group(const struct hoist_checkpoint *c,
+							     size_t i)
+{
+	const struct hoist__families *f = families(c);
+	return f && i < f->ngroups ? &f->groups[i] : NULL;
+}
+
+size_t hoist_checkpoint_layer_family_count(const struct hoist_checkpoint *c)
+{
+	const struct hoist__families *f = families(c);
+	return f ? f->count : 0;
+}
+
+const struct hoist_layer_family *hoist_checkpoint_layer_family(const struct hoist_checkpoint *c,
+							       size_t i)
+{
+	const struct hoist__families *f = families(c);
+	return f && i < f->count ? &f->items[i] : NULL;
+}
+
+void hoist_checkpoint_ungrouped(const struct hoist_checkpoint *c, size_t *tensors, uint64_t *bytes)
+{
+	const struct hoist__families *f = families(c);
+	if (tensors)
+		*tensors = f ? f->ungrouped_tensors : 0;
+	if (bytes)
+		*bytes = f ? f->ungrouped_bytes : 0;
 }

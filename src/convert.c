@@ -14,7 +14,7 @@
  * Values are read and written through memcpy: staging buffers hold tensors at the
  * file's offsets, which need not be aligned. Little-endian hosts only.
  */
-#include "internal.h"
+#include "convert.h"
 
 #include <string.h>
 
@@ -23,23 +23,6 @@
 #include <immintrin.h>
 #define HAVE_X86 1
 #endif
-
-enum hoist_dtype hoist__loaded_dtype(const struct hoist_tensor_info *t, enum hoist_dtype to)
-{
-	bool from_float = t->dtype == HOIST_F16 || t->dtype == HOIST_BF16 || t->dtype == HOIST_F32;
-	bool to_float = to == HOIST_F16 || to == HOIST_BF16 || to == HOIST_F32;
-	return from_float && to_float ? to : t->dtype;
-}
-
-uint64_t hoist__loaded_nbytes(const struct hoist_tensor_info *t, enum hoist_dtype to)
-{
-	enum hoist_dtype d = hoist__loaded_dtype(t, to);
-	if (d == t->dtype)
-		return t->nbytes;
-	/* numel * 2 or 4 cannot overflow: the checkpoint reader checked numel * the
-	 * source's size against the file, and the factor grows by 2 at most. */
-	return t->numel * (hoist_dtype_bits(d) / 8);
-}
 
 /* ---- one element, as bits ------------------------------------------------------------ */
 

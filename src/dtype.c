@@ -1,5 +1,6 @@
-/* dtype.c - the safetensors dtypes: spelling and bit size. */
-#include "internal.h"
+/* dtype.c - the safetensors dtypes: spelling, bit size, and the one rule of what a load
+ * converts. */
+#include "base.h"
 
 #include <string.h>
 
@@ -44,4 +45,24 @@ enum hoist_status hoist_dtype_parse(const char *name, enum hoist_dtype *out)
 		}
 	}
 	return hoist__error(HOIST_ERR_INVALID, "unknown dtype \"%s\"", name ? name : "(null)");
+}
+
+bool hoist__dtype_is_load_target(enum hoist_dtype dtype)
+{
+	return dtype == HOIST_F16 || dtype == HOIST_BF16 || dtype == HOIST_F32;
+}
+
+enum hoist_dtype hoist_dtype_loaded(enum hoist_dtype stored, enum hoist_dtype target)
+{
+	return hoist__dtype_is_load_target(stored) && hoist__dtype_is_load_target(target) ? target
+												: stored;
+}
+
+uint64_t hoist__loaded_nbytes(enum hoist_dtype stored, uint64_t numel, uint64_t nbytes,
+			      enum hoist_dtype target)
+{
+	enum hoist_dtype d = hoist_dtype_loaded(stored, target);
+	/* numel * 2 or 4 cannot overflow: the checkpoint reader checked numel * the
+	 * stored size against the file, and the factor grows by 2 at most. */
+	return d == stored ? nbytes : numel * (hoist_dtype_bits(d) / 8);
 }

@@ -1,5 +1,5 @@
-/* error.c - status names and the thread-local error message. */
-#include "internal.h"
+/* error.c - status names, the thread-local error message, log messages. */
+#include "base.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -73,4 +73,16 @@ void hoist__error_prefix(const char *fmt, ...)
 void hoist__error_clear(void)
 {
 	errmsg[0] = '\0';
+}
+
+void hoist__log(hoist_log_fn fn, void *arg, enum hoist_log_level level, const char *fmt, ...)
+{
+	char msg[ERRMSG_SIZE];
+	va_list ap;
+	if (!fn)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	fn(level, msg, arg);
 }

@@ -1,47 +1,70 @@
-/* plan.h - what the planner's files and the pipeline share about a plan. */
+/*
+ * plan.h - the plan as the planner's files share it (plan.c places, plan_print.c
+ * prints). The rest of the library sees a plan through hoist.h only.
+ */
 #ifndef HOIST_PLAN_H
 #define HOIST_PLAN_H
 
-#include "internal.h"
+#include "base.h"
 
-/* The checkpoint the plan was made for (a plan is only valid with it), the dtype
- * its arena sizes assume (opt->dtype at planning), and its tensor count. */
-const struct hoist_checkpoint *hoist__plan_checkpoint(const struct hoist_plan *plan);
-enum hoist_dtype hoist__plan_dtype(const struct hoist_plan *plan);
-size_t hoist__plan_tensor_count(const struct hoist_plan *plan);
-/* How long hoist_plan_create took for this plan: a load given a ready plan reports it
- * as its plan phase, so the report covers planning whoever did it. */
-double hoist__plan_seconds(const struct hoist_plan *plan);
+/* Bandwidths for the predicted load time: assumptions, taken from the measurements
+ * on one H200 machine in tests/data/README.md, not measured on this machine. */
+#define HOIST__BW_COLD 2.0e9  /* storage, O_DIRECT, 16 readers */
+#define HOIST__BW_WARM 40.0e9 /* page cache -> pinned host memory, 16 readers */
+#define HOIST__BW_COPY 55.0e9 /* pinned host -> GPU */
 
-/* ---- the explicit device map (plan_map.c) -------------------------------------- */
-
-/* One entry of an accelerate-style map file: a module / tensor-name prefix and the
- * device it names. */
-struct hoist__map_entry {
-	char *prefix;               /* as it matches checkpoint names (after any rename) */
-	char *written;              /* as written in the file (for messages) */
-	struct hoist_device device; /* GPUs: kind as the target's, index the ordinal */
-	bool used;                  /* covers at least one tensor */
+enum hoist__strategy {
+	HOIST__STRATEGY_SINGLE,     /* one target device, no map: everything there */
+	HOIST__STRATEGY_BALANCED,   /* "auto" / "balanced" */
+	HOIST__STRATEGY_SEQUENTIAL, /* "sequential" */
+	HOIST__STRATEGY_MAP,        /* an explicit map file */
 };
 
-struct hoist__map {
-	char *path;
-	struct hoist__map_entry *entries; /* sorted by prefix, bytewise */
-	size_t count;
+struct hoist__plan_dev {
+	struct hoist_device device;
+	uint64_t budget; /* UINT64_MAX: unlimited */
+	uint64_t bytes;  /* arena bytes planned; disk: file bytes left in place */
+	size_t tensors;
+	size_t full_unit; /* the first unit that did not fit here and moved on; SIZE_MAX none */
+	char source[80];  /* where the budget came from */
 };
 
-/* Reads and validates the map file at path. gpu_kind is the kind bare ordinals
- * mean (cuda or sim). Errors: HOIST_ERR_IO, HOIST_ERR_INVALID (the message names
- * the file and the entry), HOIST_ERR_NOMEM. */
-enum hoist_status hoist__map_load(const char *path, enum hoist_device_kind gpu_kind,
-                                  struct hoist__map **out);
-void hoist__map_free(struct hoist__map *map);
+struct hoist__unit {
+	const char *key; /* into a tensor name; keylen bytes, no trailing '.' */
+	size_t keylen;
+	size_t first, count; /* range in plan->order */
+	uint64_t bytes;      /* arena bytes (aligned, as loaded) */
+	uint64_t file_bytes; /* bytes in the files (what a disk placement references) */
+	int dev;             /* index into plan->dev; -1 while unplaced */
+};
 
-/* Gives every tensor its entry: entries that cover no checkpoint name are tried under
- * the known transformers renames first. entry_of[i] receives the index of tensor i's
- * entry (the longest prefix covering it). Errors: HOIST_ERR_INVALID naming a tensor no
- * entry covers, HOIST_ERR_NOMEM. */
-enum hoist_status hoist__map_resolve(struct hoist__map *map, const struct hoist_checkpoint *ckpt,
-                                     size_t *entry_of);
+struct hoist_plan {
+	const struct hoist_checkpoint *ckpt;
+	size_t ntensors;
+	enum hoist_dtype dtype;
+	double seconds; /* hoist_plan_create's own time, for a load's report */
+	enum hoist__strategy strategy;
+	char strategy_name[32];
+	char *map_path;
+	char *map_unused; /* map entries that matched no tensor, comma-separated; or NULL */
+	size_t ndev;
+	struct hoist__plan_dev dev[HOIST__MAX_DEVICES + 2];
+	uint8_t *tdev;    /* per tensor: index into dev */
+	uint64_t *toff;   /* per tensor: arena offset (disk: file offset) */
+	uint64_t *tbytes; /* per tensor: arena bytes (loaded size rounded up to the alignment) */
+	size_t nunits;
+	struct hoist__unit *units;    /* in name order */
+	size_t *order;         /* tensor indices, grouped by unit */
+	double copy_bw;        /* host -> device copy bandwidth assumed for GPUs */
+	double warm_s, cold_s; /* predicted load seconds */
+	char notice[512];
+	/* What the accessors return, filled once the plan is made. */
+	struct hoist_plan_device pub_dev[HOIST__MAX_DEVICES + 2];
+	struct hoist_placement *placements; /* per tensor */
+};
 
-#endif
+/* "unlimited" for UINT64_MAX, else hoist_bytes_format. */
+char *hoist__plan_bytes(uint64_t bytes, char *buf, size_t size);
+
+
+#endif /* HOIST_PLAN_H */

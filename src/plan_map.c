@@ -6,16 +6,14 @@
  * covering a tensor decides its device. accelerate writes in-memory module names,
  * which transformers renames on the way to and from files, so a key that covers no
  * checkpoint name is tried under the known renames (see renames[] below). */
-#include "plan.h"
+#include "json.h"
+#include "names.h"
+#include "plan_map.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <jansson.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* A map file is a few thousand entries at most; anything bigger is not a map. */
-#define MAP_FILE_MAX (64u << 20)
 
 /* transformers' renames between in-memory module names and checkpoint names
  * (Qwen2-VL and LLaVA-style models since transformers 4.52: the language model
@@ -57,16 +55,6 @@ static int entry_cmp(const void *a, const void *b)
 	return strcmp(x->prefix, y->prefix);
 }
 
-static bool all_digits(const char *s)
-{
-	if (!*s)
-		return false;
-	for (; *s; s++)
-		if (*s < '0' || *s > '9')
-			return false;
-	return true;
-}
-
 /* Parses one value: an integer or digit string (a GPU ordinal of gpu_kind), "cpu",
  * "disk", "cuda:N", "sim:N". */
 static enum hoist_status parse_value(const char *path, const char *key, json_t *v,
@@ -75,7 +63,7 @@ static enum hoist_status parse_value(const char *path, const char *key, json_t *
 	long long ordinal = -1;
 	if (json_is_integer(v)) {
 		ordinal = json_integer_value(v);
-	} else if (json_is_string(v) && all_digits(json_string_value(v))) {
+	} else if (json_is_string(v) && hoist__name_digits(json_string_value(v), strlen(json_string_value(v)))) {
 		const char *s = json_string_value(v);
 		ordinal = strlen(s) > 6 ? HOIST__MAX_DEVICES : atoll(s);
 	} else if (json_is_string(v)) {
@@ -119,40 +107,16 @@ enum hoist_status hoist__map_load(const char *path, enum hoist_device_kind gpu_k
 {
 	enum hoist_status st = HOIST_OK;
 	struct hoist__map *map = NULL;
-	char *text = NULL;
 	json_t *root = NULL;
-	int fd = -1;
 
 	*out = NULL;
-	fd = hoist__open(path, O_RDONLY);
-	if (fd < 0) {
-		st = hoist__error(HOIST_ERR_IO, "device map %s: cannot open: %s", path,
-		                  strerror(errno));
-		goto out;
-	}
-	int64_t size = hoist__file_size(fd);
-	if (size < 0 || size > (int64_t)MAP_FILE_MAX) {
-		st = hoist__error(HOIST_ERR_INVALID,
-		                  size < 0 ? "device map %s: not a regular file"
-		                           : "device map %s: larger than 64 MiB; not a device map",
-		                  path);
-		goto out;
-	}
-	text = hoist__malloc((size_t)size + 1);
-	if (!text) {
-		st = hoist__error(HOIST_ERR_NOMEM, "device map %s: out of memory", path);
-		goto out;
-	}
-	if (hoist__pread_full(fd, text, (size_t)size, 0) != 0) {
-		st = hoist__error(HOIST_ERR_IO, "device map %s: read failed: %s", path,
-		                  strerror(errno));
-		goto out;
-	}
-	json_error_t jerr;
-	root = json_loadb(text, (size_t)size, JSON_REJECT_DUPLICATES, &jerr);
-	if (!root) {
-		st = hoist__error(HOIST_ERR_INVALID, "device map %s: line %d, column %d: %s", path,
-		                  jerr.line, jerr.column, jerr.text);
+	st = hoist__json_read_file(path, JSON_REJECT_DUPLICATES, &root);
+	if (st != HOIST_OK) {
+		/* A map file is an option's value: one that is not JSON is a bad option. */
+		char why[1024];
+		snprintf(why, sizeof why, "%s", hoist_errmsg()); /* "<path>: <what>" */
+		st = hoist__error(st == HOIST_ERR_FORMAT ? HOIST_ERR_INVALID : st, "device map %s",
+				  why);
 		goto out;
 	}
 	if (!json_is_object(root)) {
@@ -202,8 +166,6 @@ enum hoist_status hoist__map_load(const char *path, enum hoist_device_kind gpu_k
 	map = NULL;
 out:
 	json_decref(root);
-	hoist__free(text);
-	hoist__close(fd);
 	hoist__map_free(map);
 	return st;
 }

@@ -1,11 +1,61 @@
 /* report.c - the load's timing report: what each phase did, its seconds and GB/s,
  * the link that bounded the stream, bytes per device; as text and as JSON. */
-#include "backend.h"
+#include "report.h"
+#include "json.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <unistd.h>
+
+static const char *const phase_names[HOIST_PHASE_COUNT] = {"open", "plan", "allocate", "stream",
+							   "finalize"};
+
+const char *hoist_phase_name(enum hoist_phase phase)
+{
+	return (unsigned)phase < HOIST_PHASE_COUNT ? phase_names[phase] : NULL;
+}
+
+const char *hoist_bound_name(enum hoist_bound bound)
+{
+	static const char *const names[] = {
+		[HOIST_BOUND_NONE] = "none",
+		[HOIST_BOUND_STORAGE] = "storage",
+		[HOIST_BOUND_HOST_MEMORY] = "host memory",
+		[HOIST_BOUND_STAGING] = "staging",
+		[HOIST_BOUND_DEVICE_COPY] = "device copy",
+	};
+	return (unsigned)bound < HOIST__ARRAY_SIZE(names) ? names[bound] : NULL;
+}
+
+void hoist__report_init(struct hoist__report *r)
+{
+	memset(r, 0, sizeof *r);
+	snprintf(r->staging, sizeof r->staging, "none");
+	r->pub.staging = r->staging;
+	r->pub.note = r->note;
+	r->pub.storage_read_bytes = UINT64_MAX;
+}
+
+void hoist__report_add_device(struct hoist__report *r, struct hoist_device device, uint64_t bytes,
+			      const char *memory)
+{
+	if (r->ndevices == HOIST__ARRAY_SIZE(r->devices))
+		return;
+	size_t i = r->ndevices++;
+	hoist_device_format(device, r->device_names[i], sizeof r->device_names[i]);
+	snprintf(r->device_memory[i], sizeof r->device_memory[i], "%s", memory);
+	r->devices[i] = (struct hoist_model_device){device, bytes, r->device_memory[i]};
+}
+
+void hoist__report_note(struct hoist__report *r, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(r->note, sizeof r->note, fmt, ap);
+	va_end(ap);
+}
 
 /* Bytes this process (all its threads, exited ones included) has read from storage:
  * getrusage's ru_inblock, in 512-byte units, is the kernel's task I/O accounting
@@ -28,18 +78,52 @@ void hoist__report_stream_begin(struct hoist__report *r)
 	r->storage_known = storage_bytes(&r->storage_mark);
 }
 
-void hoist__report_stream_end(struct hoist__report *r)
+/* The stream's bounding link, from where the workers' time went. */
+static enum hoist_bound judge(struct hoist_report *p, const struct hoist__stream_stats *s)
 {
+	if (s->wall <= 0 || s->chunks == 0)
+		return HOIST_BOUND_NONE;
+	unsigned nr = s->readers ? s->readers : 1;
+	p->read_busy = HOIST__MIN(1.0, s->read_s / nr / s->wall);
+	p->staging_wait = HOIST__MIN(1.0, s->wait_s / nr / s->wall);
+	p->copy_busy = HOIST__MIN(1.0, s->copy_s / s->wall);
+	/* A device with copies in flight nearly all the time, at least as busy as the
+	 * readers: the device copy is the slow link (readers then wait for buffers or
+	 * run out of work early). Readers waiting for buffers while no device was that
+	 * busy: the ring is too small to cover the hand-off. Otherwise the readers, i.e.
+	 * storage (or the page cache), set the pace. */
+	if (s->engines && p->copy_busy >= 0.8 && p->copy_busy >= p->read_busy)
+		return HOIST_BOUND_DEVICE_COPY;
+	if (p->staging_wait > 0.25)
+		return HOIST_BOUND_STAGING;
+	return HOIST_BOUND_STORAGE;
+}
+
+void hoist__report_stream_end(struct hoist__report *r, const struct hoist__stream_stats *s)
+{
+	struct hoist_report *p = &r->pub;
+	p->moved_bytes = s->moved_bytes;
+	p->read_bytes = s->read_bytes;
+	p->readers = s->readers;
+	p->chunks = s->chunks;
+	p->direct_chunks = s->direct_chunks;
+	p->chunk_bytes = s->chunk_bytes;
+	p->staging_slots = s->slots;
+	p->staging_slot_bytes = s->slot_bytes;
+	p->direct_io = s->direct_io;
+	snprintf(r->staging, sizeof r->staging, "%s", s->staging);
+	p->bound = judge(p, s);
 	uint64_t now;
 	if (!r->storage_known || !storage_bytes(&now) || now < r->storage_mark) {
 		r->storage_known = false;
+		p->storage_read_bytes = UINT64_MAX;
 		return;
 	}
-	r->storage_read_bytes = now - r->storage_mark;
+	p->storage_read_bytes = now - r->storage_mark;
 	/* Half: a load that read most of its bytes from the disk was paced by the disk,
 	 * even where some were cached. */
-	if (strcmp(r->bound, "storage") == 0 && r->storage_read_bytes < r->read_bytes / 2)
-		snprintf(r->bound, sizeof r->bound, "host memory");
+	if (p->bound == HOIST_BOUND_STORAGE && p->storage_read_bytes < p->read_bytes / 2)
+		p->bound = HOIST_BOUND_HOST_MEMORY;
 }
 
 static double gbps(uint64_t bytes, double s)
@@ -47,155 +131,135 @@ static double gbps(uint64_t bytes, double s)
 	return s > 0 ? (double)bytes / s / 1e9 : 0;
 }
 
-static double total_seconds(const struct hoist__report *r)
+static double total_seconds(const struct hoist_report *p)
 {
 	double t = 0;
-	for (int i = 0; i < HOIST__PHASE_COUNT; i++)
-		t += r->seconds[i];
+	for (int i = 0; i < HOIST_PHASE_COUNT; i++)
+		t += p->seconds[i];
 	return t;
 }
 
-enum hoist_status hoist_model_report_print(const struct hoist_model *model, FILE *out)
+enum hoist_status hoist__report_print(const struct hoist__report *r, FILE *out)
 {
 	char b1[32], b2[32], b3[32];
-	if (!model || !out)
-		return hoist__error(HOIST_ERR_INVALID, "hoist_model_report_print: NULL argument");
-	const struct hoist__report *r = hoist__model_report(model);
-	const double *s = r->seconds;
-	fprintf(out, "[1/5] open      %zu shard%s  %zu tensors  %s  %8.3f s\n", r->shards,
-		r->shards == 1 ? "" : "s", r->tensors,
-		hoist__format_bytes(r->checkpoint_bytes, b1, sizeof b1), s[HOIST__PHASE_OPEN]);
+	const struct hoist_report *p = &r->pub;
+	const double *s = p->seconds;
+	fprintf(out, "[1/5] open      %zu shard%s  %zu tensors  %s  %8.3f s\n", p->shards,
+		p->shards == 1 ? "" : "s", p->tensors,
+		hoist_bytes_format(p->checkpoint_bytes, b1, sizeof b1), s[HOIST_PHASE_OPEN]);
 	fprintf(out, "[2/5] plan      %zu device%s:", r->ndevices, r->ndevices == 1 ? "" : "s");
 	for (size_t i = 0; i < r->ndevices; i++)
-		fprintf(out, " %s %s%s", r->devices[i].name,
-			hoist__format_bytes(r->devices[i].bytes, b1, sizeof b1),
+		fprintf(out, " %s %s%s", r->device_names[i],
+			hoist_bytes_format(r->devices[i].bytes, b1, sizeof b1),
 			i + 1 < r->ndevices ? "," : "");
-	fprintf(out, "  %8.3f s\n", s[HOIST__PHASE_PLAN]);
+	fprintf(out, "  %8.3f s\n", s[HOIST_PHASE_PLAN]);
 	fprintf(out, "[3/5] allocate ");
 	for (size_t i = 0; i < r->ndevices; i++)
-		fprintf(out, " %s: %s%s", r->devices[i].name, r->devices[i].memory,
+		fprintf(out, " %s: %s%s", r->device_names[i], r->device_memory[i],
 			i + 1 < r->ndevices ? ";" : "");
-	if (r->slots)
-		fprintf(out, "; staging %zu x %s, %s", r->slots,
-			hoist__format_bytes(r->staging_bytes / r->slots, b1, sizeof b1), r->staging);
+	if (p->staging_slots)
+		fprintf(out, "; staging %zu x %s, %s", p->staging_slots,
+			hoist_bytes_format(p->staging_slot_bytes, b1, sizeof b1), p->staging);
 	else
 		fprintf(out, "; no staging");
-	fprintf(out, "  %8.3f s\n", s[HOIST__PHASE_ALLOCATE]);
+	fprintf(out, "  %8.3f s\n", s[HOIST_PHASE_ALLOCATE]);
 	fprintf(out, "[4/5] stream    %s in %zu chunks, %u reader%s%s  %8.3f s  %6.2f GB/s",
-		hoist__format_bytes(r->moved_bytes, b1, sizeof b1), r->chunks, r->threads,
-		r->threads == 1 ? "" : "s", r->direct_io ? ", O_DIRECT" : "",
-		s[HOIST__PHASE_STREAM], gbps(r->moved_bytes, s[HOIST__PHASE_STREAM]));
-	if (r->chunks > 0)
+		hoist_bytes_format(p->moved_bytes, b1, sizeof b1), p->chunks, p->readers,
+		p->readers == 1 ? "" : "s", p->direct_io ? ", O_DIRECT" : "", s[HOIST_PHASE_STREAM],
+		gbps(p->moved_bytes, s[HOIST_PHASE_STREAM]));
+	if (p->chunks > 0)
 		fprintf(out, "  bound by %s (readers in pread %.0f%%, waiting for staging %.0f%%, "
 			     "device copying %.0f%%)",
-			r->bound, 100 * r->read_busy, 100 * r->staging_wait, 100 * r->copy_busy);
+			hoist_bound_name(p->bound), 100 * p->read_busy, 100 * p->staging_wait,
+			100 * p->copy_busy);
 	fputc('\n', out);
-	if (r->chunks > 0 && r->storage_known) {
+	if (p->chunks > 0 && r->storage_known) {
 		/* Where the readers' copies went, when they set the pace from the page cache:
 		 * a pageable arena is faulted in by those copies; a pinned one was made
 		 * present when allocated. */
 		bool pageable = false;
 		for (size_t i = 0; i < r->ndevices; i++)
-			pageable |= strcmp(r->devices[i].memory, "pageable") == 0;
-		const char *into = !r->direct_chunks ? "the staging ring"
+			pageable |= strcmp(r->device_memory[i], "pageable") == 0;
+		const char *into = !p->direct_chunks ? "the staging ring"
 				   : pageable       ? "fresh host memory, paying its first-touch page "
 							"faults"
 							: "host memory";
 		fprintf(out, "                %s of %s from storage",
-			hoist__format_bytes(r->storage_read_bytes, b2, sizeof b2),
-			hoist__format_bytes(r->read_bytes, b3, sizeof b3));
-		if (strcmp(r->bound, "host memory") == 0)
+			hoist_bytes_format(p->storage_read_bytes, b2, sizeof b2),
+			hoist_bytes_format(p->read_bytes, b3, sizeof b3));
+		if (p->bound == HOIST_BOUND_HOST_MEMORY)
 			fprintf(out, ", the rest from the page cache: the readers copied it into %s",
 				into);
 		fputc('\n', out);
 	}
-	if (r->direct_chunks)
+	if (p->direct_chunks)
 		fprintf(out, "                %zu of %zu chunks read straight into host memory "
 			     "(no staging)\n",
-			r->direct_chunks, r->chunks);
-	if (r->mmap)
+			p->direct_chunks, p->chunks);
+	if (p->mapped)
 		fprintf(out, "                host tensors are zero-copy views of the mapped files\n");
-	if (r->dtype != HOIST_DTYPE_NONE)
+	if (p->dtype != HOIST_DTYPE_NONE)
 		fprintf(out, "                converted floating tensors to %s: read %s, landed %s\n",
-			hoist_dtype_name(r->dtype), hoist__format_bytes(r->read_bytes, b2, sizeof b2),
-			hoist__format_bytes(r->moved_bytes, b3, sizeof b3));
+			hoist_dtype_name(p->dtype), hoist_bytes_format(p->read_bytes, b2, sizeof b2),
+			hoist_bytes_format(p->moved_bytes, b3, sizeof b3));
 	if (r->note[0])
 		fprintf(out, "                note: %s\n", r->note);
 	fprintf(out, "[5/5] finalize  synchronized %zu device%s  %8.3f s\n", r->ndevices,
-		r->ndevices == 1 ? "" : "s", s[HOIST__PHASE_FINALIZE]);
-	double t = total_seconds(r);
+		r->ndevices == 1 ? "" : "s", s[HOIST_PHASE_FINALIZE]);
+	double t = total_seconds(p);
 	fprintf(out, "total %s in %.3f s (%.2f GB/s)\n",
-		hoist__format_bytes(r->moved_bytes, b1, sizeof b1), t, gbps(r->moved_bytes, t));
+		hoist_bytes_format(p->moved_bytes, b1, sizeof b1), t, gbps(p->moved_bytes, t));
 	return ferror(out) ? hoist__error(HOIST_ERR_IO, "writing the report failed") : HOIST_OK;
 }
 
-/* Device names and memory descriptions are ours (no quotes or backslashes), so they
- * need no escaping; the note may hold a path, so it is escaped. */
-static void json_string(FILE *out, const char *s)
+enum hoist_status hoist__report_print_json(const struct hoist__report *r, FILE *out)
 {
-	fputc('"', out);
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (c == '"' || c == '\\')
-			fprintf(out, "\\%c", c);
-		else if (c < 0x20)
-			fprintf(out, "\\u%04x", c);
-		else
-			fputc(c, out);
-	}
-	fputc('"', out);
-}
-
-enum hoist_status hoist_model_report_json(const struct hoist_model *model, FILE *out)
-{
-	if (!model || !out)
-		return hoist__error(HOIST_ERR_INVALID, "hoist_model_report_json: NULL argument");
-	const struct hoist__report *r = hoist__model_report(model);
-	double t = total_seconds(r);
+	const struct hoist_report *p = &r->pub;
+	double t = total_seconds(p);
 	fprintf(out, "{\"bytes\": %llu, \"seconds\": %.6f, \"GBps\": %.3f, ",
-		(unsigned long long)r->moved_bytes, t, gbps(r->moved_bytes, t));
-	fprintf(out, "\"shards\": %zu, \"tensors\": %zu, \"checkpoint_bytes\": %llu, ", r->shards,
-		r->tensors, (unsigned long long)r->checkpoint_bytes);
+		(unsigned long long)p->moved_bytes, t, gbps(p->moved_bytes, t));
+	fprintf(out, "\"shards\": %zu, \"tensors\": %zu, \"checkpoint_bytes\": %llu, ", p->shards,
+		p->tensors, (unsigned long long)p->checkpoint_bytes);
 	fprintf(out, "\"phases\": {");
-	for (int i = 0; i < HOIST__PHASE_COUNT; i++)
-		fprintf(out, "%s\"%s\": %.6f", i ? ", " : "", hoist__phase_names[i], r->seconds[i]);
+	for (int i = 0; i < HOIST_PHASE_COUNT; i++)
+		fprintf(out, "%s\"%s\": %.6f", i ? ", " : "", phase_names[i], p->seconds[i]);
 	fprintf(out, "}, \"stream\": {\"seconds\": %.6f, \"GBps\": %.3f, \"bound\": ",
-		r->seconds[HOIST__PHASE_STREAM], gbps(r->moved_bytes, r->seconds[HOIST__PHASE_STREAM]));
-	json_string(out, r->bound[0] ? r->bound : "none");
+		p->seconds[HOIST_PHASE_STREAM], gbps(p->moved_bytes, p->seconds[HOIST_PHASE_STREAM]));
+	hoist__json_write_string(out, hoist_bound_name(p->bound));
 	fprintf(out, ", \"read_busy\": %.3f, \"staging_wait\": %.3f, \"copy_busy\": %.3f, ",
-		r->read_busy, r->staging_wait, r->copy_busy);
+		p->read_busy, p->staging_wait, p->copy_busy);
 	fprintf(out, "\"chunks\": %zu, \"direct_chunks\": %zu, \"threads\": %u, \"chunk_bytes\": %llu, "
 		     "\"staging_bytes\": %llu, \"staging_slots\": %zu, \"staging\": ",
-		r->chunks, r->direct_chunks, r->threads, (unsigned long long)r->chunk_bytes,
-		(unsigned long long)r->staging_bytes, r->slots);
-	json_string(out, r->staging[0] ? r->staging : "none");
+		p->chunks, p->direct_chunks, p->readers, (unsigned long long)p->chunk_bytes,
+		(unsigned long long)(p->staging_slots * p->staging_slot_bytes), p->staging_slots);
+	hoist__json_write_string(out, p->staging);
 	fprintf(out, ", \"o_direct\": %s, \"read_bytes\": %llu, \"storage_read_bytes\": ",
-		r->direct_io ? "true" : "false", (unsigned long long)r->read_bytes);
+		p->direct_io ? "true" : "false", (unsigned long long)p->read_bytes);
 	if (r->storage_known)
-		fprintf(out, "%llu}, ", (unsigned long long)r->storage_read_bytes);
+		fprintf(out, "%llu}, ", (unsigned long long)p->storage_read_bytes);
 	else
 		fprintf(out, "null}, ");
 	fprintf(out, "\"dtype\": ");
-	if (r->dtype != HOIST_DTYPE_NONE)
-		json_string(out, hoist_dtype_name(r->dtype));
+	if (p->dtype != HOIST_DTYPE_NONE)
+		hoist__json_write_string(out, hoist_dtype_name(p->dtype));
 	else
 		fprintf(out, "null");
 	fprintf(out, ", \"devices\": {");
 	for (size_t i = 0; i < r->ndevices; i++) {
 		fprintf(out, "%s", i ? ", " : "");
-		json_string(out, r->devices[i].name);
+		hoist__json_write_string(out, r->device_names[i]);
 		fprintf(out, ": %llu", (unsigned long long)r->devices[i].bytes);
 	}
 	fprintf(out, "}, \"memory\": {");
 	for (size_t i = 0; i < r->ndevices; i++) {
 		fprintf(out, "%s", i ? ", " : "");
-		json_string(out, r->devices[i].name);
+		hoist__json_write_string(out, r->device_names[i]);
 		fputs(": ", out);
-		json_string(out, r->devices[i].memory);
+		hoist__json_write_string(out, r->device_memory[i]);
 	}
 	fprintf(out, "}, \"note\": ");
 	if (r->note[0])
-		json_string(out, r->note);
+		hoist__json_write_string(out, r->note);
 	else
 		fprintf(out, "null");
 	fprintf(out, "}\n");

@@ -29,7 +29,7 @@
  * reference files, the fuzz corpus and seeded mutants; tests/fuzz_header_paths.c
  * does the same under libFuzzer.
  */
-#include "checkpoint.h"
+#include "safetensors.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -170,9 +170,7 @@ void hoist__st_header_free(struct hoist__st_header *h)
 	}
 	hoist__free(h->metadata_keys);
 	hoist__free(h->metadata_values);
-	for (size_t i = 0; i < h->warning_count; i++)
-		hoist__free(h->warnings[i]);
-	hoist__free(h->warnings);
+	hoist__strings_free(&h->warnings);
 	hoist__free(h->tensors);
 	hoist__free(h->by_name);
 	hoist__free(h->names);
@@ -198,25 +196,6 @@ static const char *format_shape(const int64_t *shape, unsigned ndim, char *buf, 
 	if (len < size)
 		snprintf(buf + len, size - len, "]");
 	return buf;
-}
-
-static enum hoist_status add_warning(struct hoist__st_header *h, const char *fmt, ...)
-	HOIST__PRINTF(2, 3);
-static enum hoist_status add_warning(struct hoist__st_header *h, const char *fmt, ...)
-{
-	char buf[512];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(buf, sizeof buf, fmt, ap);
-	va_end(ap);
-	char **w = hoist__reallocarray(h->warnings, h->warning_count + 1, sizeof *w);
-	if (!w)
-		return hoist__error(HOIST_ERR_NOMEM, "out of memory");
-	h->warnings = w;
-	if (!(w[h->warning_count] = hoist__strdup(buf)))
-		return hoist__error(HOIST_ERR_NOMEM, "out of memory");
-	h->warning_count++;
-	return HOIST_OK;
 }
 
 /* ---- the format's rules on one tensor's values, whichever parser read them ---------- */
@@ -442,7 +421,7 @@ static enum hoist_status finish(struct parsed *P)
 		for (size_t i = 0; i < count; i++)
 			h->by_name[i] = refs[i].index;
 	}
-	if (P->warning[0] && (status = add_warning(h, "%s", P->warning)) != HOIST_OK)
+	if (P->warning[0] && (status = hoist__strings_add(&h->warnings, P->warning)) != HOIST_OK)
 		goto out;
 out:
 	hoist__free(refs);
@@ -1108,11 +1087,12 @@ bool hoist__st_header_same(const struct hoist__st_header *a, const struct hoist_
 		if (strcmp(a->metadata_keys[i], b->metadata_keys[i]) != 0 ||
 		    strcmp(a->metadata_values[i], b->metadata_values[i]) != 0)
 			DIFFER("metadata entry %zu", i);
-	if (a->warning_count != b->warning_count)
-		DIFFER("%zu warnings against %zu", a->warning_count, b->warning_count);
-	for (size_t i = 0; i < a->warning_count; i++)
-		if (strcmp(a->warnings[i], b->warnings[i]) != 0)
-			DIFFER("warning \"%s\" against \"%s\"", a->warnings[i], b->warnings[i]);
+	if (a->warnings.count != b->warnings.count)
+		DIFFER("%zu warnings against %zu", a->warnings.count, b->warnings.count);
+	for (size_t i = 0; i < a->warnings.count; i++)
+		if (strcmp(a->warnings.items[i], b->warnings.items[i]) != 0)
+			DIFFER("warning \"%s\" against \"%s\"", a->warnings.items[i],
+			       b->warnings.items[i]);
 #undef DIFFER
 	return true;
 }

@@ -11,10 +11,10 @@
  * failed call are removed.
  */
 #include "synth.h"
+#include "json.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <jansson.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -160,44 +160,6 @@ static enum hoist_status add_tensor(struct builder *b, const char *name, enum ho
 		return hoist__error(HOIST_ERR_NOMEM, "synth: out of memory");
 	l->count++;
 	return HOIST_OK;
-}
-
-/* Reads a whole JSON file. */
-static enum hoist_status read_json(const char *path, json_t **out)
-{
-	enum hoist_status st = HOIST_OK;
-	char *data = NULL;
-	int fd = hoist__open(path, O_RDONLY);
-	if (fd < 0)
-		return hoist__error(HOIST_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-	int64_t size = hoist__file_size(fd);
-	if (size < 0) {
-		st = hoist__error(HOIST_ERR_IO, "%s: cannot stat: %s", path, strerror(errno));
-		goto out;
-	}
-	if ((uint64_t)size > MAX_SOURCE_BYTES) {
-		st = hoist__error(HOIST_ERR_FORMAT, "%s: %lld bytes is too big for a layout source",
-		                  path, (long long)size);
-		goto out;
-	}
-	data = hoist__malloc((size_t)size + 1);
-	if (!data) {
-		st = hoist__error(HOIST_ERR_NOMEM, "%s: out of memory", path);
-		goto out;
-	}
-	if (hoist__pread_full(fd, data, (size_t)size, 0) != 0) {
-		st = hoist__error(HOIST_ERR_IO, "%s: read failed: %s", path, strerror(errno));
-		goto out;
-	}
-	json_error_t jerr;
-	*out = json_loadb(data, (size_t)size, JSON_REJECT_DUPLICATES, &jerr);
-	if (!*out)
-		st = hoist__error(HOIST_ERR_FORMAT, "%s: not JSON: %s at line %d, column %d", path,
-		                  jerr.text, jerr.line, jerr.column);
-out:
-	hoist__free(data);
-	hoist__close(fd);
-	return st;
 }
 
 /* ---- config.json sources ------------------------------------------------------------ */
@@ -662,7 +624,7 @@ static json_t *sibling_config(const char *source)
 	memcpy(path + dirlen, "config.json", sizeof "config.json");
 	json_t *cfg = NULL;
 	/* Best effort: without a readable one, a minimal config is written instead. */
-	if (access(path, R_OK) == 0 && read_json(path, &cfg) != HOIST_OK) {
+	if (access(path, R_OK) == 0 && hoist__json_read_file(path, JSON_REJECT_DUPLICATES, &cfg) != HOIST_OK) {
 		cfg = NULL;
 		hoist__error_clear();
 	}
@@ -694,7 +656,7 @@ enum hoist_status hoist__synth_layout(const struct hoist_synth_options *opt,
 
 	bool from_headers = false;
 	if (opt->source) {
-		if ((st = read_json(opt->source, &root)))
+		if ((st = hoist__json_read_file(opt->source, JSON_REJECT_DUPLICATES, &root)))
 			goto out;
 	} else if (!(root = builtin_config())) {
 		st = hoist__error(HOIST_ERR_NOMEM, "synth: out of memory");
@@ -1046,12 +1008,13 @@ enum hoist_status hoist_synth_write(const char *dir, const struct hoist_synth_op
 		enum hoist_status cst = close_out(&w);
 		if (st || (st = cst))
 			goto out;
-		if (opt->verbose) {
+		if (opt->log) {
 			char bytes[32];
 			double dt = hoist__now() - t0;
-			fprintf(stderr, "hoist synth: %s: %zu tensors, %s, %.2f s (%.2f GB/s)\n",
-			        w.path, end - first, hoist__format_bytes(size, bytes, sizeof bytes),
-			        dt, dt > 0 ? (double)size / dt / 1e9 : 0.0);
+			hoist__log(opt->log, opt->log_arg, HOIST_LOG_INFO,
+			           "%s: %zu tensors, %s, %.2f s (%.2f GB/s)", w.path, end - first,
+			           hoist_bytes_format(size, bytes, sizeof bytes), dt,
+			           dt > 0 ? (double)size / dt / 1e9 : 0.0);
 		}
 		first = end;
 	}

@@ -5,7 +5,7 @@
 #ifndef HOIST_SYNTH_H
 #define HOIST_SYNTH_H
 
-#include "internal.h"
+#include "base.h"
 
 #define HOIST__SYNTH_MAX_DIMS 8
 

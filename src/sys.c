@@ -1,13 +1,13 @@
 /* sys.c - the allocation and I/O wrappers every library file uses, with the fault
- * injection that lets tests reach each failure path. */
-#include "internal.h"
+ * injection that lets tests reach each failure path; growing arrays and string lists. */
+#include "base.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
+#include <stdio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -18,10 +18,12 @@ struct fault {
 	atomic_int err;
 };
 
-static struct fault faults[HOIST__FAULT_KIND_COUNT];
+static struct fault faults[HOIST_FAULT_COUNT];
 
-void hoist__fault_set(enum hoist__fault_kind kind, long nth, int err, bool sticky)
+void hoist_fault_set(enum hoist_fault kind, long nth, int err, bool sticky)
 {
+	if ((unsigned)kind >= HOIST_FAULT_COUNT)
+		return;
 	struct fault *f = &faults[kind];
 	atomic_store(&f->striking, false);
 	atomic_store(&f->sticky, sticky);
@@ -29,14 +31,14 @@ void hoist__fault_set(enum hoist__fault_kind kind, long nth, int err, bool stick
 	atomic_store(&f->countdown, nth);
 }
 
-void hoist__fault_clear_all(void)
+void hoist_fault_clear_all(void)
 {
-	for (size_t i = 0; i < HOIST__FAULT_KIND_COUNT; i++)
-		hoist__fault_set((enum hoist__fault_kind)i, 0, 0, false);
+	for (size_t i = 0; i < HOIST_FAULT_COUNT; i++)
+		hoist_fault_set((enum hoist_fault)i, 0, 0, false);
 }
 
 /* True when this call of `kind` must fail; sets errno to the fault's error. */
-static bool fault_strikes(enum hoist__fault_kind kind)
+static bool fault_strikes(enum hoist_fault kind)
 {
 	struct fault *f = &faults[kind];
 	if (atomic_load_explicit(&f->striking, memory_order_relaxed)) {
@@ -55,7 +57,7 @@ static bool fault_strikes(enum hoist__fault_kind kind)
 
 void *hoist__malloc(size_t size)
 {
-	if (fault_strikes(HOIST__FAULT_ALLOC))
+	if (fault_strikes(HOIST_FAULT_ALLOC))
 		return NULL;
 	return malloc(size ? size : 1);
 }
@@ -63,14 +65,14 @@ void *hoist__malloc(size_t size)
 void *hoist__calloc(size_t count, size_t size)
 {
 	size_t total;
-	if (__builtin_mul_overflow(count, size, &total) || fault_strikes(HOIST__FAULT_ALLOC))
+	if (__builtin_mul_overflow(count, size, &total) || fault_strikes(HOIST_FAULT_ALLOC))
 		return NULL;
 	return calloc(total ? total : 1, 1);
 }
 
 void *hoist__realloc(void *ptr, size_t size)
 {
-	if (fault_strikes(HOIST__FAULT_ALLOC))
+	if (fault_strikes(HOIST_FAULT_ALLOC))
 		return NULL;
 	return realloc(ptr, size ? size : 1);
 }
@@ -106,7 +108,7 @@ void hoist__free(void *ptr)
 void *hoist__aligned_alloc(size_t alignment, size_t size)
 {
 	void *p = NULL;
-	if (fault_strikes(HOIST__FAULT_ALLOC))
+	if (fault_strikes(HOIST_FAULT_ALLOC))
 		return NULL;
 	if (posix_memalign(&p, alignment, size ? size : 1) != 0)
 		return NULL;
@@ -116,7 +118,7 @@ void *hoist__aligned_alloc(size_t alignment, size_t size)
 int hoist__open(const char *path, int flags)
 {
 	int fd;
-	if (fault_strikes(HOIST__FAULT_OPEN))
+	if (fault_strikes(HOIST_FAULT_OPEN))
 		return -1;
 	do
 		fd = open(path, flags | O_CLOEXEC);
@@ -127,9 +129,9 @@ int hoist__open(const char *path, int flags)
 ssize_t hoist__pread(int fd, void *buf, size_t count, uint64_t offset)
 {
 	ssize_t n;
-	if (fault_strikes(HOIST__FAULT_READ))
+	if (fault_strikes(HOIST_FAULT_READ))
 		return -1;
-	if (count > 1 && fault_strikes(HOIST__FAULT_SHORT_READ))
+	if (count > 1 && fault_strikes(HOIST_FAULT_SHORT_READ))
 		count /= 2;
 	do
 		n = pread(fd, buf, count, (off_t)offset);
@@ -160,12 +162,47 @@ int hoist__close(int fd)
 	return fd >= 0 ? close(fd) : 0;
 }
 
-int64_t hoist__file_size(int fd)
+bool hoist__grow(void *items, size_t *cap, size_t count, size_t size, size_t first)
 {
-	struct stat st;
-	if (fstat(fd, &st) != 0)
-		return -1;
-	return (int64_t)st.st_size;
+	if (count < *cap)
+		return true;
+	size_t n = *cap ? 2 * *cap : first;
+	void *old, *p;
+	memcpy(&old, items, sizeof old);
+	if (n <= *cap || !(p = hoist__reallocarray(old, n, size)))
+		return false;
+	memcpy(items, &p, sizeof p);
+	*cap = n;
+	return true;
+}
+
+enum hoist_status hoist__strings_add(struct hoist__strings *list, const char *text)
+{
+	char *copy = hoist__strdup(text);
+	if (!copy || !hoist__grow(&list->items, &list->cap, list->count, sizeof *list->items, 4)) {
+		hoist__free(copy);
+		return hoist__error(HOIST_ERR_NOMEM, "out of memory");
+	}
+	list->items[list->count++] = copy;
+	return HOIST_OK;
+}
+
+enum hoist_status hoist__strings_addf(struct hoist__strings *list, const char *fmt, ...)
+{
+	char buf[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof buf, fmt, ap);
+	va_end(ap);
+	return hoist__strings_add(list, buf);
+}
+
+void hoist__strings_free(struct hoist__strings *list)
+{
+	for (size_t i = 0; i < list->count; i++)
+		hoist__free(list->items[i]);
+	hoist__free(list->items);
+	*list = (struct hoist__strings){NULL, 0, 0};
 }
 
 double hoist__now(void)

@@ -1,5 +1,5 @@
-/* text.c - devices, byte counts and layer-group names as text. */
-#include "internal.h"
+/* text.c - devices and byte counts as text. */
+#include "base.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -69,8 +69,10 @@ char *hoist_device_format(struct hoist_device device, char *buf, size_t size)
 	return buf;
 }
 
-char *hoist__format_bytes(uint64_t bytes, char *buf, size_t size)
+char *hoist_bytes_format(uint64_t bytes, char *buf, size_t size)
 {
+	if (!buf || size == 0)
+		return buf;
 	static const char *units[] = {"B", "KB", "MB", "GB", "TB", "PB"};
 	double v = (double)bytes;
 	size_t u = 0;
@@ -116,19 +118,4 @@ enum hoist_status hoist_bytes_parse(const char *text, uint64_t *out)
 	return hoist__error(HOIST_ERR_INVALID,
 			    "byte count \"%s\": unknown unit \"%s\" (B, KB, MB, GB, TB, KiB, MiB, GiB, TiB)",
 			    text, end);
-}
-
-size_t hoist_layer_group_prefix(const char *name)
-{
-	/* Find the first ".<digits>." and end the prefix after its second dot. */
-	if (!name)
-		return 0;
-	for (const char *p = strchr(name, '.'); p; p = strchr(p + 1, '.')) {
-		const char *d = p + 1;
-		while (isdigit((unsigned char)*d))
-			d++;
-		if (d > p + 1 && *d == '.')
-			return (size_t)(d + 1 - name);
-	}
-	return 0;
 }

@@ -1,6 +1,6 @@
 /* fixtures.c - shared test checkpoints (see fixtures.h). */
 #include "fixtures.h"
-#include "internal.h"
+#include "base.h"
 #include "test.h"
 
 #include <errno.h>
@@ -105,13 +105,13 @@ void fixture_check_bf16_widened(const struct hoist_checkpoint *ck, const struct 
 {
 	const struct hoist_tensor_info *ti = hoist_checkpoint_tensor(ck, i);
 	struct hoist_tensor t;
-	hoist_model_tensor(m, i, &t);
+	t = *hoist_model_tensor(m, i);
 	CHECK_EQ_INT(ti->dtype, HOIST_BF16);
 	CHECK_EQ_INT(t.dtype, HOIST_F32);
 	CHECK_EQ_U64(t.nbytes, ti->numel * 4);
 	uint16_t *raw = malloc(ti->nbytes + 2);
 	uint32_t *got = malloc(t.nbytes + 4);
-	FILE *f = fopen(hoist_checkpoint_shard_path(ck, ti->shard), "rb");
+	FILE *f = fopen(hoist_checkpoint_shard(ck, ti->shard)->path, "rb");
 	CHECK(f && fseek(f, (long)ti->offset, SEEK_SET) == 0);
 	CHECK_EQ_U64(fread(raw, 1, ti->nbytes, f), ti->nbytes);
 	fclose(f);
@@ -201,7 +201,7 @@ void check_gen(const struct hoist_model *m, const struct hoist_checkpoint *ck)
 		const struct hoist_tensor_info *ti = hoist_checkpoint_tensor(ck, i);
 		size_t gen = (size_t)strtoull(strrchr(ti->name, 'w') + 1, NULL, 10);
 		struct hoist_tensor t;
-		hoist_model_tensor(m, i, &t);
+		t = *hoist_model_tensor(m, i);
 		CHECK_STR(t.name, ti->name);
 		CHECK_EQ_U64(t.nbytes, ti->nbytes);
 		unsigned char *buf = malloc(t.nbytes ? t.nbytes : 1);
@@ -226,7 +226,7 @@ void check_manifest(const struct hoist_model *m, const char *key, const char *de
 	CHECK(n > 0);
 	for (size_t i = 0; i < n; i++) {
 		struct hoist_tensor t;
-		hoist_model_tensor(m, i, &t);
+		t = *hoist_model_tensor(m, i);
 		/* tiny-qwen2-vl's tensors are spread over 3 files: find the one naming it */
 		json_t *entry = NULL;
 		const char *k;

@@ -2,7 +2,7 @@
  * and validated in memory by the same code hoist_checkpoint_open uses. Whatever it
  * returns, it must not crash, leak or read out of bounds, and on success the
  * tensors it reports must tile the data region. */
-#include "checkpoint.h"
+#include "safetensors.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -4,7 +4,7 @@
  * automatic one with jansson always (status, message, every field), the fast one
  * with jansson wherever it does not decline. Aborts on any difference. The corpus
  * tests/fuzz/header_paths is a link to tests/fuzz/header. */
-#include "checkpoint.h"
+#include "safetensors.h"
 
 #include <stdio.h>
 #include <stdlib.h>

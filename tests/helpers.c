@@ -108,3 +108,15 @@ int test_run(char **output, const char *fmt, ...)
 		return WEXITSTATUS(status);
 	return 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
 }
+
+enum hoist_status test_load(const struct hoist_checkpoint *ck, const struct hoist_options *opt,
+			    struct hoist_model **out)
+{
+	struct hoist_plan *plan = NULL;
+	*out = NULL;
+	enum hoist_status st = hoist_plan_create(ck, opt, &plan);
+	if (st == HOIST_OK)
+		st = hoist_model_load(plan, opt, out);
+	hoist_plan_free(plan);
+	return st;
+}

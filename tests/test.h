@@ -9,6 +9,7 @@
 #define HOIST_TEST_H
 
 #include "hoist.h"
+#include "hoist_testing.h"
 
 #include <inttypes.h>
 #include <stdbool.h>
@@ -104,5 +105,9 @@ int test_run(char **output, const char *fmt, ...) __attribute__((format(printf, 
 void test_check_no_leaks(void);
 /* Path of the built hoist command (HOIST_BIN or the build's default). */
 const char *test_hoist_bin(void);
+/* Plans ck under opt and loads by that plan (what a load given only options does):
+ * the first failing step's status, its message in hoist_errmsg(). */
+enum hoist_status test_load(const struct hoist_checkpoint *ck, const struct hoist_options *opt,
+			    struct hoist_model **out);
 
 #endif

@@ -1,6 +1,6 @@
 /* test_basics.c - dtypes, devices, byte counts, layer groups, errors, fault injection. */
 #include "test.h"
-#include "internal.h"
+#include "base.h"
 
 #include <errno.h>
 
@@ -67,8 +67,8 @@ TEST(byte_counts)
 	CHECK_ERR(hoist_bytes_parse("", &v), HOIST_ERR_INVALID, "empty");
 	CHECK_ERR(hoist_bytes_parse("1e30TB", &v), HOIST_ERR_INVALID, "too large");
 	char buf[32];
-	CHECK_STR(hoist__format_bytes(16582751232ull, buf, sizeof buf), "16.58 GB");
-	CHECK_STR(hoist__format_bytes(999, buf, sizeof buf), "999 B");
+	CHECK_STR(hoist_bytes_format(16582751232ull, buf, sizeof buf), "16.58 GB");
+	CHECK_STR(hoist_bytes_format(999, buf, sizeof buf), "999 B");
 }
 
 TEST(layer_groups)
@@ -95,7 +95,7 @@ TEST(errors_and_status_names)
 
 TEST(fault_injection)
 {
-	hoist__fault_set(HOIST__FAULT_ALLOC, 2, ENOMEM, false);
+	hoist_fault_set(HOIST_FAULT_ALLOC, 2, ENOMEM, false);
 	void *a = hoist__malloc(8), *b = hoist__malloc(8), *c = hoist__malloc(8);
 	CHECK(a && !b && c);
 	hoist__free(a);
@@ -106,15 +106,15 @@ TEST(fault_injection)
 	int fd = hoist__open(p, 0);
 	CHECK(fd >= 0);
 	char buf[16];
-	hoist__fault_set(HOIST__FAULT_SHORT_READ, 1, 0, false);
+	hoist_fault_set(HOIST_FAULT_SHORT_READ, 1, 0, false);
 	CHECK_EQ_INT(hoist__pread(fd, buf, 10, 0), 5);
 	CHECK_EQ_INT(hoist__pread_full(fd, buf, 10, 0), 0);
 	CHECK(memcmp(buf, "0123456789", 10) == 0);
-	hoist__fault_set(HOIST__FAULT_READ, 1, EIO, true);
+	hoist_fault_set(HOIST_FAULT_READ, 1, EIO, true);
 	CHECK_EQ_INT(hoist__pread(fd, buf, 10, 0), -1);
 	CHECK_EQ_INT(errno, EIO);
 	CHECK_EQ_INT(hoist__pread(fd, buf, 10, 0), -1);
-	hoist__fault_clear_all();
+	hoist_fault_clear_all();
 	CHECK_EQ_INT(hoist__pread_full(fd, buf, 11, 0), -1); /* past the end */
 	CHECK_EQ_INT(errno, EIO);
 	hoist__close(fd);

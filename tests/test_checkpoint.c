@@ -2,7 +2,7 @@
  * manifest, the full-size 7B layout, directories and index files, the index
  * cross-checks, config.json, and injected allocation and I/O faults. */
 #include "fixtures.h"
-#include "checkpoint.h"
+#include "safetensors.h"
 #include "test.h"
 
 #include <errno.h>
@@ -57,7 +57,7 @@ static size_t check_against_manifest(const struct hoist_checkpoint *ckpt, json_t
 {
 	size_t seen = 0, expected = 0;
 	for (size_t s = 0; s < hoist_checkpoint_shard_count(ckpt); s++) {
-		const char *path = hoist_checkpoint_shard_path(ckpt, s);
+		const char *path = hoist_checkpoint_shard(ckpt, s)->path;
 		const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
 		char key[512];
 		snprintf(key, sizeof key, "%s%s", prefix, base);
@@ -73,7 +73,8 @@ static size_t check_against_manifest(const struct hoist_checkpoint *ckpt, json_t
 			bool found = false;
 			for (size_t i = 0; i < hoist_checkpoint_metadata_count(ckpt); i++) {
 				const char *k, *v;
-				hoist_checkpoint_metadata(ckpt, i, &k, &v);
+				k = hoist_checkpoint_metadata(ckpt, i)->key;
+				v = hoist_checkpoint_metadata(ckpt, i)->value;
 				if (strcmp(k, mk) == 0) {
 					CHECK_STR(v, json_string_value(mv));
 					found = true;
@@ -129,10 +130,12 @@ TEST(checkpoint_reference_all_dtypes)
 	CHECK_EQ_U64(hoist_checkpoint_total_bytes(c), 133501);
 	CHECK_EQ_INT(hoist_checkpoint_metadata_count(c), 2);
 	const char *k, *v;
-	hoist_checkpoint_metadata(c, 0, &k, &v);
+	k = hoist_checkpoint_metadata(c, 0)->key;
+	v = hoist_checkpoint_metadata(c, 0)->value;
 	CHECK_STR(k, "format");
 	CHECK_STR(v, "pt");
-	hoist_checkpoint_metadata(c, 1, &k, &v);
+	k = hoist_checkpoint_metadata(c, 1)->key;
+	v = hoist_checkpoint_metadata(c, 1)->value;
 	CHECK_STR(k, "note");
 	CHECK_STR(v, "reference vectors");
 	CHECK(hoist_checkpoint_architecture(c) == NULL);
@@ -166,11 +169,11 @@ static void check_tiny(const char *path, json_t *manifest)
 	for (size_t s = 0; s < 3; s++) {
 		char want[64];
 		snprintf(want, sizeof want, "model-0000%zu-of-00003.safetensors", s + 1);
-		const char *p = hoist_checkpoint_shard_path(c, s);
+		const char *p = hoist_checkpoint_shard(c, s)->path;
 		CHECK(strlen(p) > strlen(want) && strcmp(p + strlen(p) - strlen(want), want) == 0);
 		struct stat st;
 		CHECK(stat(p, &st) == 0);
-		CHECK_EQ_U64(hoist_checkpoint_shard_size(c, s), st.st_size);
+		CHECK_EQ_U64(hoist_checkpoint_shard(c, s)->size, st.st_size);
 	}
 	/* numbering: shard, then offset */
 	for (size_t i = 1; i < 70; i++) {
@@ -204,8 +207,8 @@ TEST(checkpoint_qwen7b_sparse)
 	CHECK_STR(hoist_checkpoint_architecture(c), "Qwen2VLForConditionalGeneration");
 	CHECK_STR(hoist_checkpoint_config_dtype(c), "bfloat16");
 	CHECK_EQ_INT(hoist_checkpoint_warning_count(c), 0);
-	CHECK_EQ_U64(hoist_checkpoint_shard_size(c, 0), 3898638336ull);
-	CHECK_EQ_U64(hoist_checkpoint_shard_size(c, 4), 1089994880ull);
+	CHECK_EQ_U64(hoist_checkpoint_shard(c, 0)->size, 3898638336ull);
+	CHECK_EQ_U64(hoist_checkpoint_shard(c, 4)->size, 1089994880ull);
 
 	/* spot checks against shard-headers.json itself */
 	json_error_t e;
@@ -226,7 +229,7 @@ TEST(checkpoint_qwen7b_sparse)
 		size_t idx;
 		CHECK_OK(hoist_checkpoint_find(c, checks[k][0], &idx));
 		const struct hoist_tensor_info *ti = hoist_checkpoint_tensor(c, idx);
-		const char *p = hoist_checkpoint_shard_path(c, ti->shard);
+		const char *p = hoist_checkpoint_shard(c, ti->shard)->path;
 		CHECK_STR(p + strlen(p) - strlen(checks[k][1]), checks[k][1]);
 		json_t *off = json_object_get(t, "data_offsets");
 		CHECK_EQ_U64(ti->offset, 8 + strlen(htext) + json_integer_value(json_array_get(off, 0)));
@@ -290,25 +293,26 @@ TEST(checkpoint_sharded_ok)
 	CHECK_STR(hoist_checkpoint_tensor(c, 0)->name, "a");
 	CHECK_STR(hoist_checkpoint_tensor(c, 2)->name, "c");
 	CHECK_EQ_INT(hoist_checkpoint_tensor(c, 2)->shard, 1);
-	CHECK_STR(hoist_checkpoint_shard_path(c, 1), test_join(dir, SHARD2));
-	CHECK(hoist_checkpoint_shard_path(c, 2) == NULL);
-	CHECK_EQ_U64(hoist_checkpoint_shard_size(c, 2), 0);
+	CHECK_STR(hoist_checkpoint_shard(c, 1)->path, test_join(dir, SHARD2));
+	CHECK(hoist_checkpoint_shard(c, 2) == NULL);
 	CHECK_STR(hoist_checkpoint_architecture(c), "LlamaForCausalLM");
 	CHECK_STR(hoist_checkpoint_config_dtype(c), "float16");
 	CHECK_EQ_INT(hoist_checkpoint_warning_count(c), 0);
 	/* metadata merged, first shard wins, sorted by key */
 	CHECK_EQ_INT(hoist_checkpoint_metadata_count(c), 3);
 	const char *k, *v;
-	hoist_checkpoint_metadata(c, 0, &k, &v);
+	k = hoist_checkpoint_metadata(c, 0)->key;
+	v = hoist_checkpoint_metadata(c, 0)->value;
 	CHECK_STR(k, "format");
 	CHECK_STR(v, "pt");
-	hoist_checkpoint_metadata(c, 1, &k, &v);
+	k = hoist_checkpoint_metadata(c, 1)->key;
+	v = hoist_checkpoint_metadata(c, 1)->value;
 	CHECK_STR(k, "only1");
-	hoist_checkpoint_metadata(c, 2, &k, &v);
+	k = hoist_checkpoint_metadata(c, 2)->key;
+	v = hoist_checkpoint_metadata(c, 2)->value;
 	CHECK_STR(k, "only2");
 	CHECK_STR(v, "y");
-	hoist_checkpoint_metadata(c, 3, &k, &v);
-	CHECK(k == NULL && v == NULL);
+	CHECK(hoist_checkpoint_metadata(c, 3) == NULL);
 	hoist_checkpoint_close(c);
 
 	/* the same through the index path */
@@ -489,14 +493,14 @@ TEST(checkpoint_paths_and_arguments)
 	CHECK_EQ_INT(hoist_checkpoint_tensor_count(c), 1);
 	CHECK_STR(hoist_checkpoint_architecture(c), "M");
 	CHECK(hoist_checkpoint_config_dtype(c) == NULL);
-	CHECK_STR(hoist_checkpoint_shard_path(c, 0), test_join(dir, "model.safetensors"));
+	CHECK_STR(hoist_checkpoint_shard(c, 0)->path, test_join(dir, "model.safetensors"));
 	hoist_checkpoint_close(c);
 	/* NULL handles are harmless */
 	hoist_checkpoint_close(NULL);
 	CHECK_EQ_INT(hoist_checkpoint_tensor_count(NULL), 0);
 	CHECK_EQ_INT(hoist_checkpoint_shard_count(NULL), 0);
 	CHECK(hoist_checkpoint_tensor(NULL, 0) == NULL);
-	CHECK(hoist_checkpoint_shard_path(NULL, 0) == NULL);
+	CHECK(hoist_checkpoint_shard(NULL, 0) == NULL);
 	CHECK(hoist_checkpoint_warning(NULL, 0) == NULL);
 	size_t i;
 	CHECK_ERR(hoist_checkpoint_find(NULL, "a", &i), HOIST_ERR_INVALID, "NULL");
@@ -519,9 +523,9 @@ TEST(checkpoint_fault_each_allocation)
 		long n;
 		for (n = 1; n < 100000; n++) {
 			struct hoist_checkpoint *c = NULL;
-			hoist__fault_set(HOIST__FAULT_ALLOC, n, ENOMEM, false);
+			hoist_fault_set(HOIST_FAULT_ALLOC, n, ENOMEM, false);
 			enum hoist_status s = hoist_checkpoint_open(paths[p], NULL, &c);
-			hoist__fault_clear_all();
+			hoist_fault_clear_all();
 			if (s == HOIST_OK) {
 				/* past the last allocation: a complete, correct result */
 				CHECK_EQ_INT(hoist_checkpoint_tensor_count(c), p == 0 ? 70 : 3);
@@ -539,9 +543,9 @@ TEST(checkpoint_fault_each_allocation)
 		CHECK(n > 15); /* it did reach the allocations */
 		/* every allocation failing from the first */
 		struct hoist_checkpoint *c = NULL;
-		hoist__fault_set(HOIST__FAULT_ALLOC, 1, ENOMEM, true);
+		hoist_fault_set(HOIST_FAULT_ALLOC, 1, ENOMEM, true);
 		CHECK_ERR(hoist_checkpoint_open(paths[p], NULL, &c), HOIST_ERR_NOMEM, "out of memory");
-		hoist__fault_clear_all();
+		hoist_fault_clear_all();
 		CHECK(c == NULL);
 	}
 	test_check_no_leaks();
@@ -554,9 +558,9 @@ TEST(checkpoint_fault_io)
 	/* EIO on each read in turn (the length, the header) */
 	long n;
 	for (n = 1; n < 100; n++) {
-		hoist__fault_set(HOIST__FAULT_READ, n, EIO, false);
+		hoist_fault_set(HOIST_FAULT_READ, n, EIO, false);
 		enum hoist_status s = hoist_checkpoint_open(file, NULL, &c);
-		hoist__fault_clear_all();
+		hoist_fault_clear_all();
 		if (s == HOIST_OK)
 			break;
 		CHECK(c == NULL);
@@ -569,24 +573,24 @@ TEST(checkpoint_fault_io)
 	hoist_checkpoint_close(c);
 
 	/* short reads everywhere: the same result, read in pieces */
-	hoist__fault_set(HOIST__FAULT_SHORT_READ, 1, 0, true);
+	hoist_fault_set(HOIST_FAULT_SHORT_READ, 1, 0, true);
 	CHECK_OK(hoist_checkpoint_open(test_join(test_data_dir(), "reference/tiny-qwen2-vl"), NULL, &c));
-	hoist__fault_clear_all();
+	hoist_fault_clear_all();
 	CHECK_EQ_INT(hoist_checkpoint_tensor_count(c), 70);
 	CHECK_STR(hoist_checkpoint_architecture(c), "Qwen2VLForConditionalGeneration");
 	hoist_checkpoint_close(c);
 
 	/* open failing: the message names the file and the error */
-	hoist__fault_set(HOIST__FAULT_OPEN, 1, EACCES, false);
+	hoist_fault_set(HOIST_FAULT_OPEN, 1, EACCES, false);
 	CHECK_ERR(hoist_checkpoint_open(file, NULL, &c), HOIST_ERR_IO,
 		  "all_dtypes.safetensors: cannot open: Permission denied");
-	hoist__fault_clear_all();
+	hoist_fault_clear_all();
 	/* in a sharded checkpoint: each open in turn (the index, 3 shards, config.json) */
 	const char *tiny = test_join(test_data_dir(), "reference/tiny-qwen2-vl");
 	for (n = 1; n <= 5; n++) {
-		hoist__fault_set(HOIST__FAULT_OPEN, n, EMFILE, false);
+		hoist_fault_set(HOIST_FAULT_OPEN, n, EMFILE, false);
 		enum hoist_status s = hoist_checkpoint_open(tiny, NULL, &c);
-		hoist__fault_clear_all();
+		hoist_fault_clear_all();
 		if (n <= 4) {
 			CHECK_EQ_INT(s, HOIST_ERR_IO);
 			CHECK(strstr(hoist_errmsg(), "cannot open: Too many open files"));
@@ -650,7 +654,7 @@ TEST(checkpoint_threads_same_result_first_error)
 	static const unsigned threads[] = {1, 2, 3, 8, 0};
 	const char *dir = make_many("many");
 	for (size_t k = 0; k < HOIST__ARRAY_SIZE(threads); k++) {
-		hoist__checkpoint_set_threads(threads[k]);
+		hoist_checkpoint_set_header_threads(threads[k]);
 		struct hoist_checkpoint *c;
 		CHECK_OK(hoist_checkpoint_open(dir, NULL, &c));
 		CHECK_EQ_INT(hoist_checkpoint_shard_count(c), MANY_SHARDS);
@@ -663,7 +667,7 @@ TEST(checkpoint_threads_same_result_first_error)
 			CHECK_EQ_INT(t->shard, s);
 			CHECK_EQ_U64(t->nbytes, (uint64_t)s + 1);
 			CHECK_EQ_U64(t->offset, 8 + strlen(many_header(s)));
-			CHECK_EQ_U64(hoist_checkpoint_shard_size(c, (size_t)s),
+			CHECK_EQ_U64(hoist_checkpoint_shard(c, (size_t)s)->size,
 				     8 + strlen(many_header(s)) + (size_t)s + 1);
 		}
 		hoist_checkpoint_close(c);
@@ -682,7 +686,7 @@ TEST(checkpoint_threads_same_result_first_error)
 		 "match shape [2] x U8 (2 bytes)",
 		 dir);
 	for (size_t k = 0; k < HOIST__ARRAY_SIZE(threads); k++) {
-		hoist__checkpoint_set_threads(threads[k]);
+		hoist_checkpoint_set_header_threads(threads[k]);
 		for (int r = 0; r < 50; r++) {
 			struct hoist_checkpoint *c = (struct hoist_checkpoint *)1;
 			CHECK_EQ_INT(hoist_checkpoint_open(dir, NULL, &c), HOIST_ERR_FORMAT);
@@ -703,7 +707,7 @@ TEST(checkpoint_threads_same_result_first_error)
 		snprintf(want, sizeof want,
 			 "%s/model-00003-of-00012.safetensors: header nests deeper than 127 levels", dir);
 		for (size_t k = 0; k < HOIST__ARRAY_SIZE(threads); k++) {
-			hoist__checkpoint_set_threads(threads[k]);
+			hoist_checkpoint_set_header_threads(threads[k]);
 			struct hoist_checkpoint *c = NULL;
 			CHECK_ERR(hoist_checkpoint_open(dir, NULL, &c), HOIST_ERR_FORMAT, want);
 		}
@@ -714,19 +718,19 @@ TEST(checkpoint_threads_same_result_first_error)
 	/* with shard 4 mended, shard 7's error; then shard 10's */
 	break_shard(dir, 4, "{\"t4\":{\"dtype\":\"U8\",\"shape\":[0],\"data_offsets\":[0,0]}}");
 	for (size_t k = 0; k < HOIST__ARRAY_SIZE(threads); k++) {
-		hoist__checkpoint_set_threads(threads[k]);
+		hoist_checkpoint_set_header_threads(threads[k]);
 		struct hoist_checkpoint *c = NULL;
 		CHECK_ERR(hoist_checkpoint_open(dir, NULL, &c), HOIST_ERR_FORMAT,
 			  "model-00008-of-00012.safetensors: header is not valid JSON");
 	}
 	break_shard(dir, 7, "{\"t7\":{\"dtype\":\"U8\",\"shape\":[0],\"data_offsets\":[0,0]}}");
 	for (size_t k = 0; k < HOIST__ARRAY_SIZE(threads); k++) {
-		hoist__checkpoint_set_threads(threads[k]);
+		hoist_checkpoint_set_header_threads(threads[k]);
 		struct hoist_checkpoint *c = NULL;
 		CHECK_ERR(hoist_checkpoint_open(dir, NULL, &c), HOIST_ERR_IO,
 			  "model-00011-of-00012.safetensors: cannot open: No such file or directory");
 	}
-	hoist__checkpoint_set_threads(0);
+	hoist_checkpoint_set_header_threads(0);
 	test_check_no_leaks();
 }
 
@@ -736,13 +740,13 @@ TEST(checkpoint_threads_same_result_first_error)
 TEST(checkpoint_threads_faults)
 {
 	const char *dir = make_many("many_faults");
-	hoist__checkpoint_set_threads(8);
+	hoist_checkpoint_set_header_threads(8);
 	long n;
 	for (n = 1; n < 100000; n++) {
 		struct hoist_checkpoint *c = (struct hoist_checkpoint *)1;
-		hoist__fault_set(HOIST__FAULT_ALLOC, n, ENOMEM, false);
+		hoist_fault_set(HOIST_FAULT_ALLOC, n, ENOMEM, false);
 		enum hoist_status s = hoist_checkpoint_open(dir, NULL, &c);
-		hoist__fault_clear_all();
+		hoist_fault_clear_all();
 		if (s == HOIST_OK) {
 			CHECK_EQ_INT(hoist_checkpoint_tensor_count(c), MANY_SHARDS);
 			CHECK_STR(hoist_checkpoint_tensor(c, MANY_SHARDS - 1)->name, "t11");
@@ -757,21 +761,21 @@ TEST(checkpoint_threads_faults)
 	CHECK(n > 4 * MANY_SHARDS); /* at least the path and the header's pools of each */
 	for (n = 1; n <= MANY_SHARDS + 1; n++) {
 		struct hoist_checkpoint *c = (struct hoist_checkpoint *)1;
-		hoist__fault_set(HOIST__FAULT_OPEN, n, EMFILE, false);
+		hoist_fault_set(HOIST_FAULT_OPEN, n, EMFILE, false);
 		CHECK_ERR(hoist_checkpoint_open(dir, NULL, &c), HOIST_ERR_IO,
 			  "cannot open: Too many open files");
-		hoist__fault_clear_all();
+		hoist_fault_clear_all();
 		CHECK(c == NULL);
 	}
 	/* every allocation failing, and every read */
 	struct hoist_checkpoint *c = NULL;
-	hoist__fault_set(HOIST__FAULT_ALLOC, 1, ENOMEM, true);
+	hoist_fault_set(HOIST_FAULT_ALLOC, 1, ENOMEM, true);
 	CHECK_ERR(hoist_checkpoint_open(dir, NULL, &c), HOIST_ERR_NOMEM, "out of memory");
-	hoist__fault_clear_all();
-	hoist__fault_set(HOIST__FAULT_READ, 2, EIO, true);
+	hoist_fault_clear_all();
+	hoist_fault_set(HOIST_FAULT_READ, 2, EIO, true);
 	CHECK_ERR(hoist_checkpoint_open(dir, NULL, &c), HOIST_ERR_IO, "Input/output error");
-	hoist__fault_clear_all();
+	hoist_fault_clear_all();
 	CHECK(c == NULL);
-	hoist__checkpoint_set_threads(0);
+	hoist_checkpoint_set_header_threads(0);
 	test_check_no_leaks();
 }

@@ -13,7 +13,7 @@
  * hoist keeps the sign, quiets, and keeps the payload's top bits.
  */
 #include "test.h"
-#include "internal.h"
+#include "convert.h"
 
 #include <math.h>
 
@@ -295,18 +295,18 @@ TEST(convert_loaded_dtype_and_nbytes)
 	for (size_t i = 0; i < 3; i++) {
 		t.dtype = floats[i];
 		t.nbytes = 15 * (hoist_dtype_bits(t.dtype) / 8);
-		CHECK_EQ_INT(hoist__loaded_dtype(&t, HOIST_DTYPE_NONE), t.dtype);
-		CHECK_EQ_U64(hoist__loaded_nbytes(&t, HOIST_DTYPE_NONE), t.nbytes);
-		CHECK_EQ_INT(hoist__loaded_dtype(&t, HOIST_F32), HOIST_F32);
-		CHECK_EQ_U64(hoist__loaded_nbytes(&t, HOIST_F32), 60);
-		CHECK_EQ_INT(hoist__loaded_dtype(&t, HOIST_BF16), HOIST_BF16);
-		CHECK_EQ_U64(hoist__loaded_nbytes(&t, HOIST_BF16), 30);
-		CHECK_EQ_INT(hoist__loaded_dtype(&t, HOIST_F16), HOIST_F16);
-		CHECK_EQ_U64(hoist__loaded_nbytes(&t, HOIST_F16), 30);
+		CHECK_EQ_INT(hoist_dtype_loaded(t.dtype, HOIST_DTYPE_NONE), t.dtype);
+		CHECK_EQ_U64(hoist__loaded_nbytes(t.dtype, t.numel, t.nbytes, HOIST_DTYPE_NONE), t.nbytes);
+		CHECK_EQ_INT(hoist_dtype_loaded(t.dtype, HOIST_F32), HOIST_F32);
+		CHECK_EQ_U64(hoist__loaded_nbytes(t.dtype, t.numel, t.nbytes, HOIST_F32), 60);
+		CHECK_EQ_INT(hoist_dtype_loaded(t.dtype, HOIST_BF16), HOIST_BF16);
+		CHECK_EQ_U64(hoist__loaded_nbytes(t.dtype, t.numel, t.nbytes, HOIST_BF16), 30);
+		CHECK_EQ_INT(hoist_dtype_loaded(t.dtype, HOIST_F16), HOIST_F16);
+		CHECK_EQ_U64(hoist__loaded_nbytes(t.dtype, t.numel, t.nbytes, HOIST_F16), 30);
 		/* Targets outside the three keep the tensor's dtype. */
-		CHECK_EQ_INT(hoist__loaded_dtype(&t, HOIST_F64), t.dtype);
-		CHECK_EQ_INT(hoist__loaded_dtype(&t, HOIST_I8), t.dtype);
-		CHECK_EQ_U64(hoist__loaded_nbytes(&t, HOIST_F64), t.nbytes);
+		CHECK_EQ_INT(hoist_dtype_loaded(t.dtype, HOIST_F64), t.dtype);
+		CHECK_EQ_INT(hoist_dtype_loaded(t.dtype, HOIST_I8), t.dtype);
+		CHECK_EQ_U64(hoist__loaded_nbytes(t.dtype, t.numel, t.nbytes, HOIST_F64), t.nbytes);
 	}
 	/* Other dtypes never convert, and keep their stored size (F4: half a byte each). */
 	static const struct {
@@ -317,9 +317,9 @@ TEST(convert_loaded_dtype_and_nbytes)
 	for (size_t i = 0; i < HOIST__ARRAY_SIZE(others); i++) {
 		t.dtype = others[i].d;
 		t.nbytes = others[i].nbytes;
-		CHECK_EQ_INT(hoist__loaded_dtype(&t, HOIST_F32), t.dtype);
-		CHECK_EQ_U64(hoist__loaded_nbytes(&t, HOIST_F32), others[i].nbytes);
-		CHECK_EQ_INT(hoist__loaded_dtype(&t, HOIST_BF16), t.dtype);
+		CHECK_EQ_INT(hoist_dtype_loaded(t.dtype, HOIST_F32), t.dtype);
+		CHECK_EQ_U64(hoist__loaded_nbytes(t.dtype, t.numel, t.nbytes, HOIST_F32), others[i].nbytes);
+		CHECK_EQ_INT(hoist_dtype_loaded(t.dtype, HOIST_BF16), t.dtype);
 	}
 	int64_t shape4[1] = {16};
 	struct hoist_tensor_info f4 = {.name = "q",
@@ -328,11 +328,11 @@ TEST(convert_loaded_dtype_and_nbytes)
 	                               .shape = shape4,
 	                               .numel = 16,
 	                               .nbytes = 8};
-	CHECK_EQ_INT(hoist__loaded_dtype(&f4, HOIST_F16), HOIST_F4);
-	CHECK_EQ_U64(hoist__loaded_nbytes(&f4, HOIST_F16), 8);
+	CHECK_EQ_INT(hoist_dtype_loaded(f4.dtype, HOIST_F16), HOIST_F4);
+	CHECK_EQ_U64(hoist__loaded_nbytes(f4.dtype, f4.numel, f4.nbytes, HOIST_F16), 8);
 	/* Scalars and empty tensors. */
 	struct hoist_tensor_info s = {.name = "s", .dtype = HOIST_BF16, .numel = 1, .nbytes = 2};
-	CHECK_EQ_U64(hoist__loaded_nbytes(&s, HOIST_F32), 4);
+	CHECK_EQ_U64(hoist__loaded_nbytes(s.dtype, s.numel, s.nbytes, HOIST_F32), 4);
 	s.numel = 0, s.nbytes = 0;
-	CHECK_EQ_U64(hoist__loaded_nbytes(&s, HOIST_F32), 0);
+	CHECK_EQ_U64(hoist__loaded_nbytes(s.dtype, s.numel, s.nbytes, HOIST_F32), 0);
 }

@@ -11,9 +11,9 @@
 
 static void need_gpu(void)
 {
-	struct hoist__device_info info[HOIST__MAX_DEVICES];
+	struct hoist_device_info info[HOIST__MAX_DEVICES];
 	size_t n;
-	if (hoist__devices_list(HOIST_DEVICE_CUDA, NULL, info, HOIST__MAX_DEVICES, &n) != HOIST_OK)
+	if (hoist_device_list(HOIST_DEVICE_CUDA, NULL, info, HOIST__MAX_DEVICES, &n) != HOIST_OK)
 		SKIP("%s", hoist_errmsg());
 	CHECK(n >= 1);
 }
@@ -23,7 +23,7 @@ static void load_checked(const char *path, const char *key, struct hoist_options
 	struct hoist_checkpoint *ck;
 	struct hoist_model *m;
 	CHECK_OK(hoist_checkpoint_open(path, NULL, &ck));
-	CHECK_OK(hoist_model_load(ck, NULL, &opt, &m));
+	CHECK_OK(test_load(ck, &opt, &m));
 	check_manifest(m, key, "cuda:0");
 	hoist_model_free(m);
 	hoist_checkpoint_close(ck);
@@ -59,9 +59,9 @@ TEST_TIMEOUT(cuda_load_generated_and_synth, 300)
 	};
 	for (size_t i = 0; i < HOIST__ARRAY_SIZE(opts); i++) {
 		struct hoist_model *m;
-		CHECK_OK(hoist_model_load(ck, NULL, &opts[i], &m));
+		CHECK_OK(test_load(ck, &opts[i], &m));
 		struct hoist_tensor t;
-		hoist_model_tensor(m, 0, &t);
+		t = *hoist_model_tensor(m, 0);
 		CHECK_EQ_INT(t.device.kind, HOIST_DEVICE_CUDA);
 		check_gen(m, ck);
 		hoist_model_free(m);
@@ -75,10 +75,10 @@ TEST_TIMEOUT(cuda_load_generated_and_synth, 300)
 	CHECK_OK(hoist_checkpoint_open(sdir, NULL, &ck));
 	struct hoist_options opt = {.device = "cuda:0"};
 	struct hoist_model *m;
-	CHECK_OK(hoist_model_load(ck, NULL, &opt, &m));
+	CHECK_OK(test_load(ck, &opt, &m));
 	for (size_t i = 0; i < hoist_model_tensor_count(m); i++) {
 		struct hoist_tensor t;
-		hoist_model_tensor(m, i, &t);
+		t = *hoist_model_tensor(m, i);
 		unsigned char *got = malloc(t.nbytes + 1), *want = malloc(t.nbytes + 1);
 		CHECK_OK(hoist_model_read(m, i, got, t.nbytes));
 		hoist_synth_fill(5, t.name, 0, want, t.nbytes);
@@ -100,7 +100,7 @@ TEST(cuda_load_converts)
 	struct hoist_options opt = {.device = "cuda:0", .dtype = HOIST_F32, .chunk_bytes = 4096,
 				    .staging_bytes = 32768, .threads = 4};
 	struct hoist_model *m;
-	CHECK_OK(hoist_model_load(ck, NULL, &opt, &m));
+	CHECK_OK(test_load(ck, &opt, &m));
 	for (size_t i = 0; i < hoist_model_tensor_count(m); i++)
 		fixture_check_bf16_widened(ck, m, i);
 	hoist_model_free(m);
@@ -133,12 +133,12 @@ TEST(cuda_backend_errors_and_pinned)
 	struct hoist_checkpoint *ck;
 	struct hoist_model *m;
 	CHECK_OK(hoist_checkpoint_open(test_join(test_data_dir(), "reference/tiny-qwen2-vl"), NULL, &ck));
-	CHECK_OK(hoist_model_load(ck, NULL, &opt, &m));
-	CHECK_STR(hoist__model_report(m)->devices[0].memory, "pinned by cuMemHostAlloc");
+	CHECK_OK(test_load(ck, &opt, &m));
+	CHECK_STR(hoist_model_device(m, 0)->memory, "pinned by cuMemHostAlloc");
 	check_manifest(m, "tiny-qwen2-vl/", "cpu");
 	/* fetch onto the GPU from host memory */
 	struct hoist_tensor t, f;
-	hoist_model_tensor(m, 0, &t);
+	t = *hoist_model_tensor(m, 0);
 	CHECK_OK(hoist_model_fetch(m, 0, (struct hoist_device){HOIST_DEVICE_CUDA, 0}, &f));
 	unsigned char *got = malloc(t.nbytes);
 	CHECK_OK(b->open(NULL, 0, &dev));
@@ -153,16 +153,16 @@ TEST(cuda_backend_errors_and_pinned)
 /* Where no driver loads, the load says why, and never falls back to another device. */
 TEST(cuda_absent_says_why)
 {
-	struct hoist__device_info info[1];
+	struct hoist_device_info info[1];
 	size_t n;
-	if (hoist__devices_list(HOIST_DEVICE_CUDA, NULL, info, 1, &n) == HOIST_OK)
+	if (hoist_device_list(HOIST_DEVICE_CUDA, NULL, info, 1, &n) == HOIST_OK)
 		SKIP("a CUDA GPU is present: nothing to check about its absence");
 	struct hoist_checkpoint *ck;
 	CHECK_OK(hoist_checkpoint_open(test_join(test_data_dir(), "reference/all_dtypes.safetensors"),
 				       NULL, &ck));
 	struct hoist_options opt = {.device = "cuda:0"};
 	struct hoist_model *m = (struct hoist_model *)1;
-	CHECK_ERR(hoist_model_load(ck, NULL, &opt, &m), HOIST_ERR_NO_DEVICE, "libcuda.so.1");
+	CHECK_ERR(test_load(ck, &opt, &m), HOIST_ERR_NO_DEVICE, "libcuda.so.1");
 	CHECK(m == NULL);
 	struct hoist__dev *dev = (struct hoist__dev *)1;
 	CHECK_ERR(hoist__backend_cuda.open(NULL, 0, &dev), HOIST_ERR_NO_DEVICE, "libcuda.so.1: ");

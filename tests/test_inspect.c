@@ -200,7 +200,7 @@ TEST(inspect_text_tiny_qwen)
 	CHECK_HAS(out, want);
 	CHECK_HAS(out, "shards: 3\n");
 	for (size_t s = 0; s < 3; s++)
-		CHECK_HAS(out, hoist_checkpoint_shard_path(c, s));
+		CHECK_HAS(out, hoist_checkpoint_shard(c, s)->path);
 	CHECK_HAS(out, "config: Qwen2VLForConditionalGeneration, dtype bfloat16\n");
 	snprintf(want, sizeof want, "BF16     %6zu tensors", hoist_checkpoint_tensor_count(c));
 	CHECK_HAS(out, want);

@@ -3,7 +3,7 @@
  * (tests/data/device-maps/qwen2-vl-7b-accelerate.json) as an oracle. */
 #include "test.h"
 #include "fixtures.h"
-#include "internal.h"
+#include "base.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -68,7 +68,7 @@ static const char *tensor_dev(const struct hoist_checkpoint *c, const struct hoi
 {
 	size_t i;
 	CHECK_OK(hoist_checkpoint_find(c, name, &i));
-	return devname(hoist_plan_tensor_device(p, i));
+	return devname(hoist_plan_tensor(p, i)->device);
 }
 
 static uint64_t tensor_off(const struct hoist_checkpoint *c, const struct hoist_plan *p,
@@ -76,7 +76,7 @@ static uint64_t tensor_off(const struct hoist_checkpoint *c, const struct hoist_
 {
 	size_t i;
 	CHECK_OK(hoist_checkpoint_find(c, name, &i));
-	return hoist_plan_tensor_offset(p, i);
+	return hoist_plan_tensor(p, i)->offset;
 }
 
 /* Devices of the plan as "sim:0=2048/2500 sim:1=..." (bytes/budget, "-" unlimited). */
@@ -88,7 +88,9 @@ static const char *devices_text(const struct hoist_plan *p)
 	for (size_t i = 0; i < hoist_plan_device_count(p); i++) {
 		struct hoist_device d;
 		uint64_t budget, bytes;
-		hoist_plan_device(p, i, &d, &budget, &bytes);
+		d = hoist_plan_device(p, i)->device;
+		budget = hoist_plan_device(p, i)->budget;
+		bytes = hoist_plan_device(p, i)->bytes;
 		char b[32];
 		if (budget == UINT64_MAX)
 			snprintf(b, sizeof b, "-");
@@ -104,7 +106,7 @@ static int plan_dev_index(const struct hoist_plan *p, struct hoist_device d)
 {
 	for (size_t i = 0; i < hoist_plan_device_count(p); i++) {
 		struct hoist_device x;
-		hoist_plan_device(p, i, &x, NULL, NULL);
+		x = hoist_plan_device(p, i)->device;
 		if (x.kind == d.kind && x.index == d.index)
 			return (int)i;
 	}
@@ -122,11 +124,11 @@ static void check_plan(const struct hoist_checkpoint *c, const struct hoist_plan
 	CHECK(nd > 0 && nd <= HOIST__MAX_DEVICES + 2);
 	for (size_t t = 0; t < n; t++) {
 		const struct hoist_tensor_info *ti = hoist_checkpoint_tensor(c, t);
-		struct hoist_device d = hoist_plan_tensor_device(p, t);
+		struct hoist_device d = hoist_plan_tensor(p, t)->device;
 		int k = plan_dev_index(p, d);
 		if (k < 0)
 			FAIL("tensor %s on %s, which the plan does not list", ti->name, devname(d));
-		uint64_t off = hoist_plan_tensor_offset(p, t);
+		uint64_t off = hoist_plan_tensor(p, t)->offset;
 		if (d.kind == HOIST_DEVICE_DISK) {
 			CHECK_EQ_U64(off, ti->offset);
 			run[k] += ti->nbytes;
@@ -136,13 +138,15 @@ static void check_plan(const struct hoist_checkpoint *c, const struct hoist_plan
 			FAIL("tensor %s: offset %" PRIu64 ", expected %" PRIu64, ti->name, off,
 			     run[k]);
 		CHECK_EQ_U64(off % HOIST__ARENA_ALIGN, 0);
-		uint64_t sz = hoist__loaded_nbytes(ti, dtype);
+		uint64_t sz = hoist__loaded_nbytes(ti->dtype, ti->numel, ti->nbytes, dtype);
 		run[k] += (sz + HOIST__ARENA_ALIGN - 1) / HOIST__ARENA_ALIGN * HOIST__ARENA_ALIGN;
 	}
 	for (size_t i = 0; i < nd; i++) {
 		struct hoist_device d;
 		uint64_t budget, bytes;
-		hoist_plan_device(p, i, &d, &budget, &bytes);
+		d = hoist_plan_device(p, i)->device;
+		budget = hoist_plan_device(p, i)->budget;
+		bytes = hoist_plan_device(p, i)->bytes;
 		if (bytes != run[i])
 			FAIL("%s: plan says %" PRIu64 " bytes, tensors add up to %" PRIu64,
 			     devname(d), bytes, run[i]);
@@ -161,8 +165,8 @@ static void check_plan(const struct hoist_checkpoint *c, const struct hoist_plan
 			const char *b = hoist_checkpoint_tensor(c, u)->name;
 			if (hoist_layer_group_prefix(b) != la || strncmp(a, b, la) != 0)
 				continue;
-			struct hoist_device da = hoist_plan_tensor_device(p, t),
-			                    db = hoist_plan_tensor_device(p, u);
+			struct hoist_device da = hoist_plan_tensor(p, t)->device,
+			                    db = hoist_plan_tensor(p, u)->device;
 			if (da.kind != db.kind || da.index != db.index)
 				FAIL("layer group %.*s split: %s on %s, %s on %s", (int)la, a, a,
 				     devname(da), b, devname(db));
@@ -176,7 +180,7 @@ static uint64_t gpu_tensor_bytes(const struct hoist_checkpoint *c, const struct 
 {
 	uint64_t sum = 0;
 	for (size_t t = 0; t < hoist_checkpoint_tensor_count(c); t++) {
-		struct hoist_device d = hoist_plan_tensor_device(p, t);
+		struct hoist_device d = hoist_plan_tensor(p, t)->device;
 		if ((d.kind == HOIST_DEVICE_CUDA || d.kind == HOIST_DEVICE_SIM) &&
 		    (ordinal < 0 || d.index == ordinal))
 			sum += hoist_checkpoint_tensor(c, t)->nbytes;
@@ -213,9 +217,9 @@ static const char *line_with(const char *text, const char *needle)
 
 static bool cuda_present(void)
 {
-	struct hoist__device_info info[4];
+	struct hoist_device_info info[4];
 	size_t n = 0;
-	return hoist__devices_list(HOIST_DEVICE_CUDA, NULL, info, 4, &n) == HOIST_OK && n > 0;
+	return hoist_device_list(HOIST_DEVICE_CUDA, NULL, info, 4, &n) == HOIST_OK && n > 0;
 }
 
 /* ---- single target ------------------------------------------------------------------------ */
@@ -237,10 +241,10 @@ TEST(plan_single_cpu_offsets_aligned_in_tensor_order)
 	struct hoist_options opt = {.device = "cpu", .max_memory = "cpu=1MiB"};
 	CHECK_OK(hoist_plan_create(c, &opt, &p));
 	CHECK_STR(devices_text(p), "cpu=1280/1048576");
-	CHECK_EQ_U64(hoist_plan_tensor_offset(p, 0), 0);
-	CHECK_EQ_U64(hoist_plan_tensor_offset(p, 1), 256);  /* 12 -> 256 */
-	CHECK_EQ_U64(hoist_plan_tensor_offset(p, 2), 1024); /* 600 -> 768 */
-	CHECK_STR(devname(hoist_plan_tensor_device(p, 2)), "cpu");
+	CHECK_EQ_U64(hoist_plan_tensor(p, 0)->offset, 0);
+	CHECK_EQ_U64(hoist_plan_tensor(p, 1)->offset, 256);  /* 12 -> 256 */
+	CHECK_EQ_U64(hoist_plan_tensor(p, 2)->offset, 1024); /* 600 -> 768 */
+	CHECK_STR(devname(hoist_plan_tensor(p, 2)->device), "cpu");
 	CHECK(hoist_plan_notice(p) == NULL);
 	check_plan(c, p, HOIST_DTYPE_NONE, false);
 	hoist_plan_free(p);
@@ -249,11 +253,12 @@ TEST(plan_single_cpu_offsets_aligned_in_tensor_order)
 	opt.dtype = HOIST_F32;
 	CHECK_OK(hoist_plan_create(c, &opt, &p));
 	CHECK_STR(devices_text(p), "cpu=1792/1048576");
-	CHECK_EQ_U64(hoist_plan_tensor_offset(p, 2), 1536);
+	CHECK_EQ_U64(hoist_plan_tensor(p, 2)->offset, 1536);
 	check_plan(c, p, HOIST_F32, false);
 	hoist_plan_free(p);
 	opt.dtype = HOIST_I32;
-	CHECK_ERR(hoist_plan_create(c, &opt, &p), HOIST_ERR_INVALID, "expected F16, BF16 or F32");
+	CHECK_ERR(hoist_plan_create(c, &opt, &p), HOIST_ERR_INVALID,
+	          "dtype I32: loads convert only to F16, BF16 or F32");
 	CHECK(p == NULL);
 	hoist_checkpoint_close(c);
 }
@@ -262,13 +267,14 @@ TEST(plan_single_sim_capacity)
 {
 	struct hoist_checkpoint *c = mixed_ckpt();
 	struct hoist_plan *p;
-	struct hoist_options opt = {.device = "sim:0", .sim_capacity = 1280};
+	struct hoist_sim_options sim = {.capacity = 1280};
+	struct hoist_options opt = {.device = "sim:0", .sim = &sim};
 	CHECK_OK(hoist_plan_create(c, &opt, &p));
 	CHECK_STR(devices_text(p), "sim:0=1280/1280");
 	check_plan(c, p, HOIST_DTYPE_NONE, false);
 	hoist_plan_free(p);
 
-	opt.sim_capacity = 1279;
+	sim.capacity = 1279;
 	CHECK_ERR(hoist_plan_create(c, &opt, &p), HOIST_ERR_NO_SPACE,
 	          "sim:0: the tensors need 1.28 KB, but its budget is 1.28 KB (sim capacity): 1 B "
 	          "short");
@@ -283,11 +289,11 @@ TEST(plan_single_sim_capacity)
 	opt.max_memory = NULL;
 	opt.device = "sim:1";
 	CHECK_ERR(hoist_plan_create(c, &opt, &p), HOIST_ERR_NO_DEVICE, "sim:1: no such device");
-	opt.sim_devices = 2;
-	opt.sim_capacity = 4096;
+	sim.devices = 2;
+	sim.capacity = 4096;
 	CHECK_OK(hoist_plan_create(c, &opt, &p));
 	CHECK_STR(devices_text(p), "sim:1=1280/4096");
-	CHECK_STR(devname(hoist_plan_tensor_device(p, 0)), "sim:1");
+	CHECK_STR(devname(hoist_plan_tensor(p, 0)->device), "sim:1");
 	hoist_plan_free(p);
 	hoist_checkpoint_close(c);
 }
@@ -303,10 +309,10 @@ TEST(plan_single_cpu_no_space_and_disk_target)
 	opt.device = "disk";
 	CHECK_OK(hoist_plan_create(c, &opt, &p));
 	CHECK_STR(devices_text(p), "disk=613/-");
-	CHECK_EQ_U64(hoist_plan_tensor_offset(p, 1), hoist_checkpoint_tensor(c, 1)->offset);
+	CHECK_EQ_U64(hoist_plan_tensor(p, 1)->offset, hoist_checkpoint_tensor(c, 1)->offset);
 	check_plan(c, p, HOIST_DTYPE_NONE, false);
 	hoist_plan_free(p);
-	opt.allow_disk = -1;
+	opt.disk = HOIST_DISK_FORBIDDEN;
 	CHECK_ERR(hoist_plan_create(c, &opt, &p), HOIST_ERR_INVALID, "disk placement is forbidden");
 	hoist_checkpoint_close(c);
 }
@@ -349,7 +355,7 @@ TEST(plan_cpu_fallback_notice_when_device_unset)
 	CHECK(strchr(notice, '\n') == NULL);
 	CHECK_STR(devices_text(p), "cpu=1280/1048576");
 	for (size_t t = 0; t < 3; t++)
-		CHECK_STR(devname(hoist_plan_tensor_device(p, t)), "cpu");
+		CHECK_STR(devname(hoist_plan_tensor(p, t)->device), "cpu");
 	char *text = print_to_string(p, false);
 	CHECK(strstr(text, "notice: no GPU (") != NULL);
 	free(text);
@@ -567,10 +573,10 @@ TEST(plan_explicit_map_errors)
 	opt.device_map = test_path("missing.json");
 	CHECK_ERR(hoist_plan_create(c, &opt, &p), HOIST_ERR_IO, "missing.json: cannot open");
 	opt.device_map = write_text("disk.json", "{\"\": \"disk\"}");
-	opt.allow_disk = -1;
+	opt.disk = HOIST_DISK_FORBIDDEN;
 	CHECK_ERR(hoist_plan_create(c, &opt, &p), HOIST_ERR_INVALID,
 	          "\"\" puts tensors on disk, but disk placement is forbidden");
-	opt.allow_disk = 0;
+	opt.disk = HOIST_DISK_ALLOWED;
 	/* A GPU in the map with neither a budget nor a device present. */
 	opt.device_map = write_text("gpu3.json", "{\"\": 3}");
 	CHECK_ERR(hoist_plan_create(c, &opt, &p), HOIST_ERR_NO_DEVICE,
@@ -628,7 +634,7 @@ TEST(plan_no_space_message)
 	struct hoist_plan *p = NULL;
 	/* sim:0 takes embed and head, cpu layers.0 and norm; layers.1-3 fit nowhere. */
 	struct hoist_options opt = {
-	        .device = "sim", .max_memory = "0=2048,cpu=1024", .allow_disk = -1};
+	        .device = "sim", .max_memory = "0=2048,cpu=1024", .disk = HOIST_DISK_FORBIDDEN};
 	CHECK_ERR(hoist_plan_create(c, &opt, &p), HOIST_ERR_NO_SPACE,
 	          "3 groups (2.30 KB) did not fit: layers.1 (768 B), layers.2 (768 B), "
 	          "layers.3 (768 B); 2.30 KB short (sim:0: 2.05 KB planned of 2.05 KB, "
@@ -636,7 +642,7 @@ TEST(plan_no_space_message)
 	CHECK(p == NULL);
 	/* With a 1000-byte disk instead: layers.1 goes to disk, norm still fits cpu, and
 	 * layers.2-3 fit nowhere; the disk's fill shows too. */
-	opt.allow_disk = 0;
+	opt.disk = HOIST_DISK_ALLOWED;
 	opt.max_memory = "0=2048,cpu=1024,disk=1000";
 	CHECK_ERR(hoist_plan_create(c, &opt, &p), HOIST_ERR_NO_SPACE,
 	          "2 groups (1.54 KB) did not fit: layers.2 (768 B), layers.3 (768 B); 1.30 KB "
@@ -647,7 +653,7 @@ TEST(plan_no_space_message)
 	static const struct u8_tensor big[] = {{"big.weight", 1024}};
 	struct hoist_checkpoint *b = open_ckpt(write_u8_checkpoint("big.safetensors", big, 1));
 	struct hoist_options o2 = {
-	        .device = "sim", .max_memory = "0=600,cpu=600", .allow_disk = -1};
+	        .device = "sim", .max_memory = "0=600,cpu=600", .disk = HOIST_DISK_FORBIDDEN};
 	CHECK_ERR(hoist_plan_create(b, &o2, &p), HOIST_ERR_NO_SPACE,
 	          "1 group (1.02 KB) did not fit: big (1.02 KB); groups are never split and no "
 	          "device has room for them whole");
@@ -665,9 +671,9 @@ TEST(plan_deterministic_and_accessors)
 	CHECK_OK(hoist_plan_create(c, &opt, &b));
 	CHECK_EQ_INT(hoist_plan_device_count(a), hoist_plan_device_count(b));
 	for (size_t t = 0; t < hoist_checkpoint_tensor_count(c); t++) {
-		CHECK_STR(devname(hoist_plan_tensor_device(a, t)),
-		          devname(hoist_plan_tensor_device(b, t)));
-		CHECK_EQ_U64(hoist_plan_tensor_offset(a, t), hoist_plan_tensor_offset(b, t));
+		CHECK_STR(devname(hoist_plan_tensor(a, t)->device),
+		          devname(hoist_plan_tensor(b, t)->device));
+		CHECK_EQ_U64(hoist_plan_tensor(a, t)->offset, hoist_plan_tensor(b, t)->offset);
 	}
 	char *ja = print_to_string(a, true), *jb = print_to_string(b, true);
 	char *ta = print_to_string(a, false), *tb = print_to_string(b, false);
@@ -677,10 +683,8 @@ TEST(plan_deterministic_and_accessors)
 	/* 16.6 GB over 6 + 5 + 3 GiB: every device is used and disk takes the rest. */
 	CHECK_EQ_INT(hoist_plan_device_count(a), 4);
 	for (size_t i = 0; i < 4; i++) {
-		struct hoist_device d;
-		uint64_t budget, bytes;
-		hoist_plan_device(a, i, &d, &budget, &bytes);
-		CHECK(bytes > 0);
+		struct hoist_device d = hoist_plan_device(a, i)->device;
+		CHECK(hoist_plan_device(a, i)->bytes > 0);
 		CHECK_EQ_INT(d.kind, i < 2    ? HOIST_DEVICE_SIM
 		                     : i == 2 ? HOIST_DEVICE_CPU
 		                              : HOIST_DEVICE_DISK);
@@ -690,14 +694,10 @@ TEST(plan_deterministic_and_accessors)
 	free(ta);
 	free(tb);
 
-	/* Out-of-range queries answer harmlessly. */
-	struct hoist_device d;
-	uint64_t budget = 1, bytes = 1;
-	hoist_plan_device(a, 99, &d, &budget, &bytes);
-	CHECK_EQ_U64(budget, 0);
-	CHECK_EQ_U64(bytes, 0);
-	CHECK_EQ_INT(hoist_plan_tensor_device(a, 100000).index, -1);
-	CHECK_EQ_U64(hoist_plan_tensor_offset(a, 100000), UINT64_MAX);
+	/* Out-of-range queries answer NULL. */
+	CHECK(hoist_plan_device(a, 99) == NULL);
+	CHECK(hoist_plan_tensor(a, 100000) == NULL);
+	CHECK(hoist_plan_device(NULL, 0) == NULL && hoist_plan_tensor(NULL, 0) == NULL);
 	CHECK_EQ_INT(hoist_plan_device_count(NULL), 0);
 	CHECK(hoist_plan_predicted_seconds(NULL, 0) < 0);
 	hoist_plan_free(NULL);
@@ -721,9 +721,9 @@ TEST(plan_alloc_and_open_faults)
 	struct hoist_plan *p = NULL;
 	int failures = 0;
 	for (long nth = 1; nth < 1000; nth++) {
-		hoist__fault_set(HOIST__FAULT_ALLOC, nth, ENOMEM, false);
+		hoist_fault_set(HOIST_FAULT_ALLOC, nth, ENOMEM, false);
 		enum hoist_status st = hoist_plan_create(c, &opt, &p);
-		hoist__fault_clear_all();
+		hoist_fault_clear_all();
 		if (st == HOIST_OK) {
 			CHECK_STR(tensor_dev(c, p, "norm.weight"), "disk");
 			hoist_plan_free(p);
@@ -735,14 +735,14 @@ TEST(plan_alloc_and_open_faults)
 		failures++;
 	}
 	CHECK(failures >= 8);
-	hoist__fault_set(HOIST__FAULT_OPEN, 1, EACCES, false);
+	hoist_fault_set(HOIST_FAULT_OPEN, 1, EACCES, false);
 	CHECK_ERR(hoist_plan_create(c, &opt, &p), HOIST_ERR_IO,
 	          "map.json: cannot open: Permission denied");
-	hoist__fault_clear_all();
-	hoist__fault_set(HOIST__FAULT_READ, 1, EIO, false);
+	hoist_fault_clear_all();
+	hoist_fault_set(HOIST_FAULT_READ, 1, EIO, false);
 	CHECK_ERR(hoist_plan_create(c, &opt, &p), HOIST_ERR_IO,
-	          "map.json: read failed: Input/output error");
-	hoist__fault_clear_all();
+	          "map.json: cannot read: Input/output error");
+	hoist_fault_clear_all();
 	hoist_checkpoint_close(c);
 }
 
@@ -799,7 +799,9 @@ static void check_gpus_packed(const struct hoist_checkpoint *c, const struct hoi
 	for (size_t i = 0; i < hoist_plan_device_count(p); i++) {
 		struct hoist_device d;
 		uint64_t budget, bytes;
-		hoist_plan_device(p, i, &d, &budget, &bytes);
+		d = hoist_plan_device(p, i)->device;
+		budget = hoist_plan_device(p, i)->budget;
+		bytes = hoist_plan_device(p, i)->bytes;
 		if ((d.kind == HOIST_DEVICE_CUDA || d.kind == HOIST_DEVICE_SIM) &&
 		    budget - bytes > room)
 			room = budget - bytes;
@@ -807,7 +809,7 @@ static void check_gpus_packed(const struct hoist_checkpoint *c, const struct hoi
 	size_t n = hoist_checkpoint_tensor_count(c);
 	for (size_t t = 0; t < n; t++) {
 		const struct hoist_tensor_info *a = hoist_checkpoint_tensor(c, t);
-		struct hoist_device d = hoist_plan_tensor_device(p, t);
+		struct hoist_device d = hoist_plan_tensor(p, t)->device;
 		if (d.kind == HOIST_DEVICE_CUDA || d.kind == HOIST_DEVICE_SIM)
 			continue;
 		size_t la = hoist_layer_group_prefix(a->name);
@@ -902,11 +904,9 @@ TEST_TIMEOUT(plan_qwen7b_against_accelerate, 120)
 			}
 			if (strcmp(name, "gpu6_cpu6_disk/sequential") == 0) {
 				/* Disk is needed here as for accelerate: 16.6 GB > 12.9 GB. */
-				struct hoist_device d;
-				uint64_t budget, bytes;
-				hoist_plan_device(p, hoist_plan_device_count(p) - 1, &d, &budget,
-				                  &bytes);
-				CHECK(d.kind == HOIST_DEVICE_DISK && bytes > 0);
+				const struct hoist_plan_device *pd =
+				        hoist_plan_device(p, hoist_plan_device_count(p) - 1);
+				CHECK(pd->device.kind == HOIST_DEVICE_DISK && pd->bytes > 0);
 			}
 			hoist_plan_free(p);
 		}
@@ -970,8 +970,8 @@ TEST(plan_qwen7b_sequential_exact_and_old_names_map)
 	CHECK_OK(hoist_plan_create(c, &on, &pn));
 	CHECK_OK(hoist_plan_create(c, &oo, &po));
 	for (size_t t = 0; t < hoist_checkpoint_tensor_count(c); t++)
-		CHECK_STR(devname(hoist_plan_tensor_device(pn, t)),
-		          devname(hoist_plan_tensor_device(po, t)));
+		CHECK_STR(devname(hoist_plan_tensor(pn, t)->device),
+		          devname(hoist_plan_tensor(po, t)->device));
 	CHECK_STR(tensor_dev(c, po, "model.language_model.layers.5.mlp.up_proj.weight"), "cuda:0");
 	CHECK_STR(tensor_dev(c, po, "model.language_model.layers.6.mlp.up_proj.weight"), "cpu");
 	CHECK_STR(tensor_dev(c, po, "model.language_model.layers.17.mlp.up_proj.weight"), "disk");
@@ -1088,9 +1088,9 @@ TEST(plan_json_placement_round_trips_as_map)
 	CHECK_OK(hoist_plan_create(c, &again, &b));
 	CHECK_EQ_INT(hoist_plan_device_count(a), hoist_plan_device_count(b));
 	for (size_t t = 0; t < hoist_checkpoint_tensor_count(c); t++) {
-		CHECK_STR(devname(hoist_plan_tensor_device(a, t)),
-		          devname(hoist_plan_tensor_device(b, t)));
-		CHECK_EQ_U64(hoist_plan_tensor_offset(a, t), hoist_plan_tensor_offset(b, t));
+		CHECK_STR(devname(hoist_plan_tensor(a, t)->device),
+		          devname(hoist_plan_tensor(b, t)->device));
+		CHECK_EQ_U64(hoist_plan_tensor(a, t)->offset, hoist_plan_tensor(b, t)->offset);
 	}
 	CHECK_STR(devices_text(a), devices_text(b));
 	json_decref(j);

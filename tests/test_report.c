@@ -1,6 +1,6 @@
 /* test_report.c - the report's storage reads and the bound they correct: a stream
  * whose bytes came from the page cache is not "bound by storage". */
-#include "backend.h"
+#include "report.h"
 #include "fixtures.h"
 #include "test.h"
 
@@ -10,50 +10,90 @@
 #include <unistd.h>
 
 
-static struct hoist__report with_bound(const char *bound, uint64_t read_bytes)
+/* Stream figures a judge reads as `bound` (before any storage correction): readers
+ * busy all along (storage), waiting for buffers (staging), a device copying all along
+ * (device copy), or nothing streamed (none). */
+static struct hoist__stream_stats stats_for(enum hoist_bound bound, uint64_t read_bytes)
+{
+	struct hoist__stream_stats s = {.read_bytes = read_bytes, .moved_bytes = read_bytes,
+					.chunks = 10, .readers = 4, .wall = 1.0};
+	switch (bound) {
+	case HOIST_BOUND_STORAGE: s.read_s = 3.9; break;
+	case HOIST_BOUND_STAGING:
+		s.read_s = 1.0;
+		s.wait_s = 2.0;
+		break;
+	case HOIST_BOUND_DEVICE_COPY:
+		s.engines = true;
+		s.read_s = 1.0;
+		s.copy_s = 0.95;
+		break;
+	default: s.chunks = 0; break;
+	}
+	return s;
+}
+
+static struct hoist__report empty_report(void)
 {
 	struct hoist__report r;
-	memset(&r, 0, sizeof r);
-	snprintf(r.bound, sizeof r.bound, "%s", bound);
-	r.read_bytes = read_bytes;
+	hoist__report_init(&r);
 	return r;
+}
+
+/* The judgement alone, and its busy fractions, where no storage reads are counted. */
+TEST(report_judges_the_bound)
+{
+	static const enum hoist_bound bounds[] = {HOIST_BOUND_STORAGE, HOIST_BOUND_STAGING,
+						  HOIST_BOUND_DEVICE_COPY, HOIST_BOUND_NONE};
+	for (size_t i = 0; i < HOIST__ARRAY_SIZE(bounds); i++) {
+		struct hoist__report r = empty_report();
+		struct hoist__stream_stats s = stats_for(bounds[i], 0);
+		hoist__report_stream_end(&r, &s); /* no begin: storage reads unknown */
+		CHECK(!r.storage_known);
+		CHECK_EQ_U64(r.pub.storage_read_bytes, UINT64_MAX);
+		CHECK_STR(hoist_bound_name(r.pub.bound), hoist_bound_name(bounds[i]));
+	}
+	struct hoist__report r = empty_report();
+	struct hoist__stream_stats s = stats_for(HOIST_BOUND_STAGING, 0);
+	hoist__report_stream_end(&r, &s);
+	CHECK(r.pub.read_busy == 0.25 && r.pub.staging_wait == 0.5 && r.pub.copy_busy == 0);
+	CHECK(hoist_bound_name((enum hoist_bound)99) == NULL);
 }
 
 /* Nothing read from storage between begin and end: readers that set the pace were
  * copying out of the page cache. Other bounds stay as judged. */
 TEST(report_bound_without_storage_reads)
 {
-	struct hoist__report r = with_bound("storage", 1ull << 30);
+	struct hoist__report r = empty_report();
+	struct hoist__stream_stats s = stats_for(HOIST_BOUND_STORAGE, 1ull << 30);
 	hoist__report_stream_begin(&r);
-	hoist__report_stream_end(&r);
+	hoist__report_stream_end(&r, &s);
 	if (access("/proc/self/io", F_OK) != 0) {
 		/* no task I/O accounting: unknown, and the judgement stands */
 		CHECK(!r.storage_known);
-		CHECK_STR(r.bound, "storage");
+		CHECK_EQ_INT(r.pub.bound, HOIST_BOUND_STORAGE);
 		return;
 	}
 	CHECK(r.storage_known);
-	CHECK(r.storage_read_bytes < (1ull << 29));
-	CHECK_STR(r.bound, "host memory");
+	CHECK(r.pub.storage_read_bytes < (1ull << 29));
+	CHECK_STR(hoist_bound_name(r.pub.bound), "host memory");
 
-	const char *others[] = {"device copy", "staging", "none"};
+	const enum hoist_bound others[] = {HOIST_BOUND_DEVICE_COPY, HOIST_BOUND_STAGING,
+					   HOIST_BOUND_NONE};
 	for (size_t i = 0; i < HOIST__ARRAY_SIZE(others); i++) {
-		r = with_bound(others[i], 1ull << 30);
+		r = empty_report();
+		s = stats_for(others[i], 1ull << 30);
 		hoist__report_stream_begin(&r);
-		hoist__report_stream_end(&r);
+		hoist__report_stream_end(&r, &s);
 		CHECK(r.storage_known);
-		CHECK_STR(r.bound, others[i]);
+		CHECK_EQ_INT(r.pub.bound, others[i]);
 	}
 	/* nothing read at all: no evidence against storage */
-	r = with_bound("storage", 0);
+	r = empty_report();
+	s = stats_for(HOIST_BOUND_STORAGE, 0);
 	hoist__report_stream_begin(&r);
-	hoist__report_stream_end(&r);
-	CHECK_STR(r.bound, "storage");
-	/* end without begin: unknown */
-	r = with_bound("storage", 1ull << 30);
-	hoist__report_stream_end(&r);
-	CHECK(!r.storage_known);
-	CHECK_STR(r.bound, "storage");
+	hoist__report_stream_end(&r, &s);
+	CHECK_EQ_INT(r.pub.bound, HOIST_BOUND_STORAGE);
 }
 
 /* A file evicted from the page cache and read back: its bytes count as storage reads
@@ -90,15 +130,16 @@ TEST(report_bound_with_storage_reads)
 		     resident, size / 4096);
 	}
 
-	struct hoist__report r = with_bound("storage", size);
+	struct hoist__report r = empty_report();
+	struct hoist__stream_stats s = stats_for(HOIST_BOUND_STORAGE, size);
 	hoist__report_stream_begin(&r);
 	unsigned char *back = malloc(size);
 	CHECK_EQ_INT(pread(fd, back, size, 0), (long long)size);
-	hoist__report_stream_end(&r);
+	hoist__report_stream_end(&r, &s);
 	CHECK(memcmp(back, data, size) == 0);
 	CHECK(r.storage_known);
-	CHECK(r.storage_read_bytes >= size);
-	CHECK_STR(r.bound, "storage");
+	CHECK(r.pub.storage_read_bytes >= size);
+	CHECK_EQ_INT(r.pub.bound, HOIST_BOUND_STORAGE);
 	close(fd);
 	free(back);
 	free(data);
@@ -114,12 +155,12 @@ TEST(report_load_from_page_cache)
 	CHECK_OK(hoist_checkpoint_open(dir, NULL, &ck));
 	struct hoist_options opt = {.device = "cpu", .threads = 2, .chunk_bytes = 65536};
 	struct hoist_model *m;
-	CHECK_OK(hoist_model_load(ck, NULL, &opt, &m));
-	const struct hoist__report *r = hoist__model_report(m);
+	CHECK_OK(test_load(ck, &opt, &m));
+	const struct hoist_report *r = hoist_model_report(m);
 	char *text = NULL;
 	size_t len = 0;
 	FILE *f = open_memstream(&text, &len);
-	CHECK_OK(hoist_model_report_json(m, f));
+	CHECK_OK(hoist_model_report_print_json(m, f));
 	fclose(f);
 	json_error_t jerr;
 	json_t *j = json_loads(text, 0, &jerr);
@@ -145,11 +186,11 @@ TEST(report_load_from_page_cache)
 	f = open_memstream(&text, &len);
 	CHECK_OK(hoist_model_report_print(m, f));
 	fclose(f);
-	if (r->storage_known) {
+	if (r->storage_read_bytes != UINT64_MAX) {
 		char want[128], b1[32], b2[32];
 		snprintf(want, sizeof want, "%s of %s from storage",
-			 hoist__format_bytes(r->storage_read_bytes, b1, sizeof b1),
-			 hoist__format_bytes(r->read_bytes, b2, sizeof b2));
+			 hoist_bytes_format(r->storage_read_bytes, b1, sizeof b1),
+			 hoist_bytes_format(r->read_bytes, b2, sizeof b2));
 		CHECK(strstr(text, want) != NULL);
 		if (strcmp(bound, "host memory") == 0)
 			CHECK(strstr(text, "bound by host memory") != NULL &&

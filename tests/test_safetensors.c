@@ -1,7 +1,7 @@
 /* test_safetensors.c - one file's header: every rule of the format with its own
  * message, the edge cases the reference accepts, the in-memory parser the fuzzer
  * uses, and the differential check against the reference implementation. */
-#include "checkpoint.h"
+#include "safetensors.h"
 #include "fixtures.h"
 #include "test.h"
 
@@ -379,10 +379,12 @@ TEST(safetensors_accepted_edge_cases_read_right)
 	CHECK(hoist_checkpoint_tensor(c, 0) == NULL);
 	CHECK_EQ_INT(hoist_checkpoint_metadata_count(c), 2);
 	const char *k, *v;
-	hoist_checkpoint_metadata(c, 0, &k, &v); /* sorted by key */
+	k = hoist_checkpoint_metadata(c, 0)->key; /* sorted by key */
+	v = hoist_checkpoint_metadata(c, 0)->value;
 	CHECK_STR(k, "a");
 	CHECK_STR(v, "1");
-	hoist_checkpoint_metadata(c, 1, &k, &v);
+	k = hoist_checkpoint_metadata(c, 1)->key;
+	v = hoist_checkpoint_metadata(c, 1)->value;
 	CHECK_STR(k, "b");
 	CHECK_STR(v, "2");
 	hoist_checkpoint_close(c);

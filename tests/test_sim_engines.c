@@ -49,9 +49,9 @@ static bool listed(const int *fd, size_t n, int x)
 TEST(sim_striped_copies_on_both_engines)
 {
 	const struct hoist__backend *b = &hoist__backend_sim;
-	struct hoist_options opt = {.sim_capacity = 1ull << 30};
+	struct hoist_options opt = {.sim = &(struct hoist_sim_options){.capacity = 1ull << 30}};
 	struct hoist__dev *dev;
-	CHECK_OK(b->open(&opt, 0, &dev));
+	CHECK_OK(hoist__device_open((struct hoist_device){b->kind, 0}, &opt, &dev));
 	CHECK_EQ_INT(dev->streams, 2);
 	int before[64], after[64];
 	size_t nb = sim_fds(before, 64);
@@ -150,9 +150,9 @@ TEST(sim_striped_copies_on_both_engines)
 TEST(sim_copy_fault_on_either_engine)
 {
 	const struct hoist__backend *b = &hoist__backend_sim;
-	struct hoist_options opt = {.sim_fault = HOIST_SIM_FAULT_COPY, .sim_fault_after = 0};
+	struct hoist_options opt = {.sim = &(struct hoist_sim_options){.fault = HOIST_SIM_FAULT_COPY, .fault_after = 0}};
 	struct hoist__dev *dev;
-	CHECK_OK(b->open(&opt, 0, &dev));
+	CHECK_OK(hoist__device_open((struct hoist_device){b->kind, 0}, &opt, &dev));
 	uint64_t a;
 	CHECK_OK(b->alloc(dev, 1 << 20, &a));
 	unsigned char buf[4096];

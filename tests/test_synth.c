@@ -3,7 +3,7 @@
  * them, determinism, and every error path. */
 #include "test.h"
 #include "fixtures.h"
-#include "internal.h"
+#include "base.h"
 #include "synth.h"
 
 #include <errno.h>
@@ -89,7 +89,7 @@ static void verify_bytes(const char *dir, uint64_t seed)
 		const struct hoist_tensor_info *t = hoist_checkpoint_tensor(c, i);
 		unsigned char *got = malloc(t->nbytes + 1), *want = malloc(t->nbytes + 1);
 		CHECK(got && want);
-		int fd = open(hoist_checkpoint_shard_path(c, t->shard), O_RDONLY);
+		int fd = open(hoist_checkpoint_shard(c, t->shard)->path, O_RDONLY);
 		CHECK(fd >= 0);
 		CHECK(pread(fd, got, t->nbytes, (off_t)t->offset) == (ssize_t)t->nbytes);
 		close(fd);
@@ -105,7 +105,8 @@ static void verify_bytes(const char *dir, uint64_t seed)
 	bool found = false;
 	for (size_t i = 0; i < hoist_checkpoint_metadata_count(c); i++) {
 		const char *k, *v;
-		hoist_checkpoint_metadata(c, i, &k, &v);
+		k = hoist_checkpoint_metadata(c, i)->key;
+		v = hoist_checkpoint_metadata(c, i)->value;
 		if (strcmp(k, "hoist_synth_seed") == 0) {
 			CHECK_STR(v, seed_text);
 			found = true;
@@ -496,7 +497,7 @@ TEST(synth_headers_scaled_write)
 	struct hoist_checkpoint *c;
 	CHECK_OK(hoist_checkpoint_open(dir, NULL, &c));
 	CHECK_EQ_U64(hoist_checkpoint_shard_count(c), 5);
-	CHECK(strstr(hoist_checkpoint_shard_path(c, 4), "model-00005-of-00005.safetensors"));
+	CHECK(strstr(hoist_checkpoint_shard(c, 4)->path, "model-00005-of-00005.safetensors"));
 	CHECK_EQ_U64(hoist_checkpoint_tensor_count(c), l->count);
 	CHECK_STR(hoist_checkpoint_architecture(c), "Qwen2VLForConditionalGeneration");
 	for (size_t i = 0; i < l->count; i++) {
@@ -546,7 +547,7 @@ static void sha_of_dir(const char *dir, char out[65])
 	CHECK(all);
 	for (size_t s = 0; s <= n; s++) {
 		size_t size;
-		const char *p = s < n ? hoist_checkpoint_shard_path(c, s)
+		const char *p = s < n ? hoist_checkpoint_shard(c, s)->path
 		                      : test_join(dir, "model.safetensors.index.json");
 		char *data = test_read_file(p, &size);
 		test_sha256_hex(data, size, all + 65 * s);
@@ -609,7 +610,7 @@ TEST(synth_bad_sources)
 	SOURCE_ERR(test_path("nope.json"), HOIST_ERR_IO, "nope.json: cannot open");
 	CHECK(strstr(hoist_errmsg(), "No such file"));
 	write_text("garbage.json", "{\"hidden_size\": 12,");
-	SOURCE_ERR(test_path("garbage.json"), HOIST_ERR_FORMAT, "garbage.json: not JSON");
+	SOURCE_ERR(test_path("garbage.json"), HOIST_ERR_FORMAT, "garbage.json: not valid JSON");
 	write_text("array.json", "[1, 2]");
 	SOURCE_ERR(test_path("array.json"), HOIST_ERR_FORMAT, "array.json: not a JSON object");
 	write_text("other.json", "{\"name\": \"x\"}");
@@ -727,9 +728,9 @@ TEST(synth_allocation_failures)
 	bool succeeded = false;
 	for (long nth = 1; nth < 2000 && !succeeded; nth++) {
 		const char *dir = test_path("nomem");
-		hoist__fault_set(HOIST__FAULT_ALLOC, nth, ENOMEM, false);
+		hoist_fault_set(HOIST_FAULT_ALLOC, nth, ENOMEM, false);
 		enum hoist_status st = hoist_synth_write(dir, &opt);
-		hoist__fault_clear_all();
+		hoist_fault_clear_all();
 		if (st == HOIST_OK) {
 			succeeded = true;
 			CHECK(nth > 3);

@@ -10,6 +10,7 @@
  * fetched sim buffers and measures sim arenas through /proc/self/fd, independently
  * of the library's own copy-out path. */
 #include "backend.h"
+#include "convert.h"
 #include "fixtures.h"
 #include "test.h"
 
@@ -63,11 +64,14 @@ static struct hoist_checkpoint *open_synth(void)
 
 /* Three sim GPUs of 1.5 MB each, 1.5 MB of host memory, disk for the rest. Small
  * chunks and ring, so many chunks and slot reuse. */
+/* The sim devices of tier_opt's options: reset by each call, changed by tests. */
+static struct hoist_sim_options tier_sim;
+
 static struct hoist_options tier_opt(const char *strategy)
 {
-	return (struct hoist_options){.device = "sim",
-	                              .sim_devices = 3,
-	                              .sim_capacity = 1500000,
+	tier_sim = (struct hoist_sim_options){.devices = 3, .capacity = 1500000};
+	return (struct hoist_options){.sim = &tier_sim,
+	                              .device = "sim",
 	                              .max_memory = "cpu=1500KB",
 	                              .device_map = strategy,
 	                              .chunk_bytes = 65536,
@@ -117,7 +121,7 @@ static unsigned char *file_bytes(const struct hoist_checkpoint *ck, size_t i)
 {
 	const struct hoist_tensor_info *ti = hoist_checkpoint_tensor(ck, i);
 	unsigned char *buf = malloc(ti->nbytes ? ti->nbytes : 1);
-	int fd = open(hoist_checkpoint_shard_path(ck, ti->shard), O_RDONLY);
+	int fd = open(hoist_checkpoint_shard(ck, ti->shard)->path, O_RDONLY);
 	CHECK(buf && fd >= 0);
 	CHECK_EQ_INT(pread(fd, buf, ti->nbytes, (off_t)ti->offset), (long long)ti->nbytes);
 	close(fd);
@@ -245,7 +249,9 @@ static size_t plan_tallies(const struct hoist_plan *plan, struct tally *d, char 
 	names[0] = '\0';
 	for (size_t k = 0; k < nd; k++) {
 		memset(&d[k], 0, sizeof d[k]);
-		hoist_plan_device(plan, k, &d[k].dev, &d[k].budget, &d[k].plan_bytes);
+		d[k].dev = hoist_plan_device(plan, k)->device;
+		d[k].budget = hoist_plan_device(plan, k)->budget;
+		d[k].plan_bytes = hoist_plan_device(plan, k)->bytes;
 		size_t len = strlen(names);
 		snprintf(names + len, size - len, "%s%s", k ? "," : "", devname(d[k].dev));
 	}
@@ -267,7 +273,7 @@ static void check_load(const struct hoist_checkpoint *ck, const struct hoist_pla
                        const struct hoist_model *m, const struct hoist_options *opt,
                        const char *tiers)
 {
-	enum hoist_dtype dtype = opt->dtype;
+	enum hoist_dtype dtype = hoist_plan_dtype(plan); /* a load converts as its plan says */
 	bool mapped = opt->host_memory == HOIST_HOST_MMAP; /* cpu tensors: views of the files */
 	struct tally d[MAX_TIERS];
 	char names[256];
@@ -278,8 +284,8 @@ static void check_load(const struct hoist_checkpoint *ck, const struct hoist_pla
 	for (size_t i = 0; i < n; i++) {
 		const struct hoist_tensor_info *ti = hoist_checkpoint_tensor(ck, i);
 		struct hoist_tensor t;
-		hoist_model_tensor(m, i, &t);
-		struct hoist_device pd = hoist_plan_tensor_device(plan, i);
+		t = *hoist_model_tensor(m, i);
+		struct hoist_device pd = hoist_plan_tensor(plan, i)->device;
 		size_t k = tally_of(d, nd, pd);
 		CHECK_STR(t.name, ti->name);
 		if (t.device.kind != pd.kind || t.device.index != pd.index)
@@ -293,7 +299,7 @@ static void check_load(const struct hoist_checkpoint *ck, const struct hoist_pla
 		d[k].tensors++;
 		d[k].file += ti->nbytes;
 		d[k].loaded += t.nbytes;
-		uint64_t off = hoist_plan_tensor_offset(plan, i);
+		uint64_t off = hoist_plan_tensor(plan, i)->offset;
 		if (is_disk(pd)) {
 			/* a reference to its file and offset; nothing allocated */
 			CHECK(t.data == NULL);
@@ -328,10 +334,10 @@ static void check_load(const struct hoist_checkpoint *ck, const struct hoist_pla
 		free(got);
 		free(want);
 	}
-	const struct hoist__report *r = hoist__model_report(m);
+	const struct hoist_report *r = hoist_model_report(m);
 	uint64_t moved = 0, read = 0, sim_plan[MAX_TIERS];
 	size_t nsim = 0;
-	CHECK_EQ_INT(r->ndevices, nd);
+	CHECK_EQ_INT(hoist_model_device_count(m), nd);
 	for (size_t k = 0; k < nd; k++) {
 		if (d[k].tensors == 0)
 			FAIL("the plan lists %s but puts no tensor there", devname(d[k].dev));
@@ -342,8 +348,9 @@ static void check_load(const struct hoist_checkpoint *ck, const struct hoist_pla
 		/* disk: the file bytes it references; else the arena, packed */
 		if (!view)
 			CHECK_EQ_U64(d[k].plan_bytes, is_disk(d[k].dev) ? d[k].file : d[k].end);
-		CHECK_STR(r->devices[k].name, devname(d[k].dev));
-		CHECK_EQ_U64(r->devices[k].bytes, is_disk(d[k].dev) ? d[k].file : d[k].loaded);
+		const struct hoist_model_device *md = hoist_model_device(m, k);
+		CHECK_STR(devname(md->device), devname(d[k].dev));
+		CHECK_EQ_U64(md->bytes, is_disk(d[k].dev) ? d[k].file : d[k].loaded);
 		if (!is_disk(d[k].dev) && !view) {
 			moved += d[k].loaded;
 			read += d[k].file;
@@ -380,12 +387,12 @@ static void check_units_whole(const struct hoist_checkpoint *ck, const struct ho
 	for (size_t i = 0; i < n; i++) {
 		const char *a = hoist_checkpoint_tensor(ck, i)->name;
 		size_t la = unit_len(a);
-		struct hoist_device da = hoist_plan_tensor_device(plan, i);
+		struct hoist_device da = hoist_plan_tensor(plan, i)->device;
 		for (size_t j = i + 1; j < n; j++) {
 			const char *b = hoist_checkpoint_tensor(ck, j)->name;
 			if (unit_len(b) != la || memcmp(a, b, la) != 0)
 				continue;
-			struct hoist_device db = hoist_plan_tensor_device(plan, j);
+			struct hoist_device db = hoist_plan_tensor(plan, j)->device;
 			if (da.kind != db.kind || da.index != db.index)
 				FAIL("unit %.*s split: %s on %s, %s on %s", (int)la, a, a,
 				     devname(da), b, devname(db));
@@ -401,7 +408,7 @@ static size_t disk_only_shards(const struct hoist_checkpoint *ck, const struct h
 	for (size_t s = 0; s < ns; s++)
 		only[s] = true;
 	for (size_t i = 0; i < hoist_checkpoint_tensor_count(ck); i++)
-		if (!is_disk(hoist_plan_tensor_device(plan, i)))
+		if (!is_disk(hoist_plan_tensor(plan, i)->device))
 			only[hoist_checkpoint_tensor(ck, i)->shard] = false;
 	for (size_t s = 0; s < ns; s++)
 		count += only[s];
@@ -421,28 +428,28 @@ static struct hoist_model *load_without_disk_shards(const struct hoist_checkpoin
 	for (size_t s = 0; s < hoist_checkpoint_shard_count(ck); s++) {
 		if (!only[s])
 			continue;
-		snprintf(away[s], sizeof away[s], "%s.away", hoist_checkpoint_shard_path(ck, s));
-		CHECK_EQ_INT(rename(hoist_checkpoint_shard_path(ck, s), away[s]), 0);
+		snprintf(away[s], sizeof away[s], "%s.away", hoist_checkpoint_shard(ck, s)->path);
+		CHECK_EQ_INT(rename(hoist_checkpoint_shard(ck, s)->path, away[s]), 0);
 	}
 	struct hoist_model *m;
-	CHECK_OK(hoist_model_load(ck, plan, opt, &m));
+	CHECK_OK(hoist_model_load(plan, opt, &m));
 	for (size_t i = 0; i < hoist_model_tensor_count(m); i++) {
 		const struct hoist_tensor_info *ti = hoist_checkpoint_tensor(ck, i);
 		if (!only[ti->shard])
 			continue;
 		struct hoist_tensor t;
-		hoist_model_tensor(m, i, &t);
+		t = *hoist_model_tensor(m, i);
 		unsigned char *buf = malloc(t.nbytes + 1);
 		char want[4200];
 		snprintf(want, sizeof want, "%s: cannot open: No such file or directory",
-		         hoist_checkpoint_shard_path(ck, ti->shard));
+		         hoist_checkpoint_shard(ck, ti->shard)->path);
 		CHECK_ERR(hoist_model_read(m, i, buf, t.nbytes), HOIST_ERR_IO, want);
 		free(buf);
 		break;
 	}
 	for (size_t s = 0; s < hoist_checkpoint_shard_count(ck); s++)
 		if (only[s])
-			CHECK_EQ_INT(rename(away[s], hoist_checkpoint_shard_path(ck, s)), 0);
+			CHECK_EQ_INT(rename(away[s], hoist_checkpoint_shard(ck, s)->path), 0);
 	return m;
 }
 
@@ -455,7 +462,7 @@ static struct hoist_tensor fetch_check(struct hoist_model *m, const struct hoist
 	struct hoist_tensor t, f, again;
 	struct memfds before;
 	CHECK_OK(hoist_device_parse(dev, &d));
-	hoist_model_tensor(m, i, &t);
+	t = *hoist_model_tensor(m, i);
 	sim_memfds(&before);
 	CHECK_OK(hoist_model_fetch(m, i, d, &f));
 	CHECK_STR(devname(f.device), dev);
@@ -477,7 +484,7 @@ static struct hoist_tensor fetch_check(struct hoist_model *m, const struct hoist
 	check_bytes(dev, f.name, got, want, f.nbytes);
 	free(got);
 	free(want);
-	hoist_model_tensor(m, i, &again);
+	again = *hoist_model_tensor(m, i);
 	CHECK(again.data == t.data);
 	CHECK_STR(devname(again.device), devname(t.device));
 	return f;
@@ -488,7 +495,7 @@ static size_t find_on(const struct hoist_model *m, const char *dev, const char *
 {
 	for (size_t i = from; i < hoist_model_tensor_count(m); i++) {
 		struct hoist_tensor t;
-		hoist_model_tensor(m, i, &t);
+		t = *hoist_model_tensor(m, i);
 		size_t n = strlen(t.name), s = strlen(suffix);
 		if (strcmp(devname(t.device), dev) == 0 && n >= s &&
 		    strcmp(t.name + n - s, suffix) == 0)
@@ -502,7 +509,8 @@ static uint64_t plan_bytes_on(const struct hoist_plan *plan, const char *dev)
 	for (size_t k = 0; k < hoist_plan_device_count(plan); k++) {
 		struct hoist_device d;
 		uint64_t bytes;
-		hoist_plan_device(plan, k, &d, NULL, &bytes);
+		d = hoist_plan_device(plan, k)->device;
+		bytes = hoist_plan_device(plan, k)->bytes;
 		if (strcmp(devname(d), dev) == 0)
 			return bytes;
 	}
@@ -532,26 +540,26 @@ TEST(tiers_auto_spans_every_tier)
 			o.chunk_bytes = o.staging_bytes = o.threads = 0;
 		if (v == 3)
 			o.host_memory = HOIST_HOST_MMAP;
-		CHECK_OK(hoist_model_load(ck, plan, &o, &m));
+		CHECK_OK(hoist_model_load(plan, &o, &m));
 		check_load(ck, plan, m, &o, "sim:0,sim:1,sim:2,cpu,disk");
 		hoist_model_free(m);
 	}
-	CHECK_OK(hoist_model_load(ck, plan, &opt, &m));
+	CHECK_OK(hoist_model_load(plan, &opt, &m));
 	check_load(ck, plan, m, &opt, "sim:0,sim:1,sim:2,cpu,disk");
 
 	/* A load from the options alone makes the same plan. */
 	struct hoist_model *m2;
-	CHECK_OK(hoist_model_load(ck, NULL, &opt, &m2));
+	CHECK_OK(test_load(ck, &opt, &m2));
 	for (size_t i = 0; i < hoist_model_tensor_count(m); i++) {
 		struct hoist_tensor a, b, a0, b0;
 		char dev[24];
-		hoist_model_tensor(m, i, &a);
-		hoist_model_tensor(m2, i, &b);
+		a = *hoist_model_tensor(m, i);
+		b = *hoist_model_tensor(m2, i);
 		CHECK_STR(devname(a.device), devname(b.device));
 		/* the same offset from each arena's first tensor */
 		snprintf(dev, sizeof dev, "%s", devname(a.device));
-		hoist_model_tensor(m, find_on(m, dev, "", 0), &a0);
-		hoist_model_tensor(m2, find_on(m2, dev, "", 0), &b0);
+		a0 = *hoist_model_tensor(m, find_on(m, dev, "", 0));
+		b0 = *hoist_model_tensor(m2, find_on(m2, dev, "", 0));
 		CHECK_EQ_U64((uintptr_t)a.data - (uintptr_t)a0.data,
 		             (uintptr_t)b.data - (uintptr_t)b0.data);
 	}
@@ -561,13 +569,13 @@ TEST(tiers_auto_spans_every_tier)
 	size_t big = find_on(m, "disk", "mlp.up_proj.weight", 0);
 	size_t small = find_on(m, "disk", "input_layernorm.weight", 0);
 	struct hoist_tensor t, f1, f2;
-	hoist_model_tensor(m, big, &t);
+	t = *hoist_model_tensor(m, big);
 	char want[256], b1[32], b2[32], b3[32];
 	snprintf(want, sizeof want,
 	         "fetching tensor \"%s\": sim:1: out of device memory: %s asked, %s free of %s",
-	         t.name, hoist__format_bytes(t.nbytes, b1, sizeof b1),
-	         hoist__format_bytes(1500000 - plan_bytes_on(plan, "sim:1"), b2, sizeof b2),
-	         hoist__format_bytes(1500000, b3, sizeof b3));
+	         t.name, hoist_bytes_format(t.nbytes, b1, sizeof b1),
+	         hoist_bytes_format(1500000 - plan_bytes_on(plan, "sim:1"), b2, sizeof b2),
+	         hoist_bytes_format(1500000, b3, sizeof b3));
 	CHECK(t.nbytes > 1500000 - plan_bytes_on(plan, "sim:1"));
 	CHECK_ERR(hoist_model_fetch(m, big, (struct hoist_device){HOIST_DEVICE_SIM, 1}, &f1),
 	          HOIST_ERR_NO_SPACE, want);
@@ -612,7 +620,7 @@ TEST(tiers_sequential_leaves_disk_shards_unopened)
 	 * embed_tokens on sim:0, two layers on each of sim:1, sim:2 and cpu, the rest and
 	 * model.norm on disk, so four shards hold only disk tensors. */
 	struct hoist_options opt = tier_opt("sequential");
-	opt.sim_capacity = 4000000;
+	tier_sim.capacity = 4000000;
 	opt.max_memory = "0=1100KB,1=800KB,2=800KB,cpu=800KB";
 	struct hoist_plan *plan;
 	CHECK_OK(hoist_plan_create(ck, &opt, &plan));
@@ -628,7 +636,7 @@ TEST(tiers_sequential_leaves_disk_shards_unopened)
 	size_t fetched = 0, to_sim = 0;
 	for (size_t i = 0; i < hoist_model_tensor_count(m); i++) {
 		struct hoist_tensor t;
-		hoist_model_tensor(m, i, &t);
+		t = *hoist_model_tensor(m, i);
 		if (!is_disk(t.device))
 			continue;
 		if (fetched++ % 4 == 0) {
@@ -679,13 +687,13 @@ TEST(tiers_map_file_sim_cpu_disk)
 	test_write_file(map_path, map_json, strlen(map_json));
 	struct hoist_options opt = tier_opt(map_path);
 	opt.max_memory = NULL;
-	opt.sim_capacity = 4000000;
+	tier_sim.capacity = 4000000;
 	struct hoist_plan *plan;
 	CHECK_OK(hoist_plan_create(ck, &opt, &plan));
 	size_t split = 0;
 	for (size_t i = 0; i < hoist_checkpoint_tensor_count(ck); i++) {
 		const char *name = hoist_checkpoint_tensor(ck, i)->name;
-		CHECK_STR(devname(hoist_plan_tensor_device(plan, i)), map_expect(name));
+		CHECK_STR(devname(hoist_plan_tensor(plan, i)->device), map_expect(name));
 		split += starts(name, "model.layers.2.") && !starts(name, "model.layers.2.mlp.");
 	}
 	CHECK_EQ_INT(split, 9); /* layer 2's tensors outside its mlp stayed on cpu */
@@ -713,17 +721,17 @@ TEST(tiers_map_file_sim_cpu_disk)
 	opt.max_memory = "0=1MB";
 	snprintf(want, sizeof want,
 	         "device map %s puts %s on sim:0, %s more than its budget of 1.00 MB (max_memory)",
-	         map_path, hoist__format_bytes(need, b1, sizeof b1),
-	         hoist__format_bytes(need - 1000000, b2, sizeof b2));
+	         map_path, hoist_bytes_format(need, b1, sizeof b1),
+	         hoist_bytes_format(need - 1000000, b2, sizeof b2));
 	CHECK(need > 1000000);
 	CHECK_ERR(hoist_plan_create(ck, &opt, &plan), HOIST_ERR_NO_SPACE, want);
 	CHECK(plan == NULL);
 	struct hoist_model *none = (struct hoist_model *)1;
-	CHECK_ERR(hoist_model_load(ck, NULL, &opt, &none), HOIST_ERR_NO_SPACE, want);
+	CHECK_ERR(test_load(ck, &opt, &none), HOIST_ERR_NO_SPACE, want);
 	CHECK(none == NULL);
 	/* A map that names disk where disk is forbidden. */
 	opt.max_memory = NULL;
-	opt.allow_disk = -1;
+	opt.disk = HOIST_DISK_FORBIDDEN;
 	CHECK_ERR(hoist_plan_create(ck, &opt, &plan), HOIST_ERR_INVALID,
 	          "\"lm_head\" puts tensors on disk, but disk placement is forbidden");
 	hoist_checkpoint_close(ck);
@@ -759,14 +767,14 @@ TEST(tiers_dtype_f32_converts_on_every_tier)
 	CHECK_OK(hoist_plan_create(ck, &opt, &plan));
 	check_units_whole(ck, plan);
 	struct hoist_model *m;
-	CHECK_OK(hoist_model_load(ck, plan, &opt, &m));
+	CHECK_OK(hoist_model_load(plan, &opt, &m));
 	check_load(ck, plan, m, &opt, "sim:0,sim:1,sim:2,cpu,disk");
 	/* Every tensor reads back as F32, disk ones too (converted as they are read);
 	 * the disk device counts the file's BF16 bytes it references. */
 	uint64_t disk_file = 0;
 	for (size_t i = 0; i < hoist_model_tensor_count(m); i++) {
 		struct hoist_tensor t;
-		hoist_model_tensor(m, i, &t);
+		t = *hoist_model_tensor(m, i);
 		const struct hoist_tensor_info *ti = hoist_checkpoint_tensor(ck, i);
 		CHECK_EQ_INT(t.dtype, HOIST_F32);
 		CHECK_EQ_U64(t.nbytes, 2 * ti->nbytes);
@@ -787,27 +795,22 @@ TEST(tiers_dtype_f32_converts_on_every_tier)
 	fetch_check(m, ck, find_on(m, "disk", "q_proj.bias", 0), "sim:0", HOIST_F32);
 	hoist_model_free(m);
 
-	/* A plan is for one dtype: loading by it with another is refused, not laid out
-	 * over the plan's smaller slots. */
+	/* A plan carries its checkpoint and its dtype: a load converts as its plan says,
+	 * whatever the options it is given say of dtypes (the arena slots are the plan's). */
 	opt.dtype = HOIST_DTYPE_NONE;
-	struct hoist_model *none = (struct hoist_model *)1;
-	CHECK_ERR(hoist_model_load(ck, plan, &opt, &none), HOIST_ERR_INVALID,
-	          "the plan was made for dtype F32, but the load asks for the stored dtypes");
-	CHECK(none == NULL);
-	hoist_plan_free(plan);
-	CHECK_OK(hoist_plan_create(ck, &opt, &plan));
-	opt.dtype = HOIST_F32;
-	CHECK_ERR(hoist_model_load(ck, plan, &opt, &none), HOIST_ERR_INVALID,
-	          "the plan was made for the stored dtypes, but the load asks for dtype F32");
-	CHECK(none == NULL);
-	/* ... and for one checkpoint. */
-	struct hoist_checkpoint *other;
-	CHECK_OK(hoist_checkpoint_open(synth_dir(), NULL, &other));
-	opt.dtype = HOIST_DTYPE_NONE;
-	CHECK_ERR(hoist_model_load(other, plan, &opt, &none), HOIST_ERR_INVALID,
-	          "the plan was made for another checkpoint");
-	CHECK(none == NULL);
-	hoist_checkpoint_close(other);
+	CHECK_OK(hoist_model_load(plan, &opt, &m));
+	CHECK_EQ_INT(hoist_model_report(m)->dtype, HOIST_F32);
+	for (size_t i = 0; i < hoist_model_tensor_count(m); i++) {
+		const struct hoist_placement *pl = hoist_plan_tensor(plan, i);
+		const struct hoist_tensor *t = hoist_model_tensor(m, i);
+		CHECK_EQ_INT(t->dtype, pl->dtype);
+		CHECK_EQ_U64(t->nbytes, pl->nbytes);
+		CHECK_EQ_INT(t->dtype, hoist_dtype_loaded(hoist_checkpoint_tensor(ck, i)->dtype,
+							  HOIST_F32));
+	}
+	check_load(ck, plan, m, &opt, "sim:0,sim:1,sim:2,cpu,disk");
+	hoist_model_free(m);
+	CHECK(hoist_plan_checkpoint(plan) == ck);
 	hoist_plan_free(plan);
 	hoist_checkpoint_close(ck);
 }
@@ -837,17 +840,17 @@ TEST(tiers_dtype_f16_mixed_dtypes_sequential)
 	struct hoist_options opt = tier_opt("sequential");
 	opt.max_memory = mm;
 	opt.dtype = HOIST_F16;
-	opt.sim_capacity = 0; /* 4 GiB: budgets come from max_memory */
+	tier_sim.capacity = 0; /* 4 GiB: budgets come from max_memory */
 	struct hoist_plan *plan;
 	CHECK_OK(hoist_plan_create(ck, &opt, &plan));
 	check_units_whole(ck, plan);
 	struct hoist_model *m;
-	CHECK_OK(hoist_model_load(ck, plan, &opt, &m));
+	CHECK_OK(hoist_model_load(plan, &opt, &m));
 	check_load(ck, plan, m, &opt, "sim:0,sim:1,sim:2,cpu,disk");
 	size_t on[3] = {0, 0, 0}; /* disk tensors that convert, that keep, F16 already */
 	for (size_t i = 0; i < hoist_model_tensor_count(m); i++) {
 		struct hoist_tensor t;
-		hoist_model_tensor(m, i, &t);
+		t = *hoist_model_tensor(m, i);
 		const struct hoist_tensor_info *ti = hoist_checkpoint_tensor(ck, i);
 		if (!is_disk(t.device))
 			continue;
@@ -985,8 +988,9 @@ TEST_TIMEOUT(tiers_cli_load_follows_plan, 120)
 
 	/* --verify reads every tensor back, disk ones from their files. */
 	char want[64];
-	snprintf(want, sizeof want, "verified 195 tensors, %.1f MB: all bytes match",
-	         (double)hoist_checkpoint_total_bytes(ck) / 1e6);
+	char total[32];
+	snprintf(want, sizeof want, "verified 195 tensors, %s: all bytes match",
+	         hoist_bytes_format(hoist_checkpoint_total_bytes(ck), total, sizeof total));
 	CHECK_EQ_INT(run_cli(&out, &err, "load %s " CLI_TIERS " --device-map auto --verify", dir),
 	             0);
 	CHECK(strstr(out, "[2/5] plan      5 devices: sim:0 ") != NULL);
@@ -1021,7 +1025,7 @@ TEST_TIMEOUT(tiers_cli_load_follows_plan, 120)
 			continue;
 		len += (size_t)snprintf(list + len, sizeof list - len, "%s%.*s (%s)",
 		                        groups ? ", " : "", plen - 1, prefix,
-		                        hoist__format_bytes(bytes, b1, sizeof b1));
+		                        hoist_bytes_format(bytes, b1, sizeof b1));
 		groups++;
 		missing += bytes;
 	}
@@ -1039,16 +1043,16 @@ TEST_TIMEOUT(tiers_cli_load_follows_plan, 120)
 		room += budget - bytes;
 		len += (size_t)snprintf(devs + len, sizeof devs - len, "%s%s: %s planned of %s",
 		                        len ? ", " : "", key,
-		                        hoist__format_bytes(bytes, b1, sizeof b1),
-		                        hoist__format_bytes(budget, b2, sizeof b2));
+		                        hoist_bytes_format(bytes, b1, sizeof b1),
+		                        hoist_bytes_format(budget, b2, sizeof b2));
 	}
 	json_decref(plan);
 	char msg[2048], b3[32], b4[32];
 	snprintf(
 	        msg, sizeof msg,
 	        "hoist: %zu groups (%s) did not fit: %s; %s short (%s; disk placement forbidden)\n",
-	        groups, hoist__format_bytes(missing, b3, sizeof b3), list,
-	        hoist__format_bytes(missing - room, b4, sizeof b4), devs);
+	        groups, hoist_bytes_format(missing, b3, sizeof b3), list,
+	        hoist_bytes_format(missing - room, b4, sizeof b4), devs);
 	CHECK_EQ_INT(run_cli(&out, &err, "plan %s " CLI_TIERS " --device-map auto --no-disk", dir),
 	             1);
 	CHECK_STR(err, msg);
@@ -1067,9 +1071,9 @@ TEST_TIMEOUT(tiers_cli_load_follows_plan, 120)
 
 static bool cuda_present(void)
 {
-	struct hoist__device_info info[4];
+	struct hoist_device_info info[4];
 	size_t n = 0;
-	return hoist__devices_list(HOIST_DEVICE_CUDA, NULL, info, 4, &n) == HOIST_OK && n > 0;
+	return hoist_device_list(HOIST_DEVICE_CUDA, NULL, info, 4, &n) == HOIST_OK && n > 0;
 }
 
 TEST_TIMEOUT(tiers_cli_no_gpu, 120)
@@ -1146,7 +1150,7 @@ static struct hoist_options fault_opt(void)
 	/* sequential: sim:0 takes about 2.9 MB, sim:1, sim:2 and cpu under 1 MB each, so a
 	 * copy fault after 1.5 MB strikes sim:0 alone. */
 	struct hoist_options opt = tier_opt("sequential");
-	opt.sim_capacity = 4000000;
+	tier_sim.capacity = 4000000;
 	opt.max_memory = "0=3MB,1=1MB,2=1MB,cpu=1MB";
 	return opt;
 }
@@ -1154,7 +1158,7 @@ static struct hoist_options fault_opt(void)
 static int cancel_second_stream_call(const struct hoist_progress *pr, void *arg)
 {
 	int *calls = arg;
-	return strcmp(pr->phase, "stream") == 0 && ++*calls == 2;
+	return pr->phase == HOIST_PHASE_STREAM && ++*calls == 2;
 }
 
 /* A load that failed left nothing: no model, no descriptor, no sim allocation. */
@@ -1181,67 +1185,67 @@ TEST(tiers_faults_leave_nothing)
 	size_t fds = open_fds();
 	struct hoist_model *m = (struct hoist_model *)1;
 
-	opt.sim_fault = HOIST_SIM_FAULT_COPY;
-	opt.sim_fault_after = 1500000;
-	CHECK_ERR(hoist_model_load(ck, plan, &opt, &m), HOIST_ERR_DEVICE,
+	tier_sim.fault = HOIST_SIM_FAULT_COPY;
+	tier_sim.fault_after = 1500000;
+	CHECK_ERR(hoist_model_load(plan, &opt, &m), HOIST_ERR_DEVICE,
 	          "sim:0: injected copy fault at device address 0x");
 	CHECK(strstr(hoist_errmsg(), ".safetensors: tensor \"") != NULL);
 	CHECK(strstr(hoist_errmsg(), "(bytes at offset ") != NULL);
 	CHECK(strstr(hoist_errmsg(), "sim:1") == NULL && strstr(hoist_errmsg(), "sim:2") == NULL);
 	check_nothing_left(m, fds);
 
-	opt.sim_fault_after = 0; /* every sim device's first copy */
+	tier_sim.fault_after = 0; /* every sim device's first copy */
 	m = (struct hoist_model *)1;
-	CHECK_ERR(hoist_model_load(ck, plan, &opt, &m), HOIST_ERR_DEVICE, "injected copy fault");
+	CHECK_ERR(hoist_model_load(plan, &opt, &m), HOIST_ERR_DEVICE, "injected copy fault");
 	check_nothing_left(m, fds);
 
-	opt.sim_fault = HOIST_SIM_FAULT_ALLOC;
+	tier_sim.fault = HOIST_SIM_FAULT_ALLOC;
 	m = (struct hoist_model *)1;
-	CHECK_ERR(hoist_model_load(ck, plan, &opt, &m), HOIST_ERR_DEVICE,
+	CHECK_ERR(hoist_model_load(plan, &opt, &m), HOIST_ERR_DEVICE,
 	          "sim:0: injected allocation fault allocating");
 	check_nothing_left(m, fds);
 
-	opt.sim_fault = HOIST_SIM_FAULT_NONE;
+	tier_sim.fault = HOIST_SIM_FAULT_NONE;
 	m = (struct hoist_model *)1;
-	hoist__fault_set(HOIST__FAULT_READ, 4, EIO, false);
-	CHECK_ERR(hoist_model_load(ck, plan, &opt, &m), HOIST_ERR_IO, "Input/output error");
-	hoist__fault_clear_all();
+	hoist_fault_set(HOIST_FAULT_READ, 4, EIO, false);
+	CHECK_ERR(hoist_model_load(plan, &opt, &m), HOIST_ERR_IO, "Input/output error");
+	hoist_fault_clear_all();
 	CHECK(strstr(hoist_errmsg(), ".safetensors: tensor \"") != NULL);
 	check_nothing_left(m, fds);
 
 	m = (struct hoist_model *)1;
-	hoist__fault_set(HOIST__FAULT_OPEN, 2, EACCES, false);
-	CHECK_ERR(hoist_model_load(ck, plan, &opt, &m), HOIST_ERR_IO,
+	hoist_fault_set(HOIST_FAULT_OPEN, 2, EACCES, false);
+	CHECK_ERR(hoist_model_load(plan, &opt, &m), HOIST_ERR_IO,
 	          ".safetensors: cannot open: Permission denied");
-	hoist__fault_clear_all();
+	hoist_fault_clear_all();
 	check_nothing_left(m, fds);
 
 	/* Cancelled mid-stream (copies capped to 5 MB/s per sim device, so about 0.3 s):
 	 * CANCELLED, nothing left. */
-	opt.sim_bytes_per_sec = 5e6;
+	tier_sim.bytes_per_sec = 5e6;
 	opt.progress = cancel_second_stream_call;
 	int calls = 0;
 	opt.progress_arg = &calls;
 	m = (struct hoist_model *)1;
-	CHECK_ERR(hoist_model_load(ck, plan, &opt, &m), HOIST_ERR_CANCELLED,
+	CHECK_ERR(hoist_model_load(plan, &opt, &m), HOIST_ERR_CANCELLED,
 	          "load cancelled by the progress callback after");
 	CHECK_EQ_INT(calls, 2);
 	check_nothing_left(m, fds);
-	opt.sim_bytes_per_sec = 0;
+	tier_sim.bytes_per_sec = 0;
 	opt.progress = NULL;
 
 	/* A plan for three sim devices, loaded where there are two. */
-	opt.sim_devices = 2;
+	tier_sim.devices = 2;
 	m = (struct hoist_model *)1;
-	CHECK_STATUS(hoist_model_load(ck, plan, &opt, &m), HOIST_ERR_NO_DEVICE);
+	CHECK_STATUS(hoist_model_load(plan, &opt, &m), HOIST_ERR_NO_DEVICE);
 	CHECK_STR(hoist_errmsg(), "sim:2: no such simulated device (sim_devices is 2)");
 	check_nothing_left(m, fds);
-	opt.sim_devices = 3;
+	tier_sim.devices = 3;
 
 	/* Short reads everywhere still land every byte on every tier. */
-	hoist__fault_set(HOIST__FAULT_SHORT_READ, 1, 0, true);
-	CHECK_OK(hoist_model_load(ck, plan, &opt, &m));
-	hoist__fault_clear_all();
+	hoist_fault_set(HOIST_FAULT_SHORT_READ, 1, 0, true);
+	CHECK_OK(hoist_model_load(plan, &opt, &m));
+	hoist_fault_clear_all();
 	check_load(ck, plan, m, &opt, "sim:0,sim:1,sim:2,cpu,disk");
 	hoist_model_free(m);
 	CHECK_EQ_INT(open_fds(), fds);
@@ -1258,14 +1262,14 @@ TEST_TIMEOUT(tiers_nomem_everywhere, 240)
 	struct hoist_options opt = fault_opt();
 	opt.dtype = HOIST_F32; /* converting chunks too */
 	opt.max_memory = "0=6MB,1=2MB,2=2MB,cpu=2MB";
-	opt.sim_capacity = 6000000;
+	tier_sim.capacity = 6000000;
 	size_t fds = open_fds();
 	long nth;
 	for (nth = 1; nth < 10000; nth++) {
 		struct hoist_model *m = (struct hoist_model *)1;
-		hoist__fault_set(HOIST__FAULT_ALLOC, nth, ENOMEM, false);
-		enum hoist_status st = hoist_model_load(ck, NULL, &opt, &m);
-		hoist__fault_clear_all();
+		hoist_fault_set(HOIST_FAULT_ALLOC, nth, ENOMEM, false);
+		enum hoist_status st = test_load(ck, &opt, &m);
+		hoist_fault_clear_all();
 		if (st == HOIST_OK) {
 			struct hoist_plan *plan;
 			CHECK_OK(hoist_plan_create(ck, &opt, &plan));
@@ -1284,9 +1288,9 @@ TEST_TIMEOUT(tiers_nomem_everywhere, 240)
 	 * failure was swallowed before the sweep ended). */
 	for (long later = nth + 1; later < nth + 200; later += 7) {
 		struct hoist_model *m;
-		hoist__fault_set(HOIST__FAULT_ALLOC, later, ENOMEM, false);
-		enum hoist_status st = hoist_model_load(ck, NULL, &opt, &m);
-		hoist__fault_clear_all();
+		hoist_fault_set(HOIST_FAULT_ALLOC, later, ENOMEM, false);
+		enum hoist_status st = test_load(ck, &opt, &m);
+		hoist_fault_clear_all();
 		if (st != HOIST_OK)
 			FAIL("allocation %ld failed the load after %ld did not: %s", later, nth,
 			     hoist_errmsg());

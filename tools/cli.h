@@ -3,16 +3,25 @@
 #define HOIST_CLI_H
 
 #include "hoist.h"
+#include "hoist_testing.h"
 
 #include <stdbool.h>
 
 /* Flags common to plan and load, parsed into struct hoist_options. Strings point
  * into argv. */
 struct cli_common {
-	struct hoist_options opt;
+	struct hoist_options opt;      /* opt.log is cli_log, with this as its argument */
+	struct hoist_sim_options sim;  /* opt.sim points here */
 	bool json;
-	const char *path; /* the one positional argument */
+	bool verbose;                  /* --verbose: the library's step-by-step lines too */
+	bool quiet_notices;            /* the output shows notices itself: not on stderr */
+	const char *path;              /* the one positional argument */
 };
+
+/* The library's log messages on stderr as "hoist: <message>": warnings and notices
+ * always (notices unless quiet_notices), the rest with --verbose. arg is the
+ * struct cli_common. */
+void cli_log(enum hoist_log_level level, const char *message, void *arg);
 
 /* Parses argv (after the subcommand). Known common flags fill *c; a flag for which
  * `extra` returns true was consumed by the subcommand (extra may advance *i to take

@@ -21,22 +21,6 @@ static const char usage[] =
 
 #define TOP_N 10
 
-static const char *fmt_bytes(uint64_t bytes, char *buf, size_t size)
-{
-	static const char *units[] = {"B", "KB", "MB", "GB", "TB", "PB", "EB"};
-	double v = (double)bytes;
-	size_t u = 0;
-	while (v >= 1000.0 && u + 1 < sizeof units / sizeof units[0]) {
-		v /= 1000.0;
-		u++;
-	}
-	if (u == 0)
-		snprintf(buf, size, "%llu B", (unsigned long long)bytes);
-	else
-		snprintf(buf, size, "%.2f %s", v, units[u]);
-	return buf;
-}
-
 static const char *fmt_shape(const struct hoist_tensor_info *t, char *buf, size_t size)
 {
 	size_t len = (size_t)snprintf(buf, size, "[");
@@ -45,166 +29,6 @@ static const char *fmt_shape(const struct hoist_tensor_info *t, char *buf, size_
 					(long long)t->shape[d]);
 	snprintf(buf + len, size - len, "%s]", len + 24 >= size ? "..." : "");
 	return buf;
-}
-
-/* ---- layer groups --------------------------------------------------------------- */
-
-/* A group is one exact prefix ("model.layers.12."); a family is the groups whose
- * prefixes differ only in that number ("model.layers.N."). */
-struct group {
-	const char *name; /* first tensor's name; the prefix is its first len bytes */
-	size_t len;
-	size_t tensors;
-	uint64_t bytes;
-	size_t first; /* index of its first tensor */
-};
-
-struct family {
-	char *pattern; /* prefix with the number as N */
-	size_t groups;
-	size_t tensors;
-	uint64_t bytes, min, max;
-	size_t first;
-};
-
-static char *family_pattern(const char *name, size_t len)
-{
-	/* The prefix ends ".<digits>."; replace the digits by N. */
-	size_t end = len - 1, start = end;
-	while (start > 0 && name[start - 1] >= '0' && name[start - 1] <= '9')
-		start--;
-	char *p = malloc(start + 3);
-	if (!p)
-		return NULL;
-	memcpy(p, name, start);
-	memcpy(p + start, "N.", 3);
-	return p;
-}
-
-struct groups {
-	struct group *g;
-	size_t ng;
-	struct family *f;
-	size_t nf;
-	size_t loose;        /* tensors outside any group */
-	uint64_t loose_bytes;
-};
-
-static void groups_free(struct groups *gs)
-{
-	for (size_t i = 0; i < gs->nf; i++)
-		free(gs->f[i].pattern);
-	free(gs->f);
-	free(gs->g);
-}
-
-struct keyed {
-	const char *name;
-	size_t len;   /* prefix length */
-	size_t index; /* first appearance */
-};
-
-static int cmp_keyed(const void *a, const void *b)
-{
-	const struct keyed *x = a, *y = b;
-	size_t n = x->len < y->len ? x->len : y->len;
-	int c = memcmp(x->name, y->name, n);
-	if (c == 0 && x->len != y->len)
-		c = x->len < y->len ? -1 : 1;
-	if (c == 0 && x->index != y->index)
-		c = x->index < y->index ? -1 : 1;
-	return c;
-}
-
-static int cmp_group_first(const void *a, const void *b)
-{
-	const struct group *x = a, *y = b;
-	return x->first < y->first ? -1 : x->first > y->first;
-}
-
-static int cmp_family_first(const void *a, const void *b)
-{
-	const struct family *x = a, *y = b;
-	return x->first < y->first ? -1 : x->first > y->first;
-}
-
-/* Groups and families in order of first appearance, by sorting (n log n, whatever
- * the names): a group's tensors need not be adjacent in the file. */
-static bool groups_build(const struct hoist_checkpoint *c, struct groups *gs)
-{
-	size_t n = hoist_checkpoint_tensor_count(c), nk = 0;
-	bool ok = false;
-	memset(gs, 0, sizeof *gs);
-	struct keyed *keys = calloc(n ? n : 1, sizeof *keys);
-	gs->g = calloc(n ? n : 1, sizeof *gs->g);
-	gs->f = calloc(n ? n : 1, sizeof *gs->f);
-	if (!keys || !gs->g || !gs->f)
-		goto out;
-	for (size_t i = 0; i < n; i++) {
-		const struct hoist_tensor_info *t = hoist_checkpoint_tensor(c, i);
-		size_t len = hoist_layer_group_prefix(t->name);
-		if (len == 0) {
-			gs->loose++;
-			gs->loose_bytes += t->nbytes;
-			continue;
-		}
-		keys[nk++] = (struct keyed){t->name, len, i};
-	}
-	qsort(keys, nk, sizeof *keys, cmp_keyed);
-	for (size_t i = 0; i < nk; i++) {
-		const struct hoist_tensor_info *t = hoist_checkpoint_tensor(c, keys[i].index);
-		struct group *g = gs->ng ? &gs->g[gs->ng - 1] : NULL;
-		if (!g || g->len != keys[i].len || memcmp(g->name, keys[i].name, g->len) != 0) {
-			g = &gs->g[gs->ng++];
-			*g = (struct group){keys[i].name, keys[i].len, 0, 0, keys[i].index};
-		}
-		g->tensors++;
-		g->bytes += t->nbytes;
-	}
-	qsort(gs->g, gs->ng, sizeof *gs->g, cmp_group_first);
-	/* Families: the same again over the groups' patterns. */
-	char **pats = calloc(gs->ng ? gs->ng : 1, sizeof *pats);
-	struct keyed *fk = calloc(gs->ng ? gs->ng : 1, sizeof *fk);
-	if (!pats || !fk) {
-		free(pats);
-		free(fk);
-		goto out;
-	}
-	bool pats_ok = true;
-	for (size_t k = 0; k < gs->ng; k++) {
-		if (!(pats[k] = family_pattern(gs->g[k].name, gs->g[k].len)))
-			pats_ok = false;
-		fk[k] = (struct keyed){pats[k] ? pats[k] : "", pats[k] ? strlen(pats[k]) : 0, k};
-	}
-	if (pats_ok) {
-		qsort(fk, gs->ng, sizeof *fk, cmp_keyed);
-		for (size_t i = 0; i < gs->ng; i++) {
-			const struct group *g = &gs->g[fk[i].index];
-			struct family *fm = gs->nf ? &gs->f[gs->nf - 1] : NULL;
-			if (!fm || strcmp(fm->pattern, fk[i].name) != 0) {
-				fm = &gs->f[gs->nf++];
-				*fm = (struct family){pats[fk[i].index], 0, 0, 0, UINT64_MAX, 0,
-						      g->first};
-				pats[fk[i].index] = NULL;
-			}
-			fm->groups++;
-			fm->tensors += g->tensors;
-			fm->bytes += g->bytes;
-			if (g->bytes < fm->min)
-				fm->min = g->bytes;
-			if (g->bytes > fm->max)
-				fm->max = g->bytes;
-		}
-		qsort(gs->f, gs->nf, sizeof *gs->f, cmp_family_first);
-	}
-	for (size_t k = 0; k < gs->ng; k++)
-		free(pats[k]);
-	free(pats);
-	free(fk);
-	ok = pats_ok;
-out:
-	free(keys);
-	return ok;
 }
 
 /* ---- summaries ------------------------------------------------------------------ */
@@ -241,12 +65,14 @@ static void summarize(const struct hoist_checkpoint *c, struct summary *s)
 static int print_text(const char *path, const struct hoist_checkpoint *c)
 {
 	struct summary s;
-	struct groups gs;
 	char b1[32], b2[32], b3[32], sh[256];
 	summarize(c, &s);
-	if (!groups_build(c, &gs)) {
-		groups_free(&gs);
-		fprintf(stderr, "hoist: out of memory\n");
+	size_t loose;
+	uint64_t loose_bytes;
+	hoist_checkpoint_ungrouped(c, &loose, &loose_bytes);
+	size_t nf = hoist_checkpoint_layer_family_count(c);
+	if (nf == 0 && loose == 0 && hoist_checkpoint_tensor_count(c) > 0) {
+		fprintf(stderr, "hoist: out of memory grouping the tensors into layers\n");
 		return 1;
 	}
 	size_t n = hoist_checkpoint_tensor_count(c);
@@ -257,28 +83,27 @@ static int print_text(const char *path, const struct hoist_checkpoint *c)
 	if (arch || cdt)
 		printf("config: %s%s%s%s\n", arch ? arch : "", arch && cdt ? ", " : "",
 		       cdt ? "dtype " : "", cdt ? cdt : "");
-	printf("tensors: %zu, %s (%llu bytes)\n", n, fmt_bytes(total, b1, sizeof b1),
+	printf("tensors: %zu, %s (%llu bytes)\n", n, hoist_bytes_format(total, b1, sizeof b1),
 	       (unsigned long long)total);
 	size_t ns = hoist_checkpoint_shard_count(c);
 	printf("\nshards: %zu\n", ns);
 	for (size_t i = 0; i < ns; i++)
-		printf("  %-10s  %s\n", fmt_bytes(hoist_checkpoint_shard_size(c, i), b1, sizeof b1),
-		       hoist_checkpoint_shard_path(c, i));
+		printf("  %-10s  %s\n",
+		       hoist_bytes_format(hoist_checkpoint_shard(c, i)->size, b1, sizeof b1),
+		       hoist_checkpoint_shard(c, i)->path);
 	printf("\ndtypes:\n");
 	for (unsigned d = 1; d < HOIST_DTYPE_COUNT; d++)
 		if (s.dtype_tensors[d])
 			printf("  %-8s %6zu tensors  %10s  %5.1f%%\n",
 			       hoist_dtype_name((enum hoist_dtype)d), s.dtype_tensors[d],
-			       fmt_bytes(s.dtype_bytes[d], b1, sizeof b1),
+			       hoist_bytes_format(s.dtype_bytes[d], b1, sizeof b1),
 			       total ? 100.0 * (double)s.dtype_bytes[d] / (double)total : 0.0);
 	size_t nm = hoist_checkpoint_metadata_count(c);
 	if (nm) {
 		printf("\nmetadata:\n");
-		for (size_t i = 0; i < nm; i++) {
-			const char *k, *v;
-			hoist_checkpoint_metadata(c, i, &k, &v);
-			printf("  %s = %s\n", k, v);
-		}
+		for (size_t i = 0; i < nm; i++)
+			printf("  %s = %s\n", hoist_checkpoint_metadata(c, i)->key,
+			       hoist_checkpoint_metadata(c, i)->value);
 	}
 	size_t nw = hoist_checkpoint_warning_count(c);
 	if (nw) {
@@ -290,30 +115,30 @@ static int print_text(const char *path, const struct hoist_checkpoint *c)
 		printf("\nlargest tensors:\n");
 		for (size_t i = 0; i < s.ntop; i++) {
 			const struct hoist_tensor_info *t = hoist_checkpoint_tensor(c, s.top[i]);
-			printf("  %10s  %-7s %-18s %s\n", fmt_bytes(t->nbytes, b1, sizeof b1),
+			printf("  %10s  %-7s %-18s %s\n", hoist_bytes_format(t->nbytes, b1, sizeof b1),
 			       hoist_dtype_name(t->dtype), fmt_shape(t, sh, sizeof sh), t->name);
 		}
 	}
-	if (gs.nf || gs.loose) {
+	if (nf || loose) {
 		printf("\nlayer groups:\n");
-		for (size_t f = 0; f < gs.nf; f++) {
-			const struct family *fm = &gs.f[f];
-			if (fm->min == fm->max)
+		for (size_t f = 0; f < nf; f++) {
+			const struct hoist_layer_family *fm = hoist_checkpoint_layer_family(c, f);
+			if (fm->group_min_bytes == fm->group_max_bytes)
 				printf("  %-40s x %zu group%s, %s each (%zu tensors, %s)\n", fm->pattern,
 				       fm->groups, fm->groups == 1 ? "" : "s",
-				       fmt_bytes(fm->min, b1, sizeof b1), fm->tensors,
-				       fmt_bytes(fm->bytes, b2, sizeof b2));
+				       hoist_bytes_format(fm->group_min_bytes, b1, sizeof b1),
+				       fm->tensors, hoist_bytes_format(fm->bytes, b2, sizeof b2));
 			else
 				printf("  %-40s x %zu groups, %s to %s each (%zu tensors, %s)\n",
-				       fm->pattern, fm->groups, fmt_bytes(fm->min, b1, sizeof b1),
-				       fmt_bytes(fm->max, b3, sizeof b3), fm->tensors,
-				       fmt_bytes(fm->bytes, b2, sizeof b2));
+				       fm->pattern, fm->groups,
+				       hoist_bytes_format(fm->group_min_bytes, b1, sizeof b1),
+				       hoist_bytes_format(fm->group_max_bytes, b3, sizeof b3),
+				       fm->tensors, hoist_bytes_format(fm->bytes, b2, sizeof b2));
 		}
-		if (gs.loose)
-			printf("  %-40s %zu tensor%s, %s\n", "(outside any group)", gs.loose,
-			       gs.loose == 1 ? "" : "s", fmt_bytes(gs.loose_bytes, b1, sizeof b1));
+		if (loose)
+			printf("  %-40s %zu tensor%s, %s\n", "(outside any group)", loose,
+			       loose == 1 ? "" : "s", hoist_bytes_format(loose_bytes, b1, sizeof b1));
 	}
-	groups_free(&gs);
 	return 0;
 }
 
@@ -354,11 +179,8 @@ static void aput(json_t *a, json_t *v, bool *ok)
 static int print_json(const char *path, const struct hoist_checkpoint *c)
 {
 	struct summary s;
-	struct groups gs;
 	bool ok = true;
 	summarize(c, &s);
-	if (!groups_build(c, &gs))
-		ok = false;
 	json_t *root = json_object();
 	json_t *shards = json_array(), *sizes = json_array(), *dtypes = json_object(),
 	       *meta = json_object(), *warn = json_array(), *tensors = json_array(),
@@ -383,33 +205,30 @@ static int print_json(const char *path, const struct hoist_checkpoint *c)
 		oset(root, "tensors", tensors, &ok);
 	}
 	for (size_t i = 0; ok && i < hoist_checkpoint_shard_count(c); i++) {
-		aput(shards, jstr(hoist_checkpoint_shard_path(c, i)), &ok);
-		aput(sizes, json_integer((json_int_t)hoist_checkpoint_shard_size(c, i)), &ok);
+		aput(shards, jstr(hoist_checkpoint_shard(c, i)->path), &ok);
+		aput(sizes, json_integer((json_int_t)hoist_checkpoint_shard(c, i)->size), &ok);
 	}
 	for (unsigned d = 1; ok && d < HOIST_DTYPE_COUNT; d++)
 		if (s.dtype_tensors[d])
 			oset(dtypes, hoist_dtype_name((enum hoist_dtype)d),
 			     json_integer((json_int_t)s.dtype_bytes[d]), &ok);
-	for (size_t i = 0; ok && i < hoist_checkpoint_metadata_count(c); i++) {
-		const char *k, *v;
-		hoist_checkpoint_metadata(c, i, &k, &v);
-		oset(meta, k, jstr(v), &ok);
-	}
+	for (size_t i = 0; ok && i < hoist_checkpoint_metadata_count(c); i++)
+		oset(meta, hoist_checkpoint_metadata(c, i)->key,
+		     jstr(hoist_checkpoint_metadata(c, i)->value), &ok);
 	for (size_t i = 0; ok && i < hoist_checkpoint_warning_count(c); i++)
 		aput(warn, jstr(hoist_checkpoint_warning(c, i)), &ok);
 	for (size_t i = 0; ok && i < s.ntop; i++)
 		aput(largest, jstr(hoist_checkpoint_tensor(c, s.top[i])->name), &ok);
-	for (size_t k = 0; ok && k < gs.ng; k++) {
+	for (size_t k = 0; ok && k < hoist_checkpoint_layer_group_count(c); k++) {
+		const struct hoist_layer_group *lg = hoist_checkpoint_layer_group(c, k);
 		json_t *g = json_object();
-		char *prefix = strndup(gs.g[k].name, gs.g[k].len);
-		if (!g || !prefix)
+		if (!g)
 			ok = false;
 		else {
-			oset(g, "prefix", jstr(prefix), &ok);
-			oset(g, "tensors", json_integer((json_int_t)gs.g[k].tensors), &ok);
-			oset(g, "bytes", json_integer((json_int_t)gs.g[k].bytes), &ok);
+			oset(g, "prefix", jstr(lg->prefix), &ok);
+			oset(g, "tensors", json_integer((json_int_t)lg->tensors), &ok);
+			oset(g, "bytes", json_integer((json_int_t)lg->bytes), &ok);
 		}
-		free(prefix);
 		aput(groups, g, &ok);
 	}
 	for (size_t i = 0; ok && i < hoist_checkpoint_tensor_count(c); i++) {
@@ -426,7 +245,7 @@ static int print_json(const char *path, const struct hoist_checkpoint *c)
 		oset(o, "name", jstr(t->name), &ok);
 		oset(o, "dtype", json_string(hoist_dtype_name(t->dtype)), &ok);
 		oset(o, "shape", shape, &ok);
-		oset(o, "file", jstr(hoist_checkpoint_shard_path(c, t->shard)), &ok);
+		oset(o, "file", jstr(hoist_checkpoint_shard(c, t->shard)->path), &ok);
 		oset(o, "shard", json_integer(t->shard), &ok);
 		oset(o, "offset", json_integer((json_int_t)t->offset), &ok);
 		oset(o, "nbytes", json_integer((json_int_t)t->nbytes), &ok);
@@ -450,7 +269,6 @@ static int print_json(const char *path, const struct hoist_checkpoint *c)
 		putchar('\n');
 	}
 	json_decref(root);
-	groups_free(&gs);
 	return rc;
 }
 

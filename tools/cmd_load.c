@@ -28,7 +28,8 @@ static void on_sigint(int sig)
 struct ui {
 	bool bar;     /* stderr is a terminal: a live progress line */
 	bool verbose; /* phase lines as they start */
-	char phase[16];
+	bool started;
+	enum hoist_phase phase;
 	double last;  /* when the bar was last drawn */
 	bool drawn;
 };
@@ -40,38 +41,33 @@ static double now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-static void human(uint64_t b, char *buf, size_t size)
-{
-	if (b >= 1000000000ull)
-		snprintf(buf, size, "%.2f GB", (double)b / 1e9);
-	else
-		snprintf(buf, size, "%.1f MB", (double)b / 1e6);
-}
 
 static int on_progress(const struct hoist_progress *pr, void *arg)
 {
 	struct ui *ui = arg;
-	bool new_phase = strcmp(ui->phase, pr->phase) != 0;
+	bool new_phase = !ui->started || ui->phase != pr->phase;
+	const char *phase = hoist_phase_name(pr->phase);
 	if (new_phase) {
-		snprintf(ui->phase, sizeof ui->phase, "%s", pr->phase);
+		ui->started = true;
+		ui->phase = pr->phase;
 		if (ui->verbose) {
 			if (ui->drawn)
 				fputc('\n', stderr);
 			ui->drawn = false;
-			fprintf(stderr, "hoist: %s...\n", pr->phase);
+			fprintf(stderr, "hoist: %s...\n", phase);
 		}
 	}
 	double t = now();
-	if (ui->bar && strcmp(pr->phase, "stream") == 0 && (new_phase || t - ui->last >= 0.1 ||
-							    pr->bytes_done == pr->bytes_total)) {
+	if (ui->bar && pr->phase == HOIST_PHASE_STREAM &&
+	    (new_phase || t - ui->last >= 0.1 || pr->bytes_done == pr->bytes_total)) {
 		char done[32], total[32];
 		double rate = pr->seconds > 0 ? (double)pr->bytes_done / pr->seconds : 0;
 		double eta = rate > 0 ? (double)(pr->bytes_total - pr->bytes_done) / rate : 0;
-		human(pr->bytes_done, done, sizeof done);
-		human(pr->bytes_total, total, sizeof total);
+		hoist_bytes_format(pr->bytes_done, done, sizeof done);
+		hoist_bytes_format(pr->bytes_total, total, sizeof total);
 		int pct = pr->bytes_total ? (int)(100.0 * (double)pr->bytes_done / (double)pr->bytes_total)
 					  : 100;
-		fprintf(stderr, "\r%-8s %3d%%  %s / %s  %6.2f GB/s  ETA %5.1f s ", pr->phase, pct,
+		fprintf(stderr, "\r%-8s %3d%%  %s / %s  %6.2f GB/s  ETA %5.1f s ", phase, pct,
 			done, total, rate / 1e9, eta);
 		ui->last = t;
 		ui->drawn = true;
@@ -83,12 +79,11 @@ static int on_progress(const struct hoist_progress *pr, void *arg)
 static bool synth_seed(const struct hoist_checkpoint *ck, uint64_t *seed)
 {
 	for (size_t i = 0; i < hoist_checkpoint_metadata_count(ck); i++) {
-		const char *k, *v;
-		hoist_checkpoint_metadata(ck, i, &k, &v);
-		if (strcmp(k, "hoist_synth_seed") == 0) {
+		const struct hoist_metadata *md = hoist_checkpoint_metadata(ck, i);
+		if (strcmp(md->key, "hoist_synth_seed") == 0) {
 			char *end;
-			*seed = strtoull(v, &end, 10);
-			return end != v && *end == '\0';
+			*seed = strtoull(md->value, &end, 10);
+			return end != md->value && *end == '\0';
 		}
 	}
 	return false;
@@ -114,9 +109,8 @@ static int verify(const struct hoist_checkpoint *ck, const struct hoist_model *m
 		return 1;
 	}
 	for (size_t i = 0; i < hoist_model_tensor_count(m) && rc == 0; i++) {
-		struct hoist_tensor t;
 		const struct hoist_tensor_info *ti = hoist_checkpoint_tensor(ck, i);
-		hoist_model_tensor(m, i, &t);
+		struct hoist_tensor t = *hoist_model_tensor(m, i);
 		if (t.dtype != ti->dtype) {
 			skipped++; /* converted on load: the synthetic bytes are the file's */
 			continue;
@@ -157,7 +151,7 @@ static int verify(const struct hoist_checkpoint *ck, const struct hoist_model *m
 		rc = 1;
 	} else if (rc == 0) {
 		char b[32];
-		human(bytes, b, sizeof b);
+		hoist_bytes_format(bytes, b, sizeof b);
 		fprintf(out, "verified %zu tensors, %s: all bytes match", n, b);
 		if (skipped)
 			fprintf(out, " (%zu converted tensors not checked: the synthetic content is "
@@ -188,7 +182,7 @@ int cmd_load(int argc, char **argv)
 	snprintf(full_usage, sizeof full_usage, "%s%s", usage, cli_options_help);
 	if (!cli_parse_common(argc, argv, &c, extra, &do_verify, full_usage))
 		return 2;
-	struct ui ui = {.bar = isatty(2) != 0, .verbose = c.opt.verbose != 0};
+	struct ui ui = {.bar = isatty(2) != 0, .verbose = c.verbose};
 	c.opt.progress = on_progress;
 	c.opt.progress_arg = &ui;
 	struct sigaction sa;
@@ -203,19 +197,15 @@ int cmd_load(int argc, char **argv)
 	int rc = 0;
 	if (ui.verbose)
 		fprintf(stderr, "hoist: open %s...\n", c.path);
-	double t0 = now();
 	enum hoist_status st = hoist_checkpoint_open(c.path, &c.opt, &ck);
-	double t_open = now() - t0;
 	if (st == HOIST_OK && interrupted)
 		st = HOIST_ERR_CANCELLED;
-	/* The plan is made here so its notice (e.g. "no GPU: everything planned for cpu")
-	 * reaches the user even when quiet; the planner itself says it when verbose. */
+	/* Its notice (e.g. "no GPU: everything planned for cpu") reaches the log, so a
+	 * quiet run shows it too. */
 	if (st == HOIST_OK)
 		st = hoist_plan_create(ck, &c.opt, &plan);
-	if (st == HOIST_OK && hoist_plan_notice(plan) && !ui.verbose)
-		fprintf(stderr, "hoist: %s\n", hoist_plan_notice(plan));
 	if (st == HOIST_OK)
-		st = hoist_model_load(ck, plan, &c.opt, &m);
+		st = hoist_model_load(plan, &c.opt, &m);
 	if (ui.drawn)
 		fputc('\n', stderr);
 	if (st != HOIST_OK) {
@@ -224,9 +214,8 @@ int cmd_load(int argc, char **argv)
 		rc = cli_fail(st);
 		goto out;
 	}
-	hoist_model_set_open_seconds(m, t_open);
 	if (c.json)
-		st = hoist_model_report_json(m, stdout);
+		st = hoist_model_report_print_json(m, stdout);
 	else
 		st = hoist_model_report_print(m, stdout);
 	if (st != HOIST_OK) {

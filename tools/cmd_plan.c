@@ -27,6 +27,9 @@ int cmd_plan(int argc, char **argv)
 	snprintf(usage, sizeof usage, "%s%s", plan_usage_head, cli_options_help);
 	if (!cli_parse_common(argc, argv, &c, NULL, NULL, usage))
 		return 2;
+	/* The text shows the notice; with --json it goes to stderr too, so a script
+	 * reading the JSON still sees it. */
+	c.quiet_notices = !c.json;
 	st = hoist_checkpoint_open(c.path, &c.opt, &ckpt);
 	if (st == HOIST_OK)
 		st = hoist_plan_create(ckpt, &c.opt, &plan);
@@ -34,9 +37,6 @@ int cmd_plan(int argc, char **argv)
 		st = c.json ? hoist_plan_print_json(plan, stdout) : hoist_plan_print(plan, stdout);
 	if (st != HOIST_OK)
 		rc = cli_fail(st);
-	/* The notice goes to stderr too, so a script reading --json still sees it. */
-	else if (c.json && hoist_plan_notice(plan))
-		fprintf(stderr, "hoist: %s\n", hoist_plan_notice(plan));
 	hoist_plan_free(plan);
 	hoist_checkpoint_close(ckpt);
 	if (rc == 0 && fflush(stdout) != 0) {

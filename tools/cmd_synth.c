@@ -44,6 +44,12 @@ static bool parse_u64(const char *flag, const char *text, uint64_t *out)
 	return true;
 }
 
+static void synth_log(enum hoist_log_level level, const char *message, void *arg)
+{
+	(void)level, (void)arg;
+	fprintf(stderr, "hoist synth: %s\n", message);
+}
+
 int cmd_synth(int argc, char **argv)
 {
 	struct hoist_synth_options opt = {0};
@@ -56,7 +62,7 @@ int cmd_synth(int argc, char **argv)
 			return 0;
 		}
 		if (strcmp(a, "--verbose") == 0) {
-			opt.verbose = 1;
+			opt.log = synth_log;
 			continue;
 		}
 		if (a[0] != '-') {

@@ -35,6 +35,15 @@ const char cli_options_help[] =
 	"  --verbose          notices and live phase lines on stderr\n"
 	"  --json             one JSON object on stdout\n";
 
+void cli_log(enum hoist_log_level level, const char *message, void *arg)
+{
+	const struct cli_common *c = arg;
+	if (level == HOIST_LOG_NOTICE && c->quiet_notices)
+		return;
+	if (level <= HOIST_LOG_NOTICE || c->verbose)
+		fprintf(stderr, "hoist: %s\n", message);
+}
+
 int cli_fail(enum hoist_status status)
 {
 	fprintf(stderr, "hoist: %s\n", hoist_errmsg());
@@ -75,6 +84,9 @@ bool cli_parse_common(int argc, char **argv, struct cli_common *c, cli_extra_fn 
 		      const char *cmd_usage)
 {
 	memset(c, 0, sizeof *c);
+	c->opt.log = cli_log;
+	c->opt.log_arg = c;
+	c->opt.sim = &c->sim;
 	for (int i = 0; i < argc; i++) {
 		const char *a = argv[i];
 		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -97,13 +109,13 @@ bool cli_parse_common(int argc, char **argv, struct cli_common *c, cli_extra_fn 
 			c->json = true;
 			takes_value = false;
 		} else if (strcmp(a, "--verbose") == 0 || strcmp(a, "-v") == 0) {
-			c->opt.verbose = 1;
+			c->verbose = true;
 			takes_value = false;
 		} else if (strcmp(a, "--direct") == 0) {
 			c->opt.direct = 1;
 			takes_value = false;
 		} else if (strcmp(a, "--no-disk") == 0) {
-			c->opt.allow_disk = -1;
+			c->opt.disk = HOIST_DISK_FORBIDDEN;
 			takes_value = false;
 		}
 		if (!takes_value)
@@ -120,9 +132,9 @@ bool cli_parse_common(int argc, char **argv, struct cli_common *c, cli_extra_fn 
 		} else if (strcmp(a, "--max-memory") == 0) {
 			c->opt.max_memory = v;
 		} else if (strcmp(a, "--dtype") == 0) {
+			/* a dtype loads convert to: what an F32 tensor becomes */
 			if (hoist_dtype_parse(v, &c->opt.dtype) != HOIST_OK ||
-			    (c->opt.dtype != HOIST_F16 && c->opt.dtype != HOIST_BF16 &&
-			     c->opt.dtype != HOIST_F32)) {
+			    hoist_dtype_loaded(HOIST_F32, c->opt.dtype) != c->opt.dtype) {
 				fprintf(stderr, "hoist: --dtype %s: expected F16, BF16 or F32\n", v);
 				return false;
 			}
@@ -147,16 +159,16 @@ bool cli_parse_common(int argc, char **argv, struct cli_common *c, cli_extra_fn 
 				return false;
 			}
 		} else if (strcmp(a, "--sim-devices") == 0) {
-			if (!parse_uint_flag(a, v, 64, &c->opt.sim_devices))
+			if (!parse_uint_flag(a, v, 64, &c->sim.devices))
 				return false;
 		} else if (strcmp(a, "--sim-capacity") == 0) {
-			if (!parse_bytes_flag(a, v, &c->opt.sim_capacity))
+			if (!parse_bytes_flag(a, v, &c->sim.capacity))
 				return false;
 		} else if (strcmp(a, "--sim-bandwidth") == 0) {
 			uint64_t bw;
 			if (!parse_bytes_flag(a, v, &bw))
 				return false;
-			c->opt.sim_bytes_per_sec = (double)bw;
+			c->sim.bytes_per_sec = (double)bw;
 		} else {
 			fprintf(stderr, "hoist: unknown option %s\n%s", a, cmd_usage);
 			return false;

@@ -1,11 +1,11 @@
 /*
- * checkpoint.h - the safetensors header parser (safetensors.c), shared with
- * checkpoint.c and the header fuzzer. Internal: not installed.
+ * safetensors.h - the safetensors header parser and validator (safetensors.c): one
+ * shard's header, from bytes to tensors. Used by checkpoint.c and the header fuzzers.
  */
-#ifndef HOIST_CHECKPOINT_H
-#define HOIST_CHECKPOINT_H
+#ifndef HOIST_SAFETENSORS_H
+#define HOIST_SAFETENSORS_H
 
-#include "internal.h"
+#include "base.h"
 
 /* The format's limit on the header length (the reference rejects longer headers). */
 #define HOIST__ST_MAX_HEADER 100000000u
@@ -25,8 +25,7 @@ struct hoist__st_header {
 	size_t metadata_count; /* __metadata__, in the header's order */
 	char **metadata_keys;
 	char **metadata_values;
-	size_t warning_count; /* things worth saying that break nothing ("unknown key") */
-	char **warnings;
+	struct hoist__strings warnings; /* things worth saying that break nothing ("unknown key") */
 };
 
 /* Checks the 8-byte length prefix against the file size: fills *header_len.
@@ -80,9 +79,4 @@ void hoist__sort_names(struct hoist__name_ref *refs, struct hoist__name_ref *tmp
  * above U+10FFFF); otherwise *bad is the offset of the first bad byte. */
 bool hoist__utf8_valid(const unsigned char *s, size_t n, size_t *bad);
 
-/* Threads hoist_checkpoint_open reads shard headers with: 0 (the default) means
- * min(shards, cores, 8), or 1 when the index lists fewer than 8,192 tensors; n means
- * min(shards, n), whatever the cores and tensors (tests). */
-void hoist__checkpoint_set_threads(unsigned n);
-
-#endif /* HOIST_CHECKPOINT_H */
+#endif /* HOIST_SAFETENSORS_H */

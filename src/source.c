@@ -1,0 +1,167 @@
+/* source.c - the local file as a source of checkpoint bytes: pread for reads, mmap for
+ * mappings, O_DIRECT on request where the file system has it. */
+#include "source.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* O_DIRECT needs the buffer, the length and the offset aligned to the logical block
+ * size; 4096 covers every device in use. */
+#define DIRECT_ALIGN 4096u
+
+struct local_file {
+	struct hoist__source base; /* first */
+	int fd;
+	char path[]; /* base.path points here */
+};
+
+static ssize_t local_read_at(struct hoist__source *src, void *buf, size_t n, uint64_t offset)
+{
+	return hoist__pread(((struct local_file *)src)->fd, buf, n, offset);
+}
+
+static enum hoist_status local_map(struct hoist__source *src, uint64_t offset, uint64_t length,
+				   const void **addr)
+{
+	struct local_file *f = (struct local_file *)src;
+	long page = sysconf(_SC_PAGESIZE);
+	uint64_t start = offset - offset % (uint64_t)(page > 0 ? page : 4096);
+	uint64_t len = length + (offset - start);
+	if (len > SIZE_MAX)
+		return hoist__error(HOIST_ERR_IO, "%s: cannot map %llu bytes", src->path,
+				    (unsigned long long)length);
+	void *p = mmap(NULL, len ? (size_t)len : 1, PROT_READ, MAP_SHARED, f->fd, (off_t)start);
+	if (p == MAP_FAILED)
+		return hoist__error(HOIST_ERR_IO, "%s: cannot map %llu bytes at offset %llu: %s",
+				    src->path, (unsigned long long)length,
+				    (unsigned long long)offset, strerror(errno));
+	*addr = (const char *)p + (offset - start);
+	return HOIST_OK;
+}
+
+static void local_unmap(struct hoist__source *src, const void *addr, uint64_t length)
+{
+	(void)src;
+	long page = sysconf(_SC_PAGESIZE);
+	uintptr_t a = (uintptr_t)addr, start = a - a % (uintptr_t)(page > 0 ? page : 4096);
+	munmap((void *)start, (size_t)(length + (a - start)) ? (size_t)(length + (a - start)) : 1);
+}
+
+static void local_close(struct hoist__source *src)
+{
+	struct local_file *f = (struct local_file *)src;
+	hoist__close(f->fd);
+	hoist__free(f);
+}
+
+static const struct hoist__source_methods local_methods = {
+	.version = 1,
+	.read_at = local_read_at,
+	.map = local_map,
+	.unmap = local_unmap,
+	.close = local_close,
+};
+
+enum hoist_status hoist__source_open(const char *path, unsigned flags, struct hoist__source **out)
+{
+	*out = NULL;
+	bool direct = flags & HOIST__SOURCE_DIRECT;
+	int fd = -1;
+	if (direct) {
+		fd = hoist__open(path, O_RDONLY | O_DIRECT);
+		/* EINVAL: the file system (tmpfs, ...) has no O_DIRECT; read buffered. */
+		if (fd < 0 && errno != EINVAL)
+			return hoist__error(HOIST_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+		direct = fd >= 0;
+	}
+	if (fd < 0)
+		fd = hoist__open(path, O_RDONLY);
+	if (fd < 0)
+		return hoist__error(HOIST_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+	struct stat st;
+	if (fstat(fd, &st) != 0) {
+		int err = errno;
+		hoist__close(fd);
+		return hoist__error(HOIST_ERR_IO, "%s: cannot stat: %s", path, strerror(err));
+	}
+	if (!S_ISREG(st.st_mode)) {
+		hoist__close(fd);
+		return hoist__error(HOIST_ERR_IO, "%s: not a regular file", path);
+	}
+	size_t n = strlen(path);
+	struct local_file *f = hoist__malloc(sizeof *f + n + 1);
+	if (!f) {
+		hoist__close(fd);
+		return hoist__error(HOIST_ERR_NOMEM, "%s: out of memory opening it", path);
+	}
+	memcpy(f->path, path, n + 1);
+	f->fd = fd;
+	f->base = (struct hoist__source){
+		.methods = &local_methods,
+		.path = f->path,
+		.size = (uint64_t)st.st_size,
+		.direct = direct,
+		.align = direct ? DIRECT_ALIGN : 1,
+	};
+	*out = &f->base;
+	return HOIST_OK;
+}
+
+void hoist__source_close(struct hoist__source *src)
+{
+	if (src)
+		src->methods->close(src);
+}
+
+int hoist__source_read_full(struct hoist__source *src, void *buf, size_t n, uint64_t offset)
+{
+	char *p = buf;
+	while (n > 0) {
+		ssize_t got = src->methods->read_at(src, p, n, offset);
+		if (got < 0)
+			return -1;
+		if (got == 0) {
+			errno = EIO; /* the source ended before the range it promised */
+			return -1;
+		}
+		p += got;
+		n -= (size_t)got;
+		offset += (uint64_t)got;
+	}
+	return 0;
+}
+
+enum hoist_status hoist__source_read_file(const char *path, const char *what, uint64_t limit,
+					  char **out, size_t *len)
+{
+	struct hoist__source *src = NULL;
+	char *buf = NULL;
+	*out = NULL;
+	*len = 0;
+	enum hoist_status st = hoist__source_open(path, 0, &src);
+	if (st != HOIST_OK)
+		return st;
+	if (src->size > limit) {
+		char b1[32], b2[32];
+		st = hoist__error(HOIST_ERR_FORMAT, "%s: %s is too large for %s (limit %s)", path,
+				  hoist_bytes_format(src->size, b1, sizeof b1), what,
+				  hoist_bytes_format(limit, b2, sizeof b2));
+	} else if (!(buf = hoist__malloc((size_t)src->size + 1))) {
+		st = hoist__error(HOIST_ERR_NOMEM, "%s: out of memory reading it", path);
+	} else if (hoist__source_read_full(src, buf, (size_t)src->size, 0) != 0) {
+		st = hoist__error(HOIST_ERR_IO, "%s: cannot read: %s", path, strerror(errno));
+	} else {
+		buf[src->size] = '\0';
+		*out = buf;
+		*len = (size_t)src->size;
+		buf = NULL;
+	}
+	hoist__free(buf);
+	hoist__source_close(src);
+	return st;
+}

@@ -1,0 +1,90 @@
+/*
+ * stream.h - moving bytes from sources to devices (stream.c): a job is a list of
+ * segments, each a byte range of a source that lands at a device address, optionally
+ * converted on the way. The stream reads them by file range with a pool of reader
+ * threads into a bounded ring of staging buffers, and copy engines (one per device
+ * that has them) queue asynchronous copies into the devices. It knows nothing of
+ * checkpoints, plans or models: a tensor-parallel slice or another kind of source is
+ * only other segments or another source.
+ *
+ * The calling thread waits, reports progress and may cancel; on cancellation or any
+ * worker's error the stream stops its workers, waits for copies in flight, and
+ * returns the first error.
+ */
+#ifndef HOIST_STREAM_H
+#define HOIST_STREAM_H
+
+#include "backend.h"
+#include "source.h"
+
+struct hoist__segment {
+	uint32_t source;           /* index into job->sources */
+	uint32_t target;           /* index into job->targets */
+	uint64_t offset, length;   /* the bytes in the source */
+	uint64_t dst;              /* device address where the first landed byte goes */
+	enum hoist_dtype from, to; /* converted on the way (from != to; both F16, BF16 or F32;
+				    * length is whole elements); else both HOIST_DTYPE_NONE */
+	size_t tag;                /* the caller's number for the tensor, for messages */
+};
+
+struct hoist__job {
+	struct hoist__source *const *sources;
+	size_t nsources;
+	struct hoist__dev *const *targets;
+	size_t ntargets;
+	/* In the order to read them: by source, then offset, none overlapping. Segments of
+	 * one source and target that lie back to back are read as one range. */
+	const struct hoist__segment *segments;
+	size_t nsegments;
+	/* The name of a segment's tensor, for messages. */
+	const char *(*name)(void *arg, size_t tag);
+	void *name_arg;
+	unsigned threads;       /* readers; 0: min(16, 2 x cores) */
+	uint64_t chunk_bytes;   /* read unit; 0: 32 MiB */
+	uint64_t staging_bytes; /* staging ring in total; 0: 256 MiB */
+	/* Called on the calling thread at least every 50 ms while the stream runs, with
+	 * the bytes landed so far; non-zero cancels. */
+	int (*progress)(void *arg, uint64_t done, uint64_t total);
+	void *progress_arg;
+};
+
+/* Where the stream's time went, for the report. */
+struct hoist__stream_stats {
+	uint64_t moved_bytes; /* landed (after conversion) */
+	uint64_t read_bytes;  /* read from the sources */
+	uint64_t landed;      /* landed so far, also when the stream stopped early */
+	size_t chunks, direct_chunks;
+	unsigned readers;
+	uint64_t chunk_bytes;
+	size_t slots;
+	uint64_t slot_bytes;
+	char staging[64]; /* what the staging ring is, or "none" */
+	bool direct_io;   /* every source read bypasses the page cache */
+	bool engines;     /* some target has a copy engine */
+	double wall;      /* seconds hoist__stream_run ran */
+	double read_s;    /* seconds the readers spent reading, summed over readers */
+	double wait_s;    /* seconds they waited for a free staging buffer, summed */
+	double copy_s;    /* seconds the busiest device had copies in flight */
+};
+
+struct hoist__stream;
+
+/* Cuts the job into chunks and allocates the staging ring and the copy engines (so a
+ * caller can time allocation apart from streaming). The job must outlive the stream.
+ * Errors: HOIST_ERR_NOMEM, HOIST_ERR_INVALID, or the ring's allocation failing. */
+enum hoist_status hoist__stream_prepare(const struct hoist__job *job, struct hoist__stream **out);
+
+/* Bytes the job lands, and what prepare decided (chunks, ring), before it runs. */
+const struct hoist__stream_stats *hoist__stream_stats(const struct hoist__stream *s);
+
+/* Runs the job: HOIST_OK once every segment has landed (copies may still be in
+ * flight on the devices: synchronize them), or the first error. Cancelled by the
+ * progress callback: HOIST_ERR_CANCELLED, without a message (the caller says what
+ * was cancelled). Either way, no worker runs and no copy reads the ring when it
+ * returns. */
+enum hoist_status hoist__stream_run(struct hoist__stream *s);
+
+/* Frees the ring and the engines. NULL ok. */
+void hoist__stream_free(struct hoist__stream *s);
+
+#endif /* HOIST_STREAM_H */
