@@ -10,6 +10,9 @@ CC ?= cc
 BUILD ?= build
 OPT ?= -O2 -g
 SAN ?=
+# Each compile writes a .d file next to its object naming the headers it read (-MP
+# adds an empty rule per header, so deleting a header does not break the build).
+DEPFLAGS = -MMD -MP
 CFLAGS_ALL = -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -fPIC -pthread -Iinclude -Isrc $(OPT) $(SAN) $(CFLAGS)
 LDLIBS_ALL = -ljansson -ldl -lm -pthread $(SAN) $(LDFLAGS)
 PREFIX ?= /usr/local
@@ -35,9 +38,9 @@ endif
 .PHONY: all check asan tsan fuzz bench format install clean
 all: $(BUILD)/libhoist.so $(BUILD)/libhoist.a $(BUILD)/hoist $(CUDA_CHECK)
 
-$(BUILD)/obj/%.o: %.c $(wildcard include/*.h src/*.h tests/*.h tools/*.h)
+$(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -c $< -o $@
+	$(CC) $(CFLAGS_ALL) $(DEPFLAGS) -c $< -o $@
 
 $(BUILD)/libhoist.a: $(LIB_OBJ)
 	@rm -f $@
@@ -52,9 +55,9 @@ $(BUILD)/hoist: $(TOOL_OBJ) $(BUILD)/libhoist.a
 $(BUILD)/hoist_test: $(TEST_OBJ) $(BUILD)/libhoist.a
 	$(CC) -o $@ $(TEST_OBJ) $(BUILD)/libhoist.a $(LDLIBS_ALL) -lcrypto
 
-$(BUILD)/cuda_abi_check.o: tests/cuda_abi_check.c src/cuda_abi.h $(CUDA_H)
+$(BUILD)/cuda_abi_check.o: tests/cuda_abi_check.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -I$(dir $(CUDA_H)) -c $< -o $@
+	$(CC) $(CFLAGS_ALL) $(DEPFLAGS) -I$(dir $(CUDA_H)) -c $< -o $@
 
 check: all $(BUILD)/hoist_test
 	HOIST_BIN=$(BUILD)/hoist ./$(BUILD)/hoist_test $(TESTS)
@@ -100,7 +103,7 @@ clean:
 
 # Planning speed: the 7B layout and a synthetic 100,000-tensor checkpoint (bench/bench_plan.c).
 $(BUILD)/bench_plan: bench/bench_plan.c $(BUILD)/libhoist.a
-	$(CC) $(CFLAGS_ALL) -o $@ $< $(BUILD)/libhoist.a $(LDLIBS_ALL)
+	$(CC) $(CFLAGS_ALL) $(DEPFLAGS) -o $@ $< $(BUILD)/libhoist.a $(LDLIBS_ALL)
 
 .PHONY: bench-plan
 bench-plan: $(BUILD)/bench_plan
@@ -109,16 +112,20 @@ bench-plan: $(BUILD)/bench_plan
 # CPU load benchmark helpers (bench/run.sh): the pread and memcpy ceilings.
 $(BUILD)/ceiling: bench/ceiling.c
 	@mkdir -p $(BUILD)
-	$(CC) -std=c11 -O2 -g -Wall -Wextra -Werror -D_GNU_SOURCE -pthread -o $@ $<
+	$(CC) -std=c11 -O2 -g -Wall -Wextra -Werror -D_GNU_SOURCE -pthread $(DEPFLAGS) -o $@ $<
 
 .PHONY: bench-tools
 bench-tools: $(BUILD)/ceiling
 
 # Open speed: a 100,000-tensor checkpoint, 4 shards and an index (bench/bench_open.c).
 $(BUILD)/bench_open: bench/bench_open.c $(BUILD)/libhoist.a
-	$(CC) $(CFLAGS_ALL) -o $@ $< $(BUILD)/libhoist.a $(LDLIBS_ALL)
+	$(CC) $(CFLAGS_ALL) $(DEPFLAGS) -o $@ $< $(BUILD)/libhoist.a $(LDLIBS_ALL)
 
 .PHONY: bench-open bench-open-build
 bench-open-build: $(BUILD)/bench_open
 bench-open: $(BUILD)/bench_open
 	./$(BUILD)/bench_open
+
+DEPS := $(LIB_OBJ:.o=.d) $(TOOL_OBJ:.o=.d) $(TEST_OBJ:.o=.d) \
+	$(addprefix $(BUILD)/,cuda_abi_check.d bench_plan.d bench_open.d ceiling.d)
+-include $(DEPS)
