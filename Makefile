@@ -16,6 +16,18 @@ DEPFLAGS = -MMD -MP
 CFLAGS_ALL = -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -fPIC -pthread -Iinclude -Isrc $(OPT) $(SAN) $(CFLAGS)
 LDLIBS_ALL = -ljansson -ldl -lm -pthread $(SAN) $(LDFLAGS)
 PREFIX ?= /usr/local
+
+# The version is the header's (HOIST_VERSION_MAJOR/MINOR/PATCH in include/hoist.h);
+# the shared library's soname carries the major number.
+header_version = $(shell awk '$$2 == "HOIST_VERSION_$(1)" && $$3 ~ /^[0-9]+$$/ { print $$3 }' include/hoist.h)
+VERSION_MAJOR := $(call header_version,MAJOR)
+VERSION_MINOR := $(call header_version,MINOR)
+VERSION_PATCH := $(call header_version,PATCH)
+VERSION := $(VERSION_MAJOR).$(VERSION_MINOR).$(VERSION_PATCH)
+ifneq ($(words $(VERSION_MAJOR) $(VERSION_MINOR) $(VERSION_PATCH)),3)
+$(error include/hoist.h: no single numeric HOIST_VERSION_MAJOR/MINOR/PATCH (read "$(VERSION)"))
+endif
+SONAME := libhoist.so.$(VERSION_MAJOR)
 FUZZ_SECONDS ?= 60
 
 LIB_SRC := $(wildcard src/*.c)
@@ -46,8 +58,10 @@ $(BUILD)/libhoist.a: $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/libhoist.so: $(LIB_OBJ)
-	$(CC) -shared -Wl,-soname,libhoist.so.0 -o $@ $^ $(LDLIBS_ALL)
+# libhoist.map exports the public hoist_* functions and nothing else.
+$(BUILD)/libhoist.so: $(LIB_OBJ) libhoist.map
+	$(CC) -shared -Wl,-soname,$(SONAME) -Wl,--version-script=libhoist.map \
+		-o $@ $(LIB_OBJ) $(LDLIBS_ALL)
 
 $(BUILD)/hoist: $(TOOL_OBJ) $(BUILD)/libhoist.a
 	$(CC) -o $@ $(TOOL_OBJ) $(BUILD)/libhoist.a $(LDLIBS_ALL)
