@@ -6,6 +6,9 @@
 #   make fuzz       libFuzzer on the header parser for FUZZ_SECONDS (clang)
 #   make bench      benchmarks (bench/README.md)
 #   make format     clang-format every C file
+#   make install    hoist, headers, libhoist.a, libhoist.so.X.Y.Z, hoist.pc, hoist(1) under
+#                   DESTDIR + PREFIX (or BINDIR, INCLUDEDIR, LIBDIR, PKGCONFIGDIR, MANDIR)
+#   make uninstall  remove exactly those files
 CC ?= cc
 BUILD ?= build
 OPT ?= -O2 -g
@@ -16,6 +19,11 @@ DEPFLAGS = -MMD -MP
 CFLAGS_ALL = -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -fPIC -pthread -Iinclude -Isrc $(OPT) $(SAN) $(CFLAGS)
 LDLIBS_ALL = -ljansson -ldl -lm -pthread $(SAN) $(LDFLAGS)
 PREFIX ?= /usr/local
+LIBDIR ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+BINDIR ?= $(PREFIX)/bin
+MANDIR ?= $(PREFIX)/share/man
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 
 # The version is the header's (HOIST_VERSION_MAJOR/MINOR/PATCH in include/hoist.h);
 # the shared library's soname carries the major number.
@@ -28,6 +36,7 @@ ifneq ($(words $(VERSION_MAJOR) $(VERSION_MINOR) $(VERSION_PATCH)),3)
 $(error include/hoist.h: no single numeric HOIST_VERSION_MAJOR/MINOR/PATCH (read "$(VERSION)"))
 endif
 SONAME := libhoist.so.$(VERSION_MAJOR)
+REALNAME := libhoist.so.$(VERSION)
 FUZZ_SECONDS ?= 60
 
 LIB_SRC := $(wildcard src/*.c)
@@ -47,7 +56,7 @@ CUDA_CHECK := $(BUILD)/cuda_abi_check.o
 endif
 endif
 
-.PHONY: all check asan tsan fuzz bench format install clean
+.PHONY: all check asan tsan fuzz bench format install uninstall clean FORCE
 all: $(BUILD)/libhoist.so $(BUILD)/libhoist.a $(BUILD)/hoist $(CUDA_CHECK)
 
 $(BUILD)/obj/%.o: %.c
@@ -104,13 +113,42 @@ bench: all
 format:
 	clang-format -i include/*.h src/*.c src/*.h tools/*.c tests/*.c tests/*.h
 
-install: all
-	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/bin
-	install -m 644 include/hoist.h $(DESTDIR)$(PREFIX)/include/
-	install -m 644 $(BUILD)/libhoist.a $(DESTDIR)$(PREFIX)/lib/
-	install -m 755 $(BUILD)/libhoist.so $(DESTDIR)$(PREFIX)/lib/libhoist.so.0
-	ln -sf libhoist.so.0 $(DESTDIR)$(PREFIX)/lib/libhoist.so
-	install -m 755 $(BUILD)/hoist $(DESTDIR)$(PREFIX)/bin/
+# What install puts where; uninstall removes exactly these.
+HEADERS := $(wildcard include/*.h)
+INSTALLED = $(DESTDIR)$(BINDIR)/hoist \
+	$(addprefix $(DESTDIR)$(INCLUDEDIR)/,$(notdir $(HEADERS))) \
+	$(addprefix $(DESTDIR)$(LIBDIR)/,libhoist.a $(REALNAME) $(SONAME) libhoist.so) \
+	$(DESTDIR)$(PKGCONFIGDIR)/hoist.pc $(DESTDIR)$(MANDIR)/man1/hoist.1
+
+# Where jansson has a .pc file, static users get it (and its -L) through
+# Requires.private; where it has none, -ljansson goes in Libs.private.
+JANSSON_PC = $(shell pkg-config --exists jansson 2>/dev/null && echo jansson)
+
+# Written on every install: the directories are install's, not the build's. Those
+# under PREFIX are written relative to ${prefix}, so pkg-config --define-prefix works.
+pc_dir = $(patsubst $(PREFIX)/%,$${prefix}/%,$(1))
+$(BUILD)/hoist.pc: hoist.pc.in FORCE
+	@mkdir -p $(dir $@)
+	sed -e 's|@prefix@|$(PREFIX)|' -e 's|@libdir@|$(call pc_dir,$(LIBDIR))|' \
+		-e 's|@includedir@|$(call pc_dir,$(INCLUDEDIR))|' -e 's|@version@|$(VERSION)|' \
+		-e 's|@requires_private@|$(JANSSON_PC)|' \
+		-e 's|@libs_private@|$(if $(JANSSON_PC),,-ljansson )-ldl -lm -pthread|' \
+		$< > $@
+
+install: all $(BUILD)/hoist.pc
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(LIBDIR) \
+		$(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(MANDIR)/man1
+	install -m 755 $(BUILD)/hoist $(DESTDIR)$(BINDIR)/hoist
+	install -m 644 $(HEADERS) $(DESTDIR)$(INCLUDEDIR)/
+	install -m 644 $(BUILD)/libhoist.a $(DESTDIR)$(LIBDIR)/libhoist.a
+	install -m 755 $(BUILD)/libhoist.so $(DESTDIR)$(LIBDIR)/$(REALNAME)
+	ln -sf $(REALNAME) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libhoist.so
+	install -m 644 $(BUILD)/hoist.pc $(DESTDIR)$(PKGCONFIGDIR)/hoist.pc
+	install -m 644 doc/hoist.1 $(DESTDIR)$(MANDIR)/man1/hoist.1
+
+uninstall:
+	rm -f $(INSTALLED)
 
 clean:
 	rm -rf build build-asan build-tsan build-fuzz
