@@ -1,14 +1,17 @@
 # hoist - plain GNU Makefile.
-#   make            build/libhoist.so, build/libhoist.a, build/hoist
-#   make check      build and run every test (C runner + differential check)
-#   make asan       the same under AddressSanitizer + UBSan (build-asan/)
-#   make tsan       the same under ThreadSanitizer (build-tsan/)
-#   make fuzz       libFuzzer on the header parser for FUZZ_SECONDS (clang)
-#   make bench      benchmarks (bench/README.md)
-#   make format     clang-format every C file
-#   make install    hoist, headers, libhoist.a, libhoist.so.X.Y.Z, hoist.pc, hoist(1) under
-#                   DESTDIR + PREFIX (or BINDIR, INCLUDEDIR, LIBDIR, PKGCONFIGDIR, MANDIR)
-#   make uninstall  remove exactly those files
+#   make                build/libhoist.so, build/libhoist.a, build/hoist
+#   make check          every test: the install test, then the C runner (unit, end-to-end
+#                       and differential tests); TESTS="NAME..." runs only those runner tests
+#   make install-check  the install test alone (tests/install_test.sh)
+#   make asan           the tests under AddressSanitizer + UBSan (build-asan/)
+#   make tsan           the tests under ThreadSanitizer (build-tsan/)
+#   make fuzz           libFuzzer on the header parser for FUZZ_SECONDS (clang)
+#   make bench          benchmarks (bench/README.md)
+#   make format         clang-format every C file
+#   make install        hoist, include/*.h, libhoist.a, libhoist.so.X.Y.Z and its links,
+#                       hoist.pc and hoist(1), under DESTDIR and PREFIX (or BINDIR,
+#                       INCLUDEDIR, LIBDIR, PKGCONFIGDIR, MANDIR)
+#   make uninstall      remove exactly what install puts there
 CC ?= cc
 BUILD ?= build
 OPT ?= -O2 -g
@@ -43,7 +46,7 @@ LIB_SRC := $(wildcard src/*.c)
 LIB_OBJ := $(LIB_SRC:src/%.c=$(BUILD)/obj/src/%.o)
 TOOL_SRC := $(wildcard tools/*.c)
 TOOL_OBJ := $(TOOL_SRC:tools/%.c=$(BUILD)/obj/tools/%.o)
-TEST_SRC := $(filter-out tests/fuzz_%.c tests/cuda_abi_check.c,$(wildcard tests/*.c))
+TEST_SRC := $(filter-out tests/fuzz_%.c tests/cuda_abi_check.c tests/install_example.c,$(wildcard tests/*.c))
 TEST_OBJ := $(TEST_SRC:tests/%.c=$(BUILD)/obj/tests/%.o)
 FUZZ_SRC := $(wildcard tests/fuzz_*.c)
 CUDA_H := $(firstword $(wildcard $(CUDA_HOME)/include/cuda.h /usr/local/cuda/include/cuda.h))
@@ -56,7 +59,7 @@ CUDA_CHECK := $(BUILD)/cuda_abi_check.o
 endif
 endif
 
-.PHONY: all check asan tsan fuzz bench format install uninstall clean FORCE
+.PHONY: all check install-check asan tsan fuzz bench format install uninstall clean FORCE
 all: $(BUILD)/libhoist.so $(BUILD)/libhoist.a $(BUILD)/hoist $(CUDA_CHECK)
 
 $(BUILD)/obj/%.o: %.c
@@ -82,8 +85,25 @@ $(BUILD)/cuda_abi_check.o: tests/cuda_abi_check.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) $(DEPFLAGS) -I$(dir $(CUDA_H)) -c $< -o $@
 
+# The install test (tests/install_test.sh, a few seconds) runs first and quietly: its
+# log is shown only if it fails, and then the C runner does not start. It is left out
+# when TESTS picks runner tests. The runner's summary line ends the output.
+INSTALL_TEST = BUILD=$(BUILD) CC="$(CC)" EXAMPLE_CFLAGS="$(SAN)" tests/install_test.sh
+
 check: all $(BUILD)/hoist_test
+ifeq ($(TESTS),)
+	@if $(INSTALL_TEST) > $(BUILD)/install_test.log 2>&1; then \
+		tail -n 1 $(BUILD)/install_test.log; \
+	else \
+		cat $(BUILD)/install_test.log; \
+		echo "install_test: FAILED (make install-check to rerun it; log in $(BUILD)/install_test.log)"; \
+		exit 1; \
+	fi
+endif
 	HOIST_BIN=$(BUILD)/hoist ./$(BUILD)/hoist_test $(TESTS)
+
+install-check: all
+	$(INSTALL_TEST)
 
 asan:
 	$(MAKE) BUILD=build-asan OPT="-O1 -g -fno-omit-frame-pointer" \
