@@ -8,6 +8,7 @@
 #   make fuzz           libFuzzer on the header parser for FUZZ_SECONDS (clang)
 #   make bench          benchmarks (bench/README.md)
 #   make format         clang-format every C file
+#   make format-check   name the C files clang-format would change, changing none
 #   make install        hoist, include/*.h, libhoist.a, libhoist.so.X.Y.Z and its links,
 #                       hoist.pc and hoist(1), under DESTDIR and PREFIX (or BINDIR,
 #                       INCLUDEDIR, LIBDIR, PKGCONFIGDIR, MANDIR)
@@ -59,7 +60,7 @@ CUDA_CHECK := $(BUILD)/cuda_abi_check.o
 endif
 endif
 
-.PHONY: all check install-check asan tsan fuzz bench format install uninstall clean FORCE
+.PHONY: all check install-check asan tsan fuzz bench format format-check install uninstall clean FORCE
 all: $(BUILD)/libhoist.so $(BUILD)/libhoist.a $(BUILD)/hoist $(CUDA_CHECK)
 
 $(BUILD)/obj/%.o: %.c
@@ -130,8 +131,26 @@ fuzz:
 bench: all
 	./bench/run.sh
 
+# The C files clang-format keeps (.clang-format), for format and format-check alike.
+FORMAT_SRC = $(wildcard include/*.h src/*.c src/*.h tools/*.c tools/*.h tests/*.c tests/*.h \
+	tests/fakecuda/*.c tests/fakecuda/*.h python/*.c)
+
 format:
-	clang-format -i include/*.h src/*.c src/*.h tools/*.c tests/*.c tests/*.h
+	clang-format -i $(FORMAT_SRC)
+
+format-check:
+	@command -v clang-format >/dev/null || { echo "format-check: no clang-format"; exit 1; }
+	@bad=0; for f in $(FORMAT_SRC); do \
+		if ! out=$$(clang-format --dry-run -Werror --ferror-limit=0 $$f 2>&1); then \
+			echo "format-check: $$f: $$(printf '%s\n' "$$out" | grep -c ': error: ') places to change"; \
+			bad=$$((bad + 1)); \
+		fi; \
+	done; \
+	if [ $$bad -ne 0 ]; then \
+		echo "format-check: $$bad of $(words $(FORMAT_SRC)) files differ from .clang-format (clang-format --dry-run FILE shows where)"; \
+		exit 1; \
+	fi; \
+	echo "format-check: $(words $(FORMAT_SRC)) files match .clang-format"
 
 # What install puts where; uninstall removes exactly these.
 HEADERS := $(wildcard include/*.h)
