@@ -60,7 +60,7 @@ CUDA_CHECK := $(BUILD)/cuda_abi_check.o
 endif
 endif
 
-.PHONY: all check install-check asan tsan fuzz bench format format-check install uninstall clean FORCE
+.PHONY: all check install-check asan tsan fuzz bench format format-check install uninstall clean
 all: $(BUILD)/libhoist.so $(BUILD)/libhoist.a $(BUILD)/hoist $(CUDA_CHECK)
 
 $(BUILD)/obj/%.o: %.c
@@ -163,18 +163,12 @@ INSTALLED = $(DESTDIR)$(BINDIR)/hoist \
 # Requires.private; where it has none, -ljansson goes in Libs.private.
 JANSSON_PC = $(shell pkg-config --exists jansson 2>/dev/null && echo jansson)
 
-# Written on every install: the directories are install's, not the build's. Those
-# under PREFIX are written relative to ${prefix}, so pkg-config --define-prefix works.
+# hoist.pc is written by install, straight into place: its directories are install's,
+# not the build's (and a root-owned copy in BUILD would stop a later install by its
+# owner). Those under PREFIX are written relative to ${prefix}, for --define-prefix.
 pc_dir = $(patsubst $(PREFIX)/%,$${prefix}/%,$(1))
-$(BUILD)/hoist.pc: hoist.pc.in FORCE
-	@mkdir -p $(dir $@)
-	sed -e 's|@prefix@|$(PREFIX)|' -e 's|@libdir@|$(call pc_dir,$(LIBDIR))|' \
-		-e 's|@includedir@|$(call pc_dir,$(INCLUDEDIR))|' -e 's|@version@|$(VERSION)|' \
-		-e 's|@requires_private@|$(JANSSON_PC)|' \
-		-e 's|@libs_private@|$(if $(JANSSON_PC),,-ljansson )-ldl -lm -pthread|' \
-		$< > $@
 
-install: all $(BUILD)/hoist.pc
+install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(LIBDIR) \
 		$(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(MANDIR)/man1
 	install -m 755 $(BUILD)/hoist $(DESTDIR)$(BINDIR)/hoist
@@ -183,7 +177,12 @@ install: all $(BUILD)/hoist.pc
 	install -m 755 $(BUILD)/libhoist.so $(DESTDIR)$(LIBDIR)/$(REALNAME)
 	ln -sf $(REALNAME) $(DESTDIR)$(LIBDIR)/$(SONAME)
 	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libhoist.so
-	install -m 644 $(BUILD)/hoist.pc $(DESTDIR)$(PKGCONFIGDIR)/hoist.pc
+	sed -e 's|@prefix@|$(PREFIX)|' -e 's|@libdir@|$(call pc_dir,$(LIBDIR))|' \
+		-e 's|@includedir@|$(call pc_dir,$(INCLUDEDIR))|' -e 's|@version@|$(VERSION)|' \
+		-e 's|@requires_private@|$(JANSSON_PC)|' \
+		-e 's|@libs_private@|$(if $(JANSSON_PC),,-ljansson )-ldl -lm -pthread|' \
+		hoist.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/hoist.pc
+	chmod 644 $(DESTDIR)$(PKGCONFIGDIR)/hoist.pc
 	install -m 644 doc/hoist.1 $(DESTDIR)$(MANDIR)/man1/hoist.1
 
 uninstall:
