@@ -129,8 +129,8 @@ check "pkg-config --modversion hoist is $version" \
 	bash -c "[ \"\$(pkg-config --modversion hoist)\" = '$version' ]"
 check "installed hoist version prints hoist $version" \
 	bash -c "[ \"\$('$root$prefix/bin/hoist' version)\" = 'hoist $version' ]"
-check "installed hoist inspect reads $ckpt" \
-	bash -c "'$root$prefix/bin/hoist' inspect $ckpt | grep -qx 'tensors: 70, 529.66 KB (529664 bytes)'"
+check "installed hoist inspect --json counts 70 tensors in $ckpt" \
+	bash -c "'$root$prefix/bin/hoist' inspect --json $ckpt | grep -q '\"tensor_count\": *70[,}]'"
 
 # The example, as a user would build it: a copy outside the tree, no -I but pkg-config's.
 cp tests/install_example.c "$tmp/example.c"
