@@ -93,22 +93,26 @@ check "installed files: exactly bin, include/*.h, lib (.a, .so.$version + 2 link
 check "installed libhoist.so.$version has soname libhoist.so.$major" \
 	bash -c "readelf -d '$lib/libhoist.so.$version' | grep -q 'SONAME.*\[libhoist.so.$major\]'"
 
+# The version node the map file exports under (its first node).
+node=$(sed -n 's/^\(HOIST_[0-9.]*\) {.*/\1/p' libhoist.map | head -n 1)
+node_re=${node//./\\.}
+
 exports()
 {
 	nm -D --defined-only "$lib/libhoist.so.$version" | awk '{ print $3 }' >"$tmp/exports"
 	local n_all n_pub
 	n_all=$(grep -c . "$tmp/exports")
-	n_pub=$(grep -c '^hoist_[a-z0-9_]*@@HOIST_0\.1$' "$tmp/exports")
-	echo "$n_all defined dynamic symbols, $n_pub of them hoist_*@@HOIST_0.1"
+	n_pub=$(grep -c "^hoist_[a-z0-9_]*@@$node_re\$" "$tmp/exports")
+	echo "$n_all defined dynamic symbols, $n_pub of them hoist_*@@$node"
 	if grep '^hoist__' "$tmp/exports"; then
 		echo "internal hoist__ symbols exported (above)"
 		return 1
 	fi
-	if grep -v -e '^hoist_[a-z0-9_]*@@HOIST_0\.1$' -e '^HOIST_0\.1$' "$tmp/exports"; then
-		echo "symbols exported besides hoist_*@@HOIST_0.1 (above)"
+	if grep -v -e "^hoist_[a-z0-9_]*@@$node_re\$" -e "^$node_re\$" "$tmp/exports"; then
+		echo "symbols exported besides hoist_*@@$node (above)"
 		return 1
 	fi
-	grep -qx 'hoist_checkpoint_open@@HOIST_0.1' "$tmp/exports" || {
+	grep -qx "hoist_checkpoint_open@@$node" "$tmp/exports" || {
 		echo "hoist_checkpoint_open is not exported"
 		return 1
 	}
@@ -119,10 +123,10 @@ exports()
 			echo "$s is exported but no installed header declares it"
 			bad=1
 		}
-	done < <(sed -n 's/@@HOIST_0\.1$//p' "$tmp/exports")
+	done < <(sed -n "s/@@$node_re\$//p" "$tmp/exports")
 	return $bad
 }
-check "nm -D: hoist_checkpoint_open and the other public functions at HOIST_0.1, no hoist__ symbol" exports
+check "nm -D: hoist_checkpoint_open and the other public functions at $node, no hoist__ symbol" exports
 
 export PKG_CONFIG_PATH=$lib/pkgconfig PKG_CONFIG_SYSROOT_DIR=$root
 check "pkg-config --modversion hoist is $version" \
