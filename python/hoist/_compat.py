@@ -212,7 +212,8 @@ class KeyRenamer:
     4.52 to 4.x: also the class's _checkpoint_conversion_mapping ({regex: repl}), the
     first pattern that matches wins (as key_mapping is applied there).
     5: the WeightRenaming entries of conversion_mapping.get_model_conversion_mapping()
-    (the class mapping, the per-model_type registry and the legacy renames). Its
+    (the class mapping, the per-model_type registry and the legacy renames), each
+    applied in turn, as core_model_loading.rename_source_key chains them. Its
     WeightConverter entries merge or split tensors (MoE experts); a checkpoint that
     needs one cannot be loaded without copies, and converters lists them.
     """
@@ -221,6 +222,7 @@ class KeyRenamer:
         self.rules = []       # (compiled regex, replacement), first match wins
         self.converters = []  # source regexes of many-to-one conversions (5)
         self.legacy = TRANSFORMERS < _V5
+        self.chain = TRANSFORMERS >= _V5
         if TRANSFORMERS >= _V5:
             self._from_conversion_mapping(model)
         elif TRANSFORMERS >= _V4_52:
@@ -247,7 +249,8 @@ class KeyRenamer:
             new, n = pattern.subn(repl, key, count=1)
             if n:
                 key = new
-                break
+                if not self.chain:
+                    break
         return self._fix_legacy(key) if self.legacy else key
 
     @staticmethod
