@@ -125,10 +125,12 @@ def model_inputs(seed=0, image_scale=1.0):
     }
 
 
-def forward_logits(model, inputs):
-    """The logits of one forward pass, with the multimodal (3-D) position ids that
-    generate() would use. 4.46 computes them only when generating, so they are
-    passed explicitly; later versions compute the same ones in forward()."""
+def forward_logits(model, inputs, device="cpu"):
+    """The logits of one forward pass on inputs moved to device, with the multimodal
+    (3-D) position ids that generate() would use. 4.46 computes them only when
+    generating, so they are passed explicitly; later versions compute the same ones
+    in forward()."""
+    inputs = {k: v.to(device) for k, v in inputs.items()}
     rope_index = getattr(model, "get_rope_index", None) or model.model.get_rope_index
     position_ids, _ = rope_index(inputs["input_ids"], inputs["image_grid_thw"], None,
                                  inputs["attention_mask"])
