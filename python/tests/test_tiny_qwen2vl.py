@@ -36,6 +36,17 @@ class FlatConfigTest(unittest.TestCase):
             self.assertLess(value, flat["vocab_size"], key)
         self.assertNotIn("text_config", flat)
 
+    def test_nested_form_only_remaps_ids(self):
+        with open(os.path.join(tq.MODEL, "config.json")) as f:
+            nested = json.load(f)
+        out = tq.nested_config(nested, tie_word_embeddings=True)
+        self.assertEqual(out["text_config"]["hidden_size"], 64)
+        self.assertTrue(out["tie_word_embeddings"])
+        self.assertTrue(out["text_config"]["tie_word_embeddings"])
+        for key, value in tq.TOKEN_IDS.items():
+            self.assertEqual(out[key], value)
+        self.assertNotEqual(nested["image_token_id"], out["image_token_id"])  # a copy
+
 
 @unittest.skipUnless(transformers is not None, "needs transformers")
 class TinyModelTest(unittest.TestCase):

@@ -25,20 +25,37 @@ try:
 
     import hoist.transformers as ht
     from hoist.source import safetensors_source
-except ImportError as e:  # pragma: no cover - reported by the skip below
+except ImportError:  # the tests below skip, saying what they need
     transformers = None
-    IMPORT_ERROR = str(e)
 
 BF16 = torch.bfloat16
 
 # A map with layers on cpu and on disk, in every part of the model (the image tower,
 # the merger, text layers, the final norm and the head); the execution device is cpu.
+# In checkpoint names; mixed(model) gives the model's.
 MIXED = {
     "visual.patch_embed": "cpu", "visual.rotary_pos_emb": "cpu", "visual.blocks.0": "disk",
     "visual.blocks.1": "cpu", "visual.merger": "disk", "model.embed_tokens": "cpu",
     "model.layers.0": "cpu", "model.layers.1": "disk", "model.layers.2": "cpu",
     "model.norm": "disk", "model.rotary_emb": "cpu", "lm_head": "disk",
 }
+
+
+def here(model, name):
+    """name (a checkpoint-style module or tensor name) as this model names it: the
+    same, or where the model nests its parts (transformers >= 4.52) the nested name."""
+    known = {n for n, _ in model.named_modules()} | set(model.state_dict(keep_vars=True))
+    if name in known:
+        return name
+    for old, new in (("visual.", "model.visual."), ("model.", "model.language_model.")):
+        if name.startswith(old) and new + name[len(old):] in known:
+            return new + name[len(old):]
+    raise KeyError(name)
+
+
+def mixed(model):
+    return {here(model, k): v for k, v in MIXED.items()}
+
 
 # Checkpoint names of the reference state_dict dump, which transformers 5 wrote with
 # its in-memory names: the renames that undo transformers >= 4.52's load-time
@@ -165,9 +182,10 @@ class GlueTest(unittest.TestCase):
 
     def test_cpu_and_disk_logits_equal_from_pretrained(self):
         before = sorted(os.listdir(self.dir))
-        model, info, source = self.load(device_map=MIXED)
+        device_map = mixed(self.ref)
+        model, info, source = self.load(device_map=device_map)
         self.assertEqual(info["missing_keys"], [])
-        ref = Qwen2VL.from_pretrained(self.dir, torch_dtype=BF16, device_map=MIXED)
+        ref = Qwen2VL.from_pretrained(self.dir, torch_dtype=BF16, device_map=device_map)
         got = logits(model)
         self.assertTrue(torch.equal(got, self.ref_logits))
         self.assertTrue(torch.equal(got, logits(ref)))
@@ -182,10 +200,13 @@ class GlueTest(unittest.TestCase):
         for name, entry in index.items():
             self.assertIn(os.path.realpath(entry["safetensors_file"]), originals, name)
             self.assertEqual(entry["dtype"], "bfloat16")
-        self.assertEqual(model.model.layers[1].mlp.up_proj.weight.device.type, "meta")
-        self.assertEqual(model.model.layers[0].mlp.up_proj.weight.device.type, "cpu")
-        self.assertIn("model.layers.1.mlp.up_proj.weight", index)
-        self.assertEqual(model.hf_device_map, MIXED)
+        on_disk = here(model, "model.layers.1.mlp.up_proj.weight")
+        self.assertEqual(model.get_parameter(on_disk).device.type, "meta")
+        on_cpu = here(model, "model.layers.0.mlp.up_proj.weight")
+        self.assertEqual(model.get_parameter(on_cpu).device.type, "cpu")
+        self.assertIn(on_disk, index)
+        self.assertEqual(index[on_disk]["weight_name"], "model.layers.1.mlp.up_proj.weight")
+        self.assertEqual(model.hf_device_map, device_map)
 
     def test_auto_under_a_cpu_budget_spills_to_disk(self):
         budget = 300_000  # of 529,664 bytes
@@ -219,7 +240,7 @@ class GlueTest(unittest.TestCase):
     # buffers
 
     def test_non_persistent_buffers_equal_from_pretrained(self):
-        model, _, _ = self.load(device_map=MIXED)
+        model, _, _ = self.load(device_map=mixed(self.ref))
         mine = dict(model.named_buffers())
         ref = dict(self.ref.named_buffers())
         self.assertEqual(sorted(mine), sorted(ref))
@@ -335,7 +356,7 @@ class GlueTest(unittest.TestCase):
         _, ref_info = Qwen2VL.from_pretrained(edited, torch_dtype=BF16, device_map={"": "cpu"},
                                               output_loading_info=True)
         model, info = ht.from_pretrained(Qwen2VL, edited, torch_dtype=BF16,
-                                         device_map=MIXED, output_loading_info=True)
+                                         device_map=mixed(self.ref), output_loading_info=True)
         self.assertEqual(sorted(info["missing_keys"]), sorted(ref_info["missing_keys"]))
         self.assertEqual(sorted(info["unexpected_keys"]), sorted(ref_info["unexpected_keys"]))
         self.assertEqual(len(info["missing_keys"]), 2)
@@ -348,7 +369,7 @@ class GlueTest(unittest.TestCase):
         config = transformers.AutoConfig.from_pretrained(self.dir)
         with init_empty_weights():
             model = Qwen2VL._from_config(config, torch_dtype=BF16)
-        keys = ht.load_into(model, self.dir, device_map=MIXED)
+        keys = ht.load_into(model, self.dir, device_map=mixed(self.ref))
         self.assertEqual(keys.missing_keys, [])
         self.assertEqual(keys.unexpected_keys, [])
         model.eval()
@@ -394,6 +415,8 @@ class GpuGlueTest(unittest.TestCase):
         shutil.rmtree(cls.tmp, ignore_errors=True)
 
     def check(self, device_map):
+        probe = Qwen2VL.from_pretrained(self.dir, torch_dtype=BF16, device_map={"": "cpu"})
+        device_map = {here(probe, k): v for k, v in device_map.items()}
         ref = Qwen2VL.from_pretrained(self.dir, torch_dtype=BF16, device_map=device_map)
         source = RecordingSource()
         model = ht.from_pretrained(Qwen2VL, self.dir, torch_dtype=BF16, device_map=device_map,

@@ -7,9 +7,10 @@ nested (the language model's settings under "text_config", RoPE under
 names every version reads (`model.layers.N`, `visual.`).
 
 make_model_dir() writes, in a fresh directory, a config.json that transformers 4.46's
-flat Qwen2VLConfig reads the same way (and that later versions still accept), with
-the vision token ids moved into the vocabulary, beside symlinks to the shards and
-their index. model_inputs() gives a deterministic input that runs the vision tower.
+flat Qwen2VLConfig reads the same way (or, where the installed config class nests its
+text settings, the nested one as saved), with the vision token ids moved into the
+vocabulary, beside symlinks to the shards and their index. model_inputs() gives a
+deterministic input that runs the vision tower.
 """
 
 import json
@@ -78,15 +79,35 @@ def flat_config(nested, tie_word_embeddings=None):
     return flat
 
 
+def nested_config(nested, tie_word_embeddings=None):
+    """The nested config as saved, with the vision token ids moved into the vocabulary
+    (for a transformers whose Qwen2VLConfig nests the text settings)."""
+    out = json.loads(json.dumps(nested))
+    out.update(TOKEN_IDS)
+    if tie_word_embeddings is not None:
+        out["tie_word_embeddings"] = tie_word_embeddings
+        out["text_config"]["tie_word_embeddings"] = tie_word_embeddings
+    return out
+
+
+def installed_config_nests():
+    """Whether the installed Qwen2VLConfig has a text_config (4.52 and later)."""
+    from transformers import Qwen2VLConfig
+
+    return "text_config" in (getattr(Qwen2VLConfig, "sub_configs", None) or {})
+
+
 def make_model_dir(parent=None, tie_word_embeddings=None):
-    """A directory holding the flat config.json, the generation config, and symlinks
+    """A directory holding a config.json the installed transformers reads (flat for
+    4.46, nested where the config class nests), the generation config, and symlinks
     to the reference shards and index. The caller removes it (it is under parent, or
     a fresh temporary directory)."""
     with open(os.path.join(MODEL, "config.json")) as f:
         nested = json.load(f)
+    form = nested_config if installed_config_nests() else flat_config
     out = tempfile.mkdtemp(prefix="tiny-qwen2-vl-", dir=parent)
     with open(os.path.join(out, "config.json"), "w") as f:
-        json.dump(flat_config(nested, tie_word_embeddings), f, indent=2)
+        json.dump(form(nested, tie_word_embeddings), f, indent=2)
     for name in sorted(os.listdir(MODEL)):
         if name.endswith(".safetensors") or name == "model.safetensors.index.json":
             os.symlink(os.path.join(MODEL, name), os.path.join(out, name))
