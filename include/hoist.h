@@ -123,6 +123,13 @@ enum hoist_device_kind {
 	HOIST_DEVICE_DISK = 3, /* left in its file; read or fetched on demand */
 };
 
+/* The most GPUs of one kind that a plan or a load uses. */
+#define HOIST_MAX_DEVICES 64
+
+/* Every arena-held tensor's address is a multiple of this (CUDA's allocation
+ * granularity; DLPack consumers expect at least 64). */
+#define HOIST_ARENA_ALIGN 256u
+
 struct hoist_device {
 	enum hoist_device_kind kind;
 	int index; /* GPU ordinal for cuda and sim; 0 for cpu and disk */

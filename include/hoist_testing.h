@@ -30,6 +30,12 @@ enum hoist_sim_fault {
 	HOIST_SIM_FAULT_COPY = 2,  /* a copy fails once fault_after bytes have been copied */
 };
 
+/* Sim device addresses: sim:N owns the window [HOIST_SIM_BASE + N * HOIST_SIM_WINDOW,
+ * + HOIST_SIM_WINDOW), in the non-canonical part of the x86-64 / arm64 address space,
+ * so a host dereference faults instead of reading something. */
+#define HOIST_SIM_BASE 0x5100000000000000ull
+#define HOIST_SIM_WINDOW (1ull << 40)
+
 struct hoist_sim_options {
 	unsigned devices;        /* 0: 1 */
 	uint64_t capacity;       /* bytes per device; 0: 4 GiB */

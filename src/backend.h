@@ -110,12 +110,6 @@ struct hoist__host_config {
 	const struct hoist__backend *pinner;
 };
 
-/* Sim device addresses: each sim device owns a 1 TiB window starting at
- * HOIST__SIM_BASE + index * 2^40, in the non-canonical part of the x86-64 / arm64
- * address space, so a host dereference faults instead of reading something. */
-#define HOIST__SIM_BASE 0x5100000000000000ull
-#define HOIST__SIM_WINDOW (1ull << 40)
-
 /* ---- the registry (backend.c): what the layers above call ------------------------ */
 
 /* The backend of a device kind; NULL for disk. */

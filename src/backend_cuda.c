@@ -59,7 +59,7 @@ static struct {
 	void *lib;
 	struct cuda_api api;
 	int count;
-	hcu_context ctx[HOIST__MAX_DEVICES];
+	hcu_context ctx[HOIST_MAX_DEVICES];
 } drv = {PTHREAD_ONCE_INIT, PTHREAD_MUTEX_INITIALIZER, HOIST_OK, "", NULL, {0}, 0, {0}};
 
 static const char *err_name(hcu_result r)
@@ -150,7 +150,7 @@ static void load_driver(void)
 			 r != HCU_SUCCESS ? err_name(r) : "");
 		return;
 	}
-	drv.count = HOIST__MIN(count, HOIST__MAX_DEVICES);
+	drv.count = HOIST__MIN(count, HOIST_MAX_DEVICES);
 }
 
 /* The loaded driver, or HOIST_ERR_NO_DEVICE with the reason. */

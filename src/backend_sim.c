@@ -289,7 +289,7 @@ static enum hoist_status sim_open(const void *config, int index, struct hoist__d
 	snprintf(d->base.name, sizeof d->base.name, "sim");
 	snprintf(d->base.memory, sizeof d->base.memory, "sim device memory (memfd)");
 	d->capacity = sim_capacity(o);
-	d->next_addr = HOIST__SIM_BASE + (uint64_t)index * HOIST__SIM_WINDOW;
+	d->next_addr = HOIST_SIM_BASE + (uint64_t)index * HOIST_SIM_WINDOW;
 	d->bytes_per_sec = o ? o->bytes_per_sec : 0;
 	d->fault = o ? o->fault : HOIST_SIM_FAULT_NONE;
 	d->fault_after = o ? o->fault_after : 0;
@@ -365,7 +365,7 @@ static enum hoist_status sim_alloc(struct hoist__dev *dev, uint64_t size, uint64
 		goto out;
 	}
 	uint64_t rounded = (size + 0xffff) & ~(uint64_t)0xffff; /* keep addresses aligned */
-	uint64_t window_end = HOIST__SIM_BASE + (uint64_t)(index + 1) * HOIST__SIM_WINDOW;
+	uint64_t window_end = HOIST_SIM_BASE + (uint64_t)(index + 1) * HOIST_SIM_WINDOW;
 	if (rounded > window_end - d->next_addr) {
 		st = hoist__error(HOIST_ERR_NO_SPACE, "sim:%d: device address space exhausted",
 				  index);

@@ -110,13 +110,4 @@ bool hoist__dtype_is_load_target(enum hoist_dtype dtype);
 uint64_t hoist__loaded_nbytes(enum hoist_dtype stored, uint64_t numel, uint64_t nbytes,
 			      enum hoist_dtype target);
 
-/* ---- limits shared by the library's parts ---------------------------------------- */
-
-/* Arena offsets are multiples of this (CUDA's allocation granularity for tensors;
- * DLPack consumers expect at least 64). */
-#define HOIST__ARENA_ALIGN 256u
-
-/* GPUs of one kind a plan or a load can use. */
-#define HOIST__MAX_DEVICES 64
-
 #endif /* HOIST_BASE_H */

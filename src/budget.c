@@ -76,7 +76,7 @@ enum hoist_status hoist__budgets_parse(const char *text, struct hoist__budgets *
 		if (hoist__name_digits(key, kn)) {
 			d.kind = HOIST_DEVICE_CUDA; /* placeholder: bare ordinals take the target's
 			                               kind */
-			d.index = kn > 4 ? HOIST__MAX_DEVICES : atoi(key);
+			d.index = kn > 4 ? HOIST_MAX_DEVICES : atoi(key);
 		} else if (hoist_device_parse(key, &d) != HOIST_OK ||
 		           (hoist__is_gpu(d.kind) && d.index < 0)) {
 			return hoist__error(
@@ -93,12 +93,12 @@ enum hoist_status hoist__budgets_parse(const char *text, struct hoist__budgets *
 		}
 		bool dup = false;
 		if (hoist__is_gpu(d.kind)) {
-			if (d.index >= HOIST__MAX_DEVICES)
+			if (d.index >= HOIST_MAX_DEVICES)
 				return hoist__error(
 				        HOIST_ERR_INVALID,
 				        "max_memory \"%s\": GPU ordinal \"%s\" out of range "
 				        "0..%d",
-				        text, key, HOIST__MAX_DEVICES - 1);
+				        text, key, HOIST_MAX_DEVICES - 1);
 			dup = b->gpu_set[d.index];
 			b->gpu_set[d.index] = true;
 			b->gpu[d.index] = bytes;

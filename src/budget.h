@@ -12,8 +12,8 @@ bool hoist__is_gpu(enum hoist_device_kind kind);
 
 /* max_memory, parsed. */
 struct hoist__budgets {
-	bool gpu_set[HOIST__MAX_DEVICES];
-	uint64_t gpu[HOIST__MAX_DEVICES];
+	bool gpu_set[HOIST_MAX_DEVICES];
+	uint64_t gpu[HOIST_MAX_DEVICES];
 	bool cpu_set, disk_set;
 	uint64_t cpu, disk;
 	bool any_gpu;
@@ -31,7 +31,7 @@ struct hoist__machine {
 	bool gpus_asked;
 	enum hoist_status gpu_status;
 	char gpu_error[256];
-	struct hoist_device_info gpus[HOIST__MAX_DEVICES];
+	struct hoist_device_info gpus[HOIST_MAX_DEVICES];
 	size_t ngpus;
 };
 

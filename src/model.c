@@ -50,7 +50,7 @@ struct hoist_model {
 	struct hoist_tensor *tensors;
 	uint64_t *addr; /* device address per tensor */
 	int *devi;      /* index into devs per tensor; -1: disk */
-	struct mdev devs[HOIST__MAX_DEVICES + 2];
+	struct mdev devs[HOIST_MAX_DEVICES + 2];
 	size_t ndevs;
 	struct shard_source *shards; /* per shard; src NULL where the load needed none */
 	size_t nshards;

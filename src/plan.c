@@ -9,7 +9,7 @@
  * each device whole runs of consecutive layers.
  *
  * Arena offsets are assigned afterwards, per device, in checkpoint tensor order, each
- * a multiple of HOIST__ARENA_ALIGN: a device's arena is the sum of its tensors' sizes
+ * a multiple of HOIST_ARENA_ALIGN: a device's arena is the sum of its tensors' sizes
  * rounded up to the alignment, which is also what the budgets are checked against. */
 #include "plan.h"
 #include "budget.h"
@@ -75,7 +75,7 @@ void hoist_plan_free(struct hoist_plan *plan)
 	hoist__free(plan);
 }
 
-/* Lists a device with its budget. There is room: at most HOIST__MAX_DEVICES GPUs,
+/* Lists a device with its budget. There is room: at most HOIST_MAX_DEVICES GPUs,
  * cpu and disk are ever added. */
 static struct hoist__plan_dev *add_dev(struct hoist_plan *p, const struct hoist__budget *b)
 {
@@ -137,14 +137,14 @@ static enum hoist_status build_units(struct hoist_plan *p)
 	for (size_t i = 0; i < n; i++) {
 		const struct hoist_tensor_info *t = hoist_checkpoint_tensor(ck, i);
 		uint64_t bytes = hoist__loaded_nbytes(t->dtype, t->numel, t->nbytes, p->dtype);
-		if (bytes > UINT64_MAX - HOIST__ARENA_ALIGN) {
+		if (bytes > UINT64_MAX - HOIST_ARENA_ALIGN) {
 			st = hoist__error(
 			        HOIST_ERR_FORMAT, "%s: tensor \"%s\": size %" PRIu64 " too large",
 			        hoist_checkpoint_shard(ck, t->shard)->path, t->name, bytes);
 			goto out;
 		}
 		p->tbytes[i] =
-		        (bytes + HOIST__ARENA_ALIGN - 1) / HOIST__ARENA_ALIGN * HOIST__ARENA_ALIGN;
+		        (bytes + HOIST_ARENA_ALIGN - 1) / HOIST_ARENA_ALIGN * HOIST_ARENA_ALIGN;
 		size_t lg = hoist_layer_group_prefix(t->name);
 		items[i].key = t->name;
 		if (lg) {
@@ -372,7 +372,7 @@ static enum hoist_status place_by_map(struct hoist_plan *p, struct hoist__map *m
 		goto out;
 
 	/* Devices: GPUs named by the map or by max_memory, by ordinal; cpu; disk. */
-	bool gpu[HOIST__MAX_DEVICES] = {false};
+	bool gpu[HOIST_MAX_DEVICES] = {false};
 	bool cpu = false, disk = false;
 	for (size_t i = 0; i < map->count; i++) {
 		struct hoist_device d = map->entries[i].device;
@@ -385,7 +385,7 @@ static enum hoist_status place_by_map(struct hoist_plan *p, struct hoist__map *m
 		else
 			disk = true;
 	}
-	for (int g = 0; g < HOIST__MAX_DEVICES; g++) {
+	for (int g = 0; g < HOIST_MAX_DEVICES; g++) {
 		if (!gpu[g] && !b->gpu_set[g])
 			continue;
 		st = add_gpu(p, m, b, g);
@@ -462,7 +462,7 @@ out:
  * budget for, so a load opens nothing it does not need. */
 static void drop_unused_spill(struct hoist_plan *p, const struct hoist__budgets *b)
 {
-	int map[HOIST__MAX_DEVICES + 2];
+	int map[HOIST_MAX_DEVICES + 2];
 	size_t w = 0;
 	for (size_t d = 0; d < p->ndev; d++) {
 		const struct hoist__plan_dev *dv = &p->dev[d];
@@ -486,7 +486,7 @@ static void drop_unused_spill(struct hoist_plan *p, const struct hoist__budgets 
 
 static enum hoist_status assign_offsets(struct hoist_plan *p)
 {
-	uint64_t run[HOIST__MAX_DEVICES + 2] = {0};
+	uint64_t run[HOIST_MAX_DEVICES + 2] = {0};
 	for (size_t d = 0; d < p->ndev; d++) {
 		p->dev[d].bytes = 0;
 		p->dev[d].tensors = 0;
@@ -597,15 +597,15 @@ static enum hoist_status strategy_devices(struct hoist_plan *p, struct hoist__ma
 			st = add_gpu(p, m, b, target.index);
 		} else if (b->any_gpu) {
 			/* A described machine: exactly the GPUs max_memory names. */
-			for (int g = 0; g < HOIST__MAX_DEVICES && st == HOIST_OK; g++)
+			for (int g = 0; g < HOIST_MAX_DEVICES && st == HOIST_OK; g++)
 				if (b->gpu_set[g])
 					st = add_gpu(p, m, b, g);
 		} else if (hoist__machine_gpus(m) == HOIST_OK) {
-			int ords[HOIST__MAX_DEVICES];
+			int ords[HOIST_MAX_DEVICES];
 			size_t n = 0;
 			for (size_t i = 0; i < m->ngpus; i++)
 				if (m->gpus[i].device.index >= 0 &&
-				    m->gpus[i].device.index < HOIST__MAX_DEVICES)
+				    m->gpus[i].device.index < HOIST_MAX_DEVICES)
 					ords[n++] = m->gpus[i].device.index;
 			for (size_t i = 1; i < n; i++) /* few entries: insertion sort */
 				for (size_t k = i; k > 0 && ords[k - 1] > ords[k]; k--) {

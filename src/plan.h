@@ -48,7 +48,7 @@ struct hoist_plan {
 	char *map_path;
 	char *map_unused; /* map entries that matched no tensor, comma-separated; or NULL */
 	size_t ndev;
-	struct hoist__plan_dev dev[HOIST__MAX_DEVICES + 2];
+	struct hoist__plan_dev dev[HOIST_MAX_DEVICES + 2];
 	uint8_t *tdev;    /* per tensor: index into dev */
 	uint64_t *toff;   /* per tensor: arena offset (disk: file offset) */
 	uint64_t *tbytes; /* per tensor: arena bytes (loaded size rounded up to the alignment) */
@@ -59,7 +59,7 @@ struct hoist_plan {
 	double warm_s, cold_s; /* predicted load seconds */
 	char notice[512];
 	/* What the accessors return, filled once the plan is made. */
-	struct hoist_plan_device pub_dev[HOIST__MAX_DEVICES + 2];
+	struct hoist_plan_device pub_dev[HOIST_MAX_DEVICES + 2];
 	struct hoist_placement *placements; /* per tensor */
 };
 

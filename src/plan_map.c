@@ -65,7 +65,7 @@ static enum hoist_status parse_value(const char *path, const char *key, json_t *
 		ordinal = json_integer_value(v);
 	} else if (json_is_string(v) && hoist__name_digits(json_string_value(v), strlen(json_string_value(v)))) {
 		const char *s = json_string_value(v);
-		ordinal = strlen(s) > 6 ? HOIST__MAX_DEVICES : atoll(s);
+		ordinal = strlen(s) > 6 ? HOIST_MAX_DEVICES : atoll(s);
 	} else if (json_is_string(v)) {
 		const char *s = json_string_value(v);
 		if (hoist_device_parse(s, out) != HOIST_OK || out->index < 0)
@@ -81,11 +81,11 @@ static enum hoist_status parse_value(const char *path, const char *key, json_t *
 			        "device map %s: \"%s\": \"%s\" is not of the target's kind "
 			        "(%s devices)",
 			        path, key, s, gpu_kind == HOIST_DEVICE_SIM ? "sim" : "cuda");
-		if (out->index >= HOIST__MAX_DEVICES)
+		if (out->index >= HOIST_MAX_DEVICES)
 			return hoist__error(
 			        HOIST_ERR_INVALID,
 			        "device map %s: \"%s\": \"%s\": GPU ordinals go up to %d", path,
-			        key, s, HOIST__MAX_DEVICES - 1);
+			        key, s, HOIST_MAX_DEVICES - 1);
 		return HOIST_OK;
 	} else {
 		return hoist__error(
@@ -93,10 +93,10 @@ static enum hoist_status parse_value(const char *path, const char *key, json_t *
 		        "device map %s: \"%s\": expected a GPU ordinal or a device name", path,
 		        key);
 	}
-	if (ordinal < 0 || ordinal >= HOIST__MAX_DEVICES)
+	if (ordinal < 0 || ordinal >= HOIST_MAX_DEVICES)
 		return hoist__error(HOIST_ERR_INVALID,
 		                    "device map %s: \"%s\": GPU ordinal %lld out of range 0..%d",
-		                    path, key, ordinal, HOIST__MAX_DEVICES - 1);
+		                    path, key, ordinal, HOIST_MAX_DEVICES - 1);
 	out->kind = gpu_kind;
 	out->index = (int)ordinal;
 	return HOIST_OK;

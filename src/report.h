@@ -12,9 +12,9 @@
 struct hoist__report {
 	struct hoist_report pub; /* what hoist_model_report returns; its strings point below */
 	size_t ndevices;
-	struct hoist_model_device devices[HOIST__MAX_DEVICES + 2];
-	char device_names[HOIST__MAX_DEVICES + 2][24];
-	char device_memory[HOIST__MAX_DEVICES + 2][64];
+	struct hoist_model_device devices[HOIST_MAX_DEVICES + 2];
+	char device_names[HOIST_MAX_DEVICES + 2][24];
+	char device_memory[HOIST_MAX_DEVICES + 2][64];
 	char staging[64];
 	char note[160];
 	bool storage_known;    /* the kernel counts this process's storage reads */
@@ -24,7 +24,7 @@ struct hoist__report {
 /* An empty report: no phase timed, no device, no bound. */
 void hoist__report_init(struct hoist__report *r);
 
-/* Adds a device the load put tensors on (at most HOIST__MAX_DEVICES + 2). */
+/* Adds a device the load put tensors on (at most HOIST_MAX_DEVICES + 2). */
 void hoist__report_add_device(struct hoist__report *r, struct hoist_device device, uint64_t bytes,
 			      const char *memory);
 

@@ -1,6 +1,5 @@
 /* fixtures.c - shared test checkpoints (see fixtures.h). */
 #include "fixtures.h"
-#include "base.h"
 #include "test.h"
 
 #include <errno.h>
@@ -139,7 +138,7 @@ static uint64_t gen_numel(size_t i, uint64_t big)
 	static const uint64_t small[] = {1, 3, 7, 64, 250, 1023, 4099, 20000};
 	if (i % 5 == 4)
 		return big + i;
-	return small[i % HOIST__ARRAY_SIZE(small)];
+	return small[i % TEST_ARRAY_SIZE(small)];
 }
 
 void gen_checkpoint(const char *dir, size_t nshards, size_t per_shard, uint64_t big)

@@ -17,6 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define TEST_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define TEST_MIN(a, b) ((a) < (b) ? (a) : (b))
+
 typedef void (*test_fn)(void);
 void test_register(const char *name, const char *file, test_fn fn, unsigned timeout_s);
 

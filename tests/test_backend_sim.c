@@ -47,10 +47,10 @@ TEST(devices_list_sim)
 
 TEST(devices_list_cuda)
 {
-	struct hoist_device_info info[HOIST__MAX_DEVICES];
+	struct hoist_device_info info[HOIST_MAX_DEVICES];
 	size_t n = 99;
 	enum hoist_status st = hoist_device_list(HOIST_DEVICE_CUDA, NULL, info,
-						   HOIST__MAX_DEVICES, &n);
+						   HOIST_MAX_DEVICES, &n);
 	if (st == HOIST_OK) {
 		CHECK(n >= 1);
 		CHECK(info[0].total_bytes > 0);
@@ -84,8 +84,8 @@ TEST(sim_copy_round_trip)
 	CHECK(!dev->host_addressable);
 	uint64_t addr;
 	CHECK_OK(b->alloc(dev, 1 << 20, &addr));
-	CHECK(addr >= HOIST__SIM_BASE + HOIST__SIM_WINDOW);
-	CHECK(addr < HOIST__SIM_BASE + 2 * HOIST__SIM_WINDOW);
+	CHECK(addr >= HOIST_SIM_BASE + HOIST_SIM_WINDOW);
+	CHECK(addr < HOIST_SIM_BASE + 2 * HOIST_SIM_WINDOW);
 	/* The arena counts against the capacity: what is left, and no byte more. */
 	uint64_t rest;
 	CHECK_ERR(b->alloc(dev, (4ull << 30) - (1 << 20) + 1, &rest), HOIST_ERR_NO_SPACE,
@@ -210,7 +210,7 @@ TEST(sim_addresses_are_not_host_memory)
 	uint64_t a;
 	CHECK_OK(hoist__backend_sim.open(NULL, 0, &dev));
 	CHECK_OK(hoist__backend_sim.alloc(dev, 4096, &a));
-	CHECK_EQ_U64(a >> 48, HOIST__SIM_BASE >> 48);
+	CHECK_EQ_U64(a >> 48, HOIST_SIM_BASE >> 48);
 	hoist__backend_sim.free(dev, a, 4096);
 	hoist__backend_sim.close(dev);
 }

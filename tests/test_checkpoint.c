@@ -653,7 +653,7 @@ TEST(checkpoint_threads_same_result_first_error)
 {
 	static const unsigned threads[] = {1, 2, 3, 8, 0};
 	const char *dir = make_many("many");
-	for (size_t k = 0; k < HOIST__ARRAY_SIZE(threads); k++) {
+	for (size_t k = 0; k < TEST_ARRAY_SIZE(threads); k++) {
 		hoist_checkpoint_set_header_threads(threads[k]);
 		struct hoist_checkpoint *c;
 		CHECK_OK(hoist_checkpoint_open(dir, NULL, &c));
@@ -685,7 +685,7 @@ TEST(checkpoint_threads_same_result_first_error)
 		 "%s/model-00005-of-00012.safetensors: tensor \"t4\": data_offsets [0, 1) do not "
 		 "match shape [2] x U8 (2 bytes)",
 		 dir);
-	for (size_t k = 0; k < HOIST__ARRAY_SIZE(threads); k++) {
+	for (size_t k = 0; k < TEST_ARRAY_SIZE(threads); k++) {
 		hoist_checkpoint_set_header_threads(threads[k]);
 		for (int r = 0; r < 50; r++) {
 			struct hoist_checkpoint *c = (struct hoist_checkpoint *)1;
@@ -706,7 +706,7 @@ TEST(checkpoint_threads_same_result_first_error)
 		break_shard(dir, 2, deep);
 		snprintf(want, sizeof want,
 			 "%s/model-00003-of-00012.safetensors: header nests deeper than 127 levels", dir);
-		for (size_t k = 0; k < HOIST__ARRAY_SIZE(threads); k++) {
+		for (size_t k = 0; k < TEST_ARRAY_SIZE(threads); k++) {
 			hoist_checkpoint_set_header_threads(threads[k]);
 			struct hoist_checkpoint *c = NULL;
 			CHECK_ERR(hoist_checkpoint_open(dir, NULL, &c), HOIST_ERR_FORMAT, want);
@@ -717,14 +717,14 @@ TEST(checkpoint_threads_same_result_first_error)
 	}
 	/* with shard 4 mended, shard 7's error; then shard 10's */
 	break_shard(dir, 4, "{\"t4\":{\"dtype\":\"U8\",\"shape\":[0],\"data_offsets\":[0,0]}}");
-	for (size_t k = 0; k < HOIST__ARRAY_SIZE(threads); k++) {
+	for (size_t k = 0; k < TEST_ARRAY_SIZE(threads); k++) {
 		hoist_checkpoint_set_header_threads(threads[k]);
 		struct hoist_checkpoint *c = NULL;
 		CHECK_ERR(hoist_checkpoint_open(dir, NULL, &c), HOIST_ERR_FORMAT,
 			  "model-00008-of-00012.safetensors: header is not valid JSON");
 	}
 	break_shard(dir, 7, "{\"t7\":{\"dtype\":\"U8\",\"shape\":[0],\"data_offsets\":[0,0]}}");
-	for (size_t k = 0; k < HOIST__ARRAY_SIZE(threads); k++) {
+	for (size_t k = 0; k < TEST_ARRAY_SIZE(threads); k++) {
 		hoist_checkpoint_set_header_threads(threads[k]);
 		struct hoist_checkpoint *c = NULL;
 		CHECK_ERR(hoist_checkpoint_open(dir, NULL, &c), HOIST_ERR_IO,

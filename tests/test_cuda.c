@@ -11,9 +11,9 @@
 
 static void need_gpu(void)
 {
-	struct hoist_device_info info[HOIST__MAX_DEVICES];
+	struct hoist_device_info info[HOIST_MAX_DEVICES];
 	size_t n;
-	if (hoist_device_list(HOIST_DEVICE_CUDA, NULL, info, HOIST__MAX_DEVICES, &n) != HOIST_OK)
+	if (hoist_device_list(HOIST_DEVICE_CUDA, NULL, info, HOIST_MAX_DEVICES, &n) != HOIST_OK)
 		SKIP("%s", hoist_errmsg());
 	CHECK(n >= 1);
 }
@@ -37,7 +37,7 @@ TEST(cuda_load_reference)
 		{.device = "cuda:0", .threads = 16, .chunk_bytes = 4096, .staging_bytes = 16384},
 		{.device = "cuda:0", .direct = 1, .chunk_bytes = 8192, .staging_bytes = 65536},
 	};
-	for (size_t i = 0; i < HOIST__ARRAY_SIZE(opts); i++) {
+	for (size_t i = 0; i < TEST_ARRAY_SIZE(opts); i++) {
 		load_checked(test_join(test_data_dir(), "reference/all_dtypes.safetensors"),
 			     "all_dtypes.safetensors", opts[i]);
 		load_checked(test_join(test_data_dir(), "reference/tiny-qwen2-vl"), "tiny-qwen2-vl/",
@@ -57,7 +57,7 @@ TEST_TIMEOUT(cuda_load_generated_and_synth, 300)
 		{.device = "cuda:0", .threads = 16, .chunk_bytes = 4096, .staging_bytes = 16384},
 		{.device = "cuda", .device_map = "balanced", .threads = 8, .chunk_bytes = 65536},
 	};
-	for (size_t i = 0; i < HOIST__ARRAY_SIZE(opts); i++) {
+	for (size_t i = 0; i < TEST_ARRAY_SIZE(opts); i++) {
 		struct hoist_model *m;
 		CHECK_OK(test_load(ck, &opts[i], &m));
 		struct hoist_tensor t;
@@ -126,7 +126,7 @@ TEST(cuda_backend_errors_and_pinned)
 	CHECK(memcmp(src, back, sizeof src) == 0);
 	b->free(dev, a, 1 << 20);
 	b->close(dev);
-	CHECK_ERR(b->open(NULL, HOIST__MAX_DEVICES, &dev), HOIST_ERR_NO_DEVICE, "no such GPU");
+	CHECK_ERR(b->open(NULL, HOIST_MAX_DEVICES, &dev), HOIST_ERR_NO_DEVICE, "no such GPU");
 
 	/* With a driver present, a pinned cpu arena comes from cuMemHostAlloc. */
 	struct hoist_options opt = {.device = "cpu", .host_memory = HOIST_HOST_PINNED};

@@ -2,7 +2,6 @@
  * the reference checkpoints and of generated multi-shard checkpoints arrives, with
  * many threads and tiny chunks too; conversion; cancellation; every injected fault
  * gives an error naming what failed and leaves nothing loaded; the report. */
-#include "backend.h"
 #include "fixtures.h"
 #include "test.h"
 
@@ -42,14 +41,14 @@ static const struct {
 
 TEST(load_reference_all_dtypes)
 {
-	for (size_t i = 0; i < HOIST__ARRAY_SIZE(targets); i++)
+	for (size_t i = 0; i < TEST_ARRAY_SIZE(targets); i++)
 		load_reference("reference/all_dtypes.safetensors", "all_dtypes.safetensors",
 			       targets[i].opt, targets[i].dev);
 }
 
 TEST(load_reference_tiny_qwen2_vl)
 {
-	for (size_t i = 0; i < HOIST__ARRAY_SIZE(targets); i++)
+	for (size_t i = 0; i < TEST_ARRAY_SIZE(targets); i++)
 		load_reference("reference/tiny-qwen2-vl", "tiny-qwen2-vl/", targets[i].opt,
 			       targets[i].dev);
 }
@@ -61,7 +60,7 @@ TEST_TIMEOUT(load_generated_multishard, 120)
 	struct hoist_checkpoint *ck;
 	CHECK_OK(hoist_checkpoint_open(dir, NULL, &ck));
 	CHECK_EQ_INT(hoist_checkpoint_shard_count(ck), 4);
-	for (size_t i = 0; i < HOIST__ARRAY_SIZE(targets); i++) {
+	for (size_t i = 0; i < TEST_ARRAY_SIZE(targets); i++) {
 		struct hoist_model *m;
 		CHECK_OK(test_load(ck, &targets[i].opt, &m));
 		check_gen(m, ck);
@@ -294,8 +293,8 @@ TEST(load_spans_three_sim_devices)
 		CHECK(t.device.index >= 0 && t.device.index < 3);
 		used[t.device.index] = true;
 		uint64_t a = (uint64_t)(uintptr_t)t.data;
-		CHECK(a >= HOIST__SIM_BASE + (uint64_t)t.device.index * HOIST__SIM_WINDOW);
-		CHECK(a < HOIST__SIM_BASE + (uint64_t)(t.device.index + 1) * HOIST__SIM_WINDOW);
+		CHECK(a >= HOIST_SIM_BASE + (uint64_t)t.device.index * HOIST_SIM_WINDOW);
+		CHECK(a < HOIST_SIM_BASE + (uint64_t)(t.device.index + 1) * HOIST_SIM_WINDOW);
 	}
 	CHECK(used[0] && used[1] && used[2]);
 	check_gen(m, ck);
@@ -323,7 +322,7 @@ TEST(fetch_and_read_errors)
 	CHECK_OK(hoist_model_fetch(m, 0, (struct hoist_device){HOIST_DEVICE_SIM, 0}, &f));
 	CHECK_EQ_INT(f.device.kind, HOIST_DEVICE_SIM);
 	CHECK_EQ_U64(f.nbytes, t.nbytes);
-	CHECK((uint64_t)(uintptr_t)f.data >= HOIST__SIM_BASE);
+	CHECK((uint64_t)(uintptr_t)f.data >= HOIST_SIM_BASE);
 	/* a tensor bigger than the sim capacity left */
 	size_t big = 4;
 	t = *hoist_model_tensor(m, big);

@@ -3,7 +3,6 @@
  * (tests/data/device-maps/qwen2-vl-7b-accelerate.json) as an oracle. */
 #include "test.h"
 #include "fixtures.h"
-#include "base.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -120,8 +119,8 @@ static void check_plan(const struct hoist_checkpoint *c, const struct hoist_plan
                        enum hoist_dtype dtype, bool split_ok)
 {
 	size_t nd = hoist_plan_device_count(p), n = hoist_checkpoint_tensor_count(c);
-	uint64_t run[HOIST__MAX_DEVICES + 2] = {0};
-	CHECK(nd > 0 && nd <= HOIST__MAX_DEVICES + 2);
+	uint64_t run[HOIST_MAX_DEVICES + 2] = {0};
+	CHECK(nd > 0 && nd <= HOIST_MAX_DEVICES + 2);
 	for (size_t t = 0; t < n; t++) {
 		const struct hoist_tensor_info *ti = hoist_checkpoint_tensor(c, t);
 		struct hoist_device d = hoist_plan_tensor(p, t)->device;
@@ -137,9 +136,13 @@ static void check_plan(const struct hoist_checkpoint *c, const struct hoist_plan
 		if (off != run[k])
 			FAIL("tensor %s: offset %" PRIu64 ", expected %" PRIu64, ti->name, off,
 			     run[k]);
-		CHECK_EQ_U64(off % HOIST__ARENA_ALIGN, 0);
-		uint64_t sz = hoist__loaded_nbytes(ti->dtype, ti->numel, ti->nbytes, dtype);
-		run[k] += (sz + HOIST__ARENA_ALIGN - 1) / HOIST__ARENA_ALIGN * HOIST__ARENA_ALIGN;
+		CHECK_EQ_U64(off % HOIST_ARENA_ALIGN, 0);
+		/* the loaded size, as the contract says: only F16/BF16/F32 convert */
+		enum hoist_dtype ld = hoist_dtype_loaded(ti->dtype, dtype);
+		uint64_t sz = ld == ti->dtype ? ti->nbytes : ti->numel * (hoist_dtype_bits(ld) / 8);
+		CHECK_EQ_INT(hoist_plan_tensor(p, t)->dtype, ld);
+		CHECK_EQ_U64(hoist_plan_tensor(p, t)->nbytes, sz);
+		run[k] += (sz + HOIST_ARENA_ALIGN - 1) / HOIST_ARENA_ALIGN * HOIST_ARENA_ALIGN;
 	}
 	for (size_t i = 0; i < nd; i++) {
 		struct hoist_device d;

@@ -14,7 +14,6 @@
  *
  * Sanitizer builds skip: shadow memory and ASan's quarantine of freed blocks inflate
  * RSS by amounts that have nothing to do with hoist. */
-#include "backend.h"
 #include "test.h"
 
 #include <fcntl.h>
@@ -57,7 +56,7 @@ static void verify_synth(const struct hoist_model *m, uint64_t seed)
 		CHECK_OK(hoist_model_read(m, i, got, t.nbytes));
 		/* first and last MiB of each tensor, and every tensor under 1 MiB whole */
 		for (int end = 0; end < 2; end++) {
-			uint64_t len = HOIST__MIN(t.nbytes, 1u << 20);
+			uint64_t len = TEST_MIN(t.nbytes, 1u << 20);
 			uint64_t off = end ? t.nbytes - len : 0;
 			hoist_synth_fill(seed, t.name, off, want, len);
 			if (memcmp(got + off, want, len) != 0)

@@ -9,7 +9,6 @@
  * Sim device memory is one memfd per allocation (backend_sim.c), so the test reads
  * fetched sim buffers and measures sim arenas through /proc/self/fd, independently
  * of the library's own copy-out path. */
-#include "backend.h"
 #include "convert.h"
 #include "fixtures.h"
 #include "test.h"
@@ -96,12 +95,12 @@ static bool is_disk(struct hoist_device d)
 
 static uint64_t align_up(uint64_t n)
 {
-	return (n + HOIST__ARENA_ALIGN - 1) / HOIST__ARENA_ALIGN * HOIST__ARENA_ALIGN;
+	return (n + HOIST_ARENA_ALIGN - 1) / HOIST_ARENA_ALIGN * HOIST_ARENA_ALIGN;
 }
 
 /* The dtype a tensor stored as `stored` has after a load converting to `to`, as
  * hoist.h says: only F16, BF16 and F32 convert. Written apart from the library's
- * hoist__loaded_dtype on purpose. */
+ * hoist_dtype_loaded on purpose. */
 static enum hoist_dtype want_dtype(enum hoist_dtype stored, enum hoist_dtype to)
 {
 	if (to == HOIST_DTYPE_NONE)
@@ -312,7 +311,7 @@ static void check_load(const struct hoist_checkpoint *ck, const struct hoist_pla
 		} else {
 			uint64_t addr = (uint64_t)(uintptr_t)t.data;
 			CHECK(t.data != NULL);
-			CHECK_EQ_U64(off % HOIST__ARENA_ALIGN, 0);
+			CHECK_EQ_U64(off % HOIST_ARENA_ALIGN, 0);
 			/* arena offsets rise in tensor order; slots never overlap */
 			CHECK(off >= d[k].end);
 			d[k].end = off + align_up(t.nbytes);
@@ -323,8 +322,8 @@ static void check_load(const struct hoist_checkpoint *ck, const struct hoist_pla
 			CHECK_EQ_U64(addr - off, d[k].base);
 			if (pd.kind == HOIST_DEVICE_SIM) {
 				uint64_t lo =
-				        HOIST__SIM_BASE + (uint64_t)pd.index * HOIST__SIM_WINDOW;
-				CHECK(addr >= lo && addr + t.nbytes <= lo + HOIST__SIM_WINDOW);
+				        HOIST_SIM_BASE + (uint64_t)pd.index * HOIST_SIM_WINDOW;
+				CHECK(addr >= lo && addr + t.nbytes <= lo + HOIST_SIM_WINDOW);
 			}
 		}
 		unsigned char *got = malloc(t.nbytes + 1);
@@ -474,8 +473,8 @@ static struct hoist_tensor fetch_check(struct hoist_model *m, const struct hoist
 	unsigned char *got = malloc(f.nbytes + 1);
 	if (d.kind == HOIST_DEVICE_SIM) {
 		uint64_t a = (uint64_t)(uintptr_t)f.data;
-		uint64_t lo = HOIST__SIM_BASE + (uint64_t)d.index * HOIST__SIM_WINDOW;
-		CHECK(a >= lo && a + f.nbytes <= lo + HOIST__SIM_WINDOW);
+		uint64_t lo = HOIST_SIM_BASE + (uint64_t)d.index * HOIST_SIM_WINDOW;
+		CHECK(a >= lo && a + f.nbytes <= lo + HOIST_SIM_WINDOW);
 		read_new_memfd(&before, got, f.nbytes);
 	} else {
 		memcpy(got, f.data, f.nbytes);
@@ -949,7 +948,7 @@ TEST_TIMEOUT(tiers_cli_load_follows_plan, 120)
 	        {"sequential", "--dtype F32", HOIST_F32},
 	        {"balanced", "--dtype BF16", HOIST_BF16},
 	};
-	for (size_t c = 0; c < HOIST__ARRAY_SIZE(cases); c++) {
+	for (size_t c = 0; c < TEST_ARRAY_SIZE(cases); c++) {
 		CHECK_EQ_INT(run_cli(&out, &err, "plan %s " CLI_TIERS " --device-map %s %s --json",
 		                     dir, cases[c].strategy, cases[c].dtype_flag),
 		             0);
@@ -1086,7 +1085,7 @@ TEST_TIMEOUT(tiers_cli_no_gpu, 120)
 	const char *asks[] = {"plan %s --device cuda:0", "load %s --device cuda:0",
 	                      "load %s --device cuda --device-map auto",
 	                      "plan %s --device cuda --device-map sequential --json"};
-	for (size_t i = 0; i < HOIST__ARRAY_SIZE(asks); i++) {
+	for (size_t i = 0; i < TEST_ARRAY_SIZE(asks); i++) {
 		CHECK_EQ_INT(run_cli(&out, &err, asks[i], dir), 3);
 		if (strncmp(err, "hoist: cuda", 11) != 0 || !strstr(err, "libcuda.so.1"))
 			FAIL("%s: stderr \"%s\" does not name libcuda.so.1", asks[i], err);
