@@ -1,7 +1,7 @@
 /*
  * backend.h - the device backends behind a load: a small table of functions per kind
- * of device (host memory, CUDA GPUs, the simulated accelerator), and the registry
- * (backend.c) through which the layers above reach them.
+ * of device (host memory, CUDA GPUs, the simulated accelerator), as each backend
+ * fills it. The layers above reach the backends through the registry (registry.h).
  *
  * A device is opened per load (struct hoist__dev, first member of each backend's own
  * struct). Device memory is named by a 64-bit device address: a host pointer for the
@@ -15,7 +15,7 @@
  * memory itself (host_addressable) has no copy engine: the readers land bytes there.
  *
  * Each backend gets its own configuration, never the whole hoist_options: the
- * registry (backend.c) makes it from the options.
+ * registry makes it from the options.
  *
  * Threads: open/close/alloc/free and the synchronous copies run on any one thread at a
  * time; copy_async/event_record/event_wait run on the device's copy-engine thread.
@@ -109,16 +109,5 @@ struct hoist__host_config {
 	 * the GPUs then copy from at full speed); NULL: mlock. */
 	const struct hoist__backend *pinner;
 };
-
-/* ---- the registry (backend.c): what the layers above call ------------------------ */
-
-/* The backend of a device kind; NULL for disk. */
-const struct hoist__backend *hoist__backend_for(enum hoist_device_kind kind);
-
-/* Opens `device` (an index >= 0) with the configuration opt gives its backend; the
- * message of a failure starts with the device's name. Errors as the backend's open;
- * HOIST_ERR_INVALID for disk. */
-enum hoist_status hoist__device_open(struct hoist_device device, const struct hoist_options *opt,
-				     struct hoist__dev **out);
 
 #endif /* HOIST_BACKEND_H */

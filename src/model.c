@@ -9,7 +9,7 @@
  *   stream    every tensor's bytes, as segments of a job for stream.c (stream);
  *   finalize  wait for the devices, say what landed where (finalize).
  * Either every tensor lands, or everything made so far is freed. */
-#include "backend.h"
+#include "registry.h"
 #include "convert.h"
 #include "report.h"
 #include "stream.h"

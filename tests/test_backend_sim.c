@@ -1,6 +1,6 @@
 /* test_backend_sim.c - the device backends on their own: device lists, the sim
  * accelerator's memory, copies, capacity and faults, the host backend. */
-#include "backend.h"
+#include "registry.h"
 #include "test.h"
 
 static void fill(unsigned char *p, size_t n, unsigned seed)

@@ -2,7 +2,7 @@
  * and synthetic checkpoints arrives (read back with hoist_model_read), conversion,
  * tiny chunks with many threads, pinned host memory through the driver, driver errors
  * named. Each test skips, giving the dlopen reason, where no driver loads. */
-#include "backend.h"
+#include "registry.h"
 #include "fixtures.h"
 #include "test.h"
 

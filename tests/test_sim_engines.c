@@ -1,7 +1,7 @@
 /* test_sim_engines.c - the sim device's copy engines and striped memory: copies on
  * both streams land where they belong, across stripe boundaries, and big
  * allocations are spread over one memfd per engine exactly as backend_sim.c says. */
-#include "backend.h"
+#include "registry.h"
 #include "test.h"
 
 #include <dirent.h>

@@ -1,6 +1,6 @@
-/* backend.c - the registry of device backends: which backend serves a device kind,
+/* registry.c - the registry of device backends: which backend serves a device kind,
  * the configuration each one gets from the options, and the public device listing. */
-#include "backend.h"
+#include "registry.h"
 
 #include <stdio.h>
 #include <string.h>
