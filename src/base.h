@@ -62,8 +62,6 @@ void *hoist__aligned_alloc(size_t alignment, size_t size);
 int hoist__open(const char *path, int flags);
 /* Like pread, retrying on EINTR; may return fewer bytes (injected short reads too). */
 ssize_t hoist__pread(int fd, void *buf, size_t count, uint64_t offset);
-/* Reads exactly count bytes or fails: returns 0, or -1 with errno (EIO on early EOF). */
-int hoist__pread_full(int fd, void *buf, size_t count, uint64_t offset);
 int hoist__close(int fd);
 
 /* ---- growing arrays and string lists (sys.c) ------------------------------------ */

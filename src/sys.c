@@ -139,24 +139,6 @@ ssize_t hoist__pread(int fd, void *buf, size_t count, uint64_t offset)
 	return n;
 }
 
-int hoist__pread_full(int fd, void *buf, size_t count, uint64_t offset)
-{
-	char *p = buf;
-	while (count > 0) {
-		ssize_t n = hoist__pread(fd, p, count, offset);
-		if (n < 0)
-			return -1;
-		if (n == 0) {
-			errno = EIO; /* the file ended before the range it promised */
-			return -1;
-		}
-		p += n;
-		count -= (size_t)n;
-		offset += (uint64_t)n;
-	}
-	return 0;
-}
-
 int hoist__close(int fd)
 {
 	return fd >= 0 ? close(fd) : 0;

@@ -168,5 +168,12 @@ int main(int argc, char **argv)
 			printf("     kept %s\n", tmpdir);
 	}
 	printf("tests: %u passed, %u failed, %u skipped\n", passed, failed, skipped);
+	if (passed + failed + skipped == 0 && first < argc) {
+		fprintf(stderr, "runner: no test name contains");
+		for (int i = first; i < argc; i++)
+			fprintf(stderr, " \"%s\"", argv[i]);
+		fprintf(stderr, "\n");
+		return 2;
+	}
 	return failed ? 1 : 0;
 }

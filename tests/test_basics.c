@@ -1,6 +1,6 @@
 /* test_basics.c - dtypes, devices, byte counts, layer groups, errors, fault injection. */
 #include "test.h"
-#include "base.h"
+#include "source.h"
 
 #include <errno.h>
 
@@ -108,14 +108,27 @@ TEST(fault_injection)
 	char buf[16];
 	hoist_fault_set(HOIST_FAULT_SHORT_READ, 1, 0, false);
 	CHECK_EQ_INT(hoist__pread(fd, buf, 10, 0), 5);
-	CHECK_EQ_INT(hoist__pread_full(fd, buf, 10, 0), 0);
-	CHECK(memcmp(buf, "0123456789", 10) == 0);
 	hoist_fault_set(HOIST_FAULT_READ, 1, EIO, true);
 	CHECK_EQ_INT(hoist__pread(fd, buf, 10, 0), -1);
 	CHECK_EQ_INT(errno, EIO);
 	CHECK_EQ_INT(hoist__pread(fd, buf, 10, 0), -1);
 	hoist_fault_clear_all();
-	CHECK_EQ_INT(hoist__pread_full(fd, buf, 11, 0), -1); /* past the end */
-	CHECK_EQ_INT(errno, EIO);
 	hoist__close(fd);
+
+	/* A source reads a range whole, however short each read, or says why not. */
+	struct hoist__source *src;
+	CHECK_OK(hoist__source_open(p, 0, &src));
+	CHECK_EQ_U64(src->size, 10);
+	CHECK(!src->direct && src->align == 1);
+	hoist_fault_set(HOIST_FAULT_SHORT_READ, 1, 0, true);
+	memset(buf, 0, sizeof buf);
+	CHECK_EQ_INT(hoist__source_read_full(src, buf, 10, 0), 0);
+	CHECK(memcmp(buf, "0123456789", 10) == 0);
+	hoist_fault_clear_all();
+	CHECK_EQ_INT(hoist__source_read_full(src, buf, 11, 0), -1); /* past the end */
+	CHECK_EQ_INT(errno, EIO);
+	hoist__source_close(src);
+	CHECK_ERR(hoist__source_open(test_path("nope"), 0, &src), HOIST_ERR_IO,
+		  "nope: cannot open: No such file or directory");
+	CHECK_ERR(hoist__source_open(test_tmpdir(), 0, &src), HOIST_ERR_IO, ": not a regular file");
 }
