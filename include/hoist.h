@@ -61,7 +61,7 @@ enum hoist_status {
 	HOIST_ERR_IO = 3,        /* a file could not be opened, read or written */
 	HOIST_ERR_FORMAT = 4,    /* a file breaks the safetensors / index format */
 	HOIST_ERR_NO_DEVICE = 5, /* the device asked for does not exist or no driver loads */
-	HOIST_ERR_DEVICE = 6,    /* the device or its driver failed (message names the driver error) */
+	HOIST_ERR_DEVICE = 6, /* the device or its driver failed (message names the driver error) */
 	HOIST_ERR_CANCELLED = 7, /* the progress callback asked to stop */
 	HOIST_ERR_NO_SPACE = 8,  /* the tensors do not fit the devices' budgets or memory */
 };
@@ -155,7 +155,7 @@ struct hoist_device_info {
  * Errors: HOIST_ERR_NO_DEVICE when the kind's driver does not load or finds no
  * device (the message says which), HOIST_ERR_INVALID for disk. */
 enum hoist_status hoist_device_list(enum hoist_device_kind kind, const struct hoist_options *opt,
-				    struct hoist_device_info *out, size_t cap, size_t *count);
+                                    struct hoist_device_info *out, size_t cap, size_t *count);
 
 /* Parses a byte count: "20GiB", "1.5GB", "4096", "512MiB" (B, KB/MB/GB/TB decimal,
  * KiB/MiB/GiB/TiB binary, case-insensitive). Errors: HOIST_ERR_INVALID naming the text. */
@@ -235,18 +235,18 @@ struct hoist_options {
 	 * Read by hoist_plan_create: the arena sizes depend on it, and a load converts as
 	 * its plan says. */
 	enum hoist_dtype dtype;
-	enum hoist_disk disk;     /* read by hoist_plan_create */
+	enum hoist_disk disk; /* read by hoist_plan_create */
 	/* cpu targets' memory; read by hoist_plan_create (mmap budgets no arena) and by
 	 * hoist_model_load. */
 	enum hoist_host_memory host_memory;
 	/* The stream, read by hoist_model_load: */
-	unsigned threads;         /* reader threads; 0: min(16, 2 x cores) */
-	uint64_t chunk_bytes;     /* read unit; 0: 32 MiB */
-	uint64_t staging_bytes;   /* staging ring in total; 0: 256 MiB */
-	int direct;               /* non-zero: O_DIRECT reads (cold storage) */
+	unsigned threads;       /* reader threads; 0: min(16, 2 x cores) */
+	uint64_t chunk_bytes;   /* read unit; 0: 32 MiB */
+	uint64_t staging_bytes; /* staging ring in total; 0: 256 MiB */
+	int direct;             /* non-zero: O_DIRECT reads (cold storage) */
 	hoist_progress_fn progress;
 	void *progress_arg;
-	hoist_log_fn log;         /* NULL: notices are dropped (hoist_plan_notice keeps one) */
+	hoist_log_fn log; /* NULL: notices are dropped (hoist_plan_notice keeps one) */
 	void *log_arg;
 	/* The simulated accelerator (hoist_testing.h); NULL: one sim device of 4 GiB. */
 	const struct hoist_sim_options *sim;
@@ -260,11 +260,11 @@ struct hoist_checkpoint;
 struct hoist_tensor_info {
 	const char *name;
 	enum hoist_dtype dtype;
-	unsigned ndim;          /* 0 for a scalar */
-	const int64_t *shape;   /* ndim entries */
+	unsigned ndim;        /* 0 for a scalar */
+	const int64_t *shape; /* ndim entries */
 	uint64_t numel;
-	uint32_t shard;         /* index into the checkpoint's shards */
-	uint64_t offset;        /* absolute byte offset of the data in the shard file */
+	uint32_t shard;  /* index into the checkpoint's shards */
+	uint64_t offset; /* absolute byte offset of the data in the shard file */
 	uint64_t nbytes;
 };
 
@@ -281,19 +281,19 @@ struct hoist_metadata {
  * as "model.layers.12." (see hoist_layer_group_prefix); a family is the groups whose
  * prefixes differ only in N ("model.layers.N."). */
 struct hoist_layer_group {
-	const char *prefix;  /* "model.layers.12." */
+	const char *prefix; /* "model.layers.12." */
 	size_t tensors;
 	uint64_t bytes;
 	size_t first_tensor; /* its first tensor in file order */
 };
 
 struct hoist_layer_family {
-	const char *pattern;   /* the prefix with its number as N: "model.layers.N." */
-	size_t groups;         /* how many numbers: 28 */
-	size_t tensors;        /* in all its groups */
-	uint64_t bytes;        /* in all its groups */
+	const char *pattern; /* the prefix with its number as N: "model.layers.N." */
+	size_t groups;       /* how many numbers: 28 */
+	size_t tensors;      /* in all its groups */
+	uint64_t bytes;      /* in all its groups */
 	uint64_t group_min_bytes, group_max_bytes; /* of one group */
-	size_t first_tensor;   /* its first tensor in file order */
+	size_t first_tensor;                       /* its first tensor in file order */
 };
 
 /* Opens a checkpoint: a .safetensors file; a directory holding model.safetensors or
@@ -305,7 +305,7 @@ struct hoist_layer_family {
  * index breaks the format; the message names the file, the tensor and the rule),
  * HOIST_ERR_NOMEM, HOIST_ERR_INVALID. */
 enum hoist_status hoist_checkpoint_open(const char *path, const struct hoist_options *opt,
-					struct hoist_checkpoint **out);
+                                        struct hoist_checkpoint **out);
 void hoist_checkpoint_close(struct hoist_checkpoint *ckpt);
 
 /* Seconds hoist_checkpoint_open took (a load's report counts them as its open phase). */
@@ -317,16 +317,16 @@ const struct hoist_shard *hoist_checkpoint_shard(const struct hoist_checkpoint *
 /* Tensors are numbered 0..count-1 in file order: by shard, then by data offset. */
 size_t hoist_checkpoint_tensor_count(const struct hoist_checkpoint *ckpt);
 const struct hoist_tensor_info *hoist_checkpoint_tensor(const struct hoist_checkpoint *ckpt,
-							 size_t i);
+                                                        size_t i);
 /* Finds a tensor by exact name. Errors: HOIST_ERR_INVALID if absent (message names it). */
 enum hoist_status hoist_checkpoint_find(const struct hoist_checkpoint *ckpt, const char *name,
-					size_t *index);
+                                        size_t *index);
 uint64_t hoist_checkpoint_total_bytes(const struct hoist_checkpoint *ckpt);
 
 /* The `__metadata__` entries, merged over the shards (first shard wins), sorted by key. */
 size_t hoist_checkpoint_metadata_count(const struct hoist_checkpoint *ckpt);
 const struct hoist_metadata *hoist_checkpoint_metadata(const struct hoist_checkpoint *ckpt,
-						       size_t i);
+                                                       size_t i);
 
 /* From config.json when present, else NULL: "architectures"[0] and "torch_dtype"
  * (or "dtype"). */
@@ -343,12 +343,12 @@ const char *hoist_checkpoint_warning(const struct hoist_checkpoint *ckpt, size_t
  * runs out then, both counts are 0 and hoist_checkpoint_ungrouped says 0 tensors. */
 size_t hoist_checkpoint_layer_group_count(const struct hoist_checkpoint *ckpt);
 const struct hoist_layer_group *hoist_checkpoint_layer_group(const struct hoist_checkpoint *ckpt,
-							     size_t i);
+                                                             size_t i);
 size_t hoist_checkpoint_layer_family_count(const struct hoist_checkpoint *ckpt);
 const struct hoist_layer_family *hoist_checkpoint_layer_family(const struct hoist_checkpoint *ckpt,
-							       size_t i);
+                                                               size_t i);
 void hoist_checkpoint_ungrouped(const struct hoist_checkpoint *ckpt, size_t *tensors,
-				uint64_t *bytes);
+                                uint64_t *bytes);
 
 /* The length of name's layer-group prefix: the shortest prefix ending in ".<N>."
  * with N all digits ("model.layers.12." of "model.layers.12.mlp.up_proj.weight",
@@ -362,8 +362,8 @@ struct hoist_plan;
 
 struct hoist_plan_device {
 	struct hoist_device device;
-	uint64_t budget;          /* UINT64_MAX where unlimited */
-	uint64_t bytes;           /* arena bytes planned; disk: file bytes left in place */
+	uint64_t budget; /* UINT64_MAX where unlimited */
+	uint64_t bytes;  /* arena bytes planned; disk: file bytes left in place */
 	size_t tensors;
 	const char *budget_source; /* "max_memory", "free now less 7 GiB headroom", ... */
 };
@@ -383,7 +383,7 @@ struct hoist_placement {
  * was asked for explicitly and none is present), HOIST_ERR_NO_SPACE (the message
  * lists what did not fit and by how much), HOIST_ERR_NOMEM. */
 enum hoist_status hoist_plan_create(const struct hoist_checkpoint *ckpt,
-				    const struct hoist_options *opt, struct hoist_plan **out);
+                                    const struct hoist_options *opt, struct hoist_plan **out);
 void hoist_plan_free(struct hoist_plan *plan);
 
 /* The checkpoint the plan is for. */
@@ -456,7 +456,7 @@ struct hoist_tensor {
 	enum hoist_dtype dtype; /* after conversion */
 	unsigned ndim;
 	const int64_t *shape;
-	uint64_t nbytes;        /* after conversion */
+	uint64_t nbytes; /* after conversion */
 };
 
 /* A device the load put tensors on. */
@@ -464,7 +464,7 @@ struct hoist_model_device {
 	struct hoist_device device;
 	uint64_t bytes;     /* tensor bytes there (after conversion); disk: in the files */
 	const char *memory; /* what holds them: "pageable", "pinned by cuMemHostAlloc",
-			     * "device memory (cuMemAlloc_v2)", "left in its files", ... */
+	                     * "device memory (cuMemAlloc_v2)", "left in its files", ... */
 };
 
 /* Loads the plan's checkpoint as the plan says (devices, offsets, dtype), with opt's
@@ -477,7 +477,7 @@ struct hoist_model_device {
  * has less memory than the plan assumed; HOIST_ERR_CANCELLED when the progress
  * callback asked to stop. */
 enum hoist_status hoist_model_load(const struct hoist_plan *plan, const struct hoist_options *opt,
-				   struct hoist_model **out);
+                                   struct hoist_model **out);
 void hoist_model_free(struct hoist_model *model);
 
 /* Same numbering as the checkpoint. */
@@ -492,24 +492,24 @@ const struct hoist_model_device *hoist_model_device(const struct hoist_model *mo
  * bytes (must equal its nbytes), from whatever device holds it; disk tensors are
  * read from their file. Errors: HOIST_ERR_INVALID, HOIST_ERR_IO, HOIST_ERR_DEVICE. */
 enum hoist_status hoist_model_read(const struct hoist_model *model, size_t index, void *dst,
-				   uint64_t size);
+                                   uint64_t size);
 
 /* Fetches tensor `index` onto `device` now, e.g. a disk-placed tensor onto sim:0 or
  * cuda:0, allocating a fresh buffer there; *out describes it and stays valid until
  * the model is freed. Errors as hoist_model_read, plus HOIST_ERR_NO_SPACE. */
 enum hoist_status hoist_model_fetch(struct hoist_model *model, size_t index,
-				    struct hoist_device device, struct hoist_tensor *out);
+                                    struct hoist_device device, struct hoist_tensor *out);
 
 /* ------------------------------------------------------------------------------ */
 /* The timing report of a load.                                                    */
 
 /* The link that set the stream's pace. */
 enum hoist_bound {
-	HOIST_BOUND_NONE = 0,     /* nothing was streamed */
-	HOIST_BOUND_STORAGE,      /* the readers, reading from storage */
-	HOIST_BOUND_HOST_MEMORY,  /* the readers, copying out of the page cache */
-	HOIST_BOUND_STAGING,      /* readers waiting for a free staging buffer */
-	HOIST_BOUND_DEVICE_COPY,  /* copies into the devices */
+	HOIST_BOUND_NONE = 0,    /* nothing was streamed */
+	HOIST_BOUND_STORAGE,     /* the readers, reading from storage */
+	HOIST_BOUND_HOST_MEMORY, /* the readers, copying out of the page cache */
+	HOIST_BOUND_STAGING,     /* readers waiting for a free staging buffer */
+	HOIST_BOUND_DEVICE_COPY, /* copies into the devices */
 };
 
 /* "none", "storage", "host memory", "staging", "device copy"; NULL for no bound. */
@@ -530,16 +530,16 @@ struct hoist_report {
 	 * a free staging buffer, a device with copies in flight (the busiest device). */
 	double read_busy, staging_wait, copy_busy;
 	unsigned readers;
-	size_t chunks;             /* read units */
-	size_t direct_chunks;      /* read straight into host memory, without staging */
+	size_t chunks;        /* read units */
+	size_t direct_chunks; /* read straight into host memory, without staging */
 	uint64_t chunk_bytes;
-	size_t staging_slots;      /* 0: no staging ring */
+	size_t staging_slots; /* 0: no staging ring */
 	uint64_t staging_slot_bytes;
-	const char *staging;       /* what the ring is: "pinned by cuMemHostAlloc", "none" */
-	int direct_io;             /* non-zero: O_DIRECT reads */
-	int mapped;                /* non-zero: host tensors are views of the mapped files */
-	enum hoist_dtype dtype;    /* the conversion target; 0: none */
-	const char *note;          /* e.g. why O_DIRECT was not used; "" for none */
+	const char *staging;    /* what the ring is: "pinned by cuMemHostAlloc", "none" */
+	int direct_io;          /* non-zero: O_DIRECT reads */
+	int mapped;             /* non-zero: host tensors are views of the mapped files */
+	enum hoist_dtype dtype; /* the conversion target; 0: none */
+	const char *note;       /* e.g. why O_DIRECT was not used; "" for none */
 };
 
 /* The load's report, borrowed from the model. */

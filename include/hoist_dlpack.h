@@ -90,9 +90,9 @@ typedef enum : int32_t {
 #else
 typedef enum {
 #endif
-	kDLCPU = 1,          /* host memory, pageable or not */
-	kDLCUDA = 2,         /* CUDA device memory (cuMemAlloc) */
-	kDLCUDAHost = 3,     /* page-locked host memory (cuMemAllocHost / cudaMallocHost) */
+	kDLCPU = 1,      /* host memory, pageable or not */
+	kDLCUDA = 2,     /* CUDA device memory (cuMemAlloc) */
+	kDLCUDAHost = 3, /* page-locked host memory (cuMemAllocHost / cudaMallocHost) */
 	kDLOpenCL = 4,
 	kDLVulkan = 7,
 	kDLMetal = 8,
@@ -103,8 +103,8 @@ typedef enum {
 	kDLCUDAManaged = 13, /* CUDA unified memory (cudaMallocManaged) */
 	kDLOneAPI = 14,      /* oneAPI unified shared memory */
 	kDLWebGPU = 15,
-	kDLHexagon = 16,     /* Qualcomm Hexagon DSP */
-	kDLMAIA = 17,        /* Microsoft MAIA */
+	kDLHexagon = 16, /* Qualcomm Hexagon DSP */
+	kDLMAIA = 17,    /* Microsoft MAIA */
 } DLDeviceType;
 
 /* A device: its type and index. device_id is 0 for host memory of every kind

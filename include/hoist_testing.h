@@ -37,11 +37,11 @@ enum hoist_sim_fault {
 #define HOIST_SIM_WINDOW (1ull << 40)
 
 struct hoist_sim_options {
-	unsigned devices;        /* 0: 1 */
-	uint64_t capacity;       /* bytes per device; 0: 4 GiB */
-	double bytes_per_sec;    /* copy bandwidth cap per device; 0: none */
+	unsigned devices;     /* 0: 1 */
+	uint64_t capacity;    /* bytes per device; 0: 4 GiB */
+	double bytes_per_sec; /* copy bandwidth cap per device; 0: none */
 	enum hoist_sim_fault fault;
-	uint64_t fault_after;    /* bytes copied before HOIST_SIM_FAULT_COPY strikes */
+	uint64_t fault_after; /* bytes copied before HOIST_SIM_FAULT_COPY strikes */
 };
 
 /* ------------------------------------------------------------------------------ */
@@ -52,12 +52,12 @@ struct hoist_synth_options {
 	 * vision tower) or a shard-headers.json (file name -> {header, file_size}); NULL:
 	 * a built-in small Qwen2-style layout. */
 	const char *source;
-	double scale;             /* 0 or 1: as given; else shrink every tensor's first
-				   * dimension by this factor (0 < scale < 1) */
-	unsigned layers;          /* config sources: override num_hidden_layers; 0 keeps */
-	uint64_t shard_bytes;     /* target shard size; 0: as the source, or 1 GB */
-	uint64_t seed;            /* content seed; 0 is a valid seed */
-	hoist_log_fn log;         /* a line per shard written, at HOIST_LOG_INFO */
+	double scale;         /* 0 or 1: as given; else shrink every tensor's first
+	                       * dimension by this factor (0 < scale < 1) */
+	unsigned layers;      /* config sources: override num_hidden_layers; 0 keeps */
+	uint64_t shard_bytes; /* target shard size; 0: as the source, or 1 GB */
+	uint64_t seed;        /* content seed; 0 is a valid seed */
+	hoist_log_fn log;     /* a line per shard written, at HOIST_LOG_INFO */
 	void *log_arg;
 };
 

@@ -30,13 +30,13 @@ struct hoist__dev;
 struct hoist__event;
 
 struct hoist__backend {
-	int version; /* 1 */
+	int version;      /* 1 */
 	const char *name; /* "host", "cuda", "sim" */
 	enum hoist_device_kind kind;
 	/* Lists the devices present now. Errors: HOIST_ERR_NO_DEVICE when the driver does
 	 * not load or finds none (the message says which). */
 	enum hoist_status (*list)(const void *config, struct hoist_device_info *out, size_t cap,
-				  size_t *count);
+	                          size_t *count);
 	/* Opens device `index`. Errors: HOIST_ERR_NO_DEVICE, HOIST_ERR_DEVICE,
 	 * HOIST_ERR_NOMEM. */
 	enum hoist_status (*open)(const void *config, int index, struct hoist__dev **out);
@@ -50,35 +50,35 @@ struct hoist__backend {
 	/* Host memory the device copies from at full speed (pinned for cuda), for the
 	 * staging ring. *how says what it is ("pinned by cuMemHostAlloc", ...). */
 	enum hoist_status (*host_alloc)(struct hoist__dev *dev, size_t size, void **p,
-					const char **how);
+	                                const char **how);
 	void (*host_free)(struct hoist__dev *dev, void *p, size_t size);
 	/* Devices that hold tensors as views of their sources (maps_sources: host memory
 	 * in mmap mode): maps [offset, offset + length) of src, *addr the device address of byte
 	 * `offset`; NULL where a device has an arena instead. Errors: HOIST_ERR_IO. */
-	enum hoist_status (*map)(struct hoist__dev *dev, struct hoist__source *src,
-				 uint64_t offset, uint64_t length, uint64_t *addr);
+	enum hoist_status (*map)(struct hoist__dev *dev, struct hoist__source *src, uint64_t offset,
+	                         uint64_t length, uint64_t *addr);
 	void (*unmap)(struct hoist__dev *dev, struct hoist__source *src, uint64_t addr,
-		      uint64_t length);
+	              uint64_t length);
 	/* The copy engine (NULL for host-addressable devices). */
 	enum hoist_status (*event_create)(struct hoist__dev *dev, struct hoist__event **out);
 	void (*event_destroy)(struct hoist__dev *dev, struct hoist__event *ev);
 	/* Queues a copy of n bytes from host src to device address dst on `stream`
 	 * (0 .. dev->streams - 1). */
 	enum hoist_status (*copy_async)(struct hoist__dev *dev, unsigned stream, uint64_t dst,
-					const void *src, size_t n);
+	                                const void *src, size_t n);
 	/* Marks ev pending until every copy queued on `stream` so far has completed. */
 	enum hoist_status (*event_record)(struct hoist__dev *dev, struct hoist__event *ev,
-					  unsigned stream);
+	                                  unsigned stream);
 	/* Waits at most timeout_s for ev. *done says whether it completed; an error means
 	 * a copy before it failed (the message names the device and the driver error). */
 	enum hoist_status (*event_wait)(struct hoist__dev *dev, struct hoist__event *ev,
-					double timeout_s, bool *done);
+	                                double timeout_s, bool *done);
 	/* Waits for everything queued on the device. */
 	enum hoist_status (*synchronize)(struct hoist__dev *dev);
 	/* Synchronous copies (hoist_model_read, hoist_model_fetch). */
 	enum hoist_status (*copy_out)(struct hoist__dev *dev, void *dst, uint64_t src, size_t n);
 	enum hoist_status (*copy_in)(struct hoist__dev *dev, uint64_t dst, const void *src,
-				     size_t n);
+	                             size_t n);
 	/* Page-locked host memory that every device of this kind copies from at full
 	 * speed, without a device opened (NULL where the backend has none): the host
 	 * backend's pinned arenas come from here. *how says what it is ("pinned by

@@ -74,7 +74,7 @@ static const char *err_name(hcu_result r)
 static enum hoist_status cu_fail(int ordinal, const char *call, hcu_result r)
 {
 	return hoist__error(HOIST_ERR_DEVICE, "cuda:%d: %s: %s (error %d)", ordinal, call,
-			    err_name(r), (int)r);
+	                    err_name(r), (int)r);
 }
 
 static void load_driver(void)
@@ -85,38 +85,38 @@ static void load_driver(void)
 		drv.status = HOIST_ERR_NO_DEVICE;
 		/* dlerror() already names the library. */
 		snprintf(drv.errmsg, sizeof drv.errmsg, "no CUDA driver: %s",
-			 e ? e : "libcuda.so.1 cannot be loaded");
+		         e ? e : "libcuda.so.1 cannot be loaded");
 		return;
 	}
 	struct {
 		const char *name;
 		void **slot;
 	} syms[] = {
-		{HCU_SYM_INIT, (void **)&drv.api.init},
-		{HCU_SYM_DRIVER_GET_VERSION, (void **)&drv.api.driver_get_version},
-		{HCU_SYM_DEVICE_GET_COUNT, (void **)&drv.api.device_get_count},
-		{HCU_SYM_DEVICE_GET, (void **)&drv.api.device_get},
-		{HCU_SYM_DEVICE_GET_NAME, (void **)&drv.api.device_get_name},
-		{HCU_SYM_DEVICE_TOTAL_MEM, (void **)&drv.api.device_total_mem},
-		{HCU_SYM_PRIMARY_CTX_RETAIN, (void **)&drv.api.primary_ctx_retain},
-		{HCU_SYM_PRIMARY_CTX_RELEASE, (void **)&drv.api.primary_ctx_release},
-		{HCU_SYM_CTX_SET_CURRENT, (void **)&drv.api.ctx_set_current},
-		{HCU_SYM_CTX_SYNCHRONIZE, (void **)&drv.api.ctx_synchronize},
-		{HCU_SYM_MEM_GET_INFO, (void **)&drv.api.mem_get_info},
-		{HCU_SYM_MEM_ALLOC, (void **)&drv.api.mem_alloc},
-		{HCU_SYM_MEM_FREE, (void **)&drv.api.mem_free},
-		{HCU_SYM_MEM_HOST_ALLOC, (void **)&drv.api.mem_host_alloc},
-		{HCU_SYM_MEM_FREE_HOST, (void **)&drv.api.mem_free_host},
-		{HCU_SYM_MEMCPY_HTOD_ASYNC, (void **)&drv.api.memcpy_htod_async},
-		{HCU_SYM_MEMCPY_DTOH, (void **)&drv.api.memcpy_dtoh},
-		{HCU_SYM_STREAM_CREATE, (void **)&drv.api.stream_create},
-		{HCU_SYM_STREAM_DESTROY, (void **)&drv.api.stream_destroy},
-		{HCU_SYM_EVENT_CREATE, (void **)&drv.api.event_create},
-		{HCU_SYM_EVENT_DESTROY, (void **)&drv.api.event_destroy},
-		{HCU_SYM_EVENT_RECORD, (void **)&drv.api.event_record},
-		{HCU_SYM_EVENT_QUERY, (void **)&drv.api.event_query},
-		{HCU_SYM_EVENT_SYNCHRONIZE, (void **)&drv.api.event_synchronize},
-		{HCU_SYM_GET_ERROR_NAME, (void **)&drv.api.get_error_name},
+	        {HCU_SYM_INIT, (void **)&drv.api.init},
+	        {HCU_SYM_DRIVER_GET_VERSION, (void **)&drv.api.driver_get_version},
+	        {HCU_SYM_DEVICE_GET_COUNT, (void **)&drv.api.device_get_count},
+	        {HCU_SYM_DEVICE_GET, (void **)&drv.api.device_get},
+	        {HCU_SYM_DEVICE_GET_NAME, (void **)&drv.api.device_get_name},
+	        {HCU_SYM_DEVICE_TOTAL_MEM, (void **)&drv.api.device_total_mem},
+	        {HCU_SYM_PRIMARY_CTX_RETAIN, (void **)&drv.api.primary_ctx_retain},
+	        {HCU_SYM_PRIMARY_CTX_RELEASE, (void **)&drv.api.primary_ctx_release},
+	        {HCU_SYM_CTX_SET_CURRENT, (void **)&drv.api.ctx_set_current},
+	        {HCU_SYM_CTX_SYNCHRONIZE, (void **)&drv.api.ctx_synchronize},
+	        {HCU_SYM_MEM_GET_INFO, (void **)&drv.api.mem_get_info},
+	        {HCU_SYM_MEM_ALLOC, (void **)&drv.api.mem_alloc},
+	        {HCU_SYM_MEM_FREE, (void **)&drv.api.mem_free},
+	        {HCU_SYM_MEM_HOST_ALLOC, (void **)&drv.api.mem_host_alloc},
+	        {HCU_SYM_MEM_FREE_HOST, (void **)&drv.api.mem_free_host},
+	        {HCU_SYM_MEMCPY_HTOD_ASYNC, (void **)&drv.api.memcpy_htod_async},
+	        {HCU_SYM_MEMCPY_DTOH, (void **)&drv.api.memcpy_dtoh},
+	        {HCU_SYM_STREAM_CREATE, (void **)&drv.api.stream_create},
+	        {HCU_SYM_STREAM_DESTROY, (void **)&drv.api.stream_destroy},
+	        {HCU_SYM_EVENT_CREATE, (void **)&drv.api.event_create},
+	        {HCU_SYM_EVENT_DESTROY, (void **)&drv.api.event_destroy},
+	        {HCU_SYM_EVENT_RECORD, (void **)&drv.api.event_record},
+	        {HCU_SYM_EVENT_QUERY, (void **)&drv.api.event_query},
+	        {HCU_SYM_EVENT_SYNCHRONIZE, (void **)&drv.api.event_synchronize},
+	        {HCU_SYM_GET_ERROR_NAME, (void **)&drv.api.get_error_name},
 	};
 	for (size_t i = 0; i < HOIST__ARRAY_SIZE(syms); i++) {
 		/* POSIX guarantees a data pointer from dlsym converts to a function pointer;
@@ -125,7 +125,7 @@ static void load_driver(void)
 		if (!*syms[i].slot) {
 			drv.status = HOIST_ERR_NO_DEVICE;
 			snprintf(drv.errmsg, sizeof drv.errmsg,
-				 "libcuda.so.1: the driver lacks %s (too old?)", syms[i].name);
+			         "libcuda.so.1: the driver lacks %s (too old?)", syms[i].name);
 			return;
 		}
 	}
@@ -138,7 +138,7 @@ static void load_driver(void)
 	if (r != HCU_SUCCESS) {
 		drv.status = HOIST_ERR_NO_DEVICE;
 		snprintf(drv.errmsg, sizeof drv.errmsg, "CUDA driver: cuInit: %s (error %d)",
-			 err_name(r), (int)r);
+		         err_name(r), (int)r);
 		return;
 	}
 	int count = 0;
@@ -146,8 +146,8 @@ static void load_driver(void)
 	if (r != HCU_SUCCESS || count <= 0) {
 		drv.status = HOIST_ERR_NO_DEVICE;
 		snprintf(drv.errmsg, sizeof drv.errmsg, "no CUDA GPU%s%s",
-			 r != HCU_SUCCESS ? ": cuDeviceGetCount: " : "",
-			 r != HCU_SUCCESS ? err_name(r) : "");
+		         r != HCU_SUCCESS ? ": cuDeviceGetCount: " : "",
+		         r != HCU_SUCCESS ? err_name(r) : "");
 		return;
 	}
 	drv.count = HOIST__MIN(count, HOIST_MAX_DEVICES);
@@ -171,7 +171,7 @@ static enum hoist_status context(int ordinal, hcu_context *out)
 		return st;
 	if (ordinal < 0 || ordinal >= drv.count)
 		return hoist__error(HOIST_ERR_NO_DEVICE, "cuda:%d: no such GPU (%d present)",
-				    ordinal, drv.count);
+		                    ordinal, drv.count);
 	pthread_mutex_lock(&drv.lock);
 	hcu_result r = HCU_SUCCESS;
 	const char *call = NULL;
@@ -196,7 +196,7 @@ static enum hoist_status context(int ordinal, hcu_context *out)
 }
 
 static enum hoist_status cuda_list(const void *config, struct hoist_device_info *out, size_t cap,
-				   size_t *count)
+                                   size_t *count)
 {
 	(void)config;
 	*count = 0;
@@ -289,7 +289,8 @@ static enum hoist_status cuda_open(const void *config, int index, struct hoist__
 		return st;
 	struct cuda_dev *d = hoist__calloc(1, sizeof *d);
 	if (!d)
-		return hoist__error(HOIST_ERR_NOMEM, "cuda:%d: out of memory opening the GPU", index);
+		return hoist__error(HOIST_ERR_NOMEM, "cuda:%d: out of memory opening the GPU",
+		                    index);
 	d->base.ops = &hoist__backend_cuda;
 	d->base.device = (struct hoist_device){HOIST_DEVICE_CUDA, index};
 	d->base.streams = CUDA_STREAMS;
@@ -341,8 +342,8 @@ static enum hoist_status cuda_alloc(struct hoist__dev *dev, uint64_t size, uint6
 	if (r != HCU_SUCCESS) {
 		char b[32];
 		return hoist__error(HOIST_ERR_DEVICE, "cuda:%d: cuMemAlloc_v2(%s): %s (error %d)",
-				    ordinal_of(dev), hoist_bytes_format(size, b, sizeof b),
-				    err_name(r), (int)r);
+		                    ordinal_of(dev), hoist_bytes_format(size, b, sizeof b),
+		                    err_name(r), (int)r);
 	}
 	*addr = p;
 	return HOIST_OK;
@@ -357,7 +358,7 @@ static void cuda_free(struct hoist__dev *dev, uint64_t addr, uint64_t size)
 }
 
 static enum hoist_status cuda_host_alloc(struct hoist__dev *dev, size_t size, void **p,
-					 const char **how)
+                                         const char **how)
 {
 	struct cuda_dev *d = (struct cuda_dev *)dev;
 	*how = "pinned by cuMemHostAlloc";
@@ -390,7 +391,7 @@ static enum hoist_status cuda_event_create(struct hoist__dev *dev, struct hoist_
 		return hoist__error(HOIST_ERR_NOMEM, "cuda:%d: out of memory", ordinal_of(dev));
 	enum hoist_status st = bind(d);
 	hcu_result r = st == HOIST_OK ? drv.api.event_create(&e->ev, HCU_EVENT_DISABLE_TIMING)
-				      : HCU_SUCCESS;
+	                              : HCU_SUCCESS;
 	if (st == HOIST_OK && r != HCU_SUCCESS)
 		st = cu_fail(ordinal_of(dev), "cuEventCreate", r);
 	if (st != HOIST_OK) {
@@ -412,19 +413,19 @@ static void cuda_event_destroy(struct hoist__dev *dev, struct hoist__event *ev)
 }
 
 static enum hoist_status cuda_copy_async(struct hoist__dev *dev, unsigned stream, uint64_t dst,
-					 const void *src, size_t n)
+                                         const void *src, size_t n)
 {
 	struct cuda_dev *d = (struct cuda_dev *)dev;
 	enum hoist_status st = bind(d);
 	if (st != HOIST_OK)
 		return st;
 	hcu_result r = drv.api.memcpy_htod_async((hcu_deviceptr)dst, src, n,
-						 d->stream[stream % CUDA_STREAMS]);
+	                                         d->stream[stream % CUDA_STREAMS]);
 	return r == HCU_SUCCESS ? HOIST_OK : cu_fail(ordinal_of(dev), "cuMemcpyHtoDAsync_v2", r);
 }
 
 static enum hoist_status cuda_event_record(struct hoist__dev *dev, struct hoist__event *ev,
-					   unsigned stream)
+                                           unsigned stream)
 {
 	struct cuda_dev *d = (struct cuda_dev *)dev;
 	struct cuda_event *e = (struct cuda_event *)ev;
@@ -436,7 +437,7 @@ static enum hoist_status cuda_event_record(struct hoist__dev *dev, struct hoist_
 }
 
 static enum hoist_status cuda_event_wait(struct hoist__dev *dev, struct hoist__event *ev,
-					 double timeout_s, bool *done)
+                                         double timeout_s, bool *done)
 {
 	struct cuda_dev *d = (struct cuda_dev *)dev;
 	struct cuda_event *e = (struct cuda_event *)ev;
@@ -478,7 +479,7 @@ static enum hoist_status cuda_copy_out(struct hoist__dev *dev, void *dst, uint64
 /* Synchronous copy in: an async copy on stream 0 and a wait for it (works from
  * pageable memory too; the driver stages it). */
 static enum hoist_status cuda_copy_in(struct hoist__dev *dev, uint64_t dst, const void *src,
-				      size_t n)
+                                      size_t n)
 {
 	struct cuda_dev *d = (struct cuda_dev *)dev;
 	enum hoist_status st = bind(d);
@@ -502,24 +503,24 @@ static enum hoist_status cuda_synchronize(struct hoist__dev *dev)
 }
 
 const struct hoist__backend hoist__backend_cuda = {
-	.version = 1,
-	.name = "cuda",
-	.kind = HOIST_DEVICE_CUDA,
-	.list = cuda_list,
-	.open = cuda_open,
-	.close = cuda_close,
-	.alloc = cuda_alloc,
-	.free = cuda_free,
-	.host_alloc = cuda_host_alloc,
-	.host_free = cuda_host_free,
-	.event_create = cuda_event_create,
-	.event_destroy = cuda_event_destroy,
-	.copy_async = cuda_copy_async,
-	.event_record = cuda_event_record,
-	.event_wait = cuda_event_wait,
-	.copy_out = cuda_copy_out,
-	.copy_in = cuda_copy_in,
-	.synchronize = cuda_synchronize,
-	.pin_alloc = cuda_pin_alloc,
-	.pin_free = cuda_pin_free,
+        .version = 1,
+        .name = "cuda",
+        .kind = HOIST_DEVICE_CUDA,
+        .list = cuda_list,
+        .open = cuda_open,
+        .close = cuda_close,
+        .alloc = cuda_alloc,
+        .free = cuda_free,
+        .host_alloc = cuda_host_alloc,
+        .host_free = cuda_host_free,
+        .event_create = cuda_event_create,
+        .event_destroy = cuda_event_destroy,
+        .copy_async = cuda_copy_async,
+        .event_record = cuda_event_record,
+        .event_wait = cuda_event_wait,
+        .copy_out = cuda_copy_out,
+        .copy_in = cuda_copy_in,
+        .synchronize = cuda_synchronize,
+        .pin_alloc = cuda_pin_alloc,
+        .pin_free = cuda_pin_free,
 };

@@ -47,7 +47,7 @@ static enum hoist_status meminfo(uint64_t *avail, uint64_t *total)
 	hoist__close(fd);
 	if (n <= 0)
 		return hoist__error(HOIST_ERR_IO, "/proc/meminfo: %s",
-				    n < 0 ? strerror(err) : "empty");
+		                    n < 0 ? strerror(err) : "empty");
 	buf[n] = '\0';
 	unsigned long long kb_avail = 0, kb_total = 0;
 	const char *a = strstr(buf, "MemAvailable:"), *t = strstr(buf, "MemTotal:");
@@ -60,7 +60,7 @@ static enum hoist_status meminfo(uint64_t *avail, uint64_t *total)
 }
 
 static enum hoist_status host_list(const void *config, struct hoist_device_info *out, size_t cap,
-				   size_t *count)
+                                   size_t *count)
 {
 	(void)config;
 	uint64_t avail, total;
@@ -83,7 +83,7 @@ static enum hoist_status host_open(const void *config, int index, struct hoist__
 	*out = NULL;
 	if (index > 0)
 		return hoist__error(HOIST_ERR_NO_DEVICE, "cpu:%d: there is one host device, cpu",
-				    index);
+		                    index);
 	struct host_dev *d = hoist__calloc(1, sizeof *d);
 	if (!d)
 		return hoist__error(HOIST_ERR_NOMEM, "cpu: out of memory opening the host device");
@@ -96,9 +96,9 @@ static enum hoist_status host_open(const void *config, int index, struct hoist__
 	d->pinner = cfg ? cfg->pinner : NULL;
 	snprintf(d->base.name, sizeof d->base.name, "host");
 	snprintf(d->base.memory, sizeof d->base.memory, "%s",
-		 d->base.maps_sources ? "mapped files (zero-copy)"
-		 : d->pinned	      ? "pinned"
-				      : "pageable");
+	         d->base.maps_sources ? "mapped files (zero-copy)"
+	         : d->pinned          ? "pinned"
+	                              : "pageable");
 	*out = &d->base;
 	return HOIST_OK;
 }
@@ -123,7 +123,7 @@ static void host_release(const struct host_dev *d, struct host_alloc *a)
 
 /* Allocates size bytes, page-aligned (O_DIRECT reads land in it), pinned if asked. */
 static enum hoist_status host_get(struct host_dev *d, size_t size, bool pinned, void **p,
-				  const char **how)
+                                  const char **how)
 {
 	char buf[32];
 	*p = NULL;
@@ -154,19 +154,20 @@ static enum hoist_status host_get(struct host_dev *d, size_t size, bool pinned, 
 		if (a.p && huge)
 			madvise(a.p, size, MADV_HUGEPAGE); /* advice: failure is harmless */
 		if (!a.p)
-			return hoist__error(HOIST_ERR_NOMEM, "cpu: cannot allocate %s of host memory",
-					    hoist_bytes_format(size, buf, sizeof buf));
+			return hoist__error(HOIST_ERR_NOMEM,
+			                    "cpu: cannot allocate %s of host memory",
+			                    hoist_bytes_format(size, buf, sizeof buf));
 		*how = "pageable";
 		if (pinned) {
 			if (mlock(a.p, size) != 0) {
 				int err = errno;
 				hoist__free(a.p);
-				return hoist__error(HOIST_ERR_NOMEM,
-						    "cpu: cannot pin %s of host memory with mlock: %s "
-						    "(no GPU driver to pin it; raise "
-						    "`ulimit -l` or use pageable memory)",
-						    hoist_bytes_format(size, buf, sizeof buf),
-						    strerror(err));
+				return hoist__error(
+				        HOIST_ERR_NOMEM,
+				        "cpu: cannot pin %s of host memory with mlock: %s "
+				        "(no GPU driver to pin it; raise "
+				        "`ulimit -l` or use pageable memory)",
+				        hoist_bytes_format(size, buf, sizeof buf), strerror(err));
 			}
 			a.kind = HOST_MLOCK;
 			*how = "pinned by mlock";
@@ -194,8 +195,9 @@ static enum hoist_status host_alloc(struct hoist__dev *dev, uint64_t size, uint6
 	void *p;
 	const char *how;
 	if (size > SIZE_MAX)
-		return hoist__error(HOIST_ERR_NOMEM, "cpu: arena of %llu bytes exceeds the address space",
-				    (unsigned long long)size);
+		return hoist__error(HOIST_ERR_NOMEM,
+		                    "cpu: arena of %llu bytes exceeds the address space",
+		                    (unsigned long long)size);
 	enum hoist_status st = host_get(d, (size_t)size, d->pinned, &p, &how);
 	if (st != HOIST_OK)
 		return st;
@@ -214,7 +216,7 @@ static void host_free(struct hoist__dev *dev, uint64_t addr, uint64_t size)
 /* The host device's staging (used only for chunks that need reshaping: merged small
  * tensors, conversion, O_DIRECT) is plain page-aligned memory: nothing DMAs from it. */
 static enum hoist_status host_host_alloc(struct hoist__dev *dev, size_t size, void **p,
-					 const char **how)
+                                         const char **how)
 {
 	return host_get((struct host_dev *)dev, size, false, p, how);
 }
@@ -228,7 +230,7 @@ static void host_host_free(struct hoist__dev *dev, void *p, size_t size)
 
 /* mmap mode: the tensors are the file's bytes, mapped read-only. */
 static enum hoist_status host_map(struct hoist__dev *dev, struct hoist__source *src,
-				  uint64_t offset, uint64_t length, uint64_t *addr)
+                                  uint64_t offset, uint64_t length, uint64_t *addr)
 {
 	(void)dev;
 	const void *p;
@@ -239,7 +241,7 @@ static enum hoist_status host_map(struct hoist__dev *dev, struct hoist__source *
 }
 
 static void host_unmap(struct hoist__dev *dev, struct hoist__source *src, uint64_t addr,
-		       uint64_t length)
+                       uint64_t length)
 {
 	(void)dev;
 	src->methods->unmap(src, (const void *)(uintptr_t)addr, length);
@@ -253,7 +255,7 @@ static enum hoist_status host_copy_out(struct hoist__dev *dev, void *dst, uint64
 }
 
 static enum hoist_status host_copy_in(struct hoist__dev *dev, uint64_t dst, const void *src,
-				      size_t n)
+                                      size_t n)
 {
 	(void)dev;
 	memcpy((void *)(uintptr_t)dst, src, n);
@@ -261,18 +263,18 @@ static enum hoist_status host_copy_in(struct hoist__dev *dev, uint64_t dst, cons
 }
 
 const struct hoist__backend hoist__backend_host = {
-	.version = 1,
-	.name = "host",
-	.kind = HOIST_DEVICE_CPU,
-	.list = host_list,
-	.open = host_open,
-	.close = host_close,
-	.alloc = host_alloc,
-	.free = host_free,
-	.host_alloc = host_host_alloc,
-	.host_free = host_host_free,
-	.map = host_map,
-	.unmap = host_unmap,
-	.copy_out = host_copy_out,
-	.copy_in = host_copy_in,
+        .version = 1,
+        .name = "host",
+        .kind = HOIST_DEVICE_CPU,
+        .list = host_list,
+        .open = host_open,
+        .close = host_close,
+        .alloc = host_alloc,
+        .free = host_free,
+        .host_alloc = host_host_alloc,
+        .host_free = host_host_free,
+        .map = host_map,
+        .unmap = host_unmap,
+        .copy_out = host_copy_out,
+        .copy_in = host_copy_in,
 };

@@ -109,7 +109,7 @@ static uint64_t sim_capacity(const struct hoist_sim_options *o)
 }
 
 static enum hoist_status sim_list(const void *config, struct hoist_device_info *out, size_t cap,
-				  size_t *count)
+                                  size_t *count)
 {
 	unsigned n = sim_count(config);
 	uint64_t capacity = sim_capacity(config);
@@ -148,8 +148,7 @@ static void sleep_seconds(double s)
 
 /* Moves n bytes between buf and the allocation's bytes at offset off, stripe by stripe
  * (into the device if in). Returns 0, or -1 with errno set (0: the memfd ended early). */
-static int stripe_io(const struct sim_alloc *a, uint64_t off, unsigned char *buf, size_t n,
-		     bool in)
+static int stripe_io(const struct sim_alloc *a, uint64_t off, unsigned char *buf, size_t n, bool in)
 {
 	while (n > 0) {
 		uint64_t i = off / SIM_STRIPE, within = off % SIM_STRIPE;
@@ -173,12 +172,13 @@ static int stripe_io(const struct sim_alloc *a, uint64_t off, unsigned char *buf
 
 /* Runs one copy (lock not held). Returns 0, or -1 with msg set. */
 static int run_copy(const struct sim_dev *d, const struct sim_op *op, const struct sim_alloc *a,
-		    char *msg, size_t size)
+                    char *msg, size_t size)
 {
-	if (stripe_io(a, op->dst - a->addr, (unsigned char *)(uintptr_t)op->src, op->n, true) != 0) {
+	if (stripe_io(a, op->dst - a->addr, (unsigned char *)(uintptr_t)op->src, op->n, true) !=
+	    0) {
 		snprintf(msg, size, "sim:%d: copy to device address 0x%llx failed: %s",
-			 d->base.device.index, (unsigned long long)op->dst,
-			 errno ? strerror(errno) : "no progress");
+		         d->base.device.index, (unsigned long long)op->dst,
+		         errno ? strerror(errno) : "no progress");
 		return -1;
 	}
 	return 0;
@@ -207,18 +207,19 @@ static void *sim_thread(void *arg)
 		struct sim_alloc *a = ok ? find_alloc(d, op.dst, op.n) : NULL;
 		if (ok && !a) {
 			snprintf(d->errmsg, sizeof d->errmsg,
-				 "sim:%d: copy of %zu bytes to 0x%llx: invalid device address (no "
-				 "allocation holds that range)",
-				 d->base.device.index, op.n, (unsigned long long)op.dst);
+			         "sim:%d: copy of %zu bytes to 0x%llx: invalid device address (no "
+			         "allocation holds that range)",
+			         d->base.device.index, op.n, (unsigned long long)op.dst);
 			d->error = HOIST_ERR_DEVICE;
 			ok = false;
 		}
 		if (ok && d->fault == HOIST_SIM_FAULT_COPY && d->copied + op.n > d->fault_after) {
 			snprintf(d->errmsg, sizeof d->errmsg,
-				 "sim:%d: injected copy fault at device address 0x%llx after %llu bytes "
-				 "copied",
-				 d->base.device.index, (unsigned long long)op.dst,
-				 (unsigned long long)d->copied);
+			         "sim:%d: injected copy fault at device address 0x%llx after %llu "
+			         "bytes "
+			         "copied",
+			         d->base.device.index, (unsigned long long)op.dst,
+			         (unsigned long long)d->copied);
 			d->error = HOIST_ERR_DEVICE;
 			ok = false;
 		}
@@ -229,7 +230,7 @@ static void *sim_thread(void *arg)
 		if (ok && d->bytes_per_sec > 0) {
 			double now = hoist__now();
 			until = (d->link_free_at > now ? d->link_free_at : now) +
-				(double)op.n / d->bytes_per_sec;
+			        (double)op.n / d->bytes_per_sec;
 			d->link_free_at = until;
 		}
 		pthread_mutex_unlock(&d->lock);
@@ -277,11 +278,12 @@ static enum hoist_status sim_open(const void *config, int index, struct hoist__d
 	unsigned n = sim_count(o);
 	if (index < 0 || (unsigned)index >= n)
 		return hoist__error(HOIST_ERR_NO_DEVICE,
-				    "sim:%d: no such simulated device (sim_devices is %u)", index, n);
+		                    "sim:%d: no such simulated device (sim_devices is %u)", index,
+		                    n);
 	struct sim_dev *d = hoist__calloc(1, sizeof *d);
 	if (!d)
 		return hoist__error(HOIST_ERR_NOMEM, "sim:%d: out of memory opening the device",
-				    index);
+		                    index);
 	d->base.ops = &hoist__backend_sim;
 	d->base.device = (struct hoist_device){HOIST_DEVICE_SIM, index};
 	d->nengines = SIM_ENGINES;
@@ -303,7 +305,7 @@ static enum hoist_status sim_open(const void *config, int index, struct hoist__d
 		if (!e->ops) {
 			sim_close(&d->base);
 			return hoist__error(HOIST_ERR_NOMEM,
-					    "sim:%d: out of memory opening the device", index);
+			                    "sim:%d: out of memory opening the device", index);
 		}
 	}
 	for (unsigned i = 0; i < d->nengines; i++) {
@@ -312,8 +314,8 @@ static enum hoist_status sim_open(const void *config, int index, struct hoist__d
 		if (rc != 0) {
 			sim_close(&d->base);
 			return hoist__error(HOIST_ERR_DEVICE,
-					    "sim:%d: cannot start a copy engine thread: %s", index,
-					    strerror(rc));
+			                    "sim:%d: cannot start a copy engine thread: %s", index,
+			                    strerror(rc));
 		}
 		e->started = true;
 	}
@@ -351,24 +353,25 @@ static enum hoist_status sim_alloc(struct hoist__dev *dev, uint64_t size, uint64
 	enum hoist_status st = HOIST_OK;
 	pthread_mutex_lock(&d->lock);
 	if (d->fault == HOIST_SIM_FAULT_ALLOC) {
-		st = hoist__error(HOIST_ERR_DEVICE,
-				  "sim:%d: injected allocation fault allocating %s of device memory",
-				  index, hoist_bytes_format(size, b1, sizeof b1));
+		st = hoist__error(
+		        HOIST_ERR_DEVICE,
+		        "sim:%d: injected allocation fault allocating %s of device memory", index,
+		        hoist_bytes_format(size, b1, sizeof b1));
 		goto out;
 	}
 	if (size > d->capacity - d->used) {
 		st = hoist__error(HOIST_ERR_NO_SPACE,
-				  "sim:%d: out of device memory: %s asked, %s free of %s", index,
-				  hoist_bytes_format(size, b1, sizeof b1),
-				  hoist_bytes_format(d->capacity - d->used, b2, sizeof b2),
-				  hoist_bytes_format(d->capacity, b3, sizeof b3));
+		                  "sim:%d: out of device memory: %s asked, %s free of %s", index,
+		                  hoist_bytes_format(size, b1, sizeof b1),
+		                  hoist_bytes_format(d->capacity - d->used, b2, sizeof b2),
+		                  hoist_bytes_format(d->capacity, b3, sizeof b3));
 		goto out;
 	}
 	uint64_t rounded = (size + 0xffff) & ~(uint64_t)0xffff; /* keep addresses aligned */
 	uint64_t window_end = HOIST_SIM_BASE + (uint64_t)(index + 1) * HOIST_SIM_WINDOW;
 	if (rounded > window_end - d->next_addr) {
 		st = hoist__error(HOIST_ERR_NO_SPACE, "sim:%d: device address space exhausted",
-				  index);
+		                  index);
 		goto out;
 	}
 	if (!hoist__grow(&d->allocs, &d->acap, d->nallocs, sizeof *d->allocs, 4)) {
@@ -378,16 +381,16 @@ static enum hoist_status sim_alloc(struct hoist__dev *dev, uint64_t size, uint64
 	struct sim_alloc a = {d->next_addr, size, size >= SIM_STRIPE_MIN ? SIM_ENGINES : 1, {0}};
 	/* striped: each memfd holds every nfd-th stripe, so its size is whole stripes */
 	uint64_t fsize = a.nfd == 1 ? size
-				    : (size + SIM_STRIPE * SIM_ENGINES - 1) / (SIM_STRIPE * SIM_ENGINES) *
-					      SIM_STRIPE;
+	                            : (size + SIM_STRIPE * SIM_ENGINES - 1) /
+	                                      (SIM_STRIPE * SIM_ENGINES) * SIM_STRIPE;
 	for (int i = 0; i < a.nfd; i++)
 		a.fd[i] = -1;
 	for (int i = 0; i < a.nfd; i++) {
 		a.fd[i] = memfd_create("hoist-sim", MFD_CLOEXEC);
 		if (a.fd[i] < 0 || ftruncate(a.fd[i], (off_t)fsize) != 0) {
 			st = hoist__error(HOIST_ERR_DEVICE,
-					  "sim:%d: cannot back %s of device memory: %s", index,
-					  hoist_bytes_format(size, b1, sizeof b1), strerror(errno));
+			                  "sim:%d: cannot back %s of device memory: %s", index,
+			                  hoist_bytes_format(size, b1, sizeof b1), strerror(errno));
 			close_alloc(&a);
 			goto out;
 		}
@@ -421,14 +424,14 @@ static void sim_free(struct hoist__dev *dev, uint64_t addr, uint64_t size)
 
 /* Staging for a sim device: plain page-aligned host memory (nothing to pin). */
 static enum hoist_status sim_host_alloc(struct hoist__dev *dev, size_t size, void **p,
-					const char **how)
+                                        const char **how)
 {
 	*p = hoist__aligned_alloc(4096, size);
 	*how = "pageable (sim)";
 	if (!*p) {
 		char b[32];
 		return hoist__error(HOIST_ERR_NOMEM, "sim:%d: cannot allocate %s of staging memory",
-				    dev->device.index, hoist_bytes_format(size, b, sizeof b));
+		                    dev->device.index, hoist_bytes_format(size, b, sizeof b));
 	}
 	return HOIST_OK;
 }
@@ -444,7 +447,7 @@ static enum hoist_status sim_event_create(struct hoist__dev *dev, struct hoist__
 	struct sim_event *ev = hoist__calloc(1, sizeof *ev);
 	*out = (struct hoist__event *)ev;
 	return ev ? HOIST_OK
-		  : hoist__error(HOIST_ERR_NOMEM, "sim:%d: out of memory", dev->device.index);
+	          : hoist__error(HOIST_ERR_NOMEM, "sim:%d: out of memory", dev->device.index);
 }
 
 static void sim_event_destroy(struct hoist__dev *dev, struct hoist__event *ev)
@@ -462,8 +465,9 @@ static enum hoist_status push_op(struct sim_dev *d, unsigned stream, struct sim_
 		size_t cap = 2 * e->ocap;
 		struct sim_op *ops = hoist__calloc(cap, sizeof *ops);
 		if (!ops)
-			return hoist__error(HOIST_ERR_NOMEM, "sim:%d: out of memory queueing a copy",
-					    d->base.device.index);
+			return hoist__error(HOIST_ERR_NOMEM,
+			                    "sim:%d: out of memory queueing a copy",
+			                    d->base.device.index);
 		for (size_t i = 0; i < e->ocount; i++)
 			ops[i] = e->ops[(e->ohead + i) % e->ocap];
 		hoist__free(e->ops);
@@ -478,7 +482,7 @@ static enum hoist_status push_op(struct sim_dev *d, unsigned stream, struct sim_
 }
 
 static enum hoist_status sim_copy_async(struct hoist__dev *dev, unsigned stream, uint64_t dst,
-					const void *src, size_t n)
+                                        const void *src, size_t n)
 {
 	struct sim_dev *d = (struct sim_dev *)dev;
 	pthread_mutex_lock(&d->lock);
@@ -488,7 +492,7 @@ static enum hoist_status sim_copy_async(struct hoist__dev *dev, unsigned stream,
 }
 
 static enum hoist_status sim_event_record(struct hoist__dev *dev, struct hoist__event *ev,
-					  unsigned stream)
+                                          unsigned stream)
 {
 	struct sim_dev *d = (struct sim_dev *)dev;
 	struct sim_event *e = (struct sim_event *)ev;
@@ -502,7 +506,7 @@ static enum hoist_status sim_event_record(struct hoist__dev *dev, struct hoist__
 }
 
 static enum hoist_status sim_event_wait(struct hoist__dev *dev, struct hoist__event *ev,
-					double timeout_s, bool *done)
+                                        double timeout_s, bool *done)
 {
 	struct sim_dev *d = (struct sim_dev *)dev;
 	struct sim_event *e = (struct sim_event *)ev;
@@ -544,7 +548,7 @@ static enum hoist_status sim_synchronize(struct hoist__dev *dev)
 /* Synchronous copies: like cuMemcpyDtoH/HtoD on the legacy stream, they wait for the
  * queued copies first. */
 static enum hoist_status sim_copy_sync(struct sim_dev *d, void *out, const void *in, uint64_t addr,
-				       size_t n)
+                                       size_t n)
 {
 	enum hoist_status st = sim_synchronize(&d->base);
 	if (st != HOIST_OK)
@@ -554,14 +558,15 @@ static enum hoist_status sim_copy_sync(struct sim_dev *d, void *out, const void 
 	struct sim_alloc at = a ? *a : (struct sim_alloc){0};
 	pthread_mutex_unlock(&d->lock);
 	if (!a)
-		return hoist__error(HOIST_ERR_DEVICE,
-				    "sim:%d: copy of %zu bytes at 0x%llx: no allocation holds that range",
-				    d->base.device.index, n, (unsigned long long)addr);
+		return hoist__error(
+		        HOIST_ERR_DEVICE,
+		        "sim:%d: copy of %zu bytes at 0x%llx: no allocation holds that range",
+		        d->base.device.index, n, (unsigned long long)addr);
 	unsigned char *buf = out ? out : (unsigned char *)(uintptr_t)in;
 	if (stripe_io(&at, addr - at.addr, buf, n, !out) != 0)
 		return hoist__error(HOIST_ERR_DEVICE, "sim:%d: copy at 0x%llx failed: %s",
-				    d->base.device.index, (unsigned long long)addr,
-				    errno ? strerror(errno) : "unwritten device memory");
+		                    d->base.device.index, (unsigned long long)addr,
+		                    errno ? strerror(errno) : "unwritten device memory");
 	return HOIST_OK;
 }
 
@@ -571,28 +576,28 @@ static enum hoist_status sim_copy_out(struct hoist__dev *dev, void *dst, uint64_
 }
 
 static enum hoist_status sim_copy_in(struct hoist__dev *dev, uint64_t dst, const void *src,
-				     size_t n)
+                                     size_t n)
 {
 	return sim_copy_sync((struct sim_dev *)dev, NULL, src, dst, n);
 }
 
 const struct hoist__backend hoist__backend_sim = {
-	.version = 1,
-	.name = "sim",
-	.kind = HOIST_DEVICE_SIM,
-	.list = sim_list,
-	.open = sim_open,
-	.close = sim_close,
-	.alloc = sim_alloc,
-	.free = sim_free,
-	.host_alloc = sim_host_alloc,
-	.host_free = sim_host_free,
-	.event_create = sim_event_create,
-	.event_destroy = sim_event_destroy,
-	.copy_async = sim_copy_async,
-	.event_record = sim_event_record,
-	.event_wait = sim_event_wait,
-	.copy_out = sim_copy_out,
-	.copy_in = sim_copy_in,
-	.synchronize = sim_synchronize,
+        .version = 1,
+        .name = "sim",
+        .kind = HOIST_DEVICE_SIM,
+        .list = sim_list,
+        .open = sim_open,
+        .close = sim_close,
+        .alloc = sim_alloc,
+        .free = sim_free,
+        .host_alloc = sim_host_alloc,
+        .host_free = sim_host_free,
+        .event_create = sim_event_create,
+        .event_destroy = sim_event_destroy,
+        .copy_async = sim_copy_async,
+        .event_record = sim_event_record,
+        .event_wait = sim_event_wait,
+        .copy_out = sim_copy_out,
+        .copy_in = sim_copy_in,
+        .synchronize = sim_synchronize,
 };

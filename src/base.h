@@ -43,7 +43,7 @@ void hoist__error_clear(void);
 /* Formats a message and hands it to fn (nothing when fn is NULL). Only ever called on
  * the thread that called into the library. */
 void hoist__log(hoist_log_fn fn, void *arg, enum hoist_log_level level, const char *fmt, ...)
-	HOIST__PRINTF(4, 5);
+        HOIST__PRINTF(4, 5);
 
 /* ---- allocation and I/O wrappers (sys.c) ----------------------------------------- */
 
@@ -79,7 +79,7 @@ struct hoist__strings {
 /* Appends a copy. Errors: HOIST_ERR_NOMEM. */
 enum hoist_status hoist__strings_add(struct hoist__strings *list, const char *text);
 enum hoist_status hoist__strings_addf(struct hoist__strings *list, const char *fmt, ...)
-	HOIST__PRINTF(2, 3);
+        HOIST__PRINTF(2, 3);
 void hoist__strings_free(struct hoist__strings *list);
 
 /* ---- time ----------------------------------------------------------------------- */
@@ -106,6 +106,6 @@ bool hoist__dtype_is_load_target(enum hoist_dtype dtype);
 /* Bytes of a tensor of `numel` elements stored as `stored` once loaded with target
  * (hoist_dtype_loaded), given its stored size nbytes. */
 uint64_t hoist__loaded_nbytes(enum hoist_dtype stored, uint64_t numel, uint64_t nbytes,
-			      enum hoist_dtype target);
+                              enum hoist_dtype target);
 
 #endif /* HOIST_BASE_H */

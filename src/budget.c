@@ -25,7 +25,7 @@ bool hoist__is_gpu(enum hoist_device_kind kind)
 }
 
 void hoist__machine_init(struct hoist__machine *m, const struct hoist_options *opt,
-			 enum hoist_device_kind gpu_kind)
+                         enum hoist_device_kind gpu_kind)
 {
 	memset(m, 0, sizeof *m);
 	m->opt = opt;
@@ -149,7 +149,7 @@ static uint64_t gpu_headroom(const struct hoist_device_info *g)
 /* Fills d (a GPU of the machine's kind) with its budget: --max-memory, else what is
  * free now less headroom (sim: its capacity). */
 enum hoist_status hoist__budget_gpu(struct hoist__machine *m, const struct hoist__budgets *b,
-                                   int ordinal, struct hoist__budget *d)
+                                    int ordinal, struct hoist__budget *d)
 {
 	char name[32];
 	d->device.kind = m->gpu_kind;
@@ -184,7 +184,7 @@ enum hoist_status hoist__budget_gpu(struct hoist__machine *m, const struct hoist
 }
 
 enum hoist_status hoist__budget_cpu(struct hoist__machine *m, const struct hoist__budgets *b,
-                                   struct hoist__budget *d)
+                                    struct hoist__budget *d)
 {
 	d->device.kind = HOIST_DEVICE_CPU;
 	d->device.index = 0;

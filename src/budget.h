@@ -36,7 +36,7 @@ struct hoist__machine {
 };
 
 void hoist__machine_init(struct hoist__machine *m, const struct hoist_options *opt,
-			 enum hoist_device_kind gpu_kind);
+                         enum hoist_device_kind gpu_kind);
 /* Lists the GPUs of m->gpu_kind, once: later calls return the first answer.
  * Errors: HOIST_ERR_NO_DEVICE (the message says why: no driver, no GPU). */
 enum hoist_status hoist__machine_gpus(struct hoist__machine *m);
@@ -51,10 +51,10 @@ struct hoist__budget {
 /* GPU `ordinal` of m's kind: max_memory, else free now less headroom (sim: its
  * capacity). Errors: HOIST_ERR_NO_DEVICE naming the GPU. */
 enum hoist_status hoist__budget_gpu(struct hoist__machine *m, const struct hoist__budgets *b,
-				    int ordinal, struct hoist__budget *out);
+                                    int ordinal, struct hoist__budget *out);
 /* cpu: max_memory, else MemAvailable less headroom (unlimited for mmap views). */
 enum hoist_status hoist__budget_cpu(struct hoist__machine *m, const struct hoist__budgets *b,
-				    struct hoist__budget *out);
+                                    struct hoist__budget *out);
 /* disk: max_memory, else unlimited. */
 void hoist__budget_disk(const struct hoist__budgets *b, struct hoist__budget *out);
 

@@ -95,26 +95,27 @@ static enum hoist_status load_shard(struct shard *s)
 		return status;
 	uint64_t n, size = s->info.size = src->size;
 	if (size < 8) {
-		status = hoist__error(HOIST_ERR_FORMAT,
-				      "%s: file is %llu bytes, shorter than the 8-byte header length",
-				      s->path, (unsigned long long)size);
+		status = hoist__error(
+		        HOIST_ERR_FORMAT,
+		        "%s: file is %llu bytes, shorter than the 8-byte header length", s->path,
+		        (unsigned long long)size);
 		goto out;
 	}
 	if (hoist__source_read_full(src, prefix, 8, 0) != 0) {
 		status = hoist__error(HOIST_ERR_IO, "%s: cannot read the header length: %s",
-				      s->path, strerror(errno));
+		                      s->path, strerror(errno));
 		goto out;
 	}
 	if ((status = hoist__st_check_prefix(s->path, prefix, size, &n)) != HOIST_OK)
 		goto out;
 	if (!(header = hoist__malloc((size_t)n))) {
 		status = hoist__error(HOIST_ERR_NOMEM, "%s: out of memory for a %llu-byte header",
-				      s->path, (unsigned long long)n);
+		                      s->path, (unsigned long long)n);
 		goto out;
 	}
 	if (hoist__source_read_full(src, header, (size_t)n, 8) != 0) {
 		status = hoist__error(HOIST_ERR_IO, "%s: cannot read the %llu-byte header: %s",
-				      s->path, (unsigned long long)n, strerror(errno));
+		                      s->path, (unsigned long long)n, strerror(errno));
 		goto out;
 	}
 	status = hoist__st_parse(s->path, header, n, size, &s->header);
@@ -184,7 +185,8 @@ static void *shard_worker_run(void *arg)
 			w->status = status;
 			snprintf(w->message, sizeof w->message, "%s", hoist_errmsg());
 			size_t first = atomic_load(&p->first_failed);
-			while (s < first && !atomic_compare_exchange_weak(&p->first_failed, &first, s))
+			while (s < first &&
+			       !atomic_compare_exchange_weak(&p->first_failed, &first, s))
 				;
 			break; /* every shard this worker could claim now comes after s */
 		}
@@ -225,7 +227,7 @@ static enum hoist_status load_shards(struct shard *shards, size_t count, size_t 
 	}
 	for (size_t i = 1; i < nthreads; i++)
 		workers[i].started = pthread_create(&workers[i].thread, attr_ok ? &attr : NULL,
-						    shard_worker_run, &workers[i]) == 0;
+		                                    shard_worker_run, &workers[i]) == 0;
 	if (attr_ok)
 		pthread_attr_destroy(&attr);
 	shard_worker_run(&workers[0]);
@@ -257,7 +259,7 @@ static bool shard_name_ok(const char *name)
 
 /* Parses the index: fills the sorted, unique shard names (borrowed from *root). */
 static enum hoist_status parse_index(const char *path, json_t **root_out, json_t **weight_map_out,
-				     const char ***names_out, size_t *count_out)
+                                     const char ***names_out, size_t *count_out)
 {
 	const char **names = NULL;
 	json_t *root = NULL;
@@ -267,7 +269,8 @@ static enum hoist_status parse_index(const char *path, json_t **root_out, json_t
 	json_t *wm = json_is_object(root) ? json_object_get(root, "weight_map") : NULL;
 	if (!json_is_object(wm)) {
 		status = hoist__error(HOIST_ERR_FORMAT,
-				      "%s: no \"weight_map\" object (tensor name -> shard file)", path);
+		                      "%s: no \"weight_map\" object (tensor name -> shard file)",
+		                      path);
 		goto out;
 	}
 	size_t n = json_object_size(wm);
@@ -282,17 +285,21 @@ static enum hoist_status parse_index(const char *path, json_t **root_out, json_t
 	size_t i = 0;
 	const char *key;
 	json_t *v;
-	json_object_foreach(wm, key, v) {
+	json_object_foreach(wm, key, v)
+	{
 		if (!json_is_string(v)) {
 			status = hoist__error(HOIST_ERR_FORMAT,
-					      "%s: weight_map entry \"%s\" is not a file name", path, key);
+			                      "%s: weight_map entry \"%s\" is not a file name",
+			                      path, key);
 			goto out;
 		}
 		const char *file = json_string_value(v);
 		if (!shard_name_ok(file)) {
-			status = hoist__error(HOIST_ERR_FORMAT,
-					      "%s: weight_map entry \"%s\" names shard \"%s\", which is not a plain file name in the index's directory",
-					      path, key, file);
+			status = hoist__error(
+			        HOIST_ERR_FORMAT,
+			        "%s: weight_map entry \"%s\" names shard \"%s\", which is not a "
+			        "plain file name in the index's directory",
+			        path, key, file);
 			goto out;
 		}
 		/* Maps list a shard's tensors together: dropping repeats of the previous
@@ -395,16 +402,18 @@ static bool find_shard(const struct hoist_checkpoint *c, const char *file, size_
 
 /* Every weight_map entry must be in the shard it names, and every tensor in the map. */
 static enum hoist_status check_index(struct hoist_checkpoint *c, const char *path, json_t *root,
-				     json_t *wm)
+                                     json_t *wm)
 {
 	struct listing l = {0};
 	size_t matched = 0, shard = 0, next = 0;
 	const char *key, *last_file = NULL;
 	json_t *v;
-	json_object_foreach(wm, key, v) {
+	json_object_foreach(wm, key, v)
+	{
 		const char *file = json_string_value(v);
 		if (!last_file || strcmp(file, last_file) != 0)
-			find_shard(c, file, &shard); /* always found: the shards came from the map */
+			find_shard(c, file,
+			           &shard); /* always found: the shards came from the map */
 		last_file = file;
 		/* Maps are usually written in name order (transformers sorts the keys): then
 		 * each name is the one after the last found, and needs no search. */
@@ -412,15 +421,15 @@ static enum hoist_status check_index(struct hoist_checkpoint *c, const char *pat
 		if (!(next < c->tensor_count &&
 		      strcmp(c->tensors[c->by_name[next]].name, key) == 0) &&
 		    !find_position(c, key, &pos)) {
-			list_add(&l, "%s\"%s\" is in no shard (the index says %s)", l.count ? "; " : "",
-				 key, file);
+			list_add(&l, "%s\"%s\" is in no shard (the index says %s)",
+			         l.count ? "; " : "", key, file);
 			continue;
 		}
 		next = pos + 1;
 		const struct hoist_tensor_info *t = &c->tensors[c->by_name[pos]];
 		if (t->shard != shard)
-			list_add(&l, "%s\"%s\" is in %s (the index says %s)", l.count ? "; " : "", key,
-				 base_name(c->shards[t->shard].path), file);
+			list_add(&l, "%s\"%s\" is in %s (the index says %s)", l.count ? "; " : "",
+			         key, base_name(c->shards[t->shard].path), file);
 		else
 			matched++;
 	}
@@ -428,25 +437,29 @@ static enum hoist_status check_index(struct hoist_checkpoint *c, const char *pat
 		for (size_t i = 0; i < c->tensor_count; i++) {
 			const struct hoist_tensor_info *t = &c->tensors[i];
 			if (!json_object_get(wm, t->name))
-				list_add(&l, "%s\"%s\" in %s is not in the index", l.count ? "; " : "",
-					 t->name, base_name(c->shards[t->shard].path));
+				list_add(&l, "%s\"%s\" in %s is not in the index",
+				         l.count ? "; " : "", t->name,
+				         base_name(c->shards[t->shard].path));
 		}
 	}
 	if (l.count)
 		return hoist__error(HOIST_ERR_FORMAT,
-				    "%s: the index and the shards disagree on %zu tensor%s: %s%s", path,
-				    l.count, l.count == 1 ? "" : "s", l.text,
-				    l.count > MAX_LISTED ? "; ..." : "");
+		                    "%s: the index and the shards disagree on %zu tensor%s: %s%s",
+		                    path, l.count, l.count == 1 ? "" : "s", l.text,
+		                    l.count > MAX_LISTED ? "; ..." : "");
 
 	json_t *meta = json_object_get(root, "metadata");
 	json_t *total = json_is_object(meta) ? json_object_get(meta, "total_size") : NULL;
 	if (total && (!json_is_integer(total) || json_integer_value(total) < 0))
-		return hoist__strings_addf(&c->warnings, "%s: metadata.total_size is not a non-negative integer; ignored",
-				    path);
+		return hoist__strings_addf(
+		        &c->warnings,
+		        "%s: metadata.total_size is not a non-negative integer; ignored", path);
 	if (total && (uint64_t)json_integer_value(total) != c->total_bytes)
-		return hoist__strings_addf(&c->warnings, "%s: metadata.total_size says %lld bytes but the shards' tensors hold %llu",
-				    path, (long long)json_integer_value(total),
-				    (unsigned long long)c->total_bytes);
+		return hoist__strings_addf(
+		        &c->warnings,
+		        "%s: metadata.total_size says %lld bytes but the shards' tensors hold %llu",
+		        path, (long long)json_integer_value(total),
+		        (unsigned long long)c->total_bytes);
 	return HOIST_OK;
 }
 
@@ -470,7 +483,8 @@ static enum hoist_status read_config(struct hoist_checkpoint *c, const char *dir
 		goto out;
 	}
 	if (!json_is_object(root)) {
-		status = hoist__strings_addf(&c->warnings, "%s: not a JSON object; config ignored", path);
+		status = hoist__strings_addf(&c->warnings, "%s: not a JSON object; config ignored",
+		                             path);
 		goto out;
 	}
 	json_t *arch = json_array_get(json_object_get(root, "architectures"), 0);
@@ -526,9 +540,11 @@ static enum hoist_status merge_metadata(struct hoist_checkpoint *c)
 	}
 	qsort(refs, n, sizeof *refs, cmp_meta);
 	for (size_t i = 0; i < n; i++) {
-		if (c->metadata_count && strcmp(c->metadata[c->metadata_count - 1].key, refs[i].key) == 0)
+		if (c->metadata_count &&
+		    strcmp(c->metadata[c->metadata_count - 1].key, refs[i].key) == 0)
 			continue;
-		c->metadata[c->metadata_count++] = (struct hoist_metadata){refs[i].key, refs[i].value};
+		c->metadata[c->metadata_count++] =
+		        (struct hoist_metadata){refs[i].key, refs[i].value};
 	}
 	hoist__free(refs);
 	return HOIST_OK;
@@ -561,13 +577,14 @@ static enum hoist_status gather(struct hoist_checkpoint *c)
 			*t = h->tensors[i];
 			t->shard = (uint32_t)s;
 			refs[c->tensor_count] = (struct hoist__name_ref){
-				h->tensors[h->by_name[i]].name, base + h->by_name[i]};
+			        h->tensors[h->by_name[i]].name, base + h->by_name[i]};
 			c->tensor_count++;
 			/* Each shard's data fits its file, so this sum cannot overflow unless
 			 * the files' sizes do; check anyway. */
 			if (!hoist__add_u64(c->total_bytes, t->nbytes, &c->total_bytes)) {
-				status = hoist__error(HOIST_ERR_FORMAT, "%s: total tensor bytes overflow",
-						      c->shards[s].path);
+				status = hoist__error(HOIST_ERR_FORMAT,
+				                      "%s: total tensor bytes overflow",
+				                      c->shards[s].path);
 				goto out;
 			}
 		}
@@ -581,13 +598,13 @@ static enum hoist_status gather(struct hoist_checkpoint *c)
 		const struct hoist_tensor_info *b = &c->tensors[c->by_name[i]];
 		if (strcmp(a->name, b->name) == 0)
 			list_add(&l, "%s\"%s\" in %s and %s", l.count ? "; " : "", a->name,
-				 base_name(c->shards[a->shard].path),
-				 base_name(c->shards[b->shard].path));
+			         base_name(c->shards[a->shard].path),
+			         base_name(c->shards[b->shard].path));
 	}
 	if (l.count)
-		status = hoist__error(HOIST_ERR_FORMAT, "duplicate tensor name%s across shards: %s%s",
-				      l.count == 1 ? "" : "s", l.text,
-				      l.count > MAX_LISTED ? "; ..." : "");
+		status = hoist__error(
+		        HOIST_ERR_FORMAT, "duplicate tensor name%s across shards: %s%s",
+		        l.count == 1 ? "" : "s", l.text, l.count > MAX_LISTED ? "; ..." : "");
 out:
 	hoist__free(refs);
 	return status;
@@ -606,7 +623,7 @@ static bool exists(const char *path)
 }
 
 enum hoist_status hoist_checkpoint_open(const char *path, const struct hoist_options *opt,
-					struct hoist_checkpoint **out)
+                                        struct hoist_checkpoint **out)
 {
 	enum hoist_status status = HOIST_OK;
 	struct hoist_checkpoint *c = NULL;
@@ -620,7 +637,7 @@ enum hoist_status hoist_checkpoint_open(const char *path, const struct hoist_opt
 		*out = NULL;
 	if (!path || !*path || !out)
 		return hoist__error(HOIST_ERR_INVALID, "hoist_checkpoint_open: %s",
-				    !out ? "out is NULL" : "no path");
+		                    !out ? "out is NULL" : "no path");
 	struct stat st;
 	if (stat(path, &st) != 0)
 		return hoist__error(HOIST_ERR_IO, "%s: %s", path, strerror(errno));
@@ -651,8 +668,9 @@ enum hoist_status hoist_checkpoint_open(const char *path, const struct hoist_opt
 			index_path = NULL;
 			if (!exists(single_path)) {
 				status = hoist__error(HOIST_ERR_IO,
-						      "%s: no " INDEX_NAME " or " SINGLE_NAME " in this directory",
-						      path);
+				                      "%s: no " INDEX_NAME " or " SINGLE_NAME
+				                      " in this directory",
+				                      path);
 				goto out;
 			}
 		}
@@ -707,7 +725,8 @@ enum hoist_status hoist_checkpoint_open(const char *path, const struct hoist_opt
 	for (size_t s = 0; s < c->shard_count; s++) {
 		const struct hoist__st_header *h = &c->shards[s].header;
 		for (size_t i = 0; i < h->warnings.count; i++)
-			if ((status = hoist__strings_add(&c->warnings, h->warnings.items[i])) != HOIST_OK)
+			if ((status = hoist__strings_add(&c->warnings, h->warnings.items[i])) !=
+			    HOIST_OK)
 				goto out;
 	}
 	if (index_path && (status = check_index(c, index_path, index_root, wm)) != HOIST_OK)
@@ -719,7 +738,7 @@ enum hoist_status hoist_checkpoint_open(const char *path, const struct hoist_opt
 	if (opt)
 		for (size_t i = 0; i < c->warnings.count; i++)
 			hoist__log(opt->log, opt->log_arg, HOIST_LOG_WARNING, "%s",
-				   c->warnings.items[i]);
+			           c->warnings.items[i]);
 	c->open_seconds = hoist__now() - t0;
 	*out = c;
 	c = NULL;
@@ -775,18 +794,19 @@ size_t hoist_checkpoint_tensor_count(const struct hoist_checkpoint *c)
 }
 
 const struct hoist_tensor_info *hoist_checkpoint_tensor(const struct hoist_checkpoint *c,
-							 size_t index)
+                                                        size_t index)
 {
 	return c && index < c->tensor_count ? &c->tensors[index] : NULL;
 }
 
 enum hoist_status hoist_checkpoint_find(const struct hoist_checkpoint *c, const char *name,
-					size_t *index)
+                                        size_t *index)
 {
 	if (!c || !name || !index)
 		return hoist__error(HOIST_ERR_INVALID, "hoist_checkpoint_find: NULL argument");
 	if (!find_index(c, name, index))
-		return hoist__error(HOIST_ERR_INVALID, "tensor \"%s\" is not in the checkpoint", name);
+		return hoist__error(HOIST_ERR_INVALID, "tensor \"%s\" is not in the checkpoint",
+		                    name);
 	return HOIST_OK;
 }
 
@@ -847,7 +867,7 @@ size_t hoist_checkpoint_layer_group_count(const struct hoist_checkpoint *c)
 }
 
 const struct hoist_layer_group *hoist_checkpoint_layer_group(const struct hoist_checkpoint *c,
-							     size_t i)
+                                                             size_t i)
 {
 	const struct hoist__families *f = families(c);
 	return f && i < f->ngroups ? &f->groups[i] : NULL;
@@ -860,7 +880,7 @@ size_t hoist_checkpoint_layer_family_count(const struct hoist_checkpoint *c)
 }
 
 const struct hoist_layer_family *hoist_checkpoint_layer_family(const struct hoist_checkpoint *c,
-							       size_t i)
+                                                               size_t i)
 {
 	const struct hoist__families *f = families(c);
 	return f && i < f->count ? &f->items[i] : NULL;

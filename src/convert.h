@@ -11,10 +11,10 @@
  * nearest even, NaN stays NaN (quiet), Inf stays Inf, subnormals kept or rounded
  * as IEEE says. dst and src must not overlap; neither needs to be aligned. */
 void hoist__convert(enum hoist_dtype from, enum hoist_dtype to, void *dst, const void *src,
-		    size_t n);
+                    size_t n);
 /* The same without CPU-specific instructions (F16C), so tests can hold both paths
  * against the reference. */
-void hoist__convert_portable(enum hoist_dtype from, enum hoist_dtype to, void *dst,
-			     const void *src, size_t n);
+void hoist__convert_portable(enum hoist_dtype from, enum hoist_dtype to, void *dst, const void *src,
+                             size_t n);
 
 #endif /* HOIST_CONVERT_H */

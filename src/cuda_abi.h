@@ -57,7 +57,7 @@ typedef hcu_result (*hcu_mem_free_fn)(hcu_deviceptr dptr);
 typedef hcu_result (*hcu_mem_host_alloc_fn)(void **p, size_t bytes, unsigned int flags);
 typedef hcu_result (*hcu_mem_free_host_fn)(void *p);
 typedef hcu_result (*hcu_memcpy_htod_async_fn)(hcu_deviceptr dst, const void *src, size_t bytes,
-					       hcu_stream stream);
+                                               hcu_stream stream);
 typedef hcu_result (*hcu_memcpy_dtoh_fn)(void *dst, hcu_deviceptr src, size_t bytes);
 typedef hcu_result (*hcu_stream_create_fn)(hcu_stream *stream, unsigned int flags);
 typedef hcu_result (*hcu_stream_destroy_fn)(hcu_stream stream);

@@ -8,16 +8,16 @@ static const struct {
 	const char *name;
 	unsigned bits;
 } dtypes[HOIST_DTYPE_COUNT] = {
-	[HOIST_BOOL] = {"BOOL", 8},        [HOIST_U8] = {"U8", 8},
-	[HOIST_I8] = {"I8", 8},            [HOIST_F8_E5M2] = {"F8_E5M2", 8},
-	[HOIST_F8_E4M3] = {"F8_E4M3", 8},  [HOIST_F8_E8M0] = {"F8_E8M0", 8},
-	[HOIST_F4] = {"F4", 4},            [HOIST_F6_E2M3] = {"F6_E2M3", 6},
-	[HOIST_F6_E3M2] = {"F6_E3M2", 6},  [HOIST_I16] = {"I16", 16},
-	[HOIST_U16] = {"U16", 16},         [HOIST_F16] = {"F16", 16},
-	[HOIST_BF16] = {"BF16", 16},       [HOIST_I32] = {"I32", 32},
-	[HOIST_U32] = {"U32", 32},         [HOIST_F32] = {"F32", 32},
-	[HOIST_C64] = {"C64", 64},         [HOIST_F64] = {"F64", 64},
-	[HOIST_I64] = {"I64", 64},         [HOIST_U64] = {"U64", 64},
+        [HOIST_BOOL] = {"BOOL", 8},       [HOIST_U8] = {"U8", 8},
+        [HOIST_I8] = {"I8", 8},           [HOIST_F8_E5M2] = {"F8_E5M2", 8},
+        [HOIST_F8_E4M3] = {"F8_E4M3", 8}, [HOIST_F8_E8M0] = {"F8_E8M0", 8},
+        [HOIST_F4] = {"F4", 4},           [HOIST_F6_E2M3] = {"F6_E2M3", 6},
+        [HOIST_F6_E3M2] = {"F6_E3M2", 6}, [HOIST_I16] = {"I16", 16},
+        [HOIST_U16] = {"U16", 16},        [HOIST_F16] = {"F16", 16},
+        [HOIST_BF16] = {"BF16", 16},      [HOIST_I32] = {"I32", 32},
+        [HOIST_U32] = {"U32", 32},        [HOIST_F32] = {"F32", 32},
+        [HOIST_C64] = {"C64", 64},        [HOIST_F64] = {"F64", 64},
+        [HOIST_I64] = {"I64", 64},        [HOIST_U64] = {"U64", 64},
 };
 
 const char *hoist_dtype_name(enum hoist_dtype dtype)
@@ -55,11 +55,11 @@ bool hoist__dtype_is_load_target(enum hoist_dtype dtype)
 enum hoist_dtype hoist_dtype_loaded(enum hoist_dtype stored, enum hoist_dtype target)
 {
 	return hoist__dtype_is_load_target(stored) && hoist__dtype_is_load_target(target) ? target
-												: stored;
+	                                                                                  : stored;
 }
 
 uint64_t hoist__loaded_nbytes(enum hoist_dtype stored, uint64_t numel, uint64_t nbytes,
-			      enum hoist_dtype target)
+                              enum hoist_dtype target)
 {
 	enum hoist_dtype d = hoist_dtype_loaded(stored, target);
 	/* numel * 2 or 4 cannot overflow: the checkpoint reader checked numel * the

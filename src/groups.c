@@ -58,7 +58,7 @@ void hoist__families_free(struct hoist__families *f)
 }
 
 enum hoist_status hoist__families_build(const struct hoist_tensor_info *tensors, size_t n,
-					struct hoist__families **out)
+                                        struct hoist__families **out)
 {
 	enum hoist_status st = HOIST_OK;
 	struct hoist__families *f = hoist__calloc(1, sizeof *f);
@@ -112,8 +112,8 @@ enum hoist_status hoist__families_build(const struct hoist_tensor_info *tensors,
 		if (!fm || strcmp(fm->pattern, keys[i].text) != 0) {
 			fm = &f->items[f->count++];
 			*fm = (struct hoist_layer_family){.pattern = keys[i].text,
-							  .group_min_bytes = UINT64_MAX,
-							  .first_tensor = g->first_tensor};
+			                                  .group_min_bytes = UINT64_MAX,
+			                                  .first_tensor = g->first_tensor};
 		}
 		fm->groups++;
 		fm->tensors += g->tensors;

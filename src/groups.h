@@ -14,14 +14,14 @@ struct hoist__families {
 	size_t ngroups;
 	struct hoist_layer_family *items; /* in order of their first tensor */
 	size_t count;
-	char *strings;                    /* every prefix and pattern, NUL-terminated */
-	size_t ungrouped_tensors;         /* in no group */
+	char *strings;            /* every prefix and pattern, NUL-terminated */
+	size_t ungrouped_tensors; /* in no group */
 	uint64_t ungrouped_bytes;
 };
 
 /* Finds the families of tensors[0 .. n) (file order). Errors: HOIST_ERR_NOMEM. */
 enum hoist_status hoist__families_build(const struct hoist_tensor_info *tensors, size_t n,
-					struct hoist__families **out);
+                                        struct hoist__families **out);
 void hoist__families_free(struct hoist__families *families);
 
 #endif /* HOIST_GROUPS_H */

@@ -7,8 +7,8 @@ enum hoist_status hoist__json_read_file(const char *path, size_t flags, json_t *
 	char *text = NULL;
 	size_t len = 0;
 	*out = NULL;
-	enum hoist_status st =
-		hoist__source_read_file(path, "a JSON file here", HOIST__JSON_FILE_MAX, &text, &len);
+	enum hoist_status st = hoist__source_read_file(path, "a JSON file here",
+	                                               HOIST__JSON_FILE_MAX, &text, &len);
 	if (st != HOIST_OK)
 		return st;
 	json_error_t jerr;
@@ -17,8 +17,9 @@ enum hoist_status hoist__json_read_file(const char *path, size_t flags, json_t *
 		if (json_error_code(&jerr) == json_error_out_of_memory)
 			st = hoist__error(HOIST_ERR_NOMEM, "%s: out of memory", path);
 		else
-			st = hoist__error(HOIST_ERR_FORMAT, "%s: not valid JSON: %s (line %d, column %d)",
-					  path, jerr.text, jerr.line, jerr.column);
+			st = hoist__error(HOIST_ERR_FORMAT,
+			                  "%s: not valid JSON: %s (line %d, column %d)", path,
+			                  jerr.text, jerr.line, jerr.column);
 	}
 	hoist__free(text);
 	return st;

@@ -35,8 +35,8 @@ struct fetched {
 /* A shard's source, and its mapping where a device holds tensors as views of it. */
 struct shard_source {
 	struct hoist__source *src;
-	uint64_t map_addr;   /* 0: not mapped */
-	size_t map_dev;      /* the device that mapped it */
+	uint64_t map_addr; /* 0: not mapped */
+	size_t map_dev;    /* the device that mapped it */
 };
 
 struct hoist_model {
@@ -63,7 +63,7 @@ struct hoist_model {
 
 /* Calls the progress callback; true if it asked to stop. */
 static bool progress(const struct hoist_options *opt, enum hoist_phase phase, uint64_t done,
-		     uint64_t total, double since)
+                     uint64_t total, double since)
 {
 	if (!opt->progress)
 		return false;
@@ -74,18 +74,20 @@ static bool progress(const struct hoist_options *opt, enum hoist_phase phase, ui
 static enum hoist_status cancelled(uint64_t done, uint64_t total)
 {
 	char a[32], b[32];
-	return hoist__error(HOIST_ERR_CANCELLED, "load cancelled by the progress callback after %s of %s",
-			    hoist_bytes_format(done, a, sizeof a), hoist_bytes_format(total, b, sizeof b));
+	return hoist__error(
+	        HOIST_ERR_CANCELLED, "load cancelled by the progress callback after %s of %s",
+	        hoist_bytes_format(done, a, sizeof a), hoist_bytes_format(total, b, sizeof b));
 }
 
 static enum hoist_status validate(const struct hoist_plan *plan, const struct hoist_options *opt)
 {
 	enum hoist_dtype dtype = hoist_plan_dtype(plan);
 	if (opt->host_memory == HOIST_HOST_MMAP && dtype != HOIST_DTYPE_NONE)
-		return hoist__error(HOIST_ERR_INVALID,
-				    "host memory \"mmap\" gives zero-copy views of the files: it cannot "
-				    "convert to %s (plan without a dtype, or use pageable/pinned memory)",
-				    hoist_dtype_name(dtype));
+		return hoist__error(
+		        HOIST_ERR_INVALID,
+		        "host memory \"mmap\" gives zero-copy views of the files: it cannot "
+		        "convert to %s (plan without a dtype, or use pageable/pinned memory)",
+		        hoist_dtype_name(dtype));
 	return HOIST_OK;
 }
 
@@ -129,7 +131,8 @@ static enum hoist_status build(struct hoist_model *m, const struct hoist_plan *p
 	m->addr = hoist__calloc(n ? n : 1, sizeof *m->addr);
 	m->devi = hoist__calloc(n ? n : 1, sizeof *m->devi);
 	if (!m->tensors || !m->addr || !m->devi)
-		return hoist__error(HOIST_ERR_NOMEM, "out of memory for the table of %zu tensors", n);
+		return hoist__error(HOIST_ERR_NOMEM, "out of memory for the table of %zu tensors",
+		                    n);
 	for (size_t i = 0; i < hoist_plan_device_count(plan); i++) {
 		const struct hoist_plan_device *pd = hoist_plan_device(plan, i);
 		int di;
@@ -145,9 +148,10 @@ static enum hoist_status build(struct hoist_model *m, const struct hoist_plan *p
 		const struct hoist_placement *pl = hoist_plan_tensor(plan, t);
 		int di = find_dev(m, pl->device);
 		if (di < 0)
-			return hoist__error(HOIST_ERR_INVALID,
-					    "the plan puts tensor \"%s\" on %s, which it does not list",
-					    ti->name, hoist_device_format(pl->device, name, sizeof name));
+			return hoist__error(
+			        HOIST_ERR_INVALID,
+			        "the plan puts tensor \"%s\" on %s, which it does not list",
+			        ti->name, hoist_device_format(pl->device, name, sizeof name));
 		struct hoist_tensor *out = &m->tensors[t];
 		out->name = ti->name;
 		out->device = pl->device;
@@ -165,13 +169,14 @@ static enum hoist_status build(struct hoist_model *m, const struct hoist_plan *p
 			continue;
 		uint64_t end;
 		if (!hoist__add_u64(pl->offset, out->nbytes, &end) || end > d->size)
-			return hoist__error(HOIST_ERR_INVALID,
-					    "the plan puts tensor \"%s\" (%s) at offset %llu of %s's "
-					    "arena of %s",
-					    ti->name, hoist_bytes_format(out->nbytes, b1, sizeof b1),
-					    (unsigned long long)pl->offset,
-					    hoist_device_format(pl->device, name, sizeof name),
-					    hoist_bytes_format(d->size, b2, sizeof b2));
+			return hoist__error(
+			        HOIST_ERR_INVALID,
+			        "the plan puts tensor \"%s\" (%s) at offset %llu of %s's "
+			        "arena of %s",
+			        ti->name, hoist_bytes_format(out->nbytes, b1, sizeof b1),
+			        (unsigned long long)pl->offset,
+			        hoist_device_format(pl->device, name, sizeof name),
+			        hoist_bytes_format(d->size, b2, sizeof b2));
 		m->addr[t] = pl->offset; /* the arena's base is added once allocated */
 	}
 	return HOIST_OK;
@@ -179,19 +184,19 @@ static enum hoist_status build(struct hoist_model *m, const struct hoist_plan *p
 
 /* The shard's source, opened on first need. */
 static enum hoist_status shard_source(struct hoist_model *m, uint32_t shard, bool direct,
-				      struct hoist__source **out)
+                                      struct hoist__source **out)
 {
 	struct shard_source *s = &m->shards[shard];
 	if (!s->src) {
 		const char *path = hoist_checkpoint_shard(m->ckpt, shard)->path;
 		enum hoist_status st =
-			hoist__source_open(path, direct ? HOIST__SOURCE_DIRECT : 0, &s->src);
+		        hoist__source_open(path, direct ? HOIST__SOURCE_DIRECT : 0, &s->src);
 		if (st != HOIST_OK)
 			return st;
 		if (direct && !s->src->direct)
-			hoist__report_note(&m->report,
-					   "O_DIRECT unsupported on %s's file system: buffered reads",
-					   path);
+			hoist__report_note(
+			        &m->report,
+			        "O_DIRECT unsupported on %s's file system: buffered reads", path);
 	}
 	*out = s->src;
 	return HOIST_OK;
@@ -224,7 +229,8 @@ static enum hoist_status allocate(struct hoist_model *m, bool direct)
 				struct hoist__source *src;
 				enum hoist_status st = shard_source(m, ti->shard, direct, &src);
 				if (st == HOIST_OK)
-					st = d->dev->ops->map(d->dev, src, 0, src->size, &s->map_addr);
+					st = d->dev->ops->map(d->dev, src, 0, src->size,
+					                      &s->map_addr);
 				if (st != HOIST_OK)
 					return st;
 				s->map_dev = (size_t)di;
@@ -271,7 +277,7 @@ static void job_free(struct job_build *b)
 }
 
 static enum hoist_status make_job(struct hoist_model *m, const struct hoist_options *opt,
-				  struct job_build *b)
+                                  struct job_build *b)
 {
 	size_t n = m->ntensors, ns = m->nshards;
 	memset(b, 0, sizeof *b);
@@ -302,28 +308,28 @@ static enum hoist_status make_job(struct hoist_model *m, const struct hoist_opti
 		enum hoist_dtype to = m->tensors[t].dtype;
 		bool conv = to != ti->dtype;
 		b->segments[nsegs++] = (struct hoist__segment){
-			.source = ti->shard,
-			.target = (uint32_t)b->target_of[di],
-			.offset = ti->offset,
-			.length = ti->nbytes,
-			.dst = m->addr[t],
-			.from = conv ? ti->dtype : HOIST_DTYPE_NONE,
-			.to = conv ? to : HOIST_DTYPE_NONE,
-			.tag = t,
+		        .source = ti->shard,
+		        .target = (uint32_t)b->target_of[di],
+		        .offset = ti->offset,
+		        .length = ti->nbytes,
+		        .dst = m->addr[t],
+		        .from = conv ? ti->dtype : HOIST_DTYPE_NONE,
+		        .to = conv ? to : HOIST_DTYPE_NONE,
+		        .tag = t,
 		};
 	}
 	b->job = (struct hoist__job){
-		.sources = b->sources,
-		.nsources = ns,
-		.targets = b->targets,
-		.ntargets = ntargets,
-		.segments = b->segments,
-		.nsegments = nsegs,
-		.name = tensor_name,
-		.name_arg = m,
-		.threads = opt->threads,
-		.chunk_bytes = opt->chunk_bytes,
-		.staging_bytes = opt->staging_bytes,
+	        .sources = b->sources,
+	        .nsources = ns,
+	        .targets = b->targets,
+	        .ntargets = ntargets,
+	        .segments = b->segments,
+	        .nsegments = nsegs,
+	        .name = tensor_name,
+	        .name_arg = m,
+	        .threads = opt->threads,
+	        .chunk_bytes = opt->chunk_bytes,
+	        .staging_bytes = opt->staging_bytes,
 	};
 	return HOIST_OK;
 }
@@ -345,7 +351,7 @@ static enum hoist_status finalize(struct hoist_model *m)
 		if (d->bytes == 0 && !(i == 0 && m->ndevs == 1))
 			continue;
 		hoist__report_add_device(&m->report, d->device, d->bytes,
-					 d->dev ? d->dev->memory : "left in its files");
+		                         d->dev ? d->dev->memory : "left in its files");
 	}
 	return HOIST_OK;
 }
@@ -355,8 +361,8 @@ static void report_phase(struct hoist_model *m, enum hoist_phase phase, double s
 	m->report.pub.seconds[phase] = hoist__now() - since;
 }
 
-enum hoist_status hoist_model_load(const struct hoist_plan *plan, const struct hoist_options *opt_in,
-				   struct hoist_model **out)
+enum hoist_status hoist_model_load(const struct hoist_plan *plan,
+                                   const struct hoist_options *opt_in, struct hoist_model **out)
 {
 	static const struct hoist_options defaults;
 	const struct hoist_options *opt = opt_in ? opt_in : &defaults;
@@ -529,7 +535,8 @@ enum hoist_status hoist_model_report_print(const struct hoist_model *model, FILE
 enum hoist_status hoist_model_report_print_json(const struct hoist_model *model, FILE *out)
 {
 	if (!model || !out)
-		return hoist__error(HOIST_ERR_INVALID, "hoist_model_report_print_json: NULL argument");
+		return hoist__error(HOIST_ERR_INVALID,
+		                    "hoist_model_report_print_json: NULL argument");
 	return hoist__report_print_json(&model->report, out);
 }
 
@@ -543,31 +550,33 @@ static enum hoist_status read_from_file(const struct hoist_model *m, size_t inde
 	struct hoist__source *src = NULL;
 	if (conv && !(raw = hoist__malloc(ti->nbytes)))
 		return hoist__error(HOIST_ERR_NOMEM, "%s: tensor \"%s\": out of memory reading it",
-				    path, ti->name);
+		                    path, ti->name);
 	enum hoist_status st = hoist__source_open(path, 0, &src);
 	if (st == HOIST_OK && hoist__source_read_full(src, raw, ti->nbytes, ti->offset) != 0)
-		st = hoist__error(HOIST_ERR_IO, "%s: tensor \"%s\": reading %llu bytes at offset %llu: %s",
-				  path, ti->name, (unsigned long long)ti->nbytes,
-				  (unsigned long long)ti->offset, strerror(errno));
+		st = hoist__error(HOIST_ERR_IO,
+		                  "%s: tensor \"%s\": reading %llu bytes at offset %llu: %s", path,
+		                  ti->name, (unsigned long long)ti->nbytes,
+		                  (unsigned long long)ti->offset, strerror(errno));
 	hoist__source_close(src);
 	if (st == HOIST_OK && conv)
 		hoist__convert(ti->dtype, m->tensors[index].dtype, dst, raw,
-			       ti->nbytes / (hoist_dtype_bits(ti->dtype) / 8));
+		               ti->nbytes / (hoist_dtype_bits(ti->dtype) / 8));
 	if (conv)
 		hoist__free(raw);
 	return st;
 }
 
 enum hoist_status hoist_model_read(const struct hoist_model *model, size_t index, void *dst,
-				   uint64_t size)
+                                   uint64_t size)
 {
 	if (!model || index >= model->ntensors || (!dst && size))
 		return hoist__error(HOIST_ERR_INVALID, "hoist_model_read: no tensor %zu", index);
 	const struct hoist_tensor *t = &model->tensors[index];
 	if (size != t->nbytes)
 		return hoist__error(HOIST_ERR_INVALID,
-				    "hoist_model_read: tensor \"%s\" is %llu bytes, not %llu", t->name,
-				    (unsigned long long)t->nbytes, (unsigned long long)size);
+		                    "hoist_model_read: tensor \"%s\" is %llu bytes, not %llu",
+		                    t->name, (unsigned long long)t->nbytes,
+		                    (unsigned long long)size);
 	if (size == 0)
 		return HOIST_OK;
 	int di = model->devi[index];
@@ -581,14 +590,15 @@ enum hoist_status hoist_model_read(const struct hoist_model *model, size_t index
 }
 
 enum hoist_status hoist_model_fetch(struct hoist_model *model, size_t index,
-				    struct hoist_device device, struct hoist_tensor *out)
+                                    struct hoist_device device, struct hoist_tensor *out)
 {
 	char name[24];
 	if (!model || index >= model->ntensors || !out)
 		return hoist__error(HOIST_ERR_INVALID, "hoist_model_fetch: no tensor %zu", index);
 	if (device.kind == HOIST_DEVICE_DISK || device.index < 0)
-		return hoist__error(HOIST_ERR_INVALID, "hoist_model_fetch: %s is not a device to fetch to",
-				    hoist_device_format(device, name, sizeof name));
+		return hoist__error(HOIST_ERR_INVALID,
+		                    "hoist_model_fetch: %s is not a device to fetch to",
+		                    hoist_device_format(device, name, sizeof name));
 	const struct hoist_tensor *t = &model->tensors[index];
 	enum hoist_status st = HOIST_OK;
 	int di = -1;
@@ -612,8 +622,9 @@ enum hoist_status hoist_model_fetch(struct hoist_model *model, size_t index,
 		return hoist__error(HOIST_ERR_NOMEM, "out of memory fetching \"%s\"", t->name);
 	void *tmp = hoist__malloc(t->nbytes);
 	if (!tmp)
-		return hoist__error(HOIST_ERR_NOMEM, "tensor \"%s\": out of memory fetching %llu bytes",
-				    t->name, (unsigned long long)t->nbytes);
+		return hoist__error(HOIST_ERR_NOMEM,
+		                    "tensor \"%s\": out of memory fetching %llu bytes", t->name,
+		                    (unsigned long long)t->nbytes);
 	st = hoist_model_read(model, index, tmp, t->nbytes);
 	struct mdev *d = &model->devs[di];
 	uint64_t addr = 0;
@@ -632,7 +643,8 @@ enum hoist_status hoist_model_fetch(struct hoist_model *model, size_t index,
 	hoist__free(tmp);
 	if (st != HOIST_OK)
 		return st;
-	model->fetched[model->nfetched++] = (struct fetched){(size_t)di, addr, t->nbytes ? t->nbytes : 1};
+	model->fetched[model->nfetched++] =
+	        (struct fetched){(size_t)di, addr, t->nbytes ? t->nbytes : 1};
 	*out = *t;
 	out->device = device;
 	out->data = (void *)(uintptr_t)addr;

@@ -40,8 +40,6 @@ static const char *dev_name(const struct hoist__plan_dev *d, char *buf, size_t s
 	return hoist_device_format(d->device, buf, size);
 }
 
-
-
 struct sort_item {
 	const char *key;
 	size_t keylen;
@@ -56,7 +54,6 @@ static int item_cmp(const void *a, const void *b)
 		return c;
 	return x->index < y->index ? -1 : x->index > y->index;
 }
-
 
 /* ---- plan skeleton ----------------------------------------------------------------- */
 
@@ -89,7 +86,7 @@ static struct hoist__plan_dev *add_dev(struct hoist_plan *p, const struct hoist_
 }
 
 static enum hoist_status add_gpu(struct hoist_plan *p, struct hoist__machine *m,
-				 const struct hoist__budgets *b, int ordinal)
+                                 const struct hoist__budgets *b, int ordinal)
 {
 	struct hoist__budget bg;
 	enum hoist_status st = hoist__budget_gpu(m, b, ordinal, &bg);
@@ -99,7 +96,7 @@ static enum hoist_status add_gpu(struct hoist_plan *p, struct hoist__machine *m,
 }
 
 static enum hoist_status add_cpu(struct hoist_plan *p, struct hoist__machine *m,
-				 const struct hoist__budgets *b)
+                                 const struct hoist__budgets *b)
 {
 	struct hoist__budget bg;
 	enum hoist_status st = hoist__budget_cpu(m, b, &bg);
@@ -538,7 +535,8 @@ static enum hoist_status publish(struct hoist_plan *p)
 	for (size_t t = 0; t < p->ntensors; t++) {
 		const struct hoist_tensor_info *ti = hoist_checkpoint_tensor(p->ckpt, t);
 		p->placements[t] = (struct hoist_placement){
-		        p->dev[p->tdev[t]].device, p->toff[t], hoist_dtype_loaded(ti->dtype, p->dtype),
+		        p->dev[p->tdev[t]].device, p->toff[t],
+		        hoist_dtype_loaded(ti->dtype, p->dtype),
 		        hoist__loaded_nbytes(ti->dtype, ti->numel, ti->nbytes, p->dtype)};
 	}
 	return HOIST_OK;
@@ -576,7 +574,8 @@ static enum hoist_status single_target(struct hoist_plan *p, struct hoist__machi
 		return hoist__error(HOIST_ERR_NO_SPACE,
 		                    "%s: the tensors need %s, but its budget is %s (%s): %s short; "
 		                    "a device map (auto, sequential) can spill to cpu or disk",
-		                    dev_name(d, name, sizeof name), hoist__plan_bytes(need, b1, sizeof b1),
+		                    dev_name(d, name, sizeof name),
+		                    hoist__plan_bytes(need, b1, sizeof b1),
 		                    hoist__plan_bytes(d->budget, b2, sizeof b2), d->source,
 		                    hoist__plan_bytes(need - d->budget, b3, sizeof b3));
 	}
@@ -585,9 +584,9 @@ static enum hoist_status single_target(struct hoist_plan *p, struct hoist__machi
 
 /* GPUs, cpu and disk for a strategy, in the fixed order. */
 static enum hoist_status strategy_devices(struct hoist_plan *p, struct hoist__machine *m,
-                                          const struct hoist__budgets *b, struct hoist_device target,
-                                          bool target_set, const struct hoist_options *opt,
-                                          size_t *ngpu)
+                                          const struct hoist__budgets *b,
+                                          struct hoist_device target, bool target_set,
+                                          const struct hoist_options *opt, size_t *ngpu)
 {
 	enum hoist_status st = HOIST_OK;
 	bool want_gpus = !target_set || hoist__is_gpu(target.kind);
@@ -663,11 +662,14 @@ enum hoist_status hoist_plan_create(const struct hoist_checkpoint *ckpt,
 	if (!opt)
 		opt = &defaults;
 	if (opt->dtype != HOIST_DTYPE_NONE && !hoist__dtype_is_load_target(opt->dtype))
-		return hoist__error(HOIST_ERR_INVALID, "dtype %s: loads convert only to F16, BF16 or F32",
-		                    hoist_dtype_name(opt->dtype) ? hoist_dtype_name(opt->dtype) : "?");
+		return hoist__error(
+		        HOIST_ERR_INVALID, "dtype %s: loads convert only to F16, BF16 or F32",
+		        hoist_dtype_name(opt->dtype) ? hoist_dtype_name(opt->dtype) : "?");
 	if (opt->disk != HOIST_DISK_ALLOWED && opt->disk != HOIST_DISK_FORBIDDEN)
-		return hoist__error(HOIST_ERR_INVALID, "disk mode %d: expected HOIST_DISK_ALLOWED or "
-		                    "HOIST_DISK_FORBIDDEN", (int)opt->disk);
+		return hoist__error(HOIST_ERR_INVALID,
+		                    "disk mode %d: expected HOIST_DISK_ALLOWED or "
+		                    "HOIST_DISK_FORBIDDEN",
+		                    (int)opt->disk);
 	if (opt->device) {
 		st = hoist_device_parse(opt->device, &target);
 		if (st != HOIST_OK)

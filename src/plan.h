@@ -53,10 +53,10 @@ struct hoist_plan {
 	uint64_t *toff;   /* per tensor: arena offset (disk: file offset) */
 	uint64_t *tbytes; /* per tensor: arena bytes (loaded size rounded up to the alignment) */
 	size_t nunits;
-	struct hoist__unit *units;    /* in name order */
-	size_t *order;         /* tensor indices, grouped by unit */
-	double copy_bw;        /* host -> device copy bandwidth assumed for GPUs */
-	double warm_s, cold_s; /* predicted load seconds */
+	struct hoist__unit *units; /* in name order */
+	size_t *order;             /* tensor indices, grouped by unit */
+	double copy_bw;            /* host -> device copy bandwidth assumed for GPUs */
+	double warm_s, cold_s;     /* predicted load seconds */
 	char notice[512];
 	/* What the accessors return, filled once the plan is made. */
 	struct hoist_plan_device pub_dev[HOIST_MAX_DEVICES + 2];
@@ -65,6 +65,5 @@ struct hoist_plan {
 
 /* "unlimited" for UINT64_MAX, else hoist_bytes_format. */
 char *hoist__plan_bytes(uint64_t bytes, char *buf, size_t size);
-
 
 #endif /* HOIST_PLAN_H */

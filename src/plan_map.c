@@ -63,7 +63,8 @@ static enum hoist_status parse_value(const char *path, const char *key, json_t *
 	long long ordinal = -1;
 	if (json_is_integer(v)) {
 		ordinal = json_integer_value(v);
-	} else if (json_is_string(v) && hoist__name_digits(json_string_value(v), strlen(json_string_value(v)))) {
+	} else if (json_is_string(v) &&
+	           hoist__name_digits(json_string_value(v), strlen(json_string_value(v)))) {
 		const char *s = json_string_value(v);
 		ordinal = strlen(s) > 6 ? HOIST_MAX_DEVICES : atoll(s);
 	} else if (json_is_string(v)) {
@@ -116,7 +117,7 @@ enum hoist_status hoist__map_load(const char *path, enum hoist_device_kind gpu_k
 		char why[1024];
 		snprintf(why, sizeof why, "%s", hoist_errmsg()); /* "<path>: <what>" */
 		st = hoist__error(st == HOIST_ERR_FORMAT ? HOIST_ERR_INVALID : st, "device map %s",
-				  why);
+		                  why);
 		goto out;
 	}
 	if (!json_is_object(root)) {

@@ -26,7 +26,7 @@ struct hoist__map {
  * the file and the entry; a file that is not a JSON object is a bad option too),
  * HOIST_ERR_NOMEM. */
 enum hoist_status hoist__map_load(const char *path, enum hoist_device_kind gpu_kind,
-				  struct hoist__map **out);
+                                  struct hoist__map **out);
 void hoist__map_free(struct hoist__map *map);
 
 /* Gives every tensor its entry: entries that cover no checkpoint name are tried under
@@ -34,6 +34,6 @@ void hoist__map_free(struct hoist__map *map);
  * entry (the longest prefix covering it). Errors: HOIST_ERR_INVALID naming a tensor no
  * entry covers, HOIST_ERR_NOMEM. */
 enum hoist_status hoist__map_resolve(struct hoist__map *map, const struct hoist_checkpoint *ckpt,
-				     size_t *entry_of);
+                                     size_t *entry_of);
 
 #endif /* HOIST_PLAN_MAP_H */

@@ -65,13 +65,14 @@ static enum hoist_status make_lines(const struct hoist_plan *p, struct line **ou
 		for (size_t cut = 0; cut <= u->keylen; cut++) {
 			if (cut > 0 && cut < u->keylen && u->key[cut] != '.')
 				continue;
-			if (i > 0 &&
-			    hoist__name_has_prefix(p->units[i - 1].key, p->units[i - 1].keylen, u->key, cut))
+			if (i > 0 && hoist__name_has_prefix(p->units[i - 1].key,
+			                                    p->units[i - 1].keylen, u->key, cut))
 				continue;
 			size_t j = i;
 			bool same = udev[i] >= 0;
 			while (j < p->nunits &&
-			       hoist__name_has_prefix(p->units[j].key, p->units[j].keylen, u->key, cut)) {
+			       hoist__name_has_prefix(p->units[j].key, p->units[j].keylen, u->key,
+			                              cut)) {
 				if (udev[j] != udev[i]) {
 					same = false;
 					break;
@@ -105,8 +106,8 @@ static enum hoist_status make_lines(const struct hoist_plan *p, struct line **ou
 				break;
 			}
 		size_t stem = dot ? (size_t)(dot - l->key) : 0;
-		bool numbered =
-		        dot && hoist__name_digits(dot + 1, l->keylen - stem - 1) && l->keylen - stem - 1 < 10;
+		bool numbered = dot && hoist__name_digits(dot + 1, l->keylen - stem - 1) &&
+		                l->keylen - stem - 1 < 10;
 		unsigned long num = numbered ? strtoul(dot + 1, NULL, 10) : 0;
 		if (numbered && w > 0) {
 			struct line *prev = &lines[w - 1];
@@ -187,9 +188,10 @@ enum hoist_status hoist_plan_print(const struct hoist_plan *plan, FILE *out)
 		width = HOIST__MAX(width, HOIST__MIN((int)strlen(text), 64));
 	}
 	fprintf(out, "\nmap (%s):\n",
-	        p->strategy == HOIST__STRATEGY_MAP      ? "as the map file says"
-	        : p->strategy == HOIST__STRATEGY_SINGLE ? "one target device"
-	                                         : "layer groups and modules are never split");
+	        p->strategy == HOIST__STRATEGY_MAP ? "as the map file says"
+	        : p->strategy == HOIST__STRATEGY_SINGLE
+	                ? "one target device"
+	                : "layer groups and modules are never split");
 	for (size_t i = 0; i < nlines; i++) {
 		line_text(&lines[i], text, sizeof text);
 		fprintf(out, "  %-*s -> %-7s %12s  %zu tensor%s\n", width, text,
@@ -214,7 +216,8 @@ enum hoist_status hoist_plan_print(const struct hoist_plan *plan, FILE *out)
 		fprintf(out,
 		        "  %s is full (%s planned of %s): %.*s (%s) was the first group that "
 		        "did not fit; it went to %s\n",
-		        dev_name(dv, name, sizeof name), hoist__plan_bytes(dv->bytes, b1, sizeof b1),
+		        dev_name(dv, name, sizeof name),
+		        hoist__plan_bytes(dv->bytes, b1, sizeof b1),
 		        hoist__plan_bytes(dv->budget, b2, sizeof b2), (int)u->keylen, u->key,
 		        hoist__plan_bytes(u->bytes, text, sizeof text),
 		        u->dev >= 0 ? dev_name(&p->dev[u->dev], to, sizeof to) : "nowhere");
@@ -296,7 +299,8 @@ enum hoist_status hoist_plan_print_json(const struct hoist_plan *plan, FILE *out
 		hoist__json_write_string(out, text);
 		fputs(",\"device\":", out);
 		if (lines[i].dev >= 0)
-			hoist__json_write_string(out, dev_name(&p->dev[lines[i].dev], name, sizeof name));
+			hoist__json_write_string(
+			        out, dev_name(&p->dev[lines[i].dev], name, sizeof name));
 		else
 			fputs("null", out);
 		fprintf(out, ",\"bytes\":%" PRIu64 ",\"tensors\":%zu}", lines[i].bytes,

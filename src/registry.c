@@ -8,16 +8,16 @@
 const struct hoist__backend *hoist__backend_for(enum hoist_device_kind kind)
 {
 	static const struct hoist__backend *const by_kind[] = {
-		[HOIST_DEVICE_CPU] = &hoist__backend_host,
-		[HOIST_DEVICE_CUDA] = &hoist__backend_cuda,
-		[HOIST_DEVICE_SIM] = &hoist__backend_sim,
+	        [HOIST_DEVICE_CPU] = &hoist__backend_host,
+	        [HOIST_DEVICE_CUDA] = &hoist__backend_cuda,
+	        [HOIST_DEVICE_SIM] = &hoist__backend_sim,
 	};
 	return (unsigned)kind < HOIST__ARRAY_SIZE(by_kind) ? by_kind[kind] : NULL;
 }
 
 /* The configuration the options give a backend; *host is filled for the host's. */
 static const void *config_for(enum hoist_device_kind kind, const struct hoist_options *opt,
-			      struct hoist__host_config *host)
+                              struct hoist__host_config *host)
 {
 	switch (kind) {
 	case HOIST_DEVICE_CPU:
@@ -32,7 +32,7 @@ static const void *config_for(enum hoist_device_kind kind, const struct hoist_op
 }
 
 enum hoist_status hoist_device_list(enum hoist_device_kind kind, const struct hoist_options *opt,
-				    struct hoist_device_info *out, size_t cap, size_t *count)
+                                    struct hoist_device_info *out, size_t cap, size_t *count)
 {
 	struct hoist__host_config host;
 	const struct hoist__backend *b = hoist__backend_for(kind);
@@ -41,14 +41,15 @@ enum hoist_status hoist_device_list(enum hoist_device_kind kind, const struct ho
 	if (!count || (!out && cap))
 		return hoist__error(HOIST_ERR_INVALID, "hoist_device_list: NULL argument");
 	if (!b)
-		return hoist__error(HOIST_ERR_INVALID, "no device list for device kind %d (disk is "
-						       "no device to list)",
-				    (int)kind);
+		return hoist__error(HOIST_ERR_INVALID,
+		                    "no device list for device kind %d (disk is "
+		                    "no device to list)",
+		                    (int)kind);
 	return b->list(config_for(kind, opt, &host), out, cap, count);
 }
 
 enum hoist_status hoist__device_open(struct hoist_device device, const struct hoist_options *opt,
-				     struct hoist__dev **out)
+                                     struct hoist__dev **out)
 {
 	struct hoist__host_config host;
 	char name[24];

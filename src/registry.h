@@ -15,6 +15,6 @@ const struct hoist__backend *hoist__backend_for(enum hoist_device_kind kind);
  * message of a failure starts with the device's name. Errors as the backend's open;
  * HOIST_ERR_INVALID for disk. */
 enum hoist_status hoist__device_open(struct hoist_device device, const struct hoist_options *opt,
-				     struct hoist__dev **out);
+                                     struct hoist__dev **out);
 
 #endif /* HOIST_REGISTRY_H */

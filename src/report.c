@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 static const char *const phase_names[HOIST_PHASE_COUNT] = {"open", "plan", "allocate", "stream",
-							   "finalize"};
+                                                           "finalize"};
 
 const char *hoist_phase_name(enum hoist_phase phase)
 {
@@ -20,11 +20,11 @@ const char *hoist_phase_name(enum hoist_phase phase)
 const char *hoist_bound_name(enum hoist_bound bound)
 {
 	static const char *const names[] = {
-		[HOIST_BOUND_NONE] = "none",
-		[HOIST_BOUND_STORAGE] = "storage",
-		[HOIST_BOUND_HOST_MEMORY] = "host memory",
-		[HOIST_BOUND_STAGING] = "staging",
-		[HOIST_BOUND_DEVICE_COPY] = "device copy",
+	        [HOIST_BOUND_NONE] = "none",
+	        [HOIST_BOUND_STORAGE] = "storage",
+	        [HOIST_BOUND_HOST_MEMORY] = "host memory",
+	        [HOIST_BOUND_STAGING] = "staging",
+	        [HOIST_BOUND_DEVICE_COPY] = "device copy",
 	};
 	return (unsigned)bound < HOIST__ARRAY_SIZE(names) ? names[bound] : NULL;
 }
@@ -39,7 +39,7 @@ void hoist__report_init(struct hoist__report *r)
 }
 
 void hoist__report_add_device(struct hoist__report *r, struct hoist_device device, uint64_t bytes,
-			      const char *memory)
+                              const char *memory)
 {
 	if (r->ndevices == HOIST__ARRAY_SIZE(r->devices))
 		return;
@@ -145,33 +145,34 @@ enum hoist_status hoist__report_print(const struct hoist__report *r, FILE *out)
 	const struct hoist_report *p = &r->pub;
 	const double *s = p->seconds;
 	fprintf(out, "[1/5] open      %zu shard%s  %zu tensors  %s  %8.3f s\n", p->shards,
-		p->shards == 1 ? "" : "s", p->tensors,
-		hoist_bytes_format(p->checkpoint_bytes, b1, sizeof b1), s[HOIST_PHASE_OPEN]);
+	        p->shards == 1 ? "" : "s", p->tensors,
+	        hoist_bytes_format(p->checkpoint_bytes, b1, sizeof b1), s[HOIST_PHASE_OPEN]);
 	fprintf(out, "[2/5] plan      %zu device%s:", r->ndevices, r->ndevices == 1 ? "" : "s");
 	for (size_t i = 0; i < r->ndevices; i++)
 		fprintf(out, " %s %s%s", r->device_names[i],
-			hoist_bytes_format(r->devices[i].bytes, b1, sizeof b1),
-			i + 1 < r->ndevices ? "," : "");
+		        hoist_bytes_format(r->devices[i].bytes, b1, sizeof b1),
+		        i + 1 < r->ndevices ? "," : "");
 	fprintf(out, "  %8.3f s\n", s[HOIST_PHASE_PLAN]);
 	fprintf(out, "[3/5] allocate ");
 	for (size_t i = 0; i < r->ndevices; i++)
 		fprintf(out, " %s: %s%s", r->device_names[i], r->device_memory[i],
-			i + 1 < r->ndevices ? ";" : "");
+		        i + 1 < r->ndevices ? ";" : "");
 	if (p->staging_slots)
 		fprintf(out, "; staging %zu x %s, %s", p->staging_slots,
-			hoist_bytes_format(p->staging_slot_bytes, b1, sizeof b1), p->staging);
+		        hoist_bytes_format(p->staging_slot_bytes, b1, sizeof b1), p->staging);
 	else
 		fprintf(out, "; no staging");
 	fprintf(out, "  %8.3f s\n", s[HOIST_PHASE_ALLOCATE]);
 	fprintf(out, "[4/5] stream    %s in %zu chunks, %u reader%s%s  %8.3f s  %6.2f GB/s",
-		hoist_bytes_format(p->moved_bytes, b1, sizeof b1), p->chunks, p->readers,
-		p->readers == 1 ? "" : "s", p->direct_io ? ", O_DIRECT" : "", s[HOIST_PHASE_STREAM],
-		gbps(p->moved_bytes, s[HOIST_PHASE_STREAM]));
+	        hoist_bytes_format(p->moved_bytes, b1, sizeof b1), p->chunks, p->readers,
+	        p->readers == 1 ? "" : "s", p->direct_io ? ", O_DIRECT" : "", s[HOIST_PHASE_STREAM],
+	        gbps(p->moved_bytes, s[HOIST_PHASE_STREAM]));
 	if (p->chunks > 0)
-		fprintf(out, "  bound by %s (readers in pread %.0f%%, waiting for staging %.0f%%, "
-			     "device copying %.0f%%)",
-			hoist_bound_name(p->bound), 100 * p->read_busy, 100 * p->staging_wait,
-			100 * p->copy_busy);
+		fprintf(out,
+		        "  bound by %s (readers in pread %.0f%%, waiting for staging %.0f%%, "
+		        "device copying %.0f%%)",
+		        hoist_bound_name(p->bound), 100 * p->read_busy, 100 * p->staging_wait,
+		        100 * p->copy_busy);
 	fputc('\n', out);
 	if (p->chunks > 0 && r->storage_known) {
 		/* Where the readers' copies went, when they set the pace from the page cache:
@@ -181,34 +182,39 @@ enum hoist_status hoist__report_print(const struct hoist__report *r, FILE *out)
 		for (size_t i = 0; i < r->ndevices; i++)
 			pageable |= strcmp(r->device_memory[i], "pageable") == 0;
 		const char *into = !p->direct_chunks ? "the staging ring"
-				   : pageable       ? "fresh host memory, paying its first-touch page "
-							"faults"
-							: "host memory";
+		                   : pageable ? "fresh host memory, paying its first-touch page "
+		                                "faults"
+		                              : "host memory";
 		fprintf(out, "                %s of %s from storage",
-			hoist_bytes_format(p->storage_read_bytes, b2, sizeof b2),
-			hoist_bytes_format(p->read_bytes, b3, sizeof b3));
+		        hoist_bytes_format(p->storage_read_bytes, b2, sizeof b2),
+		        hoist_bytes_format(p->read_bytes, b3, sizeof b3));
 		if (p->bound == HOIST_BOUND_HOST_MEMORY)
-			fprintf(out, ", the rest from the page cache: the readers copied it into %s",
-				into);
+			fprintf(out,
+			        ", the rest from the page cache: the readers copied it into %s",
+			        into);
 		fputc('\n', out);
 	}
 	if (p->direct_chunks)
-		fprintf(out, "                %zu of %zu chunks read straight into host memory "
-			     "(no staging)\n",
-			p->direct_chunks, p->chunks);
+		fprintf(out,
+		        "                %zu of %zu chunks read straight into host memory "
+		        "(no staging)\n",
+		        p->direct_chunks, p->chunks);
 	if (p->mapped)
-		fprintf(out, "                host tensors are zero-copy views of the mapped files\n");
+		fprintf(out,
+		        "                host tensors are zero-copy views of the mapped files\n");
 	if (p->dtype != HOIST_DTYPE_NONE)
-		fprintf(out, "                converted floating tensors to %s: read %s, landed %s\n",
-			hoist_dtype_name(p->dtype), hoist_bytes_format(p->read_bytes, b2, sizeof b2),
-			hoist_bytes_format(p->moved_bytes, b3, sizeof b3));
+		fprintf(out,
+		        "                converted floating tensors to %s: read %s, landed %s\n",
+		        hoist_dtype_name(p->dtype),
+		        hoist_bytes_format(p->read_bytes, b2, sizeof b2),
+		        hoist_bytes_format(p->moved_bytes, b3, sizeof b3));
 	if (r->note[0])
 		fprintf(out, "                note: %s\n", r->note);
 	fprintf(out, "[5/5] finalize  synchronized %zu device%s  %8.3f s\n", r->ndevices,
-		r->ndevices == 1 ? "" : "s", s[HOIST_PHASE_FINALIZE]);
+	        r->ndevices == 1 ? "" : "s", s[HOIST_PHASE_FINALIZE]);
 	double t = total_seconds(p);
 	fprintf(out, "total %s in %.3f s (%.2f GB/s)\n",
-		hoist_bytes_format(p->moved_bytes, b1, sizeof b1), t, gbps(p->moved_bytes, t));
+	        hoist_bytes_format(p->moved_bytes, b1, sizeof b1), t, gbps(p->moved_bytes, t));
 	return ferror(out) ? hoist__error(HOIST_ERR_IO, "writing the report failed") : HOIST_OK;
 }
 
@@ -217,24 +223,26 @@ enum hoist_status hoist__report_print_json(const struct hoist__report *r, FILE *
 	const struct hoist_report *p = &r->pub;
 	double t = total_seconds(p);
 	fprintf(out, "{\"bytes\": %llu, \"seconds\": %.6f, \"GBps\": %.3f, ",
-		(unsigned long long)p->moved_bytes, t, gbps(p->moved_bytes, t));
+	        (unsigned long long)p->moved_bytes, t, gbps(p->moved_bytes, t));
 	fprintf(out, "\"shards\": %zu, \"tensors\": %zu, \"checkpoint_bytes\": %llu, ", p->shards,
-		p->tensors, (unsigned long long)p->checkpoint_bytes);
+	        p->tensors, (unsigned long long)p->checkpoint_bytes);
 	fprintf(out, "\"phases\": {");
 	for (int i = 0; i < HOIST_PHASE_COUNT; i++)
 		fprintf(out, "%s\"%s\": %.6f", i ? ", " : "", phase_names[i], p->seconds[i]);
 	fprintf(out, "}, \"stream\": {\"seconds\": %.6f, \"GBps\": %.3f, \"bound\": ",
-		p->seconds[HOIST_PHASE_STREAM], gbps(p->moved_bytes, p->seconds[HOIST_PHASE_STREAM]));
+	        p->seconds[HOIST_PHASE_STREAM],
+	        gbps(p->moved_bytes, p->seconds[HOIST_PHASE_STREAM]));
 	hoist__json_write_string(out, hoist_bound_name(p->bound));
 	fprintf(out, ", \"read_busy\": %.3f, \"staging_wait\": %.3f, \"copy_busy\": %.3f, ",
-		p->read_busy, p->staging_wait, p->copy_busy);
-	fprintf(out, "\"chunks\": %zu, \"direct_chunks\": %zu, \"threads\": %u, \"chunk_bytes\": %llu, "
-		     "\"staging_bytes\": %llu, \"staging_slots\": %zu, \"staging\": ",
-		p->chunks, p->direct_chunks, p->readers, (unsigned long long)p->chunk_bytes,
-		(unsigned long long)(p->staging_slots * p->staging_slot_bytes), p->staging_slots);
+	        p->read_busy, p->staging_wait, p->copy_busy);
+	fprintf(out,
+	        "\"chunks\": %zu, \"direct_chunks\": %zu, \"threads\": %u, \"chunk_bytes\": %llu, "
+	        "\"staging_bytes\": %llu, \"staging_slots\": %zu, \"staging\": ",
+	        p->chunks, p->direct_chunks, p->readers, (unsigned long long)p->chunk_bytes,
+	        (unsigned long long)(p->staging_slots * p->staging_slot_bytes), p->staging_slots);
 	hoist__json_write_string(out, p->staging);
 	fprintf(out, ", \"o_direct\": %s, \"read_bytes\": %llu, \"storage_read_bytes\": ",
-		p->direct_io ? "true" : "false", (unsigned long long)p->read_bytes);
+	        p->direct_io ? "true" : "false", (unsigned long long)p->read_bytes);
 	if (r->storage_known)
 		fprintf(out, "%llu}, ", (unsigned long long)p->storage_read_bytes);
 	else

@@ -26,7 +26,7 @@ void hoist__report_init(struct hoist__report *r);
 
 /* Adds a device the load put tensors on (at most HOIST_MAX_DEVICES + 2). */
 void hoist__report_add_device(struct hoist__report *r, struct hoist_device device, uint64_t bytes,
-			      const char *memory);
+                              const char *memory);
 
 /* Records a note for the stream line (e.g. why O_DIRECT was not used). */
 void hoist__report_note(struct hoist__report *r, const char *fmt, ...) HOIST__PRINTF(2, 3);

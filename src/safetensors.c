@@ -93,7 +93,7 @@ static bool continues_number(unsigned char c)
 }
 
 static void scan_text(const unsigned char *s, size_t n, size_t *max_depth, size_t *depth_at,
-		      size_t *neg_zero_at, char *patch)
+                      size_t *neg_zero_at, char *patch)
 {
 	size_t depth = 0;
 	bool in_string = false;
@@ -124,7 +124,8 @@ static void scan_text(const unsigned char *s, size_t n, size_t *max_depth, size_
 				depth--;
 			break;
 		case '-':
-			if (i + 1 < n && s[i + 1] == '0' && (i + 2 >= n || !continues_number(s[i + 2]))) {
+			if (i + 1 < n && s[i + 1] == '0' &&
+			    (i + 2 >= n || !continues_number(s[i + 2]))) {
 				if (*neg_zero_at == SIZE_MAX)
 					*neg_zero_at = i;
 				if (patch)
@@ -145,17 +146,18 @@ static uint64_t le64(const unsigned char b[8])
 }
 
 enum hoist_status hoist__st_check_prefix(const char *file, const unsigned char prefix[8],
-					 uint64_t file_size, uint64_t *header_len)
+                                         uint64_t file_size, uint64_t *header_len)
 {
 	uint64_t n = le64(prefix);
 	if (n > HOIST__ST_MAX_HEADER)
 		return hoist__error(HOIST_ERR_FORMAT,
-				    "%s: header length %llu exceeds the format's limit of %u bytes",
-				    file, (unsigned long long)n, HOIST__ST_MAX_HEADER);
+		                    "%s: header length %llu exceeds the format's limit of %u bytes",
+		                    file, (unsigned long long)n, HOIST__ST_MAX_HEADER);
 	if (file_size < 8 || n > file_size - 8)
-		return hoist__error(HOIST_ERR_FORMAT,
-				    "%s: header length %llu runs past the end of the file (%llu bytes)",
-				    file, (unsigned long long)n, (unsigned long long)file_size);
+		return hoist__error(
+		        HOIST_ERR_FORMAT,
+		        "%s: header length %llu runs past the end of the file (%llu bytes)", file,
+		        (unsigned long long)n, (unsigned long long)file_size);
 	*header_len = n;
 	return HOIST_OK;
 }
@@ -191,7 +193,7 @@ static const char *format_shape(const int64_t *shape, unsigned ndim, char *buf, 
 			break;
 		}
 		len += (size_t)snprintf(buf + len, size - len, "%s%lld", i ? ", " : "",
-					(long long)shape[i]);
+		                        (long long)shape[i]);
 	}
 	if (len < size)
 		snprintf(buf + len, size - len, "]");
@@ -201,7 +203,7 @@ static const char *format_shape(const int64_t *shape, unsigned ndim, char *buf, 
 /* ---- the format's rules on one tensor's values, whichever parser read them ---------- */
 
 static enum hoist_status rule_dtype(const char *file, const char *name, const char *s, size_t len,
-				    enum hoist_dtype *out)
+                                    enum hoist_dtype *out)
 {
 	char buf[16]; /* longer than any dtype's name */
 	if (len < sizeof buf) {
@@ -211,14 +213,14 @@ static enum hoist_status rule_dtype(const char *file, const char *name, const ch
 			return HOIST_OK;
 	}
 	return hoist__error(HOIST_ERR_FORMAT, "%s: tensor \"%s\": unknown dtype \"%.*s\"", file,
-			    name, (int)len, s);
+	                    name, (int)len, s);
 }
 
 /* numel and the byte count from t's shape and dtype. numel as the reference computes
  * it: a left fold of checked products, so [2^32, 2^32, 0] overflows there and here
  * alike. */
-static enum hoist_status rule_size(const char *file, const char *name,
-				   struct hoist_tensor_info *t, uint64_t *nbytes)
+static enum hoist_status rule_size(const char *file, const char *name, struct hoist_tensor_info *t,
+                                   uint64_t *nbytes)
 {
 	char sbuf[160];
 	uint64_t numel = 1;
@@ -229,35 +231,38 @@ static enum hoist_status rule_size(const char *file, const char *name,
 	unsigned bits = hoist_dtype_bits(t->dtype);
 	uint64_t nbits;
 	if (overflow || !hoist__mul_u64(numel, bits, &nbits))
-		return hoist__error(HOIST_ERR_FORMAT,
-				    "%s: tensor \"%s\": shape %s x %s overflows a 64-bit byte count",
-				    file, name, format_shape(t->shape, t->ndim, sbuf, sizeof sbuf),
-				    hoist_dtype_name(t->dtype));
+		return hoist__error(
+		        HOIST_ERR_FORMAT,
+		        "%s: tensor \"%s\": shape %s x %s overflows a 64-bit byte count", file,
+		        name, format_shape(t->shape, t->ndim, sbuf, sizeof sbuf),
+		        hoist_dtype_name(t->dtype));
 	if (nbits % 8 != 0)
 		return hoist__error(HOIST_ERR_FORMAT,
-				    "%s: tensor \"%s\": shape %s x %s is %llu bits, not a whole number of bytes",
-				    file, name, format_shape(t->shape, t->ndim, sbuf, sizeof sbuf),
-				    hoist_dtype_name(t->dtype), (unsigned long long)nbits);
+		                    "%s: tensor \"%s\": shape %s x %s is %llu bits, not a whole "
+		                    "number of bytes",
+		                    file, name, format_shape(t->shape, t->ndim, sbuf, sizeof sbuf),
+		                    hoist_dtype_name(t->dtype), (unsigned long long)nbits);
 	t->numel = numel;
 	*nbytes = nbits / 8;
 	return HOIST_OK;
 }
 
-static enum hoist_status rule_range(const char *file, const char *name,
-				    struct hoist_tensor_info *t, uint64_t nbytes, uint64_t begin,
-				    uint64_t end)
+static enum hoist_status rule_range(const char *file, const char *name, struct hoist_tensor_info *t,
+                                    uint64_t nbytes, uint64_t begin, uint64_t end)
 {
 	char sbuf[160];
 	if (end < begin)
-		return hoist__error(HOIST_ERR_FORMAT,
-				    "%s: tensor \"%s\": data_offsets [%llu, %llu) end before they begin",
-				    file, name, (unsigned long long)begin, (unsigned long long)end);
+		return hoist__error(
+		        HOIST_ERR_FORMAT,
+		        "%s: tensor \"%s\": data_offsets [%llu, %llu) end before they begin", file,
+		        name, (unsigned long long)begin, (unsigned long long)end);
 	if (end - begin != nbytes)
 		return hoist__error(HOIST_ERR_FORMAT,
-				    "%s: tensor \"%s\": data_offsets [%llu, %llu) do not match shape %s x %s (%llu bytes)",
-				    file, name, (unsigned long long)begin, (unsigned long long)end,
-				    format_shape(t->shape, t->ndim, sbuf, sizeof sbuf),
-				    hoist_dtype_name(t->dtype), (unsigned long long)nbytes);
+		                    "%s: tensor \"%s\": data_offsets [%llu, %llu) do not match "
+		                    "shape %s x %s (%llu bytes)",
+		                    file, name, (unsigned long long)begin, (unsigned long long)end,
+		                    format_shape(t->shape, t->ndim, sbuf, sizeof sbuf),
+		                    hoist_dtype_name(t->dtype), (unsigned long long)nbytes);
 	t->nbytes = nbytes;
 	t->shard = 0;
 	return HOIST_OK;
@@ -361,44 +366,53 @@ static enum hoist_status finish(struct parsed *P)
 		if (r->begin > pos) {
 			if (i == 0)
 				return hoist__error(HOIST_ERR_FORMAT,
-						    "%s: tensor \"%s\": data_offsets [%llu, %llu): the data region does not start at 0 (a hole of %llu bytes at byte offset %llu)",
-						    file, name, (unsigned long long)r->begin,
-						    (unsigned long long)r->end,
-						    (unsigned long long)r->begin,
-						    (unsigned long long)(8 + header_len));
-			return hoist__error(HOIST_ERR_FORMAT,
-					    "%s: tensor \"%s\": data_offsets [%llu, %llu) leave a hole of %llu bytes after tensor \"%s\" (at byte offset %llu)",
-					    file, name, (unsigned long long)r->begin,
-					    (unsigned long long)r->end,
-					    (unsigned long long)(r->begin - pos),
-					    h->tensors[ranges[i - 1].index].name,
-					    (unsigned long long)(8 + header_len + pos));
+				                    "%s: tensor \"%s\": data_offsets [%llu, %llu): "
+				                    "the data region does not start at 0 (a hole "
+				                    "of %llu bytes at byte offset %llu)",
+				                    file, name, (unsigned long long)r->begin,
+				                    (unsigned long long)r->end,
+				                    (unsigned long long)r->begin,
+				                    (unsigned long long)(8 + header_len));
+			return hoist__error(
+			        HOIST_ERR_FORMAT,
+			        "%s: tensor \"%s\": data_offsets [%llu, %llu) leave a hole of %llu "
+			        "bytes after tensor \"%s\" (at byte offset %llu)",
+			        file, name, (unsigned long long)r->begin,
+			        (unsigned long long)r->end, (unsigned long long)(r->begin - pos),
+			        h->tensors[ranges[i - 1].index].name,
+			        (unsigned long long)(8 + header_len + pos));
 		}
 		if (r->begin < pos) {
 			const struct ranged *p = &ranges[i - 1];
 			return hoist__error(HOIST_ERR_FORMAT,
-					    "%s: tensor \"%s\": data_offsets [%llu, %llu) overlap tensor \"%s\" [%llu, %llu)",
-					    file, name, (unsigned long long)r->begin,
-					    (unsigned long long)r->end, h->tensors[p->index].name,
-					    (unsigned long long)p->begin, (unsigned long long)p->end);
+			                    "%s: tensor \"%s\": data_offsets [%llu, %llu) overlap "
+			                    "tensor \"%s\" [%llu, %llu)",
+			                    file, name, (unsigned long long)r->begin,
+			                    (unsigned long long)r->end, h->tensors[p->index].name,
+			                    (unsigned long long)p->begin,
+			                    (unsigned long long)p->end);
 		}
 		pos = r->end;
 	}
 	if (pos != h->data_size) {
 		if (pos > h->data_size)
-			return hoist__error(HOIST_ERR_FORMAT,
-					    "%s: tensor \"%s\": data_offsets end at %llu, past the end of the data region (%llu bytes: file size %llu - 8 - header %llu)",
-					    file, h->tensors[ranges[count - 1].index].name,
-					    (unsigned long long)pos, (unsigned long long)h->data_size,
-					    (unsigned long long)(8 + header_len + h->data_size),
-					    (unsigned long long)header_len);
+			return hoist__error(
+			        HOIST_ERR_FORMAT,
+			        "%s: tensor \"%s\": data_offsets end at %llu, past the end of the "
+			        "data region (%llu bytes: file size %llu - 8 - header %llu)",
+			        file, h->tensors[ranges[count - 1].index].name,
+			        (unsigned long long)pos, (unsigned long long)h->data_size,
+			        (unsigned long long)(8 + header_len + h->data_size),
+			        (unsigned long long)header_len);
 		return hoist__error(HOIST_ERR_FORMAT,
-				    "%s: the tensors end at data offset %llu but the data region is %llu bytes (file size %llu - 8 - header %llu): %llu bytes at byte offset %llu belong to no tensor",
-				    file, (unsigned long long)pos, (unsigned long long)h->data_size,
-				    (unsigned long long)(8 + header_len + h->data_size),
-				    (unsigned long long)header_len,
-				    (unsigned long long)(h->data_size - pos),
-				    (unsigned long long)(8 + header_len + pos));
+		                    "%s: the tensors end at data offset %llu but the data region "
+		                    "is %llu bytes (file size %llu - 8 - header %llu): %llu bytes "
+		                    "at byte offset %llu belong to no tensor",
+		                    file, (unsigned long long)pos, (unsigned long long)h->data_size,
+		                    (unsigned long long)(8 + header_len + h->data_size),
+		                    (unsigned long long)header_len,
+		                    (unsigned long long)(h->data_size - pos),
+		                    (unsigned long long)(8 + header_len + pos));
 	}
 
 	if (count) {
@@ -452,19 +466,21 @@ struct json_state {
 /* The checks on the JSON's types are here, the format's rules in rule_*; they run
  * in the order the messages have always come in. */
 static enum hoist_status parse_tensor(struct json_state *st, const char *name, json_t *entry,
-				      struct hoist_tensor_info *t, uint64_t *begin_out,
-				      uint64_t *end_out)
+                                      struct hoist_tensor_info *t, uint64_t *begin_out,
+                                      uint64_t *end_out)
 {
 	const char *file = st->file;
 	enum hoist_status status;
 	if (!json_is_object(entry))
 		return hoist__error(HOIST_ERR_FORMAT,
-				    "%s: tensor \"%s\": entry is not an object with dtype, shape and data_offsets",
-				    file, name);
+		                    "%s: tensor \"%s\": entry is not an object with dtype, shape "
+		                    "and data_offsets",
+		                    file, name);
 	json_t *dtype = NULL, *shape = NULL, *offsets = NULL;
 	const char *key;
 	json_t *v;
-	json_object_foreach(entry, key, v) {
+	json_object_foreach(entry, key, v)
+	{
 		if (strcmp(key, "dtype") == 0) {
 			dtype = v;
 		} else if (strcmp(key, "shape") == 0) {
@@ -478,23 +494,24 @@ static enum hoist_status parse_tensor(struct json_state *st, const char *name, j
 	}
 	if (!dtype)
 		return hoist__error(HOIST_ERR_FORMAT, "%s: tensor \"%s\": missing \"dtype\"", file,
-				    name);
+		                    name);
 	if (!shape)
 		return hoist__error(HOIST_ERR_FORMAT, "%s: tensor \"%s\": missing \"shape\"", file,
-				    name);
+		                    name);
 	if (!offsets)
 		return hoist__error(HOIST_ERR_FORMAT, "%s: tensor \"%s\": missing \"data_offsets\"",
-				    file, name);
+		                    file, name);
 	if (!json_is_string(dtype))
 		return hoist__error(HOIST_ERR_FORMAT, "%s: tensor \"%s\": dtype is not a string",
-				    file, name);
+		                    file, name);
 	if ((status = rule_dtype(file, name, json_string_value(dtype), json_string_length(dtype),
-				 &t->dtype)) != HOIST_OK)
+	                         &t->dtype)) != HOIST_OK)
 		return status;
 	if (!json_is_array(shape))
-		return hoist__error(HOIST_ERR_FORMAT,
-				    "%s: tensor \"%s\": shape is not a list of non-negative integers",
-				    file, name);
+		return hoist__error(
+		        HOIST_ERR_FORMAT,
+		        "%s: tensor \"%s\": shape is not a list of non-negative integers", file,
+		        name);
 	size_t ndim = json_array_size(shape);
 	/* Elements are counted by the array the parser built, so the pool was sized
 	 * from the same count: no claim in the file can make us write past it. */
@@ -503,9 +520,10 @@ static enum hoist_status parse_tensor(struct json_state *st, const char *name, j
 	for (size_t d = 0; d < ndim; d++) {
 		uint64_t dim;
 		if (!json_size(json_array_get(shape, d), &dim))
-			return hoist__error(HOIST_ERR_FORMAT,
-					    "%s: tensor \"%s\": shape[%zu] is not a non-negative integer",
-					    file, name, d);
+			return hoist__error(
+			        HOIST_ERR_FORMAT,
+			        "%s: tensor \"%s\": shape[%zu] is not a non-negative integer", file,
+			        name, d);
 		st->shape_next[d] = (int64_t)dim;
 	}
 	st->shape_next += ndim;
@@ -517,8 +535,9 @@ static enum hoist_status parse_tensor(struct json_state *st, const char *name, j
 	    !json_size(json_array_get(offsets, 0), &begin) ||
 	    !json_size(json_array_get(offsets, 1), &end))
 		return hoist__error(HOIST_ERR_FORMAT,
-				    "%s: tensor \"%s\": data_offsets is not a list of two non-negative integers",
-				    file, name);
+		                    "%s: tensor \"%s\": data_offsets is not a list of two "
+		                    "non-negative integers",
+		                    file, name);
 	if ((status = rule_range(file, name, t, nbytes, begin, end)) != HOIST_OK)
 		return status;
 	size_t len = strlen(name);
@@ -530,22 +549,23 @@ static enum hoist_status parse_tensor(struct json_state *st, const char *name, j
 	return HOIST_OK;
 }
 
-static enum hoist_status parse_metadata(const char *file, json_t *meta,
-					struct hoist__st_header *h)
+static enum hoist_status parse_metadata(const char *file, json_t *meta, struct hoist__st_header *h)
 {
 	if (json_is_null(meta))
 		return HOIST_OK; /* the reference reads null as "no metadata" */
 	if (!json_is_object(meta))
 		return hoist__error(HOIST_ERR_FORMAT,
-				    "%s: __metadata__ is not a map of strings to strings", file);
+		                    "%s: __metadata__ is not a map of strings to strings", file);
 	size_t n = json_object_size(meta);
 	const char *key;
 	json_t *v;
-	json_object_foreach(meta, key, v) {
+	json_object_foreach(meta, key, v)
+	{
 		if (!json_is_string(v))
 			return hoist__error(HOIST_ERR_FORMAT,
-					    "%s: __metadata__ entry \"%s\" is not a string (a map of strings to strings is required)",
-					    file, key);
+			                    "%s: __metadata__ entry \"%s\" is not a string (a map "
+			                    "of strings to strings is required)",
+			                    file, key);
 	}
 	if (n == 0)
 		return HOIST_OK;
@@ -553,7 +573,8 @@ static enum hoist_status parse_metadata(const char *file, json_t *meta,
 	h->metadata_values = hoist__calloc(n, sizeof *h->metadata_values);
 	if (!h->metadata_keys || !h->metadata_values)
 		return hoist__error(HOIST_ERR_NOMEM, "%s: out of memory", file);
-	json_object_foreach(meta, key, v) {
+	json_object_foreach(meta, key, v)
+	{
 		char *k = hoist__strdup(key);
 		char *s = k ? hoist__strdup(json_string_value(v)) : NULL;
 		if (!s) {
@@ -599,15 +620,17 @@ static enum hoist_status parse_json(struct parsed *P, const char *header)
 		long long at = 8 + (long long)(jerr.position > 0 ? jerr.position : 0);
 		if (json_error_code(&jerr) == json_error_duplicate_key)
 			status = hoist__error(HOIST_ERR_FORMAT,
-					      "%s: header has a duplicate key (%s, near byte offset %lld); names must be unique",
-					      file, jerr.text, at);
+			                      "%s: header has a duplicate key (%s, near byte "
+			                      "offset %lld); names must be unique",
+			                      file, jerr.text, at);
 		else if (json_error_code(&jerr) == json_error_out_of_memory)
-			status = hoist__error(HOIST_ERR_NOMEM, "%s: out of memory parsing the header",
-					      file);
+			status = hoist__error(HOIST_ERR_NOMEM,
+			                      "%s: out of memory parsing the header", file);
 		else
-			status = hoist__error(HOIST_ERR_FORMAT,
-					      "%s: header is not valid JSON: %s (near byte offset %lld)",
-					      file, jerr.text, at);
+			status = hoist__error(
+			        HOIST_ERR_FORMAT,
+			        "%s: header is not valid JSON: %s (near byte offset %lld)", file,
+			        jerr.text, at);
 		goto out;
 	}
 	if (!json_is_object(root)) {
@@ -615,9 +638,10 @@ static enum hoist_status parse_json(struct parsed *P, const char *header)
 		goto out;
 	}
 	if (max_depth > MAX_DEPTH) {
-		status = hoist__error(HOIST_ERR_FORMAT,
-				      "%s: header nests deeper than %d levels (at byte offset %llu)",
-				      file, MAX_DEPTH, (unsigned long long)(8 + depth_at));
+		status =
+		        hoist__error(HOIST_ERR_FORMAT,
+		                     "%s: header nests deeper than %d levels (at byte offset %llu)",
+		                     file, MAX_DEPTH, (unsigned long long)(8 + depth_at));
 		goto out;
 	}
 
@@ -626,7 +650,8 @@ static enum hoist_status parse_json(struct parsed *P, const char *header)
 	size_t count = 0, name_bytes = 0, dims = 0;
 	const char *key;
 	json_t *v;
-	json_object_foreach(root, key, v) {
+	json_object_foreach(root, key, v)
+	{
 		if (strcmp(key, "__metadata__") == 0)
 			continue;
 		count++;
@@ -642,20 +667,21 @@ static enum hoist_status parse_json(struct parsed *P, const char *header)
 		h->shapes = hoist__calloc(dims ? dims : 1, sizeof *h->shapes);
 		if (!h->tensors || !P->ranges || !h->names || !h->shapes) {
 			status = hoist__error(HOIST_ERR_NOMEM, "%s: out of memory for %zu tensors",
-					      file, count);
+			                      file, count);
 			goto out;
 		}
 	}
 	struct json_state st = {.file = file, .name_next = h->names, .shape_next = h->shapes};
 	json_t *meta = NULL;
-	json_object_foreach(root, key, v) {
+	json_object_foreach(root, key, v)
+	{
 		if (strcmp(key, "__metadata__") == 0) {
 			meta = v;
 			continue;
 		}
 		size_t i = h->tensor_count;
 		status = parse_tensor(&st, key, v, &h->tensors[i], &P->ranges[i].begin,
-				      &P->ranges[i].end);
+		                      &P->ranges[i].end);
 		if (status != HOIST_OK)
 			goto out;
 		P->ranges[i].index = i;
@@ -668,8 +694,8 @@ static enum hoist_status parse_json(struct parsed *P, const char *header)
 		if (st.unknown_keys > 1)
 			snprintf(sbuf, sizeof sbuf, " (%zu unknown keys in all)", st.unknown_keys);
 		snprintf(P->warning, sizeof P->warning,
-			 "%s: tensor \"%s\": unknown key \"%s\" ignored%s", file, st.unknown_tensor,
-			 st.unknown_key, sbuf);
+		         "%s: tensor \"%s\": unknown key \"%s\" ignored%s", file, st.unknown_tensor,
+		         st.unknown_key, sbuf);
 	}
 out:
 	hoist__free(patched);
@@ -700,8 +726,8 @@ struct fast {
 	size_t tensors, name_bytes, dims, metadata;
 	bool seen_metadata;
 	struct parsed *P;
-	const char **dtypes;   /* second pass: each tensor's dtype text ... */
-	size_t *dtype_lens;    /* ... and its length */
+	const char **dtypes; /* second pass: each tensor's dtype text ... */
+	size_t *dtype_lens;  /* ... and its length */
 };
 
 static bool is_ws(unsigned char c)
@@ -942,7 +968,7 @@ static enum hoist_status parse_fast(struct parsed *P, const char *header, bool *
 		if (!h->tensors || !P->ranges || !h->names || !h->shapes || !f.dtypes ||
 		    !f.dtype_lens) {
 			status = hoist__error(HOIST_ERR_NOMEM, "%s: out of memory for %zu tensors",
-					      file, count);
+			                      file, count);
 			goto out;
 		}
 	}
@@ -958,8 +984,12 @@ static enum hoist_status parse_fast(struct parsed *P, const char *header, bool *
 		status = hoist__error(HOIST_ERR_NOMEM, "%s: out of memory", file);
 		goto out;
 	}
-	struct fast fill = {.p = text, .end = f.end, .fill = true, .P = P, .dtypes = f.dtypes,
-			    .dtype_lens = f.dtype_lens};
+	struct fast fill = {.p = text,
+	                    .end = f.end,
+	                    .fill = true,
+	                    .P = P,
+	                    .dtypes = f.dtypes,
+	                    .dtype_lens = f.dtype_lens};
 	if (!fast_pass(&fill)) {
 		/* it passed once: only an allocation can fail it now */
 		status = hoist__error(HOIST_ERR_NOMEM, "%s: out of memory", file);
@@ -980,10 +1010,10 @@ static enum hoist_status parse_fast(struct parsed *P, const char *header, bool *
 		struct hoist_tensor_info *t = &h->tensors[i];
 		uint64_t nbytes;
 		if ((status = rule_dtype(file, t->name, f.dtypes[i], f.dtype_lens[i], &t->dtype)) !=
-			    HOIST_OK ||
+		            HOIST_OK ||
 		    (status = rule_size(file, t->name, t, &nbytes)) != HOIST_OK ||
 		    (status = rule_range(file, t->name, t, nbytes, P->ranges[i].begin,
-					 P->ranges[i].end)) != HOIST_OK)
+		                         P->ranges[i].end)) != HOIST_OK)
 			goto out;
 		h->tensor_count++;
 	}
@@ -1004,8 +1034,8 @@ static void parsed_free(struct parsed *P)
 }
 
 enum hoist_status hoist__st_parse_with(enum hoist__st_parser parser, const char *file,
-				       const void *header, uint64_t header_len,
-				       uint64_t file_size, struct hoist__st_header *out)
+                                       const void *header, uint64_t header_len, uint64_t file_size,
+                                       struct hoist__st_header *out)
 {
 	enum hoist_status status = HOIST_OK;
 	struct parsed P = {.file = file};
@@ -1014,16 +1044,18 @@ enum hoist_status hoist__st_parse_with(enum hoist__st_parser parser, const char 
 	memset(out, 0, sizeof *out);
 	if (header_len > HOIST__ST_MAX_HEADER || file_size < 8 || header_len > file_size - 8)
 		return hoist__error(HOIST_ERR_FORMAT,
-				    "%s: header length %llu does not fit the file (%llu bytes)", file,
-				    (unsigned long long)header_len, (unsigned long long)file_size);
+		                    "%s: header length %llu does not fit the file (%llu bytes)",
+		                    file, (unsigned long long)header_len,
+		                    (unsigned long long)file_size);
 	P.h.header_len = header_len;
 	P.h.data_size = file_size - 8 - header_len;
 
 	size_t bad;
 	if (!hoist__utf8_valid(text, (size_t)header_len, &bad))
-		return hoist__error(HOIST_ERR_FORMAT,
-				    "%s: header is not valid UTF-8 (bad byte 0x%02x at byte offset %llu)",
-				    file, text[bad], (unsigned long long)(8 + bad));
+		return hoist__error(
+		        HOIST_ERR_FORMAT,
+		        "%s: header is not valid UTF-8 (bad byte 0x%02x at byte offset %llu)", file,
+		        text[bad], (unsigned long long)(8 + bad));
 
 	bool declined = true;
 	if (parser != HOIST__ST_PARSER_JSON) {
@@ -1035,7 +1067,8 @@ enum hoist_status hoist__st_parse_with(enum hoist__st_parser parser, const char 
 			P.h.data_size = data_size;
 			if (parser == HOIST__ST_PARSER_FAST) {
 				status = hoist__error(HOIST_ERR_INVALID,
-						      "%s: declined by the fast header reader", file);
+				                      "%s: declined by the fast header reader",
+				                      file);
 				goto out;
 			}
 		}
@@ -1054,14 +1087,14 @@ out:
 }
 
 enum hoist_status hoist__st_parse(const char *file, const void *header, uint64_t header_len,
-				  uint64_t file_size, struct hoist__st_header *out)
+                                  uint64_t file_size, struct hoist__st_header *out)
 {
 	return hoist__st_parse_with(HOIST__ST_PARSER_AUTO, file, header, header_len, file_size,
-				    out);
+	                            out);
 }
 
 bool hoist__st_header_same(const struct hoist__st_header *a, const struct hoist__st_header *b,
-			   char *why, size_t size)
+                           char *why, size_t size)
 {
 #define DIFFER(...) return snprintf(why, size, __VA_ARGS__), false
 	if (a->header_len != b->header_len || a->data_size != b->data_size)
@@ -1074,8 +1107,8 @@ bool hoist__st_header_same(const struct hoist__st_header *a, const struct hoist_
 			DIFFER("tensor %zu: name \"%s\" against \"%s\"", i, x->name, y->name);
 		if (x->dtype != y->dtype || x->ndim != y->ndim || x->numel != y->numel ||
 		    x->shard != y->shard || x->offset != y->offset || x->nbytes != y->nbytes)
-			DIFFER("tensor %zu (\"%s\"): dtype, ndim, numel, shard, offset or nbytes", i,
-			       x->name);
+			DIFFER("tensor %zu (\"%s\"): dtype, ndim, numel, shard, offset or nbytes",
+			       i, x->name);
 		if (x->ndim && memcmp(x->shape, y->shape, x->ndim * sizeof *x->shape) != 0)
 			DIFFER("tensor %zu (\"%s\"): shape", i, x->name);
 		if (a->by_name[i] != b->by_name[i])
@@ -1098,15 +1131,15 @@ bool hoist__st_header_same(const struct hoist__st_header *a, const struct hoist_
 }
 
 enum hoist_status hoist__st_parse_bytes(const char *file, const void *bytes, size_t size,
-					struct hoist__st_header *out)
+                                        struct hoist__st_header *out)
 {
 	uint64_t n;
 	enum hoist_status status;
 	memset(out, 0, sizeof *out);
 	if (size < 8)
 		return hoist__error(HOIST_ERR_FORMAT,
-				    "%s: file is %zu bytes, shorter than the 8-byte header length",
-				    file, size);
+		                    "%s: file is %zu bytes, shorter than the 8-byte header length",
+		                    file, size);
 	if ((status = hoist__st_check_prefix(file, bytes, size, &n)) != HOIST_OK)
 		return status;
 	return hoist__st_parse(file, (const unsigned char *)bytes + 8, n, size, out);

@@ -15,13 +15,13 @@
  * below, which this struct owns. tensors[i].shard is 0 and .offset is absolute
  * (8 + header length + begin). */
 struct hoist__st_header {
-	uint64_t header_len;  /* N, the JSON's length as the file's first 8 bytes say */
-	uint64_t data_size;   /* file size - 8 - N */
+	uint64_t header_len; /* N, the JSON's length as the file's first 8 bytes say */
+	uint64_t data_size;  /* file size - 8 - N */
 	size_t tensor_count;
 	struct hoist_tensor_info *tensors;
-	size_t *by_name;      /* tensor indices in name order (strcmp) */
-	char *names;          /* every name, NUL-terminated, one after another */
-	int64_t *shapes;      /* every shape, one after another */
+	size_t *by_name;       /* tensor indices in name order (strcmp) */
+	char *names;           /* every name, NUL-terminated, one after another */
+	int64_t *shapes;       /* every shape, one after another */
 	size_t metadata_count; /* __metadata__, in the header's order */
 	char **metadata_keys;
 	char **metadata_values;
@@ -31,14 +31,14 @@ struct hoist__st_header {
 /* Checks the 8-byte length prefix against the file size: fills *header_len.
  * `file` names the file in messages. Errors: HOIST_ERR_FORMAT. */
 enum hoist_status hoist__st_check_prefix(const char *file, const unsigned char prefix[8],
-					 uint64_t file_size, uint64_t *header_len);
+                                         uint64_t file_size, uint64_t *header_len);
 
 /* Parses and validates one header: `header` holds the header_len bytes that follow
  * the 8-byte prefix in a file of file_size bytes. On success *out owns everything
  * (free with hoist__st_header_free); on failure *out is left empty.
  * Errors: HOIST_ERR_FORMAT (message: file, tensor, rule), HOIST_ERR_NOMEM. */
 enum hoist_status hoist__st_parse(const char *file, const void *header, uint64_t header_len,
-				  uint64_t file_size, struct hoist__st_header *out);
+                                  uint64_t file_size, struct hoist__st_header *out);
 
 /* Which reader hoist__st_parse_with uses. AUTO (what hoist__st_parse does) reads the
  * headers writers write with a purpose-built reader and everything else, errors in
@@ -51,17 +51,17 @@ enum hoist__st_parser {
 	HOIST__ST_PARSER_FAST,
 };
 enum hoist_status hoist__st_parse_with(enum hoist__st_parser parser, const char *file,
-				       const void *header, uint64_t header_len,
-				       uint64_t file_size, struct hoist__st_header *out);
+                                       const void *header, uint64_t header_len, uint64_t file_size,
+                                       struct hoist__st_header *out);
 
 /* True when a and b hold the same: every tensor field, shape, name order, metadata
  * and warning; else false with what differs first in why (tests and fuzzers). */
 bool hoist__st_header_same(const struct hoist__st_header *a, const struct hoist__st_header *b,
-			   char *why, size_t size);
+                           char *why, size_t size);
 
 /* Parses a whole file held in memory (prefix, header, data): what the fuzzer calls. */
 enum hoist_status hoist__st_parse_bytes(const char *file, const void *bytes, size_t size,
-					struct hoist__st_header *out);
+                                        struct hoist__st_header *out);
 
 void hoist__st_header_free(struct hoist__st_header *h);
 

@@ -26,7 +26,7 @@ static ssize_t local_read_at(struct hoist__source *src, void *buf, size_t n, uin
 }
 
 static enum hoist_status local_map(struct hoist__source *src, uint64_t offset, uint64_t length,
-				   const void **addr)
+                                   const void **addr)
 {
 	struct local_file *f = (struct local_file *)src;
 	long page = sysconf(_SC_PAGESIZE);
@@ -34,12 +34,12 @@ static enum hoist_status local_map(struct hoist__source *src, uint64_t offset, u
 	uint64_t len = length + (offset - start);
 	if (len > SIZE_MAX)
 		return hoist__error(HOIST_ERR_IO, "%s: cannot map %llu bytes", src->path,
-				    (unsigned long long)length);
+		                    (unsigned long long)length);
 	void *p = mmap(NULL, len ? (size_t)len : 1, PROT_READ, MAP_SHARED, f->fd, (off_t)start);
 	if (p == MAP_FAILED)
 		return hoist__error(HOIST_ERR_IO, "%s: cannot map %llu bytes at offset %llu: %s",
-				    src->path, (unsigned long long)length,
-				    (unsigned long long)offset, strerror(errno));
+		                    src->path, (unsigned long long)length,
+		                    (unsigned long long)offset, strerror(errno));
 	*addr = (const char *)p + (offset - start);
 	return HOIST_OK;
 }
@@ -60,11 +60,11 @@ static void local_close(struct hoist__source *src)
 }
 
 static const struct hoist__source_methods local_methods = {
-	.version = 1,
-	.read_at = local_read_at,
-	.map = local_map,
-	.unmap = local_unmap,
-	.close = local_close,
+        .version = 1,
+        .read_at = local_read_at,
+        .map = local_map,
+        .unmap = local_unmap,
+        .close = local_close,
 };
 
 enum hoist_status hoist__source_open(const char *path, unsigned flags, struct hoist__source **out)
@@ -76,7 +76,8 @@ enum hoist_status hoist__source_open(const char *path, unsigned flags, struct ho
 		fd = hoist__open(path, O_RDONLY | O_DIRECT);
 		/* EINVAL: the file system (tmpfs, ...) has no O_DIRECT; read buffered. */
 		if (fd < 0 && errno != EINVAL)
-			return hoist__error(HOIST_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+			return hoist__error(HOIST_ERR_IO, "%s: cannot open: %s", path,
+			                    strerror(errno));
 		direct = fd >= 0;
 	}
 	if (fd < 0)
@@ -102,11 +103,11 @@ enum hoist_status hoist__source_open(const char *path, unsigned flags, struct ho
 	memcpy(f->path, path, n + 1);
 	f->fd = fd;
 	f->base = (struct hoist__source){
-		.methods = &local_methods,
-		.path = f->path,
-		.size = (uint64_t)st.st_size,
-		.direct = direct,
-		.align = direct ? DIRECT_ALIGN : 1,
+	        .methods = &local_methods,
+	        .path = f->path,
+	        .size = (uint64_t)st.st_size,
+	        .direct = direct,
+	        .align = direct ? DIRECT_ALIGN : 1,
 	};
 	*out = &f->base;
 	return HOIST_OK;
@@ -137,7 +138,7 @@ int hoist__source_read_full(struct hoist__source *src, void *buf, size_t n, uint
 }
 
 enum hoist_status hoist__source_read_file(const char *path, const char *what, uint64_t limit,
-					  char **out, size_t *len)
+                                          char **out, size_t *len)
 {
 	struct hoist__source *src = NULL;
 	char *buf = NULL;
@@ -149,8 +150,8 @@ enum hoist_status hoist__source_read_file(const char *path, const char *what, ui
 	if (src->size > limit) {
 		char b1[32], b2[32];
 		st = hoist__error(HOIST_ERR_FORMAT, "%s: %s is too large for %s (limit %s)", path,
-				  hoist_bytes_format(src->size, b1, sizeof b1), what,
-				  hoist_bytes_format(limit, b2, sizeof b2));
+		                  hoist_bytes_format(src->size, b1, sizeof b1), what,
+		                  hoist_bytes_format(limit, b2, sizeof b2));
 	} else if (!(buf = hoist__malloc((size_t)src->size + 1))) {
 		st = hoist__error(HOIST_ERR_NOMEM, "%s: out of memory reading it", path);
 	} else if (hoist__source_read_full(src, buf, (size_t)src->size, 0) != 0) {

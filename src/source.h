@@ -23,7 +23,7 @@ struct hoist__source_methods {
 	/* Maps [offset, offset + length) read-only into memory: *addr is where byte
 	 * `offset` lies. Until unmap, the bytes stay readable. Errors: HOIST_ERR_IO. */
 	enum hoist_status (*map)(struct hoist__source *src, uint64_t offset, uint64_t length,
-				 const void **addr);
+	                         const void **addr);
 	void (*unmap)(struct hoist__source *src, const void *addr, uint64_t length);
 	void (*close)(struct hoist__source *src);
 };
@@ -58,6 +58,6 @@ int hoist__source_read_full(struct hoist__source *src, void *buf, size_t n, uint
  * buffer. Errors: HOIST_ERR_IO, HOIST_ERR_FORMAT ("<path>: N bytes is too large for
  * <what> (limit L)"), HOIST_ERR_NOMEM. */
 enum hoist_status hoist__source_read_file(const char *path, const char *what, uint64_t limit,
-					  char **out, size_t *len);
+                                          char **out, size_t *len);
 
 #endif /* HOIST_SOURCE_H */

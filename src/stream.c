@@ -184,14 +184,20 @@ static enum hoist_status cut_range(struct hoist__stream *s, size_t g0, size_t g1
 	size_t g = g0;
 	for (uint64_t c = start; c < end; c += s->chunk_bytes) {
 		uint64_t ce = HOIST__MIN(end, c + s->chunk_bytes);
-		struct chunk ch = {.source = seg[g0].source, .target = seg[g0].target, .off = c,
-				   .len = ce - c, .piece0 = s->npieces, .out_len = ce - c};
+		struct chunk ch = {.source = seg[g0].source,
+		                   .target = seg[g0].target,
+		                   .off = c,
+		                   .len = ce - c,
+		                   .piece0 = s->npieces,
+		                   .out_len = ce - c};
 		while (g < g1) {
 			const struct hoist__segment *x = &seg[g];
-			uint64_t a = HOIST__MAX(x->offset, c), b = HOIST__MIN(x->offset + x->length, ce);
+			uint64_t a = HOIST__MAX(x->offset, c),
+			         b = HOIST__MIN(x->offset + x->length, ce);
 			if (a < b) {
 				enum hoist_status st = push_piece(
-					s, (struct piece){a - c, x->dst + (a - x->offset), b - a, x->tag});
+				        s, (struct piece){a - c, x->dst + (a - x->offset), b - a,
+				                          x->tag});
 				if (st != HOIST_OK)
 					return st;
 				ch.npieces++;
@@ -217,11 +223,17 @@ static enum hoist_status cut_converting(struct hoist__stream *s, const struct ho
 	uint64_t per = HOIST__MAX(1, s->chunk_bytes / (in + out));
 	for (uint64_t e = 0; e < numel; e += per) {
 		uint64_t n = HOIST__MIN(per, numel - e);
-		struct chunk ch = {.source = g->source, .target = g->target, .off = g->offset + e * in,
-				   .len = n * in, .piece0 = s->npieces, .npieces = 1,
-				   .out_len = n * out, .from = g->from, .to = g->to};
+		struct chunk ch = {.source = g->source,
+		                   .target = g->target,
+		                   .off = g->offset + e * in,
+		                   .len = n * in,
+		                   .piece0 = s->npieces,
+		                   .npieces = 1,
+		                   .out_len = n * out,
+		                   .from = g->from,
+		                   .to = g->to};
 		enum hoist_status st =
-			push_piece(s, (struct piece){0, g->dst + e * out, n * out, g->tag});
+		        push_piece(s, (struct piece){0, g->dst + e * out, n * out, g->tag});
 		if (st == HOIST_OK)
 			st = push_chunk(s, ch);
 		if (st != HOIST_OK)
@@ -238,9 +250,10 @@ static enum hoist_status make_chunks(struct hoist__stream *s)
 	for (size_t g = 0; g < n;) {
 		const struct hoist__segment *x = &seg[g];
 		if (x->source >= s->job->nsources || x->target >= s->job->ntargets)
-			return hoist__error(HOIST_ERR_INVALID, "stream: segment %zu names no source "
-							       "or target",
-					    g);
+			return hoist__error(HOIST_ERR_INVALID,
+			                    "stream: segment %zu names no source "
+			                    "or target",
+			                    g);
 		if (x->length == 0) {
 			g++;
 			continue;
@@ -277,18 +290,19 @@ static enum hoist_status make_chunks(struct hoist__stream *s)
 /* ---- reading -------------------------------------------------------------------- */
 
 static enum hoist_status read_fail(struct hoist__stream *s, const struct chunk *c, uint64_t at,
-				   int err)
+                                   int err)
 {
-	return hoist__error(HOIST_ERR_IO, "%s: tensor \"%s\": reading %llu bytes at offset %llu: %s",
-			    source_of(s, c)->path, seg_name(s, s->pieces[c->piece0].tag),
-			    (unsigned long long)c->len, (unsigned long long)at,
-			    err ? strerror(err) : "the file ends early");
+	return hoist__error(HOIST_ERR_IO,
+	                    "%s: tensor \"%s\": reading %llu bytes at offset %llu: %s",
+	                    source_of(s, c)->path, seg_name(s, s->pieces[c->piece0].tag),
+	                    (unsigned long long)c->len, (unsigned long long)at,
+	                    err ? strerror(err) : "the file ends early");
 }
 
 /* Reads chunk c into buf. From a direct source, reads the aligned superset (buf must
  * have SLOT_SLACK to spare) and sets *data to where the chunk's bytes start. */
 static enum hoist_status read_chunk(struct hoist__stream *s, const struct chunk *c,
-				    unsigned char *buf, uint64_t *data)
+                                    unsigned char *buf, uint64_t *data)
 {
 	struct hoist__source *src = source_of(s, c);
 	if (!src->direct) {
@@ -303,7 +317,8 @@ static enum hoist_status read_chunk(struct hoist__stream *s, const struct chunk 
 	uint64_t got = 0;
 	*data = c->off - astart;
 	while (astart + got < c->off + c->len) {
-		ssize_t n = src->methods->read_at(src, buf + got, aend - astart - got, astart + got);
+		ssize_t n =
+		        src->methods->read_at(src, buf + got, aend - astart - got, astart + got);
 		if (n < 0)
 			return read_fail(s, c, astart + got, errno);
 		if (n == 0)
@@ -332,7 +347,8 @@ static void land_on_host(struct hoist__stream *s, const struct chunk *c, const u
 		const struct piece *p = &s->pieces[c->piece0 + i];
 		void *dst = (void *)(uintptr_t)p->dst;
 		if (c->from != HOIST_DTYPE_NONE)
-			hoist__convert(c->from, c->to, dst, data, c->len / (hoist_dtype_bits(c->from) / 8));
+			hoist__convert(c->from, c->to, dst, data,
+			               c->len / (hoist_dtype_bits(c->from) / 8));
 		else
 			memcpy(dst, data + p->src, p->len);
 	}
@@ -343,13 +359,13 @@ struct reader_stats {
 };
 
 static enum hoist_status reader_chunk(struct hoist__stream *s, const struct chunk *c,
-				      struct reader_stats *rs)
+                                      struct reader_stats *rs)
 {
 	double t0 = hoist__now();
 	if (c->direct) {
 		const struct piece *p = &s->pieces[c->piece0];
 		if (hoist__source_read_full(source_of(s, c), (void *)(uintptr_t)p->dst, c->len,
-					    c->off) != 0)
+		                            c->off) != 0)
 			return read_fail(s, c, c->off, errno);
 		rs->read_s += hoist__now() - t0;
 		atomic_fetch_add(&s->bytes_done, c->out_len);
@@ -386,12 +402,13 @@ static enum hoist_status reader_chunk(struct hoist__stream *s, const struct chun
 		return HOIST_OK;
 	}
 	if (c->from != HOIST_DTYPE_NONE)
-		hoist__convert(c->from, c->to, buf, raw + data, c->len / (hoist_dtype_bits(c->from) / 8));
+		hoist__convert(c->from, c->to, buf, raw + data,
+		               c->len / (hoist_dtype_bits(c->from) / 8));
 	else
 		out_off = data;
 	pthread_mutex_lock(&s->lock);
 	e->queue[(e->qhead + e->qcount) % s->nslots] =
-		(struct qitem){(size_t)(c - s->chunks), slot, out_off};
+	        (struct qitem){(size_t)(c - s->chunks), slot, out_off};
 	e->qcount++;
 	pthread_cond_signal(&e->cond);
 	pthread_mutex_unlock(&s->lock);
@@ -437,8 +454,8 @@ static enum hoist_status engine_submit(struct engine *e, const struct qitem *q, 
 	const unsigned char *data = s->ring + q->slot * s->slot_bytes + q->data;
 	for (size_t i = 0; i < c->npieces; i++) {
 		const struct piece *p = &s->pieces[c->piece0 + i];
-		enum hoist_status st = e->dev->ops->copy_async(e->dev, stream, p->dst, data + p->src,
-							       p->len);
+		enum hoist_status st =
+		        e->dev->ops->copy_async(e->dev, stream, p->dst, data + p->src, p->len);
 		if (st != HOIST_OK)
 			return st;
 	}
@@ -449,7 +466,8 @@ static void engine_error(struct engine *e, const struct qitem *q, enum hoist_sta
 {
 	const struct chunk *c = &e->s->chunks[q->chunk];
 	hoist__error_prefix("%s: tensor \"%s\" (bytes at offset %llu)", source_of(e->s, c)->path,
-			    seg_name(e->s, e->s->pieces[c->piece0].tag), (unsigned long long)c->off);
+	                    seg_name(e->s, e->s->pieces[c->piece0].tag),
+	                    (unsigned long long)c->off);
 	stream_fail(e->s, st);
 }
 
@@ -464,7 +482,7 @@ static void *engine_main(void *arg)
 	double busy_since = 0;
 	if (!fly) {
 		hoist__error(HOIST_ERR_NOMEM, "%s: out of memory starting the copy engine",
-			     e->dev->name);
+		             e->dev->name);
 		stream_fail(s, HOIST_ERR_NOMEM);
 	}
 	pthread_mutex_lock(&s->lock);
@@ -494,7 +512,8 @@ static void *engine_main(void *arg)
 			struct qitem q = fly[fhead];
 			bool done = false;
 			pthread_mutex_unlock(&s->lock);
-			enum hoist_status st = e->dev->ops->event_wait(e->dev, e->ev[q.slot], 0.02, &done);
+			enum hoist_status st =
+			        e->dev->ops->event_wait(e->dev, e->ev[q.slot], 0.02, &done);
 			if (st != HOIST_OK) {
 				engine_error(e, &q, st);
 				pthread_mutex_lock(&s->lock);
@@ -563,7 +582,7 @@ static enum hoist_status make_ring(struct hoist__stream *s, uint64_t staging)
 			continue;
 		nstaged++;
 		longest = HOIST__MAX(longest, ch->from != HOIST_DTYPE_NONE ? ch->len + ch->out_len
-									  : ch->len);
+		                                                           : ch->len);
 	}
 	s->slot_bytes = (size_t)HOIST__MIN(s->chunk_bytes, longest) + SLOT_SLACK;
 	s->slot_bytes = (s->slot_bytes + CHUNK_ALIGN - 1) / CHUNK_ALIGN * CHUNK_ALIGN;
@@ -656,8 +675,8 @@ enum hoist_status hoist__stream_prepare(const struct hoist__job *job, struct hoi
 		direct &= source_of(s, &s->chunks[c])->direct;
 	}
 	t->chunks = s->nchunks;
-	t->readers = (unsigned)HOIST__MIN(
-		(size_t)(job->threads ? job->threads : default_threads()), s->nchunks);
+	t->readers = (unsigned)HOIST__MIN((size_t)(job->threads ? job->threads : default_threads()),
+	                                  s->nchunks);
 	t->chunk_bytes = s->chunk_bytes;
 	t->slots = s->nslots;
 	t->slot_bytes = s->slot_bytes;
@@ -679,13 +698,13 @@ const struct hoist__stream_stats *hoist__stream_stats(const struct hoist__stream
 static bool progress(struct hoist__stream *s)
 {
 	const struct hoist__job *job = s->job;
-	return job->progress &&
-	       job->progress(job->progress_arg, atomic_load(&s->bytes_done), s->stats.moved_bytes) != 0;
+	return job->progress && job->progress(job->progress_arg, atomic_load(&s->bytes_done),
+	                                      s->stats.moved_bytes) != 0;
 }
 
 /* Starts a worker thread, counted in s->active. */
 static bool start(struct hoist__stream *s, pthread_t *thread, void *(*fn)(void *), void *arg,
-		  const char *what)
+                  const char *what)
 {
 	pthread_mutex_lock(&s->lock);
 	s->active++;

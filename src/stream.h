@@ -23,7 +23,7 @@ struct hoist__segment {
 	uint64_t offset, length;   /* the bytes in the source */
 	uint64_t dst;              /* device address where the first landed byte goes */
 	enum hoist_dtype from, to; /* converted on the way (from != to; both F16, BF16 or F32;
-				    * length is whole elements); else both HOIST_DTYPE_NONE */
+	                            * length is whole elements); else both HOIST_DTYPE_NONE */
 	size_t tag;                /* the caller's number for the tensor, for messages */
 };
 

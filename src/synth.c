@@ -624,7 +624,8 @@ static json_t *sibling_config(const char *source)
 	memcpy(path + dirlen, "config.json", sizeof "config.json");
 	json_t *cfg = NULL;
 	/* Best effort: without a readable one, a minimal config is written instead. */
-	if (access(path, R_OK) == 0 && hoist__json_read_file(path, JSON_REJECT_DUPLICATES, &cfg) != HOIST_OK) {
+	if (access(path, R_OK) == 0 &&
+	    hoist__json_read_file(path, JSON_REJECT_DUPLICATES, &cfg) != HOIST_OK) {
 		cfg = NULL;
 		hoist__error_clear();
 	}

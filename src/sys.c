@@ -14,7 +14,7 @@
 struct fault {
 	atomic_long countdown; /* calls left before the fault strikes; <= 0: disarmed */
 	atomic_bool sticky;
-	atomic_bool striking;  /* sticky fault already struck: every call fails */
+	atomic_bool striking; /* sticky fault already struck: every call fails */
 	atomic_int err;
 };
 

@@ -16,10 +16,10 @@ enum hoist_status hoist_device_parse(const char *text, struct hoist_device *out)
 		enum hoist_device_kind kind;
 		bool indexed;
 	} kinds[] = {
-		{"cpu", HOIST_DEVICE_CPU, false},
-		{"disk", HOIST_DEVICE_DISK, false},
-		{"cuda", HOIST_DEVICE_CUDA, true},
-		{"sim", HOIST_DEVICE_SIM, true},
+	        {"cpu", HOIST_DEVICE_CPU, false},
+	        {"disk", HOIST_DEVICE_DISK, false},
+	        {"cuda", HOIST_DEVICE_CUDA, true},
+	        {"sim", HOIST_DEVICE_SIM, true},
 	};
 	if (!text || !out)
 		return hoist__error(HOIST_ERR_INVALID, "device: missing text");
@@ -45,7 +45,7 @@ enum hoist_status hoist_device_parse(const char *text, struct hoist_device *out)
 		return HOIST_OK;
 	}
 	return hoist__error(HOIST_ERR_INVALID,
-			    "device \"%s\": expected cpu, disk, cuda, cuda:N, sim or sim:N", text);
+	                    "device \"%s\": expected cpu, disk, cuda, cuda:N, sim or sim:N", text);
 }
 
 char *hoist_device_format(struct hoist_device device, char *buf, size_t size)
@@ -93,9 +93,16 @@ enum hoist_status hoist_bytes_parse(const char *text, uint64_t *out)
 		const char *suffix;
 		double factor;
 	} units[] = {
-		{"KiB", 1024.0}, {"MiB", 1048576.0}, {"GiB", 1073741824.0},
-		{"TiB", 1099511627776.0}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9},
-		{"TB", 1e12}, {"B", 1.0}, {"", 1.0},
+	        {"KiB", 1024.0},
+	        {"MiB", 1048576.0},
+	        {"GiB", 1073741824.0},
+	        {"TiB", 1099511627776.0},
+	        {"KB", 1e3},
+	        {"MB", 1e6},
+	        {"GB", 1e9},
+	        {"TB", 1e12},
+	        {"B", 1.0},
+	        {"", 1.0},
 	};
 	if (!text || !*text)
 		return hoist__error(HOIST_ERR_INVALID, "byte count: empty");
@@ -104,18 +111,21 @@ enum hoist_status hoist_bytes_parse(const char *text, uint64_t *out)
 	double v = strtod(text, &end);
 	if (end == text || errno != 0 || !isfinite(v) || v < 0 || !isdigit((unsigned char)text[0]))
 		return hoist__error(HOIST_ERR_INVALID,
-				    "byte count \"%s\": expected a number with an optional unit "
-				    "(B, KB, MB, GB, TB, KiB, MiB, GiB, TiB)", text);
+		                    "byte count \"%s\": expected a number with an optional unit "
+		                    "(B, KB, MB, GB, TB, KiB, MiB, GiB, TiB)",
+		                    text);
 	for (size_t i = 0; i < HOIST__ARRAY_SIZE(units); i++) {
 		if (strcasecmp(end, units[i].suffix) == 0) {
 			double bytes = v * units[i].factor;
 			if (bytes >= 18446744073709551615.0)
-				return hoist__error(HOIST_ERR_INVALID, "byte count \"%s\": too large", text);
+				return hoist__error(HOIST_ERR_INVALID,
+				                    "byte count \"%s\": too large", text);
 			*out = (uint64_t)llround(floor(bytes));
 			return HOIST_OK;
 		}
 	}
-	return hoist__error(HOIST_ERR_INVALID,
-			    "byte count \"%s\": unknown unit \"%s\" (B, KB, MB, GB, TB, KiB, MiB, GiB, TiB)",
-			    text, end);
+	return hoist__error(
+	        HOIST_ERR_INVALID,
+	        "byte count \"%s\": unknown unit \"%s\" (B, KB, MB, GB, TB, KiB, MiB, GiB, TiB)",
+	        text, end);
 }

@@ -17,14 +17,20 @@ _Static_assert(__builtin_types_compatible_p(CUstream, hcu_stream), "CUstream typ
 _Static_assert(__builtin_types_compatible_p(CUevent, hcu_event), "CUevent type");
 
 _Static_assert((long)HCU_SUCCESS == (long)CUDA_SUCCESS, "CUDA_SUCCESS");
-_Static_assert((long)HCU_ERROR_INVALID_VALUE == (long)CUDA_ERROR_INVALID_VALUE, "CUDA_ERROR_INVALID_VALUE");
-_Static_assert((long)HCU_ERROR_OUT_OF_MEMORY == (long)CUDA_ERROR_OUT_OF_MEMORY, "CUDA_ERROR_OUT_OF_MEMORY");
-_Static_assert((long)HCU_ERROR_NOT_INITIALIZED == (long)CUDA_ERROR_NOT_INITIALIZED, "NOT_INITIALIZED");
+_Static_assert((long)HCU_ERROR_INVALID_VALUE == (long)CUDA_ERROR_INVALID_VALUE,
+               "CUDA_ERROR_INVALID_VALUE");
+_Static_assert((long)HCU_ERROR_OUT_OF_MEMORY == (long)CUDA_ERROR_OUT_OF_MEMORY,
+               "CUDA_ERROR_OUT_OF_MEMORY");
+_Static_assert((long)HCU_ERROR_NOT_INITIALIZED == (long)CUDA_ERROR_NOT_INITIALIZED,
+               "NOT_INITIALIZED");
 _Static_assert((long)HCU_ERROR_NO_DEVICE == (long)CUDA_ERROR_NO_DEVICE, "CUDA_ERROR_NO_DEVICE");
 _Static_assert((long)HCU_ERROR_NOT_READY == (long)CUDA_ERROR_NOT_READY, "CUDA_ERROR_NOT_READY");
-_Static_assert((long)HCU_STREAM_NON_BLOCKING == (long)CU_STREAM_NON_BLOCKING, "CU_STREAM_NON_BLOCKING");
-_Static_assert((long)HCU_EVENT_DISABLE_TIMING == (long)CU_EVENT_DISABLE_TIMING, "CU_EVENT_DISABLE_TIMING");
-_Static_assert((long)HCU_MEMHOSTALLOC_PORTABLE == (long)CU_MEMHOSTALLOC_PORTABLE, "CU_MEMHOSTALLOC_PORTABLE");
+_Static_assert((long)HCU_STREAM_NON_BLOCKING == (long)CU_STREAM_NON_BLOCKING,
+               "CU_STREAM_NON_BLOCKING");
+_Static_assert((long)HCU_EVENT_DISABLE_TIMING == (long)CU_EVENT_DISABLE_TIMING,
+               "CU_EVENT_DISABLE_TIMING");
+_Static_assert((long)HCU_MEMHOSTALLOC_PORTABLE == (long)CU_MEMHOSTALLOC_PORTABLE,
+               "CU_MEMHOSTALLOC_PORTABLE");
 
 /* Each pointer type must take the address of the versioned function cuda.h declares
  * (an incompatible pointer type is an error under -Werror). */
@@ -65,7 +71,7 @@ _Static_assert(sizeof(STR(cuDeviceTotalMem)) == sizeof(HCU_SYM_DEVICE_TOTAL_MEM)
 _Static_assert(sizeof(STR(cuStreamDestroy)) == sizeof(HCU_SYM_STREAM_DESTROY), "StreamDestroy");
 _Static_assert(sizeof(STR(cuEventDestroy)) == sizeof(HCU_SYM_EVENT_DESTROY), "EventDestroy");
 _Static_assert(sizeof(STR(cuDevicePrimaryCtxRelease)) == sizeof(HCU_SYM_PRIMARY_CTX_RELEASE),
-	       "PrimaryCtxRelease");
+               "PrimaryCtxRelease");
 _Static_assert(sizeof(STR(cuMemcpyHtoDAsync)) == sizeof(HCU_SYM_MEMCPY_HTOD_ASYNC), "HtoDAsync");
 _Static_assert(sizeof(STR(cuMemcpyDtoH)) == sizeof(HCU_SYM_MEMCPY_DTOH), "DtoH");
 

@@ -29,7 +29,7 @@ static void write_all(int fd, const void *data, size_t size, const char *path)
 }
 
 void fixture_write_safetensors(const char *path, const char *header_json, const void *data,
-			       size_t data_size)
+                               size_t data_size)
 {
 	size_t n = strlen(header_json);
 	unsigned char prefix[8];
@@ -72,7 +72,8 @@ const char *fixture_qwen7b_sparse(void)
 		FAIL("%s/shard-headers.json: %s", src, jerr.text);
 	const char *name;
 	json_t *v;
-	json_object_foreach(root, name, v) {
+	json_object_foreach(root, name, v)
+	{
 		json_t *header = json_object_get(v, "header");
 		json_t *size = json_object_get(v, "file_size");
 		if (!json_is_string(header) || !json_is_integer(size))
@@ -94,13 +95,13 @@ const char *fixture_qwen7b_sparse(void)
 	}
 	json_decref(root);
 	copy_file(test_join(src, "model.safetensors.index.json"),
-		  test_join(dir, "model.safetensors.index.json"));
+	          test_join(dir, "model.safetensors.index.json"));
 	copy_file(test_join(src, "config.json"), test_join(dir, "config.json"));
 	return dir;
 }
 
 void fixture_check_bf16_widened(const struct hoist_checkpoint *ck, const struct hoist_model *m,
-				size_t i)
+                                size_t i)
 {
 	const struct hoist_tensor_info *ti = hoist_checkpoint_tensor(ck, i);
 	struct hoist_tensor t;
@@ -163,13 +164,15 @@ void gen_checkpoint(const char *dir, size_t nshards, size_t per_shard, uint64_t 
 		for (size_t k = 0; k < per_shard; k++, t++) {
 			size_t d = t % 5;
 			uint64_t n = gen_numel(t, big) * dsz[d];
-			hlen += (size_t)snprintf(hdr + hlen, hcap - hlen,
-						 ",\"layers.%zu.w%zu\":{\"dtype\":\"%s\",\"shape\":[%llu],"
-						 "\"data_offsets\":[%llu,%llu]}",
-						 t / 4, t, dt[d], (unsigned long long)(n / dsz[d]),
-						 (unsigned long long)total, (unsigned long long)(total + n));
-			ilen += (size_t)snprintf(index + ilen, icap - ilen, "%s\"layers.%zu.w%zu\": \"%s\"",
-						 t ? ", " : "", t / 4, t, fname);
+			hlen += (size_t)snprintf(
+			        hdr + hlen, hcap - hlen,
+			        ",\"layers.%zu.w%zu\":{\"dtype\":\"%s\",\"shape\":[%llu],"
+			        "\"data_offsets\":[%llu,%llu]}",
+			        t / 4, t, dt[d], (unsigned long long)(n / dsz[d]),
+			        (unsigned long long)total, (unsigned long long)(total + n));
+			ilen += (size_t)snprintf(index + ilen, icap - ilen,
+			                         "%s\"layers.%zu.w%zu\": \"%s\"", t ? ", " : "",
+			                         t / 4, t, fname);
 			total += n;
 		}
 		hlen += (size_t)snprintf(hdr + hlen, hcap - hlen, "}");
@@ -207,8 +210,8 @@ void check_gen(const struct hoist_model *m, const struct hoist_checkpoint *ck)
 		CHECK_OK(hoist_model_read(m, i, buf, t.nbytes));
 		for (uint64_t b = 0; b < t.nbytes; b++)
 			if (buf[b] != gen_byte(gen, b))
-				FAIL("tensor %s byte %llu: %u != %u", ti->name, (unsigned long long)b,
-				     buf[b], gen_byte(gen, b));
+				FAIL("tensor %s byte %llu: %u != %u", ti->name,
+				     (unsigned long long)b, buf[b], gen_byte(gen, b));
 		free(buf);
 	}
 }
@@ -219,7 +222,8 @@ void check_gen(const struct hoist_model *m, const struct hoist_checkpoint *ck)
 void check_manifest(const struct hoist_model *m, const char *key, const char *dev)
 {
 	json_error_t jerr;
-	json_t *root = json_load_file(test_join(test_data_dir(), "reference/manifest.json"), 0, &jerr);
+	json_t *root =
+	        json_load_file(test_join(test_data_dir(), "reference/manifest.json"), 0, &jerr);
 	CHECK(root != NULL);
 	size_t n = hoist_model_tensor_count(m);
 	CHECK(n > 0);
@@ -230,7 +234,8 @@ void check_manifest(const struct hoist_model *m, const char *key, const char *de
 		json_t *entry = NULL;
 		const char *k;
 		json_t *v;
-		json_object_foreach(root, k, v) {
+		json_object_foreach(root, k, v)
+		{
 			if (strncmp(k, key, strlen(key)) != 0)
 				continue;
 			json_t *e = json_object_get(json_object_get(v, "tensors"), t.name);
@@ -246,7 +251,8 @@ void check_manifest(const struct hoist_model *m, const char *key, const char *de
 		char hex[65];
 		test_sha256_hex(buf, t.nbytes, hex);
 		if (strcmp(hex, json_string_value(json_object_get(entry, "sha256"))) != 0)
-			FAIL("tensor %s on %s: sha256 %s differs from the manifest", t.name, dev, hex);
+			FAIL("tensor %s on %s: sha256 %s differs from the manifest", t.name, dev,
+			     hex);
 		/* torch counts sub-byte dtypes (F4, F6) in packed units; the file in elements */
 		json_t *shape = json_object_get(entry, "shape");
 		if (hoist_dtype_bits(t.dtype) < 8)

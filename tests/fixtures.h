@@ -22,13 +22,13 @@ const char *fixture_qwen7b_sparse(void);
  * (exactly strlen bytes, no padding added), then data_size bytes of data (data may
  * be NULL for zeros). Fails the test on error. */
 void fixture_write_safetensors(const char *path, const char *header_json, const void *data,
-			       size_t data_size);
+                               size_t data_size);
 
 /* Asserts that tensor i, stored as BF16, was loaded widened to F32 exactly: each
  * element's 16 stored bits (read from the shard file, not through hoist) are the high
  * half of the loaded 32 (hoist_model_read, from whatever device holds it). */
 void fixture_check_bf16_widened(const struct hoist_checkpoint *ck, const struct hoist_model *m,
-				size_t i);
+                                size_t i);
 
 /* Generated multi-shard checkpoints whose every byte is known: nshards shards of
  * per_shard tensors (U8, names "...w<N>" in generation order), a mix of tiny, odd-sized

@@ -26,16 +26,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const char *file = "fuzz.safetensors";
 	struct hoist__st_header hj, ha, hf;
 	char mj[1100], why[512];
-	enum hoist_status sj = hoist__st_parse_with(HOIST__ST_PARSER_JSON, file, data + 8, n, size, &hj);
+	enum hoist_status sj =
+	        hoist__st_parse_with(HOIST__ST_PARSER_JSON, file, data + 8, n, size, &hj);
 	snprintf(mj, sizeof mj, "%s", hoist_errmsg());
-	enum hoist_status sa = hoist__st_parse_with(HOIST__ST_PARSER_AUTO, file, data + 8, n, size, &ha);
+	enum hoist_status sa =
+	        hoist__st_parse_with(HOIST__ST_PARSER_AUTO, file, data + 8, n, size, &ha);
 	if (sa != sj || (sj != HOIST_OK && strcmp(hoist_errmsg(), mj) != 0))
 		differ("automatic against jansson", hoist_errmsg());
 	if (sj == HOIST_OK && !hoist__st_header_same(&ha, &hj, why, sizeof why))
 		differ("automatic against jansson", why);
-	enum hoist_status sf = hoist__st_parse_with(HOIST__ST_PARSER_FAST, file, data + 8, n, size, &hf);
+	enum hoist_status sf =
+	        hoist__st_parse_with(HOIST__ST_PARSER_FAST, file, data + 8, n, size, &hf);
 	bool declined = sf == HOIST_ERR_INVALID &&
-			strstr(hoist_errmsg(), "declined by the fast header reader") != NULL;
+	                strstr(hoist_errmsg(), "declined by the fast header reader") != NULL;
 	if (!declined) {
 		if (sf != sj || (sj != HOIST_OK && strcmp(hoist_errmsg(), mj) != 0))
 			differ("fast against jansson", hoist_errmsg());
@@ -50,7 +53,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (hj.tensors[i].offset != pos)
 				differ("jansson", "tensors do not tile the data");
 			if (i && strcmp(hj.tensors[hj.by_name[i - 1]].name,
-					hj.tensors[hj.by_name[i]].name) >= 0)
+			                hj.tensors[hj.by_name[i]].name) >= 0)
 				differ("jansson", "by_name out of order");
 			pos += hj.tensors[i].nbytes;
 		}

@@ -110,7 +110,7 @@ int test_run(char **output, const char *fmt, ...)
 }
 
 enum hoist_status test_load(const struct hoist_checkpoint *ck, const struct hoist_options *opt,
-			    struct hoist_model **out)
+                            struct hoist_model **out)
 {
 	struct hoist_plan *plan = NULL;
 	*out = NULL;

@@ -28,7 +28,8 @@ int main(int argc, char **argv)
 	uint64_t bytes = 0;
 	size_t on_cpu = 0;
 	for (size_t i = 0; i < hoist_model_tensor_count(m); i++) {
-		const struct hoist_tensor *t = hoist_model_tensor(m, i); /* t->data: here a host address */
+		const struct hoist_tensor *t =
+		        hoist_model_tensor(m, i); /* t->data: here a host address */
 		bytes += t->nbytes;
 		on_cpu += t->device.kind == HOIST_DEVICE_CPU;
 	}

@@ -144,7 +144,8 @@ int main(int argc, char **argv)
 			;
 		kill(-pid, SIGKILL); /* anything the test left running */
 		clock_gettime(CLOCK_MONOTONIC, &t1);
-		double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9;
+		double secs =
+		        (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9;
 		const char *verdict;
 		if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
 			verdict = "ok  ";

@@ -23,64 +23,61 @@
 typedef void (*test_fn)(void);
 void test_register(const char *name, const char *file, test_fn fn, unsigned timeout_s);
 
-#define TEST_TIMEOUT(name, seconds)                                               \
-	static void test_##name(void);                                              \
-	__attribute__((constructor)) static void test_register_##name(void)        \
-	{                                                                           \
-		test_register(#name, __FILE__, test_##name, seconds);               \
-	}                                                                           \
+#define TEST_TIMEOUT(name, seconds)                                                                \
+	static void test_##name(void);                                                             \
+	__attribute__((constructor)) static void test_register_##name(void)                        \
+	{                                                                                          \
+		test_register(#name, __FILE__, test_##name, seconds);                              \
+	}                                                                                          \
 	static void test_##name(void)
 #define TEST(name) TEST_TIMEOUT(name, 60)
 
 #define TEST_EXIT_SKIP 77
 
 void test_fail(const char *file, int line, const char *fmt, ...)
-	__attribute__((noreturn, format(printf, 3, 4)));
+        __attribute__((noreturn, format(printf, 3, 4)));
 void test_skip(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
 
 #define FAIL(...) test_fail(__FILE__, __LINE__, __VA_ARGS__)
 #define SKIP(...) test_skip(__VA_ARGS__)
-#define CHECK(cond)                                                                \
-	do {                                                                       \
-		if (!(cond))                                                       \
-			FAIL("CHECK(%s) failed", #cond);                           \
+#define CHECK(cond)                                                                                \
+	do {                                                                                       \
+		if (!(cond))                                                                       \
+			FAIL("CHECK(%s) failed", #cond);                                           \
 	} while (0)
-#define CHECK_EQ_INT(a, b)                                                         \
-	do {                                                                       \
-		long long a_ = (long long)(a), b_ = (long long)(b);                \
-		if (a_ != b_)                                                      \
-			FAIL("%s == %s: %lld != %lld", #a, #b, a_, b_);            \
+#define CHECK_EQ_INT(a, b)                                                                         \
+	do {                                                                                       \
+		long long a_ = (long long)(a), b_ = (long long)(b);                                \
+		if (a_ != b_)                                                                      \
+			FAIL("%s == %s: %lld != %lld", #a, #b, a_, b_);                            \
 	} while (0)
-#define CHECK_EQ_U64(a, b)                                                         \
-	do {                                                                       \
-		unsigned long long a_ = (unsigned long long)(a),                   \
-				   b_ = (unsigned long long)(b);                   \
-		if (a_ != b_)                                                      \
-			FAIL("%s == %s: %llu != %llu", #a, #b, a_, b_);            \
+#define CHECK_EQ_U64(a, b)                                                                         \
+	do {                                                                                       \
+		unsigned long long a_ = (unsigned long long)(a), b_ = (unsigned long long)(b);     \
+		if (a_ != b_)                                                                      \
+			FAIL("%s == %s: %llu != %llu", #a, #b, a_, b_);                            \
 	} while (0)
-#define CHECK_STR(a, b)                                                            \
-	do {                                                                       \
-		const char *a_ = (a), *b_ = (b);                                   \
-		if (!a_ || !b_ || strcmp(a_, b_) != 0)                             \
-			FAIL("%s == %s: \"%s\" != \"%s\"", #a, #b, a_ ? a_ : "(null)", \
-			     b_ ? b_ : "(null)");                                  \
+#define CHECK_STR(a, b)                                                                            \
+	do {                                                                                       \
+		const char *a_ = (a), *b_ = (b);                                                   \
+		if (!a_ || !b_ || strcmp(a_, b_) != 0)                                             \
+			FAIL("%s == %s: \"%s\" != \"%s\"", #a, #b, a_ ? a_ : "(null)",             \
+			     b_ ? b_ : "(null)");                                                  \
 	} while (0)
 /* The call returns `status` and hoist_errmsg() contains `needle`. */
-#define CHECK_STATUS(call, status)                                                 \
-	do {                                                                       \
-		enum hoist_status s_ = (call);                                     \
-		if (s_ != (status))                                                \
-			FAIL("%s returned %s, expected %s (message: %s)", #call,   \
-			     hoist_status_name(s_), hoist_status_name(status),     \
-			     hoist_errmsg());                                      \
+#define CHECK_STATUS(call, status)                                                                 \
+	do {                                                                                       \
+		enum hoist_status s_ = (call);                                                     \
+		if (s_ != (status))                                                                \
+			FAIL("%s returned %s, expected %s (message: %s)", #call,                   \
+			     hoist_status_name(s_), hoist_status_name(status), hoist_errmsg());    \
 	} while (0)
 #define CHECK_OK(call) CHECK_STATUS(call, HOIST_OK)
-#define CHECK_ERR(call, status, needle)                                            \
-	do {                                                                       \
-		CHECK_STATUS(call, status);                                        \
-		if (!strstr(hoist_errmsg(), (needle)))                             \
-			FAIL("%s: message \"%s\" lacks \"%s\"", #call, hoist_errmsg(), \
-			     (needle));                                            \
+#define CHECK_ERR(call, status, needle)                                                            \
+	do {                                                                                       \
+		CHECK_STATUS(call, status);                                                        \
+		if (!strstr(hoist_errmsg(), (needle)))                                             \
+			FAIL("%s: message \"%s\" lacks \"%s\"", #call, hoist_errmsg(), (needle));  \
 	} while (0)
 
 /* ---- helpers (helpers.c) ---- */
@@ -111,6 +108,6 @@ const char *test_hoist_bin(void);
 /* Plans ck under opt and loads by that plan (what a load given only options does):
  * the first failing step's status, its message in hoist_errmsg(). */
 enum hoist_status test_load(const struct hoist_checkpoint *ck, const struct hoist_options *opt,
-			    struct hoist_model **out);
+                            struct hoist_model **out);
 
 #endif

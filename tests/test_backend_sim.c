@@ -33,7 +33,8 @@ TEST(devices_list_sim)
 	CHECK_EQ_INT(info[0].device.kind, HOIST_DEVICE_SIM);
 	CHECK_EQ_U64(info[0].total_bytes, 4ull << 30);
 	CHECK_EQ_U64(info[0].free_bytes, 4ull << 30);
-	struct hoist_options opt = {.sim = &(struct hoist_sim_options){.devices = 3, .capacity = 1000000}};
+	struct hoist_options opt = {
+	        .sim = &(struct hoist_sim_options){.devices = 3, .capacity = 1000000}};
 	CHECK_OK(hoist_device_list(HOIST_DEVICE_SIM, &opt, info, 8, &n));
 	CHECK_EQ_INT(n, 3);
 	for (int i = 0; i < 3; i++) {
@@ -49,8 +50,8 @@ TEST(devices_list_cuda)
 {
 	struct hoist_device_info info[HOIST_MAX_DEVICES];
 	size_t n = 99;
-	enum hoist_status st = hoist_device_list(HOIST_DEVICE_CUDA, NULL, info,
-						   HOIST_MAX_DEVICES, &n);
+	enum hoist_status st =
+	        hoist_device_list(HOIST_DEVICE_CUDA, NULL, info, HOIST_MAX_DEVICES, &n);
 	if (st == HOIST_OK) {
 		CHECK(n >= 1);
 		CHECK(info[0].total_bytes > 0);
@@ -59,7 +60,8 @@ TEST(devices_list_cuda)
 		CHECK_EQ_INT(st, HOIST_ERR_NO_DEVICE);
 		CHECK_EQ_INT(n, 0);
 		const char *m = hoist_errmsg();
-		CHECK(strncmp(m, "no CUDA driver: libcuda.so.1", 28) == 0 || strncmp(m, "no CUDA GPU", 11) == 0);
+		CHECK(strncmp(m, "no CUDA driver: libcuda.so.1", 28) == 0 ||
+		      strncmp(m, "no CUDA GPU", 11) == 0);
 	}
 }
 
@@ -68,7 +70,7 @@ TEST(devices_list_disk_is_invalid)
 	struct hoist_device_info info[1];
 	size_t n;
 	CHECK_ERR(hoist_device_list(HOIST_DEVICE_DISK, NULL, info, 1, &n), HOIST_ERR_INVALID,
-		  "no device list");
+	          "no device list");
 }
 
 /* Copies `n` bytes into a fresh sim arena at `off` in pieces over both streams, waits
@@ -89,7 +91,7 @@ TEST(sim_copy_round_trip)
 	/* The arena counts against the capacity: what is left, and no byte more. */
 	uint64_t rest;
 	CHECK_ERR(b->alloc(dev, (4ull << 30) - (1 << 20) + 1, &rest), HOIST_ERR_NO_SPACE,
-		  "sim:1: out of device memory: 4.29 GB asked, 4.29 GB free of 4.29 GB");
+	          "sim:1: out of device memory: 4.29 GB asked, 4.29 GB free of 4.29 GB");
 	CHECK_OK(b->alloc(dev, (4ull << 30) - (1 << 20), &rest));
 	b->free(dev, rest, (4ull << 30) - (1 << 20));
 
@@ -104,7 +106,7 @@ TEST(sim_copy_round_trip)
 	CHECK_OK(b->event_create(dev, &ev));
 	for (size_t off = 0, i = 0; off < n; off += 4096, i++)
 		CHECK_OK(b->copy_async(dev, (unsigned)(i % dev->streams), addr + 1000 + off,
-				       (char *)staging + off, HOIST__MIN(4096, n - off)));
+		                       (char *)staging + off, HOIST__MIN(4096, n - off)));
 	CHECK_OK(b->event_record(dev, ev, 0));
 	bool done = false;
 	while (!done)
@@ -121,7 +123,7 @@ TEST(sim_copy_round_trip)
 
 	/* Outside the allocation: the device refuses. */
 	CHECK_ERR(b->copy_out(dev, back, addr + (1 << 20) - 10, 11), HOIST_ERR_DEVICE,
-		  "sim:1: copy of 11 bytes at 0x");
+	          "sim:1: copy of 11 bytes at 0x");
 	CHECK_ERR(b->copy_out(dev, back, 12345, 1), HOIST_ERR_DEVICE, "no allocation holds");
 
 	b->event_destroy(dev, ev);
@@ -138,7 +140,7 @@ TEST(sim_open_bad_index)
 {
 	struct hoist__dev *dev = (struct hoist__dev *)1;
 	CHECK_ERR(hoist__backend_sim.open(NULL, 1, &dev), HOIST_ERR_NO_DEVICE,
-		  "sim:1: no such simulated device (sim_devices is 1)");
+	          "sim:1: no such simulated device (sim_devices is 1)");
 	CHECK(dev == NULL);
 }
 
@@ -151,7 +153,7 @@ TEST(sim_capacity)
 	CHECK_OK(hoist__device_open((struct hoist_device){b->kind, 0}, &opt, &dev));
 	CHECK_OK(b->alloc(dev, 600000, &a1));
 	CHECK_ERR(b->alloc(dev, 400001, &a2), HOIST_ERR_NO_SPACE,
-		  "sim:0: out of device memory: 400.00 KB asked, 400.00 KB free of 1.00 MB");
+	          "sim:0: out of device memory: 400.00 KB asked, 400.00 KB free of 1.00 MB");
 	CHECK_OK(b->alloc(dev, 400000, &a2));
 	CHECK(a2 >= a1 + 600000);
 	b->free(dev, a1, 600000);
@@ -161,19 +163,21 @@ TEST(sim_capacity)
 
 TEST(sim_fault_alloc)
 {
-	struct hoist_options opt = {.sim = &(struct hoist_sim_options){.fault = HOIST_SIM_FAULT_ALLOC}};
+	struct hoist_options opt = {
+	        .sim = &(struct hoist_sim_options){.fault = HOIST_SIM_FAULT_ALLOC}};
 	struct hoist__dev *dev;
 	uint64_t a;
 	CHECK_OK(hoist__device_open((struct hoist_device){HOIST_DEVICE_SIM, 0}, &opt, &dev));
 	CHECK_ERR(hoist__backend_sim.alloc(dev, 4096, &a), HOIST_ERR_DEVICE,
-		  "sim:0: injected allocation fault allocating 4.10 KB of device memory");
+	          "sim:0: injected allocation fault allocating 4.10 KB of device memory");
 	hoist__backend_sim.close(dev);
 }
 
 TEST(sim_fault_copy)
 {
 	const struct hoist__backend *b = &hoist__backend_sim;
-	struct hoist_options opt = {.sim = &(struct hoist_sim_options){.fault = HOIST_SIM_FAULT_COPY, .fault_after = 10000}};
+	struct hoist_options opt = {.sim = &(struct hoist_sim_options){
+	                                    .fault = HOIST_SIM_FAULT_COPY, .fault_after = 10000}};
 	struct hoist__dev *dev;
 	uint64_t a;
 	unsigned char buf[4096];
@@ -220,7 +224,7 @@ TEST(host_backend_pageable_and_pinned)
 	const struct hoist__backend *b = hoist__backend_for(HOIST_DEVICE_CPU);
 	for (int pinned = 0; pinned < 2; pinned++) {
 		struct hoist_options opt = {.host_memory = pinned ? HOIST_HOST_PINNED
-								  : HOIST_HOST_PAGEABLE};
+		                                                  : HOIST_HOST_PAGEABLE};
 		struct hoist__dev *dev;
 		uint64_t a;
 		CHECK_OK(hoist__device_open((struct hoist_device){b->kind, 0}, &opt, &dev));
@@ -235,9 +239,9 @@ TEST(host_backend_pageable_and_pinned)
 		CHECK_OK(st);
 		CHECK_EQ_U64(a % 4096, 0);
 		CHECK_STR(dev->memory, pinned ? (strstr(dev->memory, "cuMemHostAlloc")
-							  ? "pinned by cuMemHostAlloc"
-							  : "pinned by mlock")
-					      : "pageable");
+		                                         ? "pinned by cuMemHostAlloc"
+		                                         : "pinned by mlock")
+		                              : "pageable");
 		unsigned char src[1000], back[1000];
 		fill(src, sizeof src, 5);
 		CHECK_OK(b->copy_in(dev, a + 100, src, sizeof src));

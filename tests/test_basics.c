@@ -10,10 +10,10 @@ TEST(dtype_names_and_bits)
 		const char *name;
 		unsigned bits;
 	} want[] = {
-		{"BOOL", 8}, {"U8", 8}, {"I8", 8}, {"F8_E5M2", 8}, {"F8_E4M3", 8},
-		{"F8_E8M0", 8}, {"F4", 4}, {"F6_E2M3", 6}, {"F6_E3M2", 6}, {"I16", 16},
-		{"U16", 16}, {"F16", 16}, {"BF16", 16}, {"I32", 32}, {"U32", 32},
-		{"F32", 32}, {"C64", 64}, {"F64", 64}, {"I64", 64}, {"U64", 64},
+	        {"BOOL", 8},    {"U8", 8},   {"I8", 8},      {"F8_E5M2", 8}, {"F8_E4M3", 8},
+	        {"F8_E8M0", 8}, {"F4", 4},   {"F6_E2M3", 6}, {"F6_E3M2", 6}, {"I16", 16},
+	        {"U16", 16},    {"F16", 16}, {"BF16", 16},   {"I32", 32},    {"U32", 32},
+	        {"F32", 32},    {"C64", 64}, {"F64", 64},    {"I64", 64},    {"U64", 64},
 	};
 	for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
 		enum hoist_dtype d;
@@ -129,6 +129,6 @@ TEST(fault_injection)
 	CHECK_EQ_INT(errno, EIO);
 	hoist__source_close(src);
 	CHECK_ERR(hoist__source_open(test_path("nope"), 0, &src), HOIST_ERR_IO,
-		  "nope: cannot open: No such file or directory");
+	          "nope: cannot open: No such file or directory");
 	CHECK_ERR(hoist__source_open(test_tmpdir(), 0, &src), HOIST_ERR_IO, ": not a regular file");
 }

@@ -15,13 +15,24 @@
 static const char *torch_to_st(const char *t)
 {
 	static const char *map[][2] = {
-		{"torch.float64", "F64"},  {"torch.float32", "F32"},  {"torch.float16", "F16"},
-		{"torch.bfloat16", "BF16"}, {"torch.int64", "I64"},   {"torch.int32", "I32"},
-		{"torch.int16", "I16"},    {"torch.int8", "I8"},      {"torch.uint64", "U64"},
-		{"torch.uint32", "U32"},   {"torch.uint16", "U16"},   {"torch.uint8", "U8"},
-		{"torch.bool", "BOOL"},    {"torch.complex64", "C64"},
-		{"torch.float8_e4m3fn", "F8_E4M3"}, {"torch.float8_e5m2", "F8_E5M2"},
-		{"torch.float8_e8m0fnu", "F8_E8M0"}, {"torch.float4_e2m1fn_x2", "F4"},
+	        {"torch.float64", "F64"},
+	        {"torch.float32", "F32"},
+	        {"torch.float16", "F16"},
+	        {"torch.bfloat16", "BF16"},
+	        {"torch.int64", "I64"},
+	        {"torch.int32", "I32"},
+	        {"torch.int16", "I16"},
+	        {"torch.int8", "I8"},
+	        {"torch.uint64", "U64"},
+	        {"torch.uint32", "U32"},
+	        {"torch.uint16", "U16"},
+	        {"torch.uint8", "U8"},
+	        {"torch.bool", "BOOL"},
+	        {"torch.complex64", "C64"},
+	        {"torch.float8_e4m3fn", "F8_E4M3"},
+	        {"torch.float8_e5m2", "F8_E5M2"},
+	        {"torch.float8_e8m0fnu", "F8_E8M0"},
+	        {"torch.float4_e2m1fn_x2", "F4"},
 	};
 	for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
 		if (strcmp(map[i][0], t) == 0)
@@ -53,7 +64,7 @@ static void sha_of_range(const char *path, uint64_t offset, uint64_t size, char 
  * the manifest: dtype, shape, sha256 of the bytes at the reported range; every
  * manifest tensor of those files is present; metadata equal. Returns tensors seen. */
 static size_t check_against_manifest(const struct hoist_checkpoint *ckpt, json_t *manifest,
-				     const char *prefix)
+                                     const char *prefix)
 {
 	size_t seen = 0, expected = 0;
 	for (size_t s = 0; s < hoist_checkpoint_shard_count(ckpt); s++) {
@@ -69,7 +80,8 @@ static size_t check_against_manifest(const struct hoist_checkpoint *ckpt, json_t
 		/* metadata: each file's __metadata__ is in the merged set */
 		const char *mk;
 		json_t *mv;
-		json_object_foreach(json_object_get(entry, "metadata"), mk, mv) {
+		json_object_foreach(json_object_get(entry, "metadata"), mk, mv)
+		{
 			bool found = false;
 			for (size_t i = 0; i < hoist_checkpoint_metadata_count(ckpt); i++) {
 				const char *k, *v;
@@ -90,7 +102,8 @@ static size_t check_against_manifest(const struct hoist_checkpoint *ckpt, json_t
 			json_t *m = json_object_get(tensors, t->name);
 			if (!m)
 				FAIL("tensor %s not in manifest %s", t->name, key);
-			const char *want = torch_to_st(json_string_value(json_object_get(m, "dtype")));
+			const char *want =
+			        torch_to_st(json_string_value(json_object_get(m, "dtype")));
 			CHECK_STR(hoist_dtype_name(t->dtype), want);
 			json_t *shape = json_object_get(m, "shape");
 			/* torch's float4_e2m1fn_x2 packs two elements per element: the file's
@@ -121,8 +134,8 @@ TEST(checkpoint_reference_all_dtypes)
 {
 	json_t *manifest = load_manifest();
 	struct hoist_checkpoint *c;
-	CHECK_OK(hoist_checkpoint_open(test_join(test_data_dir(), "reference/all_dtypes.safetensors"),
-				       NULL, &c));
+	CHECK_OK(hoist_checkpoint_open(
+	        test_join(test_data_dir(), "reference/all_dtypes.safetensors"), NULL, &c));
 	CHECK_EQ_INT(hoist_checkpoint_shard_count(c), 1);
 	CHECK_EQ_INT(hoist_checkpoint_tensor_count(c), 21);
 	CHECK_EQ_INT(check_against_manifest(c, manifest, ""), 21);
@@ -142,7 +155,8 @@ TEST(checkpoint_reference_all_dtypes)
 	CHECK_EQ_INT(hoist_checkpoint_warning_count(c), 0);
 	/* file order: by data offset */
 	for (size_t i = 1; i < hoist_checkpoint_tensor_count(c); i++)
-		CHECK(hoist_checkpoint_tensor(c, i - 1)->offset <= hoist_checkpoint_tensor(c, i)->offset);
+		CHECK(hoist_checkpoint_tensor(c, i - 1)->offset <=
+		      hoist_checkpoint_tensor(c, i)->offset);
 	CHECK_STR(hoist_checkpoint_tensor(c, 0)->name, "t_uint64");
 	CHECK_EQ_U64(hoist_checkpoint_tensor(c, 0)->offset, 8 + 1592);
 	size_t idx;
@@ -179,7 +193,8 @@ static void check_tiny(const char *path, json_t *manifest)
 	for (size_t i = 1; i < 70; i++) {
 		const struct hoist_tensor_info *a = hoist_checkpoint_tensor(c, i - 1);
 		const struct hoist_tensor_info *b = hoist_checkpoint_tensor(c, i);
-		CHECK(a->shard < b->shard || (a->shard == b->shard && a->offset + a->nbytes == b->offset));
+		CHECK(a->shard < b->shard ||
+		      (a->shard == b->shard && a->offset + a->nbytes == b->offset));
 	}
 	hoist_checkpoint_close(c);
 }
@@ -212,13 +227,14 @@ TEST(checkpoint_qwen7b_sparse)
 
 	/* spot checks against shard-headers.json itself */
 	json_error_t e;
-	json_t *sh = json_load_file(test_join(test_join(test_data_dir(), "qwen2-vl-7b"),
-					      "shard-headers.json"), 0, &e);
+	json_t *sh = json_load_file(
+	        test_join(test_join(test_data_dir(), "qwen2-vl-7b"), "shard-headers.json"), 0, &e);
 	CHECK(sh != NULL);
 	const char *checks[][2] = {
-		{"lm_head.weight", "model-00005-of-00005.safetensors"},
-		{"model.language_model.embed_tokens.weight", "model-00001-of-00005.safetensors"},
-		{"model.language_model.layers.10.mlp.down_proj.weight", "model-00002-of-00005.safetensors"},
+	        {"lm_head.weight", "model-00005-of-00005.safetensors"},
+	        {"model.language_model.embed_tokens.weight", "model-00001-of-00005.safetensors"},
+	        {"model.language_model.layers.10.mlp.down_proj.weight",
+	         "model-00002-of-00005.safetensors"},
 	};
 	for (size_t k = 0; k < 3; k++) {
 		json_t *entry = json_object_get(sh, checks[k][1]);
@@ -232,11 +248,12 @@ TEST(checkpoint_qwen7b_sparse)
 		const char *p = hoist_checkpoint_shard(c, ti->shard)->path;
 		CHECK_STR(p + strlen(p) - strlen(checks[k][1]), checks[k][1]);
 		json_t *off = json_object_get(t, "data_offsets");
-		CHECK_EQ_U64(ti->offset, 8 + strlen(htext) + json_integer_value(json_array_get(off, 0)));
+		CHECK_EQ_U64(ti->offset,
+		             8 + strlen(htext) + json_integer_value(json_array_get(off, 0)));
 		CHECK_EQ_U64(ti->nbytes, json_integer_value(json_array_get(off, 1)) -
-						 json_integer_value(json_array_get(off, 0)));
+		                                 json_integer_value(json_array_get(off, 0)));
 		CHECK_STR(hoist_dtype_name(ti->dtype),
-			  json_string_value(json_object_get(t, "dtype")));
+		          json_string_value(json_object_get(t, "dtype")));
 		json_decref(h);
 	}
 	json_decref(sh);
@@ -262,18 +279,20 @@ static const char *make_sharded(const char *name, const char *index_json, const 
 	static char dir[4096];
 	snprintf(dir, sizeof dir, "%s", test_path(name));
 	CHECK(mkdir(dir, 0755) == 0);
-	fixture_write_safetensors(test_join(dir, SHARD1),
-				  "{\"__metadata__\":{\"format\":\"pt\",\"only1\":\"x\"},"
-				  "\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
-				  "\"b\":{\"dtype\":\"BF16\",\"shape\":[2,2],\"data_offsets\":[4,12]}}",
-				  NULL, 12);
-	fixture_write_safetensors(test_join(dir, SHARD2),
-				  "{\"__metadata__\":{\"format\":\"np\",\"only2\":\"y\"},"
-				  "\"c\":{\"dtype\":\"I64\",\"shape\":[2],\"data_offsets\":[0,16]}}",
-				  NULL, 16);
+	fixture_write_safetensors(
+	        test_join(dir, SHARD1),
+	        "{\"__metadata__\":{\"format\":\"pt\",\"only1\":\"x\"},"
+	        "\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
+	        "\"b\":{\"dtype\":\"BF16\",\"shape\":[2,2],\"data_offsets\":[4,12]}}",
+	        NULL, 12);
+	fixture_write_safetensors(
+	        test_join(dir, SHARD2),
+	        "{\"__metadata__\":{\"format\":\"np\",\"only2\":\"y\"},"
+	        "\"c\":{\"dtype\":\"I64\",\"shape\":[2],\"data_offsets\":[0,16]}}",
+	        NULL, 16);
 	if (index_json)
 		test_write_file(test_join(dir, "model.safetensors.index.json"), index_json,
-				strlen(index_json));
+		                strlen(index_json));
 	if (config)
 		test_write_file(test_join(dir, "config.json"), config, strlen(config));
 	return dir;
@@ -283,8 +302,9 @@ static const char *make_sharded(const char *name, const char *index_json, const 
 
 TEST(checkpoint_sharded_ok)
 {
-	const char *dir = make_sharded("ok", "{\"metadata\":{\"total_size\":28}," GOOD_MAP "}",
-				       "{\"architectures\":[\"LlamaForCausalLM\"],\"dtype\":\"float16\"}");
+	const char *dir =
+	        make_sharded("ok", "{\"metadata\":{\"total_size\":28}," GOOD_MAP "}",
+	                     "{\"architectures\":[\"LlamaForCausalLM\"],\"dtype\":\"float16\"}");
 	struct hoist_checkpoint *c;
 	CHECK_OK(hoist_checkpoint_open(dir, NULL, &c));
 	CHECK_EQ_INT(hoist_checkpoint_shard_count(c), 2);
@@ -332,11 +352,11 @@ TEST(checkpoint_index_warnings_and_config)
 {
 	struct hoist_checkpoint *c;
 	const char *dir = make_sharded("total", "{\"metadata\":{\"total_size\":29}," GOOD_MAP "}",
-				       "{\"architectures\": [\"X\"], \"torch_dtype\": 5");
+	                               "{\"architectures\": [\"X\"], \"torch_dtype\": 5");
 	CHECK_OK(hoist_checkpoint_open(dir, NULL, &c));
 	CHECK_EQ_INT(hoist_checkpoint_warning_count(c), 2);
 	CHECK(strstr(hoist_checkpoint_warning(c, 0),
-		     "metadata.total_size says 29 bytes but the shards' tensors hold 28"));
+	             "metadata.total_size says 29 bytes but the shards' tensors hold 28"));
 	CHECK(strstr(hoist_checkpoint_warning(c, 1), "config.json: not valid JSON"));
 	CHECK(strstr(hoist_checkpoint_warning(c, 1), "config ignored"));
 	CHECK(hoist_checkpoint_warning(c, 2) == NULL);
@@ -344,7 +364,7 @@ TEST(checkpoint_index_warnings_and_config)
 	hoist_checkpoint_close(c);
 
 	dir = make_sharded("total_str", "{\"metadata\":{\"total_size\":\"28\"}," GOOD_MAP "}",
-			   "[\"not an object\"]");
+	                   "[\"not an object\"]");
 	CHECK_OK(hoist_checkpoint_open(dir, NULL, &c));
 	CHECK_EQ_INT(hoist_checkpoint_warning_count(c), 2);
 	CHECK(strstr(hoist_checkpoint_warning(c, 0), "total_size is not a non-negative integer"));
@@ -352,8 +372,9 @@ TEST(checkpoint_index_warnings_and_config)
 	hoist_checkpoint_close(c);
 
 	/* config fields of the wrong type are simply absent; torch_dtype wins over dtype */
-	dir = make_sharded("config_types", "{" GOOD_MAP "}",
-			   "{\"architectures\":\"Llama\",\"torch_dtype\":\"bfloat16\",\"dtype\":\"float32\"}");
+	dir = make_sharded(
+	        "config_types", "{" GOOD_MAP "}",
+	        "{\"architectures\":\"Llama\",\"torch_dtype\":\"bfloat16\",\"dtype\":\"float32\"}");
 	CHECK_OK(hoist_checkpoint_open(dir, NULL, &c));
 	CHECK_EQ_INT(hoist_checkpoint_warning_count(c), 0);
 	CHECK(hoist_checkpoint_architecture(c) == NULL);
@@ -365,7 +386,8 @@ TEST(checkpoint_index_warnings_and_config)
 	CHECK(mkdir(test_join(dir, "config.json"), 0755) == 0);
 	CHECK_OK(hoist_checkpoint_open(dir, NULL, &c));
 	CHECK_EQ_INT(hoist_checkpoint_warning_count(c), 1);
-	CHECK(strstr(hoist_checkpoint_warning(c, 0), "config.json: not a regular file; config ignored"));
+	CHECK(strstr(hoist_checkpoint_warning(c, 0),
+	             "config.json: not a regular file; config ignored"));
 	hoist_checkpoint_close(c);
 }
 
@@ -374,8 +396,8 @@ static void expect_fail(const char *path, enum hoist_status status, const char *
 	struct hoist_checkpoint *c = (struct hoist_checkpoint *)1;
 	enum hoist_status s = hoist_checkpoint_open(path, NULL, &c);
 	if (s != status)
-		FAIL("%s: %s, expected %s (%s)", path, hoist_status_name(s), hoist_status_name(status),
-		     hoist_errmsg());
+		FAIL("%s: %s, expected %s (%s)", path, hoist_status_name(s),
+		     hoist_status_name(status), hoist_errmsg());
 	CHECK(c == NULL);
 	if (!strstr(hoist_errmsg(), needle))
 		FAIL("%s: message \"%s\" lacks \"%s\"", path, hoist_errmsg(), needle);
@@ -386,34 +408,38 @@ TEST(checkpoint_index_mismatches)
 	const char *dir;
 	/* a tensor in another shard than the index says */
 	dir = make_sharded("wrong_shard",
-			   "{\"weight_map\":{\"a\":\"" SHARD1 "\",\"b\":\"" SHARD2 "\",\"c\":\"" SHARD2 "\"}}",
-			   NULL);
+	                   "{\"weight_map\":{\"a\":\"" SHARD1 "\",\"b\":\"" SHARD2
+	                   "\",\"c\":\"" SHARD2 "\"}}",
+	                   NULL);
 	expect_fail(dir, HOIST_ERR_FORMAT,
-		    "model.safetensors.index.json: the index and the shards disagree on 1 tensor: "
-		    "\"b\" is in " SHARD1 " (the index says " SHARD2 ")");
+	            "model.safetensors.index.json: the index and the shards disagree on 1 tensor: "
+	            "\"b\" is in " SHARD1 " (the index says " SHARD2 ")");
 	/* the index names a tensor no shard has */
 	dir = make_sharded("phantom",
-			   "{\"weight_map\":{\"a\":\"" SHARD1 "\",\"b\":\"" SHARD1 "\",\"c\":\"" SHARD2
-			   "\",\"zz\":\"" SHARD2 "\"}}",
-			   NULL);
+	                   "{\"weight_map\":{\"a\":\"" SHARD1 "\",\"b\":\"" SHARD1
+	                   "\",\"c\":\"" SHARD2 "\",\"zz\":\"" SHARD2 "\"}}",
+	                   NULL);
 	expect_fail(dir, HOIST_ERR_FORMAT,
-		    "disagree on 1 tensor: \"zz\" is in no shard (the index says " SHARD2 ")");
+	            "disagree on 1 tensor: \"zz\" is in no shard (the index says " SHARD2 ")");
 	/* a shard holds a tensor the index does not list */
-	dir = make_sharded("unlisted", "{\"weight_map\":{\"a\":\"" SHARD1 "\",\"c\":\"" SHARD2 "\"}}",
-			   NULL);
-	expect_fail(dir, HOIST_ERR_FORMAT, "disagree on 1 tensor: \"b\" in " SHARD1 " is not in the index");
+	dir = make_sharded("unlisted",
+	                   "{\"weight_map\":{\"a\":\"" SHARD1 "\",\"c\":\"" SHARD2 "\"}}", NULL);
+	expect_fail(dir, HOIST_ERR_FORMAT,
+	            "disagree on 1 tensor: \"b\" in " SHARD1 " is not in the index");
 	/* several at once: each listed */
 	dir = make_sharded("several",
-			   "{\"weight_map\":{\"a\":\"" SHARD2 "\",\"x\":\"" SHARD1 "\",\"c\":\"" SHARD2 "\"}}",
-			   NULL);
+	                   "{\"weight_map\":{\"a\":\"" SHARD2 "\",\"x\":\"" SHARD1
+	                   "\",\"c\":\"" SHARD2 "\"}}",
+	                   NULL);
 	expect_fail(dir, HOIST_ERR_FORMAT,
-		    "disagree on 3 tensors: \"a\" is in " SHARD1 " (the index says " SHARD2 "); "
-		    "\"x\" is in no shard (the index says " SHARD1 "); \"b\" in " SHARD1
-		    " is not in the index");
+	            "disagree on 3 tensors: \"a\" is in " SHARD1 " (the index says " SHARD2 "); "
+	            "\"x\" is in no shard (the index says " SHARD1 "); \"b\" in " SHARD1
+	            " is not in the index");
 	/* many: the count is right, the list is cut */
 	char big[8192];
-	int n = snprintf(big, sizeof big, "{\"weight_map\":{" "\"a\":\"" SHARD1 "\",\"b\":\"" SHARD1
-			 "\",\"c\":\"" SHARD2 "\"");
+	int n = snprintf(big, sizeof big,
+	                 "{\"weight_map\":{"
+	                 "\"a\":\"" SHARD1 "\",\"b\":\"" SHARD1 "\",\"c\":\"" SHARD2 "\"");
 	for (int i = 0; i < 20; i++)
 		n += snprintf(big + n, sizeof big - n, ",\"ghost%d\":\"" SHARD1 "\"", i);
 	snprintf(big + n, sizeof big - n, "}}");
@@ -427,15 +453,18 @@ TEST(checkpoint_index_broken)
 {
 	const char *dir;
 	dir = make_sharded("missing_shard",
-			   "{\"weight_map\":{\"a\":\"" SHARD1 "\",\"b\":\"" SHARD1 "\",\"c\":\"" SHARD2
-			   "\",\"d\":\"model-00003-of-00003.safetensors\"}}",
-			   NULL);
-	expect_fail(dir, HOIST_ERR_IO, "model-00003-of-00003.safetensors: cannot open: No such file");
+	                   "{\"weight_map\":{\"a\":\"" SHARD1 "\",\"b\":\"" SHARD1
+	                   "\",\"c\":\"" SHARD2 "\",\"d\":\"model-00003-of-00003.safetensors\"}}",
+	                   NULL);
+	expect_fail(dir, HOIST_ERR_IO,
+	            "model-00003-of-00003.safetensors: cannot open: No such file");
 	dir = make_sharded("escape", "{\"weight_map\":{\"a\":\"../" SHARD1 "\"}}", NULL);
 	expect_fail(dir, HOIST_ERR_FORMAT,
-		    "weight_map entry \"a\" names shard \"../" SHARD1 "\", which is not a plain file name");
+	            "weight_map entry \"a\" names shard \"../" SHARD1
+	            "\", which is not a plain file name");
 	dir = make_sharded("absolute", "{\"weight_map\":{\"a\":\"/etc/passwd\"}}", NULL);
-	expect_fail(dir, HOIST_ERR_FORMAT, "names shard \"/etc/passwd\", which is not a plain file name");
+	expect_fail(dir, HOIST_ERR_FORMAT,
+	            "names shard \"/etc/passwd\", which is not a plain file name");
 	dir = make_sharded("dotdot", "{\"weight_map\":{\"a\":\"..\"}}", NULL);
 	expect_fail(dir, HOIST_ERR_FORMAT, "names shard \"..\"");
 	dir = make_sharded("empty_name", "{\"weight_map\":{\"a\":\"\"}}", NULL);
@@ -450,23 +479,27 @@ TEST(checkpoint_index_broken)
 	expect_fail(dir, HOIST_ERR_FORMAT, "\"weight_map\" is empty");
 	dir = make_sharded("map_value", "{\"weight_map\":{\"a\":1}}", NULL);
 	expect_fail(dir, HOIST_ERR_FORMAT, "weight_map entry \"a\" is not a file name");
-	dir = make_sharded("map_dup", "{\"weight_map\":{\"a\":\"" SHARD1 "\",\"a\":\"" SHARD1 "\"}}", NULL);
+	dir = make_sharded("map_dup",
+	                   "{\"weight_map\":{\"a\":\"" SHARD1 "\",\"a\":\"" SHARD1 "\"}}", NULL);
 	expect_fail(dir, HOIST_ERR_FORMAT, "duplicate object key");
 	/* a tensor name in two shards */
 	dir = make_sharded("twice", "{" GOOD_MAP "}", NULL);
-	fixture_write_safetensors(test_join(dir, SHARD2),
-				  "{\"c\":{\"dtype\":\"I64\",\"shape\":[2],\"data_offsets\":[0,16]},"
-				  "\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[16,20]}}",
-				  NULL, 20);
+	fixture_write_safetensors(
+	        test_join(dir, SHARD2),
+	        "{\"c\":{\"dtype\":\"I64\",\"shape\":[2],\"data_offsets\":[0,16]},"
+	        "\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[16,20]}}",
+	        NULL, 20);
 	expect_fail(dir, HOIST_ERR_FORMAT,
-		    "duplicate tensor name across shards: \"a\" in " SHARD1 " and " SHARD2);
+	            "duplicate tensor name across shards: \"a\" in " SHARD1 " and " SHARD2);
 	/* a bad shard: the message names that shard */
 	dir = make_sharded("bad_shard", "{" GOOD_MAP "}", NULL);
-	fixture_write_safetensors(test_join(dir, SHARD2),
-				  "{\"c\":{\"dtype\":\"F32\",\"shape\":[4,4],\"data_offsets\":[0,12]}}",
-				  NULL, 12);
-	expect_fail(dir, HOIST_ERR_FORMAT,
-		    SHARD2 ": tensor \"c\": data_offsets [0, 12) do not match shape [4, 4] x F32 (64 bytes)");
+	fixture_write_safetensors(
+	        test_join(dir, SHARD2),
+	        "{\"c\":{\"dtype\":\"F32\",\"shape\":[4,4],\"data_offsets\":[0,12]}}", NULL, 12);
+	expect_fail(
+	        dir, HOIST_ERR_FORMAT,
+	        SHARD2
+	        ": tensor \"c\": data_offsets [0, 12) do not match shape [4, 4] x F32 (64 bytes)");
 	/* a shard that is a directory */
 	dir = make_sharded("shard_dir", "{" GOOD_MAP "}", NULL);
 	CHECK(unlink(test_join(dir, SHARD2)) == 0);
@@ -477,9 +510,10 @@ TEST(checkpoint_index_broken)
 TEST(checkpoint_paths_and_arguments)
 {
 	struct hoist_checkpoint *c = NULL;
-	expect_fail(test_path("nothing-here"), HOIST_ERR_IO, "nothing-here: No such file or directory");
+	expect_fail(test_path("nothing-here"), HOIST_ERR_IO,
+	            "nothing-here: No such file or directory");
 	expect_fail(test_tmpdir(), HOIST_ERR_IO,
-		    "no model.safetensors.index.json or model.safetensors in this directory");
+	            "no model.safetensors.index.json or model.safetensors in this directory");
 	CHECK_ERR(hoist_checkpoint_open(NULL, NULL, &c), HOIST_ERR_INVALID, "no path");
 	CHECK_ERR(hoist_checkpoint_open("", NULL, &c), HOIST_ERR_INVALID, "no path");
 	CHECK_ERR(hoist_checkpoint_open("x", NULL, NULL), HOIST_ERR_INVALID, "out is NULL");
@@ -487,7 +521,8 @@ TEST(checkpoint_paths_and_arguments)
 	const char *dir = test_path("single");
 	CHECK(mkdir(dir, 0755) == 0);
 	fixture_write_safetensors(test_join(dir, "model.safetensors"),
-				  "{\"w\":{\"dtype\":\"U8\",\"shape\":[3],\"data_offsets\":[0,3]}}", "abc", 3);
+	                          "{\"w\":{\"dtype\":\"U8\",\"shape\":[3],\"data_offsets\":[0,3]}}",
+	                          "abc", 3);
 	test_write_file(test_join(dir, "config.json"), "{\"architectures\":[\"M\"]}", 23);
 	CHECK_OK(hoist_checkpoint_open(dir, NULL, &c));
 	CHECK_EQ_INT(hoist_checkpoint_tensor_count(c), 1);
@@ -506,7 +541,6 @@ TEST(checkpoint_paths_and_arguments)
 	CHECK_ERR(hoist_checkpoint_find(NULL, "a", &i), HOIST_ERR_INVALID, "NULL");
 }
 
-
 /* ---- faults ------------------------------------------------------------------------- */
 
 /* ENOMEM at each allocation in turn: each fails cleanly with HOIST_ERR_NOMEM (ASan
@@ -516,8 +550,8 @@ TEST(checkpoint_fault_each_allocation)
 	char tiny[4096], made[4096];
 	snprintf(tiny, sizeof tiny, "%s", test_join(test_data_dir(), "reference/tiny-qwen2-vl"));
 	snprintf(made, sizeof made, "%s",
-		 make_sharded("faults", "{\"metadata\":{\"total_size\":1}," GOOD_MAP "}",
-			      "{\"architectures\":[\"A\"],\"dtype\":\"bfloat16\"}"));
+	         make_sharded("faults", "{\"metadata\":{\"total_size\":1}," GOOD_MAP "}",
+	                      "{\"architectures\":[\"A\"],\"dtype\":\"bfloat16\"}"));
 	const char *paths[] = {tiny, made};
 	for (size_t p = 0; p < 2; p++) {
 		long n;
@@ -536,15 +570,16 @@ TEST(checkpoint_fault_each_allocation)
 			}
 			CHECK(c == NULL);
 			if (s != HOIST_ERR_NOMEM)
-				FAIL("%s: allocation %ld: %s (%s)", paths[p], n, hoist_status_name(s),
-				     hoist_errmsg());
+				FAIL("%s: allocation %ld: %s (%s)", paths[p], n,
+				     hoist_status_name(s), hoist_errmsg());
 			CHECK(strstr(hoist_errmsg(), "out of memory") != NULL);
 		}
 		CHECK(n > 15); /* it did reach the allocations */
 		/* every allocation failing from the first */
 		struct hoist_checkpoint *c = NULL;
 		hoist_fault_set(HOIST_FAULT_ALLOC, 1, ENOMEM, true);
-		CHECK_ERR(hoist_checkpoint_open(paths[p], NULL, &c), HOIST_ERR_NOMEM, "out of memory");
+		CHECK_ERR(hoist_checkpoint_open(paths[p], NULL, &c), HOIST_ERR_NOMEM,
+		          "out of memory");
 		hoist_fault_clear_all();
 		CHECK(c == NULL);
 	}
@@ -574,7 +609,8 @@ TEST(checkpoint_fault_io)
 
 	/* short reads everywhere: the same result, read in pieces */
 	hoist_fault_set(HOIST_FAULT_SHORT_READ, 1, 0, true);
-	CHECK_OK(hoist_checkpoint_open(test_join(test_data_dir(), "reference/tiny-qwen2-vl"), NULL, &c));
+	CHECK_OK(hoist_checkpoint_open(test_join(test_data_dir(), "reference/tiny-qwen2-vl"), NULL,
+	                               &c));
 	hoist_fault_clear_all();
 	CHECK_EQ_INT(hoist_checkpoint_tensor_count(c), 70);
 	CHECK_STR(hoist_checkpoint_architecture(c), "Qwen2VLForConditionalGeneration");
@@ -583,7 +619,7 @@ TEST(checkpoint_fault_io)
 	/* open failing: the message names the file and the error */
 	hoist_fault_set(HOIST_FAULT_OPEN, 1, EACCES, false);
 	CHECK_ERR(hoist_checkpoint_open(file, NULL, &c), HOIST_ERR_IO,
-		  "all_dtypes.safetensors: cannot open: Permission denied");
+	          "all_dtypes.safetensors: cannot open: Permission denied");
 	hoist_fault_clear_all();
 	/* in a sharded checkpoint: each open in turn (the index, 3 shards, config.json) */
 	const char *tiny = test_join(test_data_dir(), "reference/tiny-qwen2-vl");
@@ -615,8 +651,8 @@ static const char *many_header(int s)
 {
 	static char header[256];
 	snprintf(header, sizeof header,
-		 "{\"t%d\":{\"dtype\":\"U8\",\"shape\":[%d],\"data_offsets\":[0,%d]}}", s, s + 1,
-		 s + 1);
+	         "{\"t%d\":{\"dtype\":\"U8\",\"shape\":[%d],\"data_offsets\":[0,%d]}}", s, s + 1,
+	         s + 1);
 	return header;
 }
 
@@ -631,9 +667,10 @@ static const char *make_many(const char *name)
 	for (int s = 0; s < MANY_SHARDS; s++) {
 		snprintf(file, sizeof file, "model-%05d-of-%05d.safetensors", s + 1, MANY_SHARDS);
 		snprintf(tname, sizeof tname, "t%d", s);
-		fixture_write_safetensors(test_join(dir, file), many_header(s), NULL, (size_t)s + 1);
+		fixture_write_safetensors(test_join(dir, file), many_header(s), NULL,
+		                          (size_t)s + 1);
 		n += snprintf(index + n, sizeof index - (size_t)n, "%s\"%s\":\"%s\"", s ? "," : "",
-			      tname, file);
+		              tname, file);
 	}
 	snprintf(index + n, sizeof index - (size_t)n, "}}");
 	test_write_file(test_join(dir, "model.safetensors.index.json"), index, strlen(index));
@@ -668,7 +705,7 @@ TEST(checkpoint_threads_same_result_first_error)
 			CHECK_EQ_U64(t->nbytes, (uint64_t)s + 1);
 			CHECK_EQ_U64(t->offset, 8 + strlen(many_header(s)));
 			CHECK_EQ_U64(hoist_checkpoint_shard(c, (size_t)s)->size,
-				     8 + strlen(many_header(s)) + (size_t)s + 1);
+			             8 + strlen(many_header(s)) + (size_t)s + 1);
 		}
 		hoist_checkpoint_close(c);
 	}
@@ -682,9 +719,9 @@ TEST(checkpoint_threads_same_result_first_error)
 	CHECK(unlink(test_join(dir, file)) == 0);
 	char want[4200];
 	snprintf(want, sizeof want,
-		 "%s/model-00005-of-00012.safetensors: tensor \"t4\": data_offsets [0, 1) do not "
-		 "match shape [2] x U8 (2 bytes)",
-		 dir);
+	         "%s/model-00005-of-00012.safetensors: tensor \"t4\": data_offsets [0, 1) do not "
+	         "match shape [2] x U8 (2 bytes)",
+	         dir);
 	for (size_t k = 0; k < TEST_ARRAY_SIZE(threads); k++) {
 		hoist_checkpoint_set_header_threads(threads[k]);
 		for (int r = 0; r < 50; r++) {
@@ -698,14 +735,16 @@ TEST(checkpoint_threads_same_result_first_error)
 	{
 		static char deep[8192];
 		int depth = 2000;
-		int n = snprintf(deep, sizeof deep,
-				 "{\"t2\":{\"dtype\":\"U8\",\"shape\":[0],\"data_offsets\":[0,0],\"x\":");
+		int n = snprintf(
+		        deep, sizeof deep,
+		        "{\"t2\":{\"dtype\":\"U8\",\"shape\":[0],\"data_offsets\":[0,0],\"x\":");
 		memset(deep + n, '[', (size_t)depth);
 		memset(deep + n + depth, ']', (size_t)depth);
 		memcpy(deep + n + 2 * depth, "}}", 3);
 		break_shard(dir, 2, deep);
 		snprintf(want, sizeof want,
-			 "%s/model-00003-of-00012.safetensors: header nests deeper than 127 levels", dir);
+		         "%s/model-00003-of-00012.safetensors: header nests deeper than 127 levels",
+		         dir);
 		for (size_t k = 0; k < TEST_ARRAY_SIZE(threads); k++) {
 			hoist_checkpoint_set_header_threads(threads[k]);
 			struct hoist_checkpoint *c = NULL;
@@ -721,14 +760,15 @@ TEST(checkpoint_threads_same_result_first_error)
 		hoist_checkpoint_set_header_threads(threads[k]);
 		struct hoist_checkpoint *c = NULL;
 		CHECK_ERR(hoist_checkpoint_open(dir, NULL, &c), HOIST_ERR_FORMAT,
-			  "model-00008-of-00012.safetensors: header is not valid JSON");
+		          "model-00008-of-00012.safetensors: header is not valid JSON");
 	}
 	break_shard(dir, 7, "{\"t7\":{\"dtype\":\"U8\",\"shape\":[0],\"data_offsets\":[0,0]}}");
 	for (size_t k = 0; k < TEST_ARRAY_SIZE(threads); k++) {
 		hoist_checkpoint_set_header_threads(threads[k]);
 		struct hoist_checkpoint *c = NULL;
-		CHECK_ERR(hoist_checkpoint_open(dir, NULL, &c), HOIST_ERR_IO,
-			  "model-00011-of-00012.safetensors: cannot open: No such file or directory");
+		CHECK_ERR(
+		        hoist_checkpoint_open(dir, NULL, &c), HOIST_ERR_IO,
+		        "model-00011-of-00012.safetensors: cannot open: No such file or directory");
 	}
 	hoist_checkpoint_set_header_threads(0);
 	test_check_no_leaks();
@@ -763,7 +803,7 @@ TEST(checkpoint_threads_faults)
 		struct hoist_checkpoint *c = (struct hoist_checkpoint *)1;
 		hoist_fault_set(HOIST_FAULT_OPEN, n, EMFILE, false);
 		CHECK_ERR(hoist_checkpoint_open(dir, NULL, &c), HOIST_ERR_IO,
-			  "cannot open: Too many open files");
+		          "cannot open: Too many open files");
 		hoist_fault_clear_all();
 		CHECK(c == NULL);
 	}

@@ -296,7 +296,8 @@ TEST(convert_loaded_dtype_and_nbytes)
 		t.dtype = floats[i];
 		t.nbytes = 15 * (hoist_dtype_bits(t.dtype) / 8);
 		CHECK_EQ_INT(hoist_dtype_loaded(t.dtype, HOIST_DTYPE_NONE), t.dtype);
-		CHECK_EQ_U64(hoist__loaded_nbytes(t.dtype, t.numel, t.nbytes, HOIST_DTYPE_NONE), t.nbytes);
+		CHECK_EQ_U64(hoist__loaded_nbytes(t.dtype, t.numel, t.nbytes, HOIST_DTYPE_NONE),
+		             t.nbytes);
 		CHECK_EQ_INT(hoist_dtype_loaded(t.dtype, HOIST_F32), HOIST_F32);
 		CHECK_EQ_U64(hoist__loaded_nbytes(t.dtype, t.numel, t.nbytes, HOIST_F32), 60);
 		CHECK_EQ_INT(hoist_dtype_loaded(t.dtype, HOIST_BF16), HOIST_BF16);
@@ -318,7 +319,8 @@ TEST(convert_loaded_dtype_and_nbytes)
 		t.dtype = others[i].d;
 		t.nbytes = others[i].nbytes;
 		CHECK_EQ_INT(hoist_dtype_loaded(t.dtype, HOIST_F32), t.dtype);
-		CHECK_EQ_U64(hoist__loaded_nbytes(t.dtype, t.numel, t.nbytes, HOIST_F32), others[i].nbytes);
+		CHECK_EQ_U64(hoist__loaded_nbytes(t.dtype, t.numel, t.nbytes, HOIST_F32),
+		             others[i].nbytes);
 		CHECK_EQ_INT(hoist_dtype_loaded(t.dtype, HOIST_BF16), t.dtype);
 	}
 	int64_t shape4[1] = {16};

@@ -8,7 +8,6 @@
 
 #include <errno.h>
 
-
 static void need_gpu(void)
 {
 	struct hoist_device_info info[HOIST_MAX_DEVICES];
@@ -33,15 +32,15 @@ TEST(cuda_load_reference)
 {
 	need_gpu();
 	struct hoist_options opts[] = {
-		{.device = "cuda:0"},
-		{.device = "cuda:0", .threads = 16, .chunk_bytes = 4096, .staging_bytes = 16384},
-		{.device = "cuda:0", .direct = 1, .chunk_bytes = 8192, .staging_bytes = 65536},
+	        {.device = "cuda:0"},
+	        {.device = "cuda:0", .threads = 16, .chunk_bytes = 4096, .staging_bytes = 16384},
+	        {.device = "cuda:0", .direct = 1, .chunk_bytes = 8192, .staging_bytes = 65536},
 	};
 	for (size_t i = 0; i < TEST_ARRAY_SIZE(opts); i++) {
 		load_checked(test_join(test_data_dir(), "reference/all_dtypes.safetensors"),
-			     "all_dtypes.safetensors", opts[i]);
-		load_checked(test_join(test_data_dir(), "reference/tiny-qwen2-vl"), "tiny-qwen2-vl/",
-			     opts[i]);
+		             "all_dtypes.safetensors", opts[i]);
+		load_checked(test_join(test_data_dir(), "reference/tiny-qwen2-vl"),
+		             "tiny-qwen2-vl/", opts[i]);
 	}
 }
 
@@ -53,9 +52,9 @@ TEST_TIMEOUT(cuda_load_generated_and_synth, 300)
 	struct hoist_checkpoint *ck;
 	CHECK_OK(hoist_checkpoint_open(dir, NULL, &ck));
 	struct hoist_options opts[] = {
-		{.device = "cuda:0"},
-		{.device = "cuda:0", .threads = 16, .chunk_bytes = 4096, .staging_bytes = 16384},
-		{.device = "cuda", .device_map = "balanced", .threads = 8, .chunk_bytes = 65536},
+	        {.device = "cuda:0"},
+	        {.device = "cuda:0", .threads = 16, .chunk_bytes = 4096, .staging_bytes = 16384},
+	        {.device = "cuda", .device_map = "balanced", .threads = 8, .chunk_bytes = 65536},
 	};
 	for (size_t i = 0; i < TEST_ARRAY_SIZE(opts); i++) {
 		struct hoist_model *m;
@@ -96,9 +95,13 @@ TEST(cuda_load_converts)
 {
 	need_gpu();
 	struct hoist_checkpoint *ck;
-	CHECK_OK(hoist_checkpoint_open(test_join(test_data_dir(), "reference/tiny-qwen2-vl"), NULL, &ck));
-	struct hoist_options opt = {.device = "cuda:0", .dtype = HOIST_F32, .chunk_bytes = 4096,
-				    .staging_bytes = 32768, .threads = 4};
+	CHECK_OK(hoist_checkpoint_open(test_join(test_data_dir(), "reference/tiny-qwen2-vl"), NULL,
+	                               &ck));
+	struct hoist_options opt = {.device = "cuda:0",
+	                            .dtype = HOIST_F32,
+	                            .chunk_bytes = 4096,
+	                            .staging_bytes = 32768,
+	                            .threads = 4};
 	struct hoist_model *m;
 	CHECK_OK(test_load(ck, &opt, &m));
 	for (size_t i = 0; i < hoist_model_tensor_count(m); i++)
@@ -116,7 +119,7 @@ TEST(cuda_backend_errors_and_pinned)
 	uint64_t a;
 	/* 1 PB: the driver refuses, and the message names its error */
 	CHECK_ERR(b->alloc(dev, 1ull << 50, &a), HOIST_ERR_DEVICE,
-		  "cuda:0: cuMemAlloc_v2(1.13 PB): CUDA_ERROR_OUT_OF_MEMORY");
+	          "cuda:0: cuMemAlloc_v2(1.13 PB): CUDA_ERROR_OUT_OF_MEMORY");
 	CHECK_OK(b->alloc(dev, 1 << 20, &a));
 	unsigned char src[4096], back[4096];
 	for (size_t i = 0; i < sizeof src; i++)
@@ -132,7 +135,8 @@ TEST(cuda_backend_errors_and_pinned)
 	struct hoist_options opt = {.device = "cpu", .host_memory = HOIST_HOST_PINNED};
 	struct hoist_checkpoint *ck;
 	struct hoist_model *m;
-	CHECK_OK(hoist_checkpoint_open(test_join(test_data_dir(), "reference/tiny-qwen2-vl"), NULL, &ck));
+	CHECK_OK(hoist_checkpoint_open(test_join(test_data_dir(), "reference/tiny-qwen2-vl"), NULL,
+	                               &ck));
 	CHECK_OK(test_load(ck, &opt, &m));
 	CHECK_STR(hoist_model_device(m, 0)->memory, "pinned by cuMemHostAlloc");
 	check_manifest(m, "tiny-qwen2-vl/", "cpu");
@@ -158,8 +162,8 @@ TEST(cuda_absent_says_why)
 	if (hoist_device_list(HOIST_DEVICE_CUDA, NULL, info, 1, &n) == HOIST_OK)
 		SKIP("a CUDA GPU is present: nothing to check about its absence");
 	struct hoist_checkpoint *ck;
-	CHECK_OK(hoist_checkpoint_open(test_join(test_data_dir(), "reference/all_dtypes.safetensors"),
-				       NULL, &ck));
+	CHECK_OK(hoist_checkpoint_open(
+	        test_join(test_data_dir(), "reference/all_dtypes.safetensors"), NULL, &ck));
 	struct hoist_options opt = {.device = "cuda:0"};
 	struct hoist_model *m = (struct hoist_model *)1;
 	CHECK_ERR(test_load(ck, &opt, &m), HOIST_ERR_NO_DEVICE, "libcuda.so.1");

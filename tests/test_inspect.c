@@ -18,7 +18,8 @@ static json_t *inspect_json(const char *path)
 	json_error_t e;
 	json_t *j = json_loads(out, 0, &e);
 	if (!json_is_object(j))
-		FAIL("hoist inspect --json %s: not one JSON object (%s): %.300s", path, e.text, out);
+		FAIL("hoist inspect --json %s: not one JSON object (%s): %.300s", path, e.text,
+		     out);
 	free(out);
 	return j;
 }
@@ -32,10 +33,10 @@ static char *inspect_text(const char *path)
 	return out;
 }
 
-#define CHECK_HAS(text, needle)                                                    \
-	do {                                                                       \
-		if (!strstr((text), (needle)))                                     \
-			FAIL("output lacks \"%s\":\n%s", (needle), (text));        \
+#define CHECK_HAS(text, needle)                                                                    \
+	do {                                                                                       \
+		if (!strstr((text), (needle)))                                                     \
+			FAIL("output lacks \"%s\":\n%s", (needle), (text));                        \
 	} while (0)
 
 static uint64_t file_size(const char *path)
@@ -54,15 +55,16 @@ static void check_json_tensors(json_t *j, json_t *manifest, const char *prefix)
 	size_t i;
 	json_t *t;
 	uint64_t total = 0;
-	json_array_foreach(tensors, i, t) {
+	json_array_foreach(tensors, i, t)
+	{
 		const char *file = json_string_value(json_object_get(t, "file"));
 		const char *name = json_string_value(json_object_get(t, "name"));
 		CHECK(file && name);
 		const char *base = strrchr(file, '/') ? strrchr(file, '/') + 1 : file;
 		char key[512];
 		snprintf(key, sizeof key, "%s%s", prefix, base);
-		json_t *m = json_object_get(json_object_get(json_object_get(manifest, key), "tensors"),
-					    name);
+		json_t *m = json_object_get(
+		        json_object_get(json_object_get(manifest, key), "tensors"), name);
 		if (!m)
 			FAIL("%s: %s not in the manifest", key, name);
 		/* the manifest's shape (F4 packs two per element in torch) */
@@ -89,7 +91,8 @@ static void check_json_tensors(json_t *j, json_t *manifest, const char *prefix)
 		total += (uint64_t)nb;
 	}
 	CHECK_EQ_U64(json_integer_value(json_object_get(j, "total_bytes")), total);
-	CHECK_EQ_INT(json_integer_value(json_object_get(j, "tensor_count")), json_array_size(tensors));
+	CHECK_EQ_INT(json_integer_value(json_object_get(j, "tensor_count")),
+	             json_array_size(tensors));
 }
 
 static json_t *manifest(void)
@@ -114,40 +117,43 @@ TEST(inspect_json_tiny_qwen)
 		char want[4200];
 		snprintf(want, sizeof want, "%s/model-0000%zu-of-00003.safetensors", dir, s + 1);
 		CHECK_STR(json_string_value(json_array_get(shards, s)), want);
-		CHECK_EQ_U64(json_integer_value(json_array_get(json_object_get(j, "shard_sizes"), s)),
-			     file_size(want));
+		CHECK_EQ_U64(
+		        json_integer_value(json_array_get(json_object_get(j, "shard_sizes"), s)),
+		        file_size(want));
 	}
 	/* every tensor is BF16: the dtypes map has that one entry, all the bytes */
 	json_t *dtypes = json_object_get(j, "dtypes");
 	CHECK_EQ_INT(json_object_size(dtypes), 1);
 	CHECK_EQ_U64(json_integer_value(json_object_get(dtypes, "BF16")),
-		     json_integer_value(json_object_get(j, "total_bytes")));
+	             json_integer_value(json_object_get(j, "total_bytes")));
 	json_t *meta = json_object_get(j, "metadata");
 	CHECK_EQ_INT(json_object_size(meta), 1);
 	CHECK_STR(json_string_value(json_object_get(meta, "format")), "pt");
 	CHECK_STR(json_string_value(json_object_get(j, "architecture")),
-		  "Qwen2VLForConditionalGeneration");
+	          "Qwen2VLForConditionalGeneration");
 	CHECK_EQ_INT(json_array_size(json_object_get(j, "warnings")), 0);
 	/* offsets are absolute and in file order within each shard */
 	json_t *tensors = json_object_get(j, "tensors");
 	for (size_t i = 1; i < json_array_size(tensors); i++) {
 		json_t *a = json_array_get(tensors, i - 1), *b = json_array_get(tensors, i);
 		if (strcmp(json_string_value(json_object_get(a, "file")),
-			   json_string_value(json_object_get(b, "file"))) == 0)
+		           json_string_value(json_object_get(b, "file"))) == 0)
 			CHECK_EQ_INT(json_integer_value(json_object_get(a, "offset")) +
-					     json_integer_value(json_object_get(a, "nbytes")),
-				     json_integer_value(json_object_get(b, "offset")));
+			                     json_integer_value(json_object_get(a, "nbytes")),
+			             json_integer_value(json_object_get(b, "offset")));
 	}
 	/* groups: 3 text layers, 2 vision blocks, from the config */
 	json_t *cfg = json_load_file(test_join(dir, "config.json"), 0, NULL);
 	CHECK(cfg != NULL);
 	json_t *tc = json_object_get(cfg, "text_config");
 	long long layers = json_integer_value(json_object_get(tc ? tc : cfg, "num_hidden_layers"));
-	long long blocks = json_integer_value(json_object_get(json_object_get(cfg, "vision_config"), "depth"));
+	long long blocks =
+	        json_integer_value(json_object_get(json_object_get(cfg, "vision_config"), "depth"));
 	CHECK(layers > 0 && blocks > 0);
 	size_t nl = 0, nb = 0, i;
 	json_t *g;
-	json_array_foreach(json_object_get(j, "groups"), i, g) {
+	json_array_foreach(json_object_get(j, "groups"), i, g)
+	{
 		const char *p = json_string_value(json_object_get(g, "prefix"));
 		nl += strncmp(p, "model.layers.", 13) == 0;
 		nb += strncmp(p, "visual.blocks.", 14) == 0;
@@ -196,7 +202,8 @@ TEST(inspect_text_tiny_qwen)
 	CHECK_HAS(out, want);
 	snprintf(want, sizeof want, "tensors: %zu, ", hoist_checkpoint_tensor_count(c));
 	CHECK_HAS(out, want);
-	snprintf(want, sizeof want, "(%llu bytes)", (unsigned long long)hoist_checkpoint_total_bytes(c));
+	snprintf(want, sizeof want, "(%llu bytes)",
+	         (unsigned long long)hoist_checkpoint_total_bytes(c));
 	CHECK_HAS(out, want);
 	CHECK_HAS(out, "shards: 3\n");
 	for (size_t s = 0; s < 3; s++)
@@ -246,10 +253,12 @@ TEST(inspect_text_qwen7b)
 	long long kvdim = h / heads * kv;
 	long long params = h * h + h + 2 * (h * kvdim + kvdim) + h * h + 3 * h * inter + 2 * h;
 	char want[256];
-	snprintf(want, sizeof want, "x %lld groups, %.2f MB each", layers, (double)(params * 2) / 1e6);
+	snprintf(want, sizeof want, "x %lld groups, %.2f MB each", layers,
+	         (double)(params * 2) / 1e6);
 	CHECK_HAS(out, "model.language_model.layers.N.");
 	CHECK_HAS(out, want);
-	long long depth = json_integer_value(json_object_get(json_object_get(cfg, "vision_config"), "depth"));
+	long long depth =
+	        json_integer_value(json_object_get(json_object_get(cfg, "vision_config"), "depth"));
 	snprintf(want, sizeof want, "x %lld groups", depth);
 	CHECK_HAS(out, "model.visual.blocks.N.");
 	CHECK_HAS(out, want);
@@ -270,19 +279,22 @@ TEST(inspect_text_qwen7b)
 TEST(inspect_errors)
 {
 	char *out;
-	int rc = test_run(&out, "%s inspect '%s' 2>&1 >/dev/null", test_hoist_bin(), test_path("missing"));
+	int rc = test_run(&out, "%s inspect '%s' 2>&1 >/dev/null", test_hoist_bin(),
+	                  test_path("missing"));
 	CHECK_EQ_INT(rc, 1);
 	CHECK(strncmp(out, "hoist: ", 7) == 0);
 	CHECK_HAS(out, "missing: No such file or directory");
 	free(out);
 
 	const char *bad = test_path("bad.safetensors");
-	fixture_write_safetensors(bad, "{\"t\":{\"dtype\":\"F32\",\"shape\":[4,4],\"data_offsets\":[0,12]}}",
-				  NULL, 12);
+	fixture_write_safetensors(
+	        bad, "{\"t\":{\"dtype\":\"F32\",\"shape\":[4,4],\"data_offsets\":[0,12]}}", NULL,
+	        12);
 	rc = test_run(&out, "%s inspect --json '%s' 2>&1", test_hoist_bin(), bad);
 	CHECK_EQ_INT(rc, 1);
 	CHECK_HAS(out, "hoist: ");
-	CHECK_HAS(out, "bad.safetensors: tensor \"t\": data_offsets [0, 12) do not match shape [4, 4] x F32 (64 bytes)");
+	CHECK_HAS(out, "bad.safetensors: tensor \"t\": data_offsets [0, 12) do not match shape [4, "
+	               "4] x F32 (64 bytes)");
 	CHECK(strchr(out, '{') == NULL); /* nothing on stdout */
 	free(out);
 
@@ -305,8 +317,10 @@ TEST(inspect_errors)
 
 	/* a warning shows in both forms */
 	const char *warn = test_path("warn.safetensors");
-	fixture_write_safetensors(warn, "{\"t\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1],\"note\":\"x\"}}",
-				  NULL, 1);
+	fixture_write_safetensors(
+	        warn,
+	        "{\"t\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1],\"note\":\"x\"}}",
+	        NULL, 1);
 	rc = test_run(&out, "%s inspect '%s'", test_hoist_bin(), warn);
 	CHECK_EQ_INT(rc, 0);
 	CHECK_HAS(out, "warnings:\n");
@@ -314,6 +328,7 @@ TEST(inspect_errors)
 	free(out);
 	json_t *j = inspect_json(warn);
 	CHECK_EQ_INT(json_array_size(json_object_get(j, "warnings")), 1);
-	CHECK(strstr(json_string_value(json_array_get(json_object_get(j, "warnings"), 0)), "\"note\""));
+	CHECK(strstr(json_string_value(json_array_get(json_object_get(j, "warnings"), 0)),
+	             "\"note\""));
 	json_decref(j);
 }

@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 static void load_reference(const char *rel, const char *key, struct hoist_options opt,
-			   const char *dev)
+                           const char *dev)
 {
 	struct hoist_checkpoint *ck;
 	struct hoist_model *m;
@@ -29,28 +29,34 @@ static const struct {
 	struct hoist_options opt;
 	const char *dev;
 } targets[] = {
-	{"sim", {.device = "sim:0"}, "sim:0"},
-	{"sim tiny chunks", {.device = "sim:0", .threads = 16, .chunk_bytes = 4096, .staging_bytes = 16384}, "sim:0"},
-	{"cpu pageable", {.device = "cpu", .host_memory = HOIST_HOST_PAGEABLE}, "cpu"},
-	{"cpu pinned", {.device = "cpu", .host_memory = HOIST_HOST_PINNED}, "cpu"},
-	{"cpu mmap", {.device = "cpu", .host_memory = HOIST_HOST_MMAP}, "cpu"},
-	{"cpu tiny chunks", {.device = "cpu", .threads = 16, .chunk_bytes = 4096, .staging_bytes = 8192}, "cpu"},
-	{"sim direct", {.device = "sim:0", .direct = 1, .chunk_bytes = 8192, .staging_bytes = 65536}, "sim:0"},
-	{"cpu direct", {.device = "cpu", .direct = 1, .threads = 3}, "cpu"},
+        {"sim", {.device = "sim:0"}, "sim:0"},
+        {"sim tiny chunks",
+         {.device = "sim:0", .threads = 16, .chunk_bytes = 4096, .staging_bytes = 16384},
+         "sim:0"},
+        {"cpu pageable", {.device = "cpu", .host_memory = HOIST_HOST_PAGEABLE}, "cpu"},
+        {"cpu pinned", {.device = "cpu", .host_memory = HOIST_HOST_PINNED}, "cpu"},
+        {"cpu mmap", {.device = "cpu", .host_memory = HOIST_HOST_MMAP}, "cpu"},
+        {"cpu tiny chunks",
+         {.device = "cpu", .threads = 16, .chunk_bytes = 4096, .staging_bytes = 8192},
+         "cpu"},
+        {"sim direct",
+         {.device = "sim:0", .direct = 1, .chunk_bytes = 8192, .staging_bytes = 65536},
+         "sim:0"},
+        {"cpu direct", {.device = "cpu", .direct = 1, .threads = 3}, "cpu"},
 };
 
 TEST(load_reference_all_dtypes)
 {
 	for (size_t i = 0; i < TEST_ARRAY_SIZE(targets); i++)
 		load_reference("reference/all_dtypes.safetensors", "all_dtypes.safetensors",
-			       targets[i].opt, targets[i].dev);
+		               targets[i].opt, targets[i].dev);
 }
 
 TEST(load_reference_tiny_qwen2_vl)
 {
 	for (size_t i = 0; i < TEST_ARRAY_SIZE(targets); i++)
 		load_reference("reference/tiny-qwen2-vl", "tiny-qwen2-vl/", targets[i].opt,
-			       targets[i].dev);
+		               targets[i].dev);
 }
 
 TEST_TIMEOUT(load_generated_multishard, 120)
@@ -66,12 +72,13 @@ TEST_TIMEOUT(load_generated_multishard, 120)
 		check_gen(m, ck);
 		const struct hoist_report *r = hoist_model_report(m);
 		CHECK_EQ_U64(r->moved_bytes, targets[i].opt.host_memory == HOIST_HOST_MMAP
-						     ? 0
-						     : hoist_checkpoint_total_bytes(ck));
+		                                     ? 0
+		                                     : hoist_checkpoint_total_bytes(ck));
 		hoist_model_free(m);
 	}
 	/* Chunk bigger than the ring: the ring still holds two. */
-	struct hoist_options opt = {.device = "sim:0", .chunk_bytes = 1 << 20, .staging_bytes = 100000};
+	struct hoist_options opt = {
+	        .device = "sim:0", .chunk_bytes = 1 << 20, .staging_bytes = 100000};
 	struct hoist_model *m;
 	CHECK_OK(test_load(ck, &opt, &m));
 	CHECK_EQ_INT(hoist_model_report(m)->staging_slots, 2);
@@ -85,11 +92,15 @@ TEST_TIMEOUT(load_generated_multishard, 120)
 TEST(load_converts_dtype)
 {
 	struct hoist_checkpoint *ck;
-	CHECK_OK(hoist_checkpoint_open(test_join(test_data_dir(), "reference/tiny-qwen2-vl"), NULL, &ck));
+	CHECK_OK(hoist_checkpoint_open(test_join(test_data_dir(), "reference/tiny-qwen2-vl"), NULL,
+	                               &ck));
 	const char *devs[] = {"sim:0", "cpu"};
 	for (int d = 0; d < 2; d++) {
-		struct hoist_options opt = {.device = devs[d], .dtype = HOIST_F32, .chunk_bytes = 4096,
-					    .staging_bytes = 16384, .threads = 4};
+		struct hoist_options opt = {.device = devs[d],
+		                            .dtype = HOIST_F32,
+		                            .chunk_bytes = 4096,
+		                            .staging_bytes = 16384,
+		                            .threads = 4};
 		struct hoist_model *m;
 		CHECK_OK(test_load(ck, &opt, &m));
 		size_t converted = 0;
@@ -100,7 +111,8 @@ TEST(load_converts_dtype)
 		CHECK(converted > 10);
 		hoist_model_free(m);
 	}
-	struct hoist_options bad = {.device = "cpu", .host_memory = HOIST_HOST_MMAP, .dtype = HOIST_F16};
+	struct hoist_options bad = {
+	        .device = "cpu", .host_memory = HOIST_HOST_MMAP, .dtype = HOIST_F16};
 	struct hoist_model *m = (struct hoist_model *)1;
 	CHECK_ERR(test_load(ck, &bad, &m), HOIST_ERR_INVALID, "cannot convert to F16");
 	CHECK(m == NULL);
@@ -145,7 +157,12 @@ TEST(load_progress_on_calling_thread)
 	CHECK_OK(hoist_checkpoint_open(dir, NULL, &ck));
 	struct prog pg = {.caller = pthread_self()};
 	/* 20 MB/s cap over 13 MB: about 0.6 s, so several progress calls */
-	struct hoist_options opt = {.device = "sim:0", .progress = on_progress, .progress_arg = &pg, .chunk_bytes = 65536, .staging_bytes = 262144, .sim = &(struct hoist_sim_options){.bytes_per_sec = 20e6}};
+	struct hoist_options opt = {.device = "sim:0",
+	                            .progress = on_progress,
+	                            .progress_arg = &pg,
+	                            .chunk_bytes = 65536,
+	                            .staging_bytes = 262144,
+	                            .sim = &(struct hoist_sim_options){.bytes_per_sec = 20e6}};
 	struct hoist_model *m;
 	CHECK_OK(test_load(ck, &opt, &m));
 	CHECK(!pg.wrong_thread);
@@ -167,16 +184,21 @@ TEST(load_cancel_frees_everything)
 	const char *devs[] = {"sim:0", "cpu"};
 	for (int d = 0; d < 2; d++) {
 		struct prog pg = {.caller = pthread_self(), .cancel_after = 2};
-		struct hoist_options opt = {.device = devs[d], .progress = on_progress,
-					    .progress_arg = &pg,
-					    .chunk_bytes = 16384, .staging_bytes = 65536, .threads = 2, .sim = &(struct hoist_sim_options){.bytes_per_sec = 2e6}};
+		struct hoist_options opt = {
+		        .device = devs[d],
+		        .progress = on_progress,
+		        .progress_arg = &pg,
+		        .chunk_bytes = 16384,
+		        .staging_bytes = 65536,
+		        .threads = 2,
+		        .sim = &(struct hoist_sim_options){.bytes_per_sec = 2e6}};
 		struct hoist_model *m = (struct hoist_model *)1;
 		if (d == 1) {
 			/* no bandwidth cap on cpu: cancel at the first stream call */
 			pg.cancel_after = 1;
 		}
 		CHECK_ERR(test_load(ck, &opt, &m), HOIST_ERR_CANCELLED,
-			  "load cancelled by the progress callback after");
+		          "load cancelled by the progress callback after");
 		CHECK(m == NULL);
 		CHECK(!pg.wrong_thread);
 	}
@@ -197,10 +219,12 @@ static struct hoist_checkpoint *open_gen(void)
 TEST(load_sim_fault_alloc)
 {
 	struct hoist_checkpoint *ck = open_gen();
-	struct hoist_options opt = {.device = "sim:0", .sim = &(struct hoist_sim_options){.fault = HOIST_SIM_FAULT_ALLOC}};
+	struct hoist_options opt = {
+	        .device = "sim:0",
+	        .sim = &(struct hoist_sim_options){.fault = HOIST_SIM_FAULT_ALLOC}};
 	struct hoist_model *m = (struct hoist_model *)1;
 	CHECK_ERR(test_load(ck, &opt, &m), HOIST_ERR_DEVICE,
-		  "sim:0: injected allocation fault allocating");
+	          "sim:0: injected allocation fault allocating");
 	CHECK(m == NULL);
 	hoist_checkpoint_close(ck);
 }
@@ -208,7 +232,11 @@ TEST(load_sim_fault_alloc)
 TEST(load_sim_fault_copy)
 {
 	struct hoist_checkpoint *ck = open_gen();
-	struct hoist_options opt = {.device = "sim:0", .chunk_bytes = 65536, .threads = 4, .sim = &(struct hoist_sim_options){.fault = HOIST_SIM_FAULT_COPY, .fault_after = 300000}};
+	struct hoist_options opt = {.device = "sim:0",
+	                            .chunk_bytes = 65536,
+	                            .threads = 4,
+	                            .sim = &(struct hoist_sim_options){
+	                                    .fault = HOIST_SIM_FAULT_COPY, .fault_after = 300000}};
 	struct hoist_model *m = (struct hoist_model *)1;
 	CHECK_ERR(test_load(ck, &opt, &m), HOIST_ERR_DEVICE, "injected copy fault");
 	CHECK(m == NULL);
@@ -241,7 +269,7 @@ TEST(load_read_faults)
 	struct hoist_options opt = {.device = "sim:0"};
 	struct hoist_model *m = (struct hoist_model *)1;
 	CHECK_ERR(test_load(ck, &opt, &m), HOIST_ERR_IO,
-		  "model-00002-of-00002.safetensors: cannot open: No such file or directory");
+	          "model-00002-of-00002.safetensors: cannot open: No such file or directory");
 	CHECK(m == NULL);
 	hoist_checkpoint_close(ck);
 }
@@ -279,8 +307,12 @@ TEST_TIMEOUT(load_nomem_everywhere, 120)
 TEST(load_spans_three_sim_devices)
 {
 	struct hoist_checkpoint *ck = open_gen();
-	struct hoist_options opt = {.device = "sim", .device_map = "balanced",
-				    .chunk_bytes = 8192, .staging_bytes = 65536, .threads = 5, .sim = &(struct hoist_sim_options){.devices = 3}};
+	struct hoist_options opt = {.device = "sim",
+	                            .device_map = "balanced",
+	                            .chunk_bytes = 8192,
+	                            .staging_bytes = 65536,
+	                            .threads = 5,
+	                            .sim = &(struct hoist_sim_options){.devices = 3}};
 	struct hoist_plan *plan;
 	CHECK_OK(hoist_plan_create(ck, &opt, &plan));
 	struct hoist_model *m;
@@ -311,7 +343,9 @@ TEST(load_spans_three_sim_devices)
 TEST(fetch_and_read_errors)
 {
 	struct hoist_checkpoint *ck = open_gen();
-	struct hoist_options opt = {.device = "cpu", .host_memory = HOIST_HOST_MMAP, .sim = &(struct hoist_sim_options){.capacity = 100000}};
+	struct hoist_options opt = {.device = "cpu",
+	                            .host_memory = HOIST_HOST_MMAP,
+	                            .sim = &(struct hoist_sim_options){.capacity = 100000}};
 	struct hoist_model *m;
 	CHECK_OK(test_load(ck, &opt, &m));
 	struct hoist_tensor t, f;
@@ -328,16 +362,17 @@ TEST(fetch_and_read_errors)
 	t = *hoist_model_tensor(m, big);
 	CHECK(t.nbytes > 100000);
 	CHECK_ERR(hoist_model_fetch(m, big, (struct hoist_device){HOIST_DEVICE_SIM, 0}, &f),
-		  HOIST_ERR_NO_SPACE, "fetching tensor \"layers.1.w4\": sim:0: out of device memory");
+	          HOIST_ERR_NO_SPACE,
+	          "fetching tensor \"layers.1.w4\": sim:0: out of device memory");
 	CHECK_OK(hoist_model_fetch(m, big, (struct hoist_device){HOIST_DEVICE_CPU, 0}, &f));
 	CHECK(f.data != t.data);
 	CHECK(memcmp(f.data, t.data, t.nbytes) == 0);
 	unsigned char b[8];
 	CHECK_ERR(hoist_model_read(m, 0, b, 1), HOIST_ERR_INVALID,
-		  "tensor \"layers.0.w0\" is 2 bytes, not 1");
+	          "tensor \"layers.0.w0\" is 2 bytes, not 1");
 	CHECK_ERR(hoist_model_read(m, 999, b, 1), HOIST_ERR_INVALID, "no tensor 999");
 	CHECK_ERR(hoist_model_fetch(m, 0, (struct hoist_device){HOIST_DEVICE_SIM, 5}, &f),
-		  HOIST_ERR_NO_DEVICE, "sim:5");
+	          HOIST_ERR_NO_DEVICE, "sim:5");
 	hoist_model_free(m);
 	hoist_checkpoint_close(ck);
 }
@@ -380,17 +415,19 @@ TEST(report_text_and_json)
 	json_t *j = json_loads(text, 0, &jerr);
 	if (!j)
 		FAIL("report JSON does not parse: %s: %s", jerr.text, text);
-	CHECK_EQ_U64(json_integer_value(json_object_get(j, "bytes")), hoist_checkpoint_total_bytes(ck));
+	CHECK_EQ_U64(json_integer_value(json_object_get(j, "bytes")),
+	             hoist_checkpoint_total_bytes(ck));
 	CHECK_EQ_U64(json_integer_value(json_object_get(json_object_get(j, "devices"), "sim:0")),
-		     hoist_checkpoint_total_bytes(ck));
+	             hoist_checkpoint_total_bytes(ck));
 	json_t *ph = json_object_get(j, "phases");
 	CHECK(fabs(json_real_value(json_object_get(ph, "open")) - r->seconds[HOIST_PHASE_OPEN]) <
 	      1e-6);
 	CHECK(json_object_get(ph, "plan") && json_object_get(ph, "allocate") &&
 	      json_object_get(ph, "stream") && json_object_get(ph, "finalize"));
-	const char *bound = json_string_value(json_object_get(json_object_get(j, "stream"), "bound"));
+	const char *bound =
+	        json_string_value(json_object_get(json_object_get(j, "stream"), "bound"));
 	CHECK(bound && (strcmp(bound, "storage") == 0 || strcmp(bound, "staging") == 0 ||
-			strcmp(bound, "device copy") == 0 || strcmp(bound, "host memory") == 0));
+	                strcmp(bound, "device copy") == 0 || strcmp(bound, "host memory") == 0));
 	/* The text names the ring as it is: slots x slot size = the JSON's staging_bytes. */
 	json_t *stream = json_object_get(j, "stream");
 	uint64_t ring = (uint64_t)json_integer_value(json_object_get(stream, "staging_bytes"));
@@ -398,7 +435,7 @@ TEST(report_text_and_json)
 	CHECK(slots >= 2 && ring > 0);
 	char want[96], sz[32];
 	snprintf(want, sizeof want, "; staging %zu x %s,", slots,
-		 hoist_bytes_format(ring / slots, sz, sizeof sz));
+	         hoist_bytes_format(ring / slots, sz, sizeof sz));
 	if (!strstr(report_text, want))
 		FAIL("report lacks \"%s\":\n%s", want, report_text);
 	free(report_text);
@@ -417,18 +454,22 @@ TEST_TIMEOUT(cli_load_verify, 120)
 	CHECK_EQ_INT(test_run(&out, "%s synth %s --seed 7 2>&1", test_hoist_bin(), dir), 0);
 	free(out);
 	CHECK_EQ_INT(test_run(&out, "%s load %s --device sim:0 --verify --threads 3 --chunk 1MiB",
-			      test_hoist_bin(), dir), 0);
+	                      test_hoist_bin(), dir),
+	             0);
 	CHECK(strstr(out, "[1/5] open      1 shard  99 tensors") != NULL);
 	CHECK(strstr(out, "[4/5] stream    311.49 MB in ") != NULL);
 	CHECK(strstr(out, "verified 99 tensors, 311.49 MB: all bytes match") != NULL);
 	free(out);
-	CHECK_EQ_INT(test_run(&out, "%s load %s --device cpu --json 2>/dev/null", test_hoist_bin(), dir), 0);
+	CHECK_EQ_INT(
+	        test_run(&out, "%s load %s --device cpu --json 2>/dev/null", test_hoist_bin(), dir),
+	        0);
 	json_error_t jerr;
 	json_t *j = json_loads(out, 0, &jerr);
 	if (!j)
 		FAIL("--json output does not parse: %s: %s", jerr.text, out);
 	CHECK_EQ_U64(json_integer_value(json_object_get(j, "bytes")), 311486464);
-	CHECK_EQ_U64(json_integer_value(json_object_get(json_object_get(j, "devices"), "cpu")), 311486464);
+	CHECK_EQ_U64(json_integer_value(json_object_get(json_object_get(j, "devices"), "cpu")),
+	             311486464);
 	json_decref(j);
 	free(out);
 	/* Flip one byte of tensor data: --verify finds it and exits 1. */
@@ -440,20 +481,26 @@ TEST_TIMEOUT(cli_load_verify, 120)
 	CHECK(fseek(f, -100, SEEK_END) == 0);
 	fputc(c ^ 0x5a, f);
 	fclose(f);
-	CHECK_EQ_INT(test_run(&out, "%s load %s --device sim:0 --verify", test_hoist_bin(), dir), 1);
+	CHECK_EQ_INT(test_run(&out, "%s load %s --device sim:0 --verify", test_hoist_bin(), dir),
+	             1);
 	CHECK(strstr(out, "verify: tensor \"") != NULL);
 	CHECK(strstr(out, ": got 0x") != NULL);
 	free(out);
 	CHECK_EQ_INT(test_run(&out, "%s load %s --device cpu --host-memory mmap --dtype F32",
-			      test_hoist_bin(), dir), 2);
+	                      test_hoist_bin(), dir),
+	             2);
 	CHECK(strstr(out, "hoist: host memory \"mmap\" gives zero-copy views") != NULL);
 	free(out);
-	CHECK_EQ_INT(test_run(&out, "%s load %s --device sim:0 --sim-capacity 1MB", test_hoist_bin(), dir), 1);
+	CHECK_EQ_INT(test_run(&out, "%s load %s --device sim:0 --sim-capacity 1MB",
+	                      test_hoist_bin(), dir),
+	             1);
 	CHECK(strstr(out, "hoist: ") != NULL);
 	free(out);
 	/* Not synthetic: --verify says it cannot. */
-	CHECK_EQ_INT(test_run(&out, "%s load %s/reference/all_dtypes.safetensors --device cpu --verify",
-			      test_hoist_bin(), test_data_dir()), 1);
+	CHECK_EQ_INT(test_run(&out,
+	                      "%s load %s/reference/all_dtypes.safetensors --device cpu --verify",
+	                      test_hoist_bin(), test_data_dir()),
+	             1);
 	CHECK(strstr(out, "has no hoist_synth_seed") != NULL);
 	free(out);
 }
@@ -467,11 +514,12 @@ TEST_TIMEOUT(cli_load_sigint, 60)
 	CHECK_EQ_INT(test_run(&out, "%s synth %s 2>&1", test_hoist_bin(), dir), 0);
 	free(out);
 	CHECK_EQ_INT(test_run(&out,
-			      "%s load %s --device sim:0 --sim-bandwidth 20MB --chunk 1MiB --staging 8MiB & "
-			      "pid=$!; sleep 1; "
-			      "kill -INT $pid; wait $pid",
-			      test_hoist_bin(), dir),
-		     130);
+	                      "%s load %s --device sim:0 --sim-bandwidth 20MB --chunk 1MiB "
+	                      "--staging 8MiB & "
+	                      "pid=$!; sleep 1; "
+	                      "kill -INT $pid; wait $pid",
+	                      test_hoist_bin(), dir),
+	             130);
 	CHECK(strstr(out, "hoist: interrupted: everything loaded so far was freed") != NULL);
 	CHECK(strstr(out, "load cancelled by the progress callback after") != NULL);
 	free(out);

@@ -9,14 +9,16 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-
 /* Stream figures a judge reads as `bound` (before any storage correction): readers
  * busy all along (storage), waiting for buffers (staging), a device copying all along
  * (device copy), or nothing streamed (none). */
 static struct hoist__stream_stats stats_for(enum hoist_bound bound, uint64_t read_bytes)
 {
-	struct hoist__stream_stats s = {.read_bytes = read_bytes, .moved_bytes = read_bytes,
-					.chunks = 10, .readers = 4, .wall = 1.0};
+	struct hoist__stream_stats s = {.read_bytes = read_bytes,
+	                                .moved_bytes = read_bytes,
+	                                .chunks = 10,
+	                                .readers = 4,
+	                                .wall = 1.0};
 	switch (bound) {
 	case HOIST_BOUND_STORAGE: s.read_s = 3.9; break;
 	case HOIST_BOUND_STAGING:
@@ -44,7 +46,7 @@ static struct hoist__report empty_report(void)
 TEST(report_judges_the_bound)
 {
 	static const enum hoist_bound bounds[] = {HOIST_BOUND_STORAGE, HOIST_BOUND_STAGING,
-						  HOIST_BOUND_DEVICE_COPY, HOIST_BOUND_NONE};
+	                                          HOIST_BOUND_DEVICE_COPY, HOIST_BOUND_NONE};
 	for (size_t i = 0; i < HOIST__ARRAY_SIZE(bounds); i++) {
 		struct hoist__report r = empty_report();
 		struct hoist__stream_stats s = stats_for(bounds[i], 0);
@@ -79,7 +81,7 @@ TEST(report_bound_without_storage_reads)
 	CHECK_STR(hoist_bound_name(r.pub.bound), "host memory");
 
 	const enum hoist_bound others[] = {HOIST_BOUND_DEVICE_COPY, HOIST_BOUND_STAGING,
-					   HOIST_BOUND_NONE};
+	                                   HOIST_BOUND_NONE};
 	for (size_t i = 0; i < HOIST__ARRAY_SIZE(others); i++) {
 		r = empty_report();
 		s = stats_for(others[i], 1ull << 30);
@@ -189,13 +191,15 @@ TEST(report_load_from_page_cache)
 	if (r->storage_read_bytes != UINT64_MAX) {
 		char want[128], b1[32], b2[32];
 		snprintf(want, sizeof want, "%s of %s from storage",
-			 hoist_bytes_format(r->storage_read_bytes, b1, sizeof b1),
-			 hoist_bytes_format(r->read_bytes, b2, sizeof b2));
+		         hoist_bytes_format(r->storage_read_bytes, b1, sizeof b1),
+		         hoist_bytes_format(r->read_bytes, b2, sizeof b2));
 		CHECK(strstr(text, want) != NULL);
 		if (strcmp(bound, "host memory") == 0)
 			CHECK(strstr(text, "bound by host memory") != NULL &&
-			      strstr(text, "the rest from the page cache: the readers copied it into "
-					   "fresh host memory, paying its first-touch page faults") != NULL);
+			      strstr(text,
+			             "the rest from the page cache: the readers copied it into "
+			             "fresh host memory, paying its first-touch page faults") !=
+			              NULL);
 	}
 	free(text);
 	hoist_model_free(m);

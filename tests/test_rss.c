@@ -60,8 +60,8 @@ static void verify_synth(const struct hoist_model *m, uint64_t seed)
 			uint64_t off = end ? t.nbytes - len : 0;
 			hoist_synth_fill(seed, t.name, off, want, len);
 			if (memcmp(got + off, want, len) != 0)
-				FAIL("tensor %s differs from the synthetic content near byte %llu", t.name,
-				     (unsigned long long)off);
+				FAIL("tensor %s differs from the synthetic content near byte %llu",
+				     t.name, (unsigned long long)off);
 			checked += len;
 		}
 	}
@@ -86,8 +86,10 @@ TEST_TIMEOUT(rss_bounded_while_loading_2gb_to_sim, 600)
 	CHECK(total > 2000000000ull);
 
 	const uint64_t staging = 16ull << 20;
-	struct hoist_options opt = {.device = "sim:0", .staging_bytes = staging,
-				    .chunk_bytes = 4ull << 20, .threads = 4};
+	struct hoist_options opt = {.device = "sim:0",
+	                            .staging_bytes = staging,
+	                            .chunk_bytes = 4ull << 20,
+	                            .threads = 4};
 	reset_peak();
 	uint64_t base = status_kb("VmRSS:");
 	CHECK(status_kb("VmHWM:") < base + (8ull << 20));
@@ -101,10 +103,10 @@ TEST_TIMEOUT(rss_bounded_while_loading_2gb_to_sim, 600)
 	printf("sim load of %.2f GB: peak RSS grew %.1f MiB (ring %.1f MiB)\n", (double)total / 1e9,
 	       (double)grew / 1048576, (double)ring / 1048576);
 	if (grew > ring + (64ull << 20))
-		FAIL("peak RSS grew %llu bytes loading %llu bytes to sim: more than the ring (%llu) "
+		FAIL("peak RSS grew %llu bytes loading %llu bytes to sim: more than the ring "
+		     "(%llu) "
 		     "+ 64 MiB",
-		     (unsigned long long)grew, (unsigned long long)total,
-		     (unsigned long long)ring);
+		     (unsigned long long)grew, (unsigned long long)total, (unsigned long long)ring);
 	verify_synth(m, 11);
 	hoist_model_free(m);
 

@@ -19,184 +19,199 @@
 struct st_case {
 	const char *name;
 	const char *header; /* NULL: a tensor entry with an unknown key nesting
-			     * data_size arrays deep (and no data) */
+	                     * data_size arrays deep (and no data) */
 	size_t data_size;
 	enum hoist_status status;
 	const char *needle;
 };
 
-#define T1(dt, shape, b, e) "{\"t\":{\"dtype\":\"" dt "\",\"shape\":" shape ",\"data_offsets\":[" b "," e "]}}"
+#define T1(dt, shape, b, e)                                                                        \
+	"{\"t\":{\"dtype\":\"" dt "\",\"shape\":" shape ",\"data_offsets\":[" b "," e "]}}"
 
 static const struct st_case cases[] = {
-	/* not JSON, or not the right JSON */
-	{"not_json", "{\"a\":", 0, HOIST_ERR_FORMAT, "header is not valid JSON"},
-	{"not_object", "[1,2]", 0, HOIST_ERR_FORMAT, "header is not a JSON object"},
-	{"bad_utf8", "{\"a\xff\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]}}", 1,
-	 HOIST_ERR_FORMAT, "header is not valid UTF-8 (bad byte 0xff at byte offset 11)"},
-	{"overlong_utf8", "{\"a\xc0\xaf\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]}}", 1,
-	 HOIST_ERR_FORMAT, "not valid UTF-8 (bad byte 0xc0"},
-	{"surrogate_utf8", "{\"a\xed\xa0\x80\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]}}",
-	 1, HOIST_ERR_FORMAT, "not valid UTF-8 (bad byte 0xed"},
-	{"trailing_junk", "{} x", 0, HOIST_ERR_FORMAT, "header is not valid JSON"},
-	{"trailing_formfeed", "{}\f", 0, HOIST_ERR_FORMAT, "header is not valid JSON"},
-	{"nul_escape", "{\"a\\u0000\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]}}", 1,
-	 HOIST_ERR_FORMAT, "header is not valid JSON"},
-	{"lone_surrogate_escape", "{\"a\\ud800\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]}}",
-	 1, HOIST_ERR_FORMAT, "header is not valid JSON"},
-	{"too_deep", NULL, 126, HOIST_ERR_FORMAT, "header nests deeper than 127 levels"},
-	/* __metadata__ */
-	{"metadata_list", "{\"__metadata__\":[]}", 0, HOIST_ERR_FORMAT,
-	 "__metadata__ is not a map of strings to strings"},
-	{"metadata_int", "{\"__metadata__\":{\"format\":1}}", 0, HOIST_ERR_FORMAT,
-	 "__metadata__ entry \"format\" is not a string"},
-	{"metadata_nested", "{\"__metadata__\":{\"a\":{}}}", 0, HOIST_ERR_FORMAT,
-	 "__metadata__ entry \"a\" is not a string"},
-	{"metadata_twice", "{\"__metadata__\":{},\"__metadata__\":{}}", 0, HOIST_ERR_FORMAT,
-	 "duplicate key"},
-	{"metadata_dup_key", "{\"__metadata__\":{\"a\":\"1\",\"a\":\"2\"}}", 0, HOIST_ERR_FORMAT,
-	 "duplicate key"},
-	/* tensor entries */
-	{"entry_not_object", "{\"t\":1}", 0, HOIST_ERR_FORMAT, "tensor \"t\": entry is not an object"},
-	{"missing_dtype", "{\"t\":{\"shape\":[1],\"data_offsets\":[0,1]}}", 1, HOIST_ERR_FORMAT,
-	 "tensor \"t\": missing \"dtype\""},
-	{"missing_shape", "{\"t\":{\"dtype\":\"U8\",\"data_offsets\":[0,1]}}", 1, HOIST_ERR_FORMAT,
-	 "tensor \"t\": missing \"shape\""},
-	{"missing_offsets", "{\"t\":{\"dtype\":\"U8\",\"shape\":[1]}}", 1, HOIST_ERR_FORMAT,
-	 "tensor \"t\": missing \"data_offsets\""},
-	{"dtype_not_string", T1("", "[1]", "0", "1"), 1, HOIST_ERR_FORMAT, "unknown dtype \"\""},
-	{"dtype_number", "{\"t\":{\"dtype\":3,\"shape\":[1],\"data_offsets\":[0,1]}}", 1,
-	 HOIST_ERR_FORMAT, "tensor \"t\": dtype is not a string"},
-	{"dtype_as_map", "{\"t\":{\"dtype\":{\"U8\":null},\"shape\":[1],\"data_offsets\":[0,1]}}", 1,
-	 HOIST_ERR_FORMAT, "tensor \"t\": dtype is not a string"},
-	{"dtype_unknown", T1("F8", "[1]", "0", "1"), 1, HOIST_ERR_FORMAT,
-	 "tensor \"t\": unknown dtype \"F8\""},
-	{"dtype_lowercase", T1("f32", "[1]", "0", "4"), 4, HOIST_ERR_FORMAT, "unknown dtype \"f32\""},
-	{"dtype_fnuz", T1("F8_E4M3FNUZ", "[1]", "0", "1"), 1, HOIST_ERR_FORMAT,
-	 "unknown dtype \"F8_E4M3FNUZ\""},
-	{"shape_not_list", T1("U8", "4", "0", "4"), 4, HOIST_ERR_FORMAT,
-	 "tensor \"t\": shape is not a list of non-negative integers"},
-	{"shape_null", T1("U8", "null", "0", "4"), 4, HOIST_ERR_FORMAT, "shape is not a list"},
-	{"shape_negative", T1("U8", "[2,-1]", "0", "4"), 4, HOIST_ERR_FORMAT,
-	 "tensor \"t\": shape[1] is not a non-negative integer"},
-	{"shape_float", T1("U8", "[4.0]", "0", "4"), 4, HOIST_ERR_FORMAT,
-	 "shape[0] is not a non-negative integer"},
-	{"shape_exponent", T1("U8", "[4e0]", "0", "4"), 4, HOIST_ERR_FORMAT,
-	 "shape[0] is not a non-negative integer"},
-	{"shape_bool", T1("U8", "[true]", "0", "1"), 1, HOIST_ERR_FORMAT,
-	 "shape[0] is not a non-negative integer"},
-	{"shape_string", T1("U8", "[\"4\"]", "0", "4"), 4, HOIST_ERR_FORMAT,
-	 "shape[0] is not a non-negative integer"},
-	{"shape_negative_zero", T1("U8", "[-0]", "0", "0"), 0, HOIST_ERR_FORMAT,
-	 "tensor \"t\": shape[0] is not a non-negative integer"},
-	{"offset_negative_zero", T1("U8", "[0]", "0", "-0"), 0, HOIST_ERR_FORMAT,
-	 "data_offsets is not a list of two non-negative integers"},
-	{"shape_above_int64", T1("U8", "[9223372036854775808,0]", "0", "0"), 0, HOIST_ERR_FORMAT,
-	 "too big integer"},
-	{"shape_overflow", T1("U8", "[4294967296,4294967296]", "0", "0"), 0, HOIST_ERR_FORMAT,
-	 "tensor \"t\": shape [4294967296, 4294967296] x U8 overflows a 64-bit byte count"},
-	{"shape_overflow_before_zero", T1("U8", "[4294967296,4294967296,0]", "0", "0"), 0,
-	 HOIST_ERR_FORMAT, "overflows a 64-bit byte count"},
-	{"bits_overflow", T1("F64", "[4611686018427387904]", "0", "0"), 0, HOIST_ERR_FORMAT,
-	 "shape [4611686018427387904] x F64 overflows"},
-	{"f4_odd", T1("F4", "[3]", "0", "1"), 1, HOIST_ERR_FORMAT,
-	 "tensor \"t\": shape [3] x F4 is 12 bits, not a whole number of bytes"},
-	{"f6_three", T1("F6_E3M2", "[3]", "0", "2"), 2, HOIST_ERR_FORMAT,
-	 "shape [3] x F6_E3M2 is 18 bits, not a whole number of bytes"},
-	{"offsets_not_list", "{\"t\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":0}}", 1,
-	 HOIST_ERR_FORMAT, "tensor \"t\": data_offsets is not a list of two non-negative integers"},
-	{"offsets_three", "{\"t\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1,1]}}", 1,
-	 HOIST_ERR_FORMAT, "data_offsets is not a list of two non-negative integers"},
-	{"offsets_one", "{\"t\":{\"dtype\":\"U8\",\"shape\":[0],\"data_offsets\":[0]}}", 0,
-	 HOIST_ERR_FORMAT, "data_offsets is not a list of two non-negative integers"},
-	{"offsets_negative", T1("U8", "[1]", "-1", "0"), 1, HOIST_ERR_FORMAT,
-	 "data_offsets is not a list of two non-negative integers"},
-	{"offsets_float", T1("U8", "[1]", "0", "1.0"), 1, HOIST_ERR_FORMAT,
-	 "data_offsets is not a list of two non-negative integers"},
-	{"offsets_reversed", T1("U8", "[0]", "1", "0"), 1, HOIST_ERR_FORMAT,
-	 "tensor \"t\": data_offsets [1, 0) end before they begin"},
-	{"offsets_mismatch", "{\"lm_head.weight\":{\"dtype\":\"F32\",\"shape\":[4,4],\"data_offsets\":[0,12]}}",
-	 12, HOIST_ERR_FORMAT,
-	 "tensor \"lm_head.weight\": data_offsets [0, 12) do not match shape [4, 4] x F32 (64 bytes)"},
-	{"offsets_huge", T1("U8", "[0]", "9223372036854775807", "9223372036854775807"), 0,
-	 HOIST_ERR_FORMAT, "does not start at 0"},
-	/* the tensors must tile the data region */
-	{"overlap",
-	 "{\"a\":{\"dtype\":\"U8\",\"shape\":[4],\"data_offsets\":[0,4]},"
-	 "\"b\":{\"dtype\":\"U8\",\"shape\":[4],\"data_offsets\":[2,6]}}",
-	 6, HOIST_ERR_FORMAT, "tensor \"b\": data_offsets [2, 6) overlap tensor \"a\" [0, 4)"},
-	{"same_range",
-	 "{\"a\":{\"dtype\":\"U8\",\"shape\":[4],\"data_offsets\":[0,4]},"
-	 "\"b\":{\"dtype\":\"I8\",\"shape\":[4],\"data_offsets\":[0,4]}}",
-	 4, HOIST_ERR_FORMAT, "tensor \"b\": data_offsets [0, 4) overlap tensor \"a\" [0, 4)"},
-	{"empty_inside",
-	 "{\"a\":{\"dtype\":\"U8\",\"shape\":[4],\"data_offsets\":[0,4]},"
-	 "\"e\":{\"dtype\":\"U8\",\"shape\":[0],\"data_offsets\":[2,2]}}",
-	 4, HOIST_ERR_FORMAT, "tensor \"e\": data_offsets [2, 2) overlap tensor \"a\" [0, 4)"},
-	{"hole",
-	 "{\"a\":{\"dtype\":\"U8\",\"shape\":[4],\"data_offsets\":[0,4]},"
-	 "\"b\":{\"dtype\":\"U8\",\"shape\":[4],\"data_offsets\":[6,10]}}",
-	 10, HOIST_ERR_FORMAT,
-	 "tensor \"b\": data_offsets [6, 10) leave a hole of 2 bytes after tensor \"a\""},
-	{"not_from_zero", T1("U8", "[4]", "2", "6"), 6, HOIST_ERR_FORMAT,
-	 "tensor \"t\": data_offsets [2, 6): the data region does not start at 0"},
-	{"data_left_over", T1("U8", "[4]", "0", "4"), 5, HOIST_ERR_FORMAT,
-	 "the tensors end at data offset 4 but the data region is 5 bytes"},
-	{"data_short", T1("U8", "[4]", "0", "4"), 3, HOIST_ERR_FORMAT,
-	 "tensor \"t\": data_offsets end at 4, past the end of the data region (3 bytes"},
-	{"no_tensors_some_data", "{}", 1, HOIST_ERR_FORMAT,
-	 "the tensors end at data offset 0 but the data region is 1 bytes"},
-	{"metadata_only_some_data", "{\"__metadata__\":{\"format\":\"pt\"}}", 2, HOIST_ERR_FORMAT,
-	 "data region is 2 bytes"},
-	{"duplicate_name",
-	 "{\"a\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]},"
-	 "\"a\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[1,2]}}",
-	 2, HOIST_ERR_FORMAT, "duplicate key"},
-	{"duplicate_field", "{\"t\":{\"dtype\":\"U8\",\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]}}",
-	 1, HOIST_ERR_FORMAT, "duplicate key"},
+        /* not JSON, or not the right JSON */
+        {"not_json", "{\"a\":", 0, HOIST_ERR_FORMAT, "header is not valid JSON"},
+        {"not_object", "[1,2]", 0, HOIST_ERR_FORMAT, "header is not a JSON object"},
+        {"bad_utf8", "{\"a\xff\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]}}", 1,
+         HOIST_ERR_FORMAT, "header is not valid UTF-8 (bad byte 0xff at byte offset 11)"},
+        {"overlong_utf8", "{\"a\xc0\xaf\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]}}",
+         1, HOIST_ERR_FORMAT, "not valid UTF-8 (bad byte 0xc0"},
+        {"surrogate_utf8",
+         "{\"a\xed\xa0\x80\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]}}", 1,
+         HOIST_ERR_FORMAT, "not valid UTF-8 (bad byte 0xed"},
+        {"trailing_junk", "{} x", 0, HOIST_ERR_FORMAT, "header is not valid JSON"},
+        {"trailing_formfeed", "{}\f", 0, HOIST_ERR_FORMAT, "header is not valid JSON"},
+        {"nul_escape", "{\"a\\u0000\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]}}", 1,
+         HOIST_ERR_FORMAT, "header is not valid JSON"},
+        {"lone_surrogate_escape",
+         "{\"a\\ud800\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]}}", 1,
+         HOIST_ERR_FORMAT, "header is not valid JSON"},
+        {"too_deep", NULL, 126, HOIST_ERR_FORMAT, "header nests deeper than 127 levels"},
+        /* __metadata__ */
+        {"metadata_list", "{\"__metadata__\":[]}", 0, HOIST_ERR_FORMAT,
+         "__metadata__ is not a map of strings to strings"},
+        {"metadata_int", "{\"__metadata__\":{\"format\":1}}", 0, HOIST_ERR_FORMAT,
+         "__metadata__ entry \"format\" is not a string"},
+        {"metadata_nested", "{\"__metadata__\":{\"a\":{}}}", 0, HOIST_ERR_FORMAT,
+         "__metadata__ entry \"a\" is not a string"},
+        {"metadata_twice", "{\"__metadata__\":{},\"__metadata__\":{}}", 0, HOIST_ERR_FORMAT,
+         "duplicate key"},
+        {"metadata_dup_key", "{\"__metadata__\":{\"a\":\"1\",\"a\":\"2\"}}", 0, HOIST_ERR_FORMAT,
+         "duplicate key"},
+        /* tensor entries */
+        {"entry_not_object", "{\"t\":1}", 0, HOIST_ERR_FORMAT,
+         "tensor \"t\": entry is not an object"},
+        {"missing_dtype", "{\"t\":{\"shape\":[1],\"data_offsets\":[0,1]}}", 1, HOIST_ERR_FORMAT,
+         "tensor \"t\": missing \"dtype\""},
+        {"missing_shape", "{\"t\":{\"dtype\":\"U8\",\"data_offsets\":[0,1]}}", 1, HOIST_ERR_FORMAT,
+         "tensor \"t\": missing \"shape\""},
+        {"missing_offsets", "{\"t\":{\"dtype\":\"U8\",\"shape\":[1]}}", 1, HOIST_ERR_FORMAT,
+         "tensor \"t\": missing \"data_offsets\""},
+        {"dtype_not_string", T1("", "[1]", "0", "1"), 1, HOIST_ERR_FORMAT, "unknown dtype \"\""},
+        {"dtype_number", "{\"t\":{\"dtype\":3,\"shape\":[1],\"data_offsets\":[0,1]}}", 1,
+         HOIST_ERR_FORMAT, "tensor \"t\": dtype is not a string"},
+        {"dtype_as_map", "{\"t\":{\"dtype\":{\"U8\":null},\"shape\":[1],\"data_offsets\":[0,1]}}",
+         1, HOIST_ERR_FORMAT, "tensor \"t\": dtype is not a string"},
+        {"dtype_unknown", T1("F8", "[1]", "0", "1"), 1, HOIST_ERR_FORMAT,
+         "tensor \"t\": unknown dtype \"F8\""},
+        {"dtype_lowercase", T1("f32", "[1]", "0", "4"), 4, HOIST_ERR_FORMAT,
+         "unknown dtype \"f32\""},
+        {"dtype_fnuz", T1("F8_E4M3FNUZ", "[1]", "0", "1"), 1, HOIST_ERR_FORMAT,
+         "unknown dtype \"F8_E4M3FNUZ\""},
+        {"shape_not_list", T1("U8", "4", "0", "4"), 4, HOIST_ERR_FORMAT,
+         "tensor \"t\": shape is not a list of non-negative integers"},
+        {"shape_null", T1("U8", "null", "0", "4"), 4, HOIST_ERR_FORMAT, "shape is not a list"},
+        {"shape_negative", T1("U8", "[2,-1]", "0", "4"), 4, HOIST_ERR_FORMAT,
+         "tensor \"t\": shape[1] is not a non-negative integer"},
+        {"shape_float", T1("U8", "[4.0]", "0", "4"), 4, HOIST_ERR_FORMAT,
+         "shape[0] is not a non-negative integer"},
+        {"shape_exponent", T1("U8", "[4e0]", "0", "4"), 4, HOIST_ERR_FORMAT,
+         "shape[0] is not a non-negative integer"},
+        {"shape_bool", T1("U8", "[true]", "0", "1"), 1, HOIST_ERR_FORMAT,
+         "shape[0] is not a non-negative integer"},
+        {"shape_string", T1("U8", "[\"4\"]", "0", "4"), 4, HOIST_ERR_FORMAT,
+         "shape[0] is not a non-negative integer"},
+        {"shape_negative_zero", T1("U8", "[-0]", "0", "0"), 0, HOIST_ERR_FORMAT,
+         "tensor \"t\": shape[0] is not a non-negative integer"},
+        {"offset_negative_zero", T1("U8", "[0]", "0", "-0"), 0, HOIST_ERR_FORMAT,
+         "data_offsets is not a list of two non-negative integers"},
+        {"shape_above_int64", T1("U8", "[9223372036854775808,0]", "0", "0"), 0, HOIST_ERR_FORMAT,
+         "too big integer"},
+        {"shape_overflow", T1("U8", "[4294967296,4294967296]", "0", "0"), 0, HOIST_ERR_FORMAT,
+         "tensor \"t\": shape [4294967296, 4294967296] x U8 overflows a 64-bit byte count"},
+        {"shape_overflow_before_zero", T1("U8", "[4294967296,4294967296,0]", "0", "0"), 0,
+         HOIST_ERR_FORMAT, "overflows a 64-bit byte count"},
+        {"bits_overflow", T1("F64", "[4611686018427387904]", "0", "0"), 0, HOIST_ERR_FORMAT,
+         "shape [4611686018427387904] x F64 overflows"},
+        {"f4_odd", T1("F4", "[3]", "0", "1"), 1, HOIST_ERR_FORMAT,
+         "tensor \"t\": shape [3] x F4 is 12 bits, not a whole number of bytes"},
+        {"f6_three", T1("F6_E3M2", "[3]", "0", "2"), 2, HOIST_ERR_FORMAT,
+         "shape [3] x F6_E3M2 is 18 bits, not a whole number of bytes"},
+        {"offsets_not_list", "{\"t\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":0}}", 1,
+         HOIST_ERR_FORMAT, "tensor \"t\": data_offsets is not a list of two non-negative integers"},
+        {"offsets_three", "{\"t\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1,1]}}", 1,
+         HOIST_ERR_FORMAT, "data_offsets is not a list of two non-negative integers"},
+        {"offsets_one", "{\"t\":{\"dtype\":\"U8\",\"shape\":[0],\"data_offsets\":[0]}}", 0,
+         HOIST_ERR_FORMAT, "data_offsets is not a list of two non-negative integers"},
+        {"offsets_negative", T1("U8", "[1]", "-1", "0"), 1, HOIST_ERR_FORMAT,
+         "data_offsets is not a list of two non-negative integers"},
+        {"offsets_float", T1("U8", "[1]", "0", "1.0"), 1, HOIST_ERR_FORMAT,
+         "data_offsets is not a list of two non-negative integers"},
+        {"offsets_reversed", T1("U8", "[0]", "1", "0"), 1, HOIST_ERR_FORMAT,
+         "tensor \"t\": data_offsets [1, 0) end before they begin"},
+        {"offsets_mismatch",
+         "{\"lm_head.weight\":{\"dtype\":\"F32\",\"shape\":[4,4],\"data_offsets\":[0,12]}}", 12,
+         HOIST_ERR_FORMAT,
+         "tensor \"lm_head.weight\": data_offsets [0, 12) do not match shape [4, 4] x F32 (64 "
+         "bytes)"},
+        {"offsets_huge", T1("U8", "[0]", "9223372036854775807", "9223372036854775807"), 0,
+         HOIST_ERR_FORMAT, "does not start at 0"},
+        /* the tensors must tile the data region */
+        {"overlap",
+         "{\"a\":{\"dtype\":\"U8\",\"shape\":[4],\"data_offsets\":[0,4]},"
+         "\"b\":{\"dtype\":\"U8\",\"shape\":[4],\"data_offsets\":[2,6]}}",
+         6, HOIST_ERR_FORMAT, "tensor \"b\": data_offsets [2, 6) overlap tensor \"a\" [0, 4)"},
+        {"same_range",
+         "{\"a\":{\"dtype\":\"U8\",\"shape\":[4],\"data_offsets\":[0,4]},"
+         "\"b\":{\"dtype\":\"I8\",\"shape\":[4],\"data_offsets\":[0,4]}}",
+         4, HOIST_ERR_FORMAT, "tensor \"b\": data_offsets [0, 4) overlap tensor \"a\" [0, 4)"},
+        {"empty_inside",
+         "{\"a\":{\"dtype\":\"U8\",\"shape\":[4],\"data_offsets\":[0,4]},"
+         "\"e\":{\"dtype\":\"U8\",\"shape\":[0],\"data_offsets\":[2,2]}}",
+         4, HOIST_ERR_FORMAT, "tensor \"e\": data_offsets [2, 2) overlap tensor \"a\" [0, 4)"},
+        {"hole",
+         "{\"a\":{\"dtype\":\"U8\",\"shape\":[4],\"data_offsets\":[0,4]},"
+         "\"b\":{\"dtype\":\"U8\",\"shape\":[4],\"data_offsets\":[6,10]}}",
+         10, HOIST_ERR_FORMAT,
+         "tensor \"b\": data_offsets [6, 10) leave a hole of 2 bytes after tensor \"a\""},
+        {"not_from_zero", T1("U8", "[4]", "2", "6"), 6, HOIST_ERR_FORMAT,
+         "tensor \"t\": data_offsets [2, 6): the data region does not start at 0"},
+        {"data_left_over", T1("U8", "[4]", "0", "4"), 5, HOIST_ERR_FORMAT,
+         "the tensors end at data offset 4 but the data region is 5 bytes"},
+        {"data_short", T1("U8", "[4]", "0", "4"), 3, HOIST_ERR_FORMAT,
+         "tensor \"t\": data_offsets end at 4, past the end of the data region (3 bytes"},
+        {"no_tensors_some_data", "{}", 1, HOIST_ERR_FORMAT,
+         "the tensors end at data offset 0 but the data region is 1 bytes"},
+        {"metadata_only_some_data", "{\"__metadata__\":{\"format\":\"pt\"}}", 2, HOIST_ERR_FORMAT,
+         "data region is 2 bytes"},
+        {"duplicate_name",
+         "{\"a\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]},"
+         "\"a\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[1,2]}}",
+         2, HOIST_ERR_FORMAT, "duplicate key"},
+        {"duplicate_field",
+         "{\"t\":{\"dtype\":\"U8\",\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]}}", 1,
+         HOIST_ERR_FORMAT, "duplicate key"},
 
-	/* accepted: what the reference accepts */
-	{"ok_padding", T1("U8", "[2]", "0", "2") "        ", 2, HOIST_OK, NULL},
-	{"ok_whitespace", " \n{ \"t\" : {\"dtype\" : \"U8\", \"shape\" : [ 2 ], \"data_offsets\" : [0, 2]} }\r\n\t ",
-	 2, HOIST_OK, NULL},
-	{"ok_any_order",
-	 "{\"b\":{\"dtype\":\"F16\",\"shape\":[2],\"data_offsets\":[4,8]},"
-	 "\"a\":{\"dtype\":\"U8\",\"shape\":[4],\"data_offsets\":[0,4]}}",
-	 8, HOIST_OK, NULL},
-	{"ok_zero_size",
-	 "{\"a\":{\"dtype\":\"U8\",\"shape\":[4],\"data_offsets\":[0,4]},"
-	 "\"e\":{\"dtype\":\"F32\",\"shape\":[0,3],\"data_offsets\":[4,4]},"
-	 "\"f\":{\"dtype\":\"F32\",\"shape\":[3,0],\"data_offsets\":[0,0]},"
-	 "\"g\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[8,8]},"
-	 "\"b\":{\"dtype\":\"U8\",\"shape\":[4],\"data_offsets\":[4,8]}}",
-	 8, HOIST_OK, NULL},
-	{"ok_scalar", T1("F64", "[]", "0", "8"), 8, HOIST_OK, NULL},
-	{"ok_empty", "{}", 0, HOIST_OK, NULL},
-	{"ok_metadata_only", "{\"__metadata__\":{\"format\":\"pt\",\"\":\"\"}}", 0, HOIST_OK, NULL},
-	{"ok_metadata_null", "{\"__metadata__\":null}", 0, HOIST_OK, NULL},
-	{"ok_unknown_key", "{\"t\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1],\"x\":[{}]}}", 1,
-	 HOIST_OK, NULL},
-	{"ok_f4_pairs", T1("F4", "[3,2]", "0", "3"), 3, HOIST_OK, NULL},
-	{"ok_f6_fours", T1("F6_E2M3", "[2,4]", "0", "6"), 6, HOIST_OK, NULL},
-	{"ok_empty_name", "{\"\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]}}", 1, HOIST_OK,
-	 NULL},
-	{"ok_unicode_name", "{\"w\xc3\xa9ight\xf0\x9f\x98\x80\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]}}",
-	 1, HOIST_OK, NULL},
-	{"ok_zero_before_overflow", T1("U8", "[0,4294967296,4294967296]", "0", "0"), 0, HOIST_OK,
-	 NULL},
-	{"ok_big_dim_zero", T1("U8", "[9223372036854775807,0]", "0", "0"), 0, HOIST_OK, NULL},
-	{"ok_deep_unknown", NULL, 125, HOIST_OK, NULL},
-	{"ok_negative_zero_ignored",
-	 "{\"t\":{\"dtype\":\"U8\",\"shape\":[0],\"data_offsets\":[0,0],\"x\":[-0,-0.0,\"-0\",{\"-0\":-0}]}}",
-	 0, HOIST_OK, NULL},
-	{"ok_escapes", "{\"a\\\"b\\\\c\\u00e9\\ud83d\\ude00\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]}}",
-	 1, HOIST_OK, NULL},
+        /* accepted: what the reference accepts */
+        {"ok_padding", T1("U8", "[2]", "0", "2") "        ", 2, HOIST_OK, NULL},
+        {"ok_whitespace",
+         " \n{ \"t\" : {\"dtype\" : \"U8\", \"shape\" : [ 2 ], \"data_offsets\" : [0, 2]} }\r\n\t ",
+         2, HOIST_OK, NULL},
+        {"ok_any_order",
+         "{\"b\":{\"dtype\":\"F16\",\"shape\":[2],\"data_offsets\":[4,8]},"
+         "\"a\":{\"dtype\":\"U8\",\"shape\":[4],\"data_offsets\":[0,4]}}",
+         8, HOIST_OK, NULL},
+        {"ok_zero_size",
+         "{\"a\":{\"dtype\":\"U8\",\"shape\":[4],\"data_offsets\":[0,4]},"
+         "\"e\":{\"dtype\":\"F32\",\"shape\":[0,3],\"data_offsets\":[4,4]},"
+         "\"f\":{\"dtype\":\"F32\",\"shape\":[3,0],\"data_offsets\":[0,0]},"
+         "\"g\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[8,8]},"
+         "\"b\":{\"dtype\":\"U8\",\"shape\":[4],\"data_offsets\":[4,8]}}",
+         8, HOIST_OK, NULL},
+        {"ok_scalar", T1("F64", "[]", "0", "8"), 8, HOIST_OK, NULL},
+        {"ok_empty", "{}", 0, HOIST_OK, NULL},
+        {"ok_metadata_only", "{\"__metadata__\":{\"format\":\"pt\",\"\":\"\"}}", 0, HOIST_OK, NULL},
+        {"ok_metadata_null", "{\"__metadata__\":null}", 0, HOIST_OK, NULL},
+        {"ok_unknown_key",
+         "{\"t\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1],\"x\":[{}]}}", 1, HOIST_OK,
+         NULL},
+        {"ok_f4_pairs", T1("F4", "[3,2]", "0", "3"), 3, HOIST_OK, NULL},
+        {"ok_f6_fours", T1("F6_E2M3", "[2,4]", "0", "6"), 6, HOIST_OK, NULL},
+        {"ok_empty_name", "{\"\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]}}", 1,
+         HOIST_OK, NULL},
+        {"ok_unicode_name",
+         "{\"w\xc3\xa9ight\xf0\x9f\x98\x80\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]"
+         "}}",
+         1, HOIST_OK, NULL},
+        {"ok_zero_before_overflow", T1("U8", "[0,4294967296,4294967296]", "0", "0"), 0, HOIST_OK,
+         NULL},
+        {"ok_big_dim_zero", T1("U8", "[9223372036854775807,0]", "0", "0"), 0, HOIST_OK, NULL},
+        {"ok_deep_unknown", NULL, 125, HOIST_OK, NULL},
+        {"ok_negative_zero_ignored",
+         "{\"t\":{\"dtype\":\"U8\",\"shape\":[0],\"data_offsets\":[0,0],\"x\":[-0,-0.0,\"-0\",{\"-"
+         "0\":-0}]}}",
+         0, HOIST_OK, NULL},
+        {"ok_escapes",
+         "{\"a\\\"b\\\\c\\u00e9\\ud83d\\ude00\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":["
+         "0,1]}}",
+         1, HOIST_OK, NULL},
 };
 
 static void write_case(const char *path, const struct st_case *c)
 {
 	if (!c->header) {
 		static const char head[] =
-			"{\"t\":{\"dtype\":\"U8\",\"shape\":[0],\"data_offsets\":[0,0],\"x\":";
+		        "{\"t\":{\"dtype\":\"U8\",\"shape\":[0],\"data_offsets\":[0,0],\"x\":";
 		size_t d = c->data_size, n = strlen(head);
 		char *h = malloc(n + 2 * d + 3);
 		memcpy(h, head, n);
@@ -249,18 +264,19 @@ static const struct {
 	enum hoist_status status;
 	const char *needle;
 } raw_expect[] = {
-	{"raw_empty_file", HOIST_ERR_FORMAT, "file is 0 bytes, shorter than the 8-byte header length"},
-	{"raw_short_file", HOIST_ERR_FORMAT, "file is 5 bytes, shorter than the 8-byte header length"},
-	{"raw_length_past_end", HOIST_ERR_FORMAT,
-	 "header length 50 runs past the end of the file (10 bytes)"},
-	{"raw_length_over_limit", HOIST_ERR_FORMAT,
-	 "header length 100000001 exceeds the format's limit of 100000000 bytes"},
-	{"raw_length_max", HOIST_ERR_FORMAT, "header length 18446744073709551615 exceeds"},
-	{"raw_length_zero", HOIST_ERR_FORMAT, "header is not valid JSON"},
-	{"raw_ok_minimal", HOIST_OK, NULL},
-	{"raw_nul_after_json", HOIST_ERR_FORMAT, "header is not valid JSON"},
+        {"raw_empty_file", HOIST_ERR_FORMAT,
+         "file is 0 bytes, shorter than the 8-byte header length"},
+        {"raw_short_file", HOIST_ERR_FORMAT,
+         "file is 5 bytes, shorter than the 8-byte header length"},
+        {"raw_length_past_end", HOIST_ERR_FORMAT,
+         "header length 50 runs past the end of the file (10 bytes)"},
+        {"raw_length_over_limit", HOIST_ERR_FORMAT,
+         "header length 100000001 exceeds the format's limit of 100000000 bytes"},
+        {"raw_length_max", HOIST_ERR_FORMAT, "header length 18446744073709551615 exceeds"},
+        {"raw_length_zero", HOIST_ERR_FORMAT, "header is not valid JSON"},
+        {"raw_ok_minimal", HOIST_OK, NULL},
+        {"raw_nul_after_json", HOIST_ERR_FORMAT, "header is not valid JSON"},
 };
-
 
 static void expect_open(const char *path, enum hoist_status status, const char *needle)
 {
@@ -278,7 +294,8 @@ static void expect_open(const char *path, enum hoist_status status, const char *
 	if (!strstr(hoist_errmsg(), needle))
 		FAIL("%s: message \"%s\" lacks \"%s\"", path, hoist_errmsg(), needle);
 	if (strncmp(hoist_errmsg(), path, strlen(path)) != 0)
-		FAIL("%s: message \"%s\" does not start with the file's path", path, hoist_errmsg());
+		FAIL("%s: message \"%s\" does not start with the file's path", path,
+		     hoist_errmsg());
 }
 
 TEST(safetensors_rules_each_with_its_message)
@@ -290,7 +307,8 @@ TEST(safetensors_rules_each_with_its_message)
 	}
 	write_raw_cases(test_tmpdir());
 	for (size_t i = 0; i < HOIST__ARRAY_SIZE(raw_expect); i++)
-		expect_open(test_path(raw_expect[i].name), raw_expect[i].status, raw_expect[i].needle);
+		expect_open(test_path(raw_expect[i].name), raw_expect[i].status,
+		            raw_expect[i].needle);
 	test_check_no_leaks();
 }
 
@@ -307,7 +325,8 @@ TEST(safetensors_parse_bytes_matches_open)
 		if (s != cases[i].status)
 			FAIL("%s: %s (%s)", cases[i].name, hoist_status_name(s), hoist_errmsg());
 		if (s != HOIST_OK && !strstr(hoist_errmsg(), cases[i].needle))
-			FAIL("%s: \"%s\" lacks \"%s\"", cases[i].name, hoist_errmsg(), cases[i].needle);
+			FAIL("%s: \"%s\" lacks \"%s\"", cases[i].name, hoist_errmsg(),
+			     cases[i].needle);
 		if (s != HOIST_OK) {
 			CHECK_EQ_INT(h.tensor_count, 0);
 			CHECK(h.tensors == NULL);
@@ -332,13 +351,14 @@ TEST(safetensors_accepted_edge_cases_read_right)
 
 	/* any order in the header; file order out */
 	p = test_path("order");
-	fixture_write_safetensors(p,
-				  "{\"b\":{\"dtype\":\"F16\",\"shape\":[2],\"data_offsets\":[4,8]},"
-				  "\"a\":{\"dtype\":\"U8\",\"shape\":[4],\"data_offsets\":[0,4]}}  ",
-				  NULL, 8);
+	fixture_write_safetensors(
+	        p,
+	        "{\"b\":{\"dtype\":\"F16\",\"shape\":[2],\"data_offsets\":[4,8]},"
+	        "\"a\":{\"dtype\":\"U8\",\"shape\":[4],\"data_offsets\":[0,4]}}  ",
+	        NULL, 8);
 	CHECK_OK(hoist_checkpoint_open(p, NULL, &c));
 	size_t hl = strlen("{\"b\":{\"dtype\":\"F16\",\"shape\":[2],\"data_offsets\":[4,8]},"
-			   "\"a\":{\"dtype\":\"U8\",\"shape\":[4],\"data_offsets\":[0,4]}}  ");
+	                   "\"a\":{\"dtype\":\"U8\",\"shape\":[4],\"data_offsets\":[0,4]}}  ");
 	CHECK_EQ_INT(hoist_checkpoint_tensor_count(c), 2);
 	CHECK_STR(hoist_checkpoint_tensor(c, 0)->name, "a");
 	CHECK_EQ_U64(hoist_checkpoint_tensor(c, 0)->offset, 8 + hl);
@@ -351,10 +371,12 @@ TEST(safetensors_accepted_edge_cases_read_right)
 
 	/* zero-size tensors and scalars */
 	p = test_path("zero");
-	write_case(p, &(struct st_case){"", "{\"a\":{\"dtype\":\"U8\",\"shape\":[4],\"data_offsets\":[0,4]},"
-					    "\"e\":{\"dtype\":\"F32\",\"shape\":[0,3],\"data_offsets\":[4,4]},"
-					    "\"s\":{\"dtype\":\"F32\",\"shape\":[],\"data_offsets\":[4,8]}}",
-					8, HOIST_OK, NULL});
+	write_case(p, &(struct st_case){
+	                      "",
+	                      "{\"a\":{\"dtype\":\"U8\",\"shape\":[4],\"data_offsets\":[0,4]},"
+	                      "\"e\":{\"dtype\":\"F32\",\"shape\":[0,3],\"data_offsets\":[4,4]},"
+	                      "\"s\":{\"dtype\":\"F32\",\"shape\":[],\"data_offsets\":[4,8]}}",
+	                      8, HOIST_OK, NULL});
 	CHECK_OK(hoist_checkpoint_open(p, NULL, &c));
 	CHECK_EQ_INT(hoist_checkpoint_tensor_count(c), 3);
 	const struct hoist_tensor_info *e = find(c, "e");
@@ -391,9 +413,11 @@ TEST(safetensors_accepted_edge_cases_read_right)
 
 	/* sub-byte dtypes */
 	p = test_path("subbyte");
-	fixture_write_safetensors(p, "{\"f4\":{\"dtype\":\"F4\",\"shape\":[3,2],\"data_offsets\":[0,3]},"
-				     "\"f6\":{\"dtype\":\"F6_E2M3\",\"shape\":[4],\"data_offsets\":[3,6]}}",
-				  NULL, 6);
+	fixture_write_safetensors(
+	        p,
+	        "{\"f4\":{\"dtype\":\"F4\",\"shape\":[3,2],\"data_offsets\":[0,3]},"
+	        "\"f6\":{\"dtype\":\"F6_E2M3\",\"shape\":[4],\"data_offsets\":[3,6]}}",
+	        NULL, 6);
 	CHECK_OK(hoist_checkpoint_open(p, NULL, &c));
 	CHECK_EQ_U64(find(c, "f4")->nbytes, 3);
 	CHECK_EQ_U64(find(c, "f4")->numel, 6);
@@ -402,19 +426,23 @@ TEST(safetensors_accepted_edge_cases_read_right)
 
 	/* an unknown key: ignored, with a warning naming it */
 	p = test_path("unknown_key");
-	fixture_write_safetensors(p, "{\"t\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1],\"x\":1},"
-				     "\"u\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[1,2],\"y\":2}}",
-				  NULL, 2);
+	fixture_write_safetensors(
+	        p,
+	        "{\"t\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1],\"x\":1},"
+	        "\"u\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[1,2],\"y\":2}}",
+	        NULL, 2);
 	CHECK_OK(hoist_checkpoint_open(p, NULL, &c));
 	CHECK_EQ_INT(hoist_checkpoint_warning_count(c), 1);
-	CHECK(strstr(hoist_checkpoint_warning(c, 0), "unknown key \"x\" ignored (2 unknown keys in all)"));
+	CHECK(strstr(hoist_checkpoint_warning(c, 0),
+	             "unknown key \"x\" ignored (2 unknown keys in all)"));
 	CHECK(strstr(hoist_checkpoint_warning(c, 0), p));
 	hoist_checkpoint_close(c);
 
 	/* escapes in names come out decoded */
 	p = test_path("escapes");
-	fixture_write_safetensors(p, "{\"a\\\"b\\u00e9\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]}}",
-				  NULL, 1);
+	fixture_write_safetensors(
+	        p, "{\"a\\\"b\\u00e9\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]}}",
+	        NULL, 1);
 	CHECK_OK(hoist_checkpoint_open(p, NULL, &c));
 	CHECK_STR(hoist_checkpoint_tensor(c, 0)->name, "a\"b\xc3\xa9");
 	hoist_checkpoint_close(c);
@@ -424,23 +452,24 @@ TEST(safetensors_utf8_validator)
 {
 	size_t bad;
 	CHECK(hoist__utf8_valid((const unsigned char *)"", 0, &bad));
-	CHECK(hoist__utf8_valid((const unsigned char *)"a\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80", 10, &bad));
+	CHECK(hoist__utf8_valid((const unsigned char *)"a\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80", 10,
+	                        &bad));
 	CHECK(hoist__utf8_valid((const unsigned char *)"\xf4\x8f\xbf\xbf", 4, &bad)); /* U+10FFFF */
 	CHECK(hoist__utf8_valid((const unsigned char *)"\xed\x9f\xbf", 3, &bad));     /* U+D7FF */
 	static const struct {
 		const char *s;
 		size_t n, at;
 	} badcases[] = {
-		{"ab\x80", 3, 2},          /* lone continuation */
-		{"\xc1\xbf", 2, 0},        /* overlong 2-byte */
-		{"\xe0\x9f\xbf", 3, 0},    /* overlong 3-byte */
-		{"\xf0\x8f\xbf\xbf", 4, 0}, /* overlong 4-byte */
-		{"\xed\xa0\x80", 3, 0},    /* surrogate */
-		{"\xf4\x90\x80\x80", 4, 0}, /* above U+10FFFF */
-		{"\xf5\x80\x80\x80", 4, 0},
-		{"x\xe2\x82", 3, 1},       /* truncated */
-		{"\xc3(", 2, 0},           /* bad continuation */
-		{"\xff", 1, 0},
+	        {"ab\x80", 3, 2},           /* lone continuation */
+	        {"\xc1\xbf", 2, 0},         /* overlong 2-byte */
+	        {"\xe0\x9f\xbf", 3, 0},     /* overlong 3-byte */
+	        {"\xf0\x8f\xbf\xbf", 4, 0}, /* overlong 4-byte */
+	        {"\xed\xa0\x80", 3, 0},     /* surrogate */
+	        {"\xf4\x90\x80\x80", 4, 0}, /* above U+10FFFF */
+	        {"\xf5\x80\x80\x80", 4, 0},
+	        {"x\xe2\x82", 3, 1}, /* truncated */
+	        {"\xc3(", 2, 0},     /* bad continuation */
+	        {"\xff", 1, 0},
 	};
 	for (size_t i = 0; i < HOIST__ARRAY_SIZE(badcases); i++) {
 		bad = 99;
@@ -468,14 +497,15 @@ TEST_TIMEOUT(safetensors_differential_vs_reference, 120)
 	CHECK(mkdir(dir, 0755) == 0);
 	write_corpus(dir);
 	char *out = NULL;
-	int rc = test_run(&out, "%s tests/differential.py --hoist %s --mutants 400 %s tests/fuzz/header",
-			  py, test_hoist_bin(), dir);
+	int rc = test_run(&out,
+	                  "%s tests/differential.py --hoist %s --mutants 400 %s tests/fuzz/header",
+	                  py, test_hoist_bin(), dir);
 	if (rc != 0)
 		FAIL("differential.py exited %d:\n%s", rc, out);
 	/* it judged every file: the corpus and the seeds, plus the mutants */
 	char want[4200];
 	snprintf(want, sizeof want, "%s: %zu files", dir,
-		 HOIST__ARRAY_SIZE(cases) + HOIST__ARRAY_SIZE(raw_expect));
+	         HOIST__ARRAY_SIZE(cases) + HOIST__ARRAY_SIZE(raw_expect));
 	if (!strstr(out, want) || !strstr(out, "disagreements: 0") || !strstr(out, "mutants: 400"))
 		FAIL("unexpected summary:\n%s", out);
 	free(out);
@@ -494,11 +524,13 @@ TEST(safetensors_sort_names)
 			x ^= x << 13, x ^= x >> 7, x ^= x << 17;
 			/* few letters: many equal names; runs of ascending names some trials */
 			if (trial % 3 == 0)
-				snprintf(names[i], sizeof names[i], "%c%c", 'a' + (int)(x % 4), 'a' + (int)(x / 4 % 4));
+				snprintf(names[i], sizeof names[i], "%c%c", 'a' + (int)(x % 4),
+				         'a' + (int)(x / 4 % 4));
 			else if (trial % 3 == 1)
 				snprintf(names[i], sizeof names[i], "n%03zu", i % 37 ? i : 400 - i);
 			else
-				snprintf(names[i], sizeof names[i], "t%llu", (unsigned long long)(x % 1000));
+				snprintf(names[i], sizeof names[i], "t%llu",
+				         (unsigned long long)(x % 1000));
 			refs[i] = want[i] = (struct hoist__name_ref){names[i], i};
 		}
 		/* the reference: insertion sort by (name, index) */
@@ -514,8 +546,10 @@ TEST(safetensors_sort_names)
 		hoist__sort_names(refs, refs + n, n);
 		for (size_t i = 0; i < n; i++)
 			if (refs[i].index != want[i].index)
-				FAIL("trial %d (n %zu): position %zu holds %zu (\"%s\"), expected %zu (\"%s\")",
-				     trial, n, i, refs[i].index, refs[i].name, want[i].index, want[i].name);
+				FAIL("trial %d (n %zu): position %zu holds %zu (\"%s\"), expected "
+				     "%zu (\"%s\")",
+				     trial, n, i, refs[i].index, refs[i].name, want[i].index,
+				     want[i].name);
 	}
 }
 
@@ -526,25 +560,29 @@ struct reader_tally {
 /* The three readers on one header: AUTO must equal JSON in status, message and
  * contents; FAST must decline or equal JSON too. Returns whether FAST read it. */
 static bool compare_readers(const char *label, const void *header, size_t len, uint64_t file_size,
-			    struct reader_tally *tally)
+                            struct reader_tally *tally)
 {
 	struct hoist__st_header hj, ha, hf;
 	char mj[1100], why[512];
 	const char *file = "f.safetensors";
-	enum hoist_status sj = hoist__st_parse_with(HOIST__ST_PARSER_JSON, file, header, len, file_size, &hj);
+	enum hoist_status sj =
+	        hoist__st_parse_with(HOIST__ST_PARSER_JSON, file, header, len, file_size, &hj);
 	snprintf(mj, sizeof mj, "%s", hoist_errmsg());
-	enum hoist_status sa = hoist__st_parse_with(HOIST__ST_PARSER_AUTO, file, header, len, file_size, &ha);
+	enum hoist_status sa =
+	        hoist__st_parse_with(HOIST__ST_PARSER_AUTO, file, header, len, file_size, &ha);
 	if (sa != sj || (sj != HOIST_OK && strcmp(hoist_errmsg(), mj) != 0))
 		FAIL("%s: auto: %s \"%s\"; jansson: %s \"%s\"", label, hoist_status_name(sa),
 		     hoist_errmsg(), hoist_status_name(sj), mj);
 	if (sj == HOIST_OK && !hoist__st_header_same(&ha, &hj, why, sizeof why))
 		FAIL("%s: auto and jansson differ: %s", label, why);
-	enum hoist_status sf = hoist__st_parse_with(HOIST__ST_PARSER_FAST, file, header, len, file_size, &hf);
-	bool fast = !(sf == HOIST_ERR_INVALID && strstr(hoist_errmsg(), "declined by the fast header reader"));
+	enum hoist_status sf =
+	        hoist__st_parse_with(HOIST__ST_PARSER_FAST, file, header, len, file_size, &hf);
+	bool fast = !(sf == HOIST_ERR_INVALID &&
+	              strstr(hoist_errmsg(), "declined by the fast header reader"));
 	if (fast) {
 		if (sf != sj || (sj != HOIST_OK && strcmp(hoist_errmsg(), mj) != 0))
-			FAIL("%s: fast: %s \"%s\"; jansson: %s \"%s\"", label, hoist_status_name(sf),
-			     hoist_errmsg(), hoist_status_name(sj), mj);
+			FAIL("%s: fast: %s \"%s\"; jansson: %s \"%s\"", label,
+			     hoist_status_name(sf), hoist_errmsg(), hoist_status_name(sj), mj);
 		if (sj == HOIST_OK && !hoist__st_header_same(&hf, &hj, why, sizeof why))
 			FAIL("%s: fast and jansson differ: %s", label, why);
 	} else if (hf.tensors || hf.tensor_count) {
@@ -554,11 +592,13 @@ static bool compare_readers(const char *label, const void *header, size_t len, u
 		/* the name index is in name order; the tensors tile the data */
 		uint64_t pos = 8 + len;
 		for (size_t i = 0; i < hj.tensor_count; i++) {
-			if (i && strcmp(hj.tensors[hj.by_name[i - 1]].name, hj.tensors[hj.by_name[i]].name) >= 0)
+			if (i && strcmp(hj.tensors[hj.by_name[i - 1]].name,
+			                hj.tensors[hj.by_name[i]].name) >= 0)
 				FAIL("%s: by_name out of order at %zu", label, i);
 			if (hj.tensors[i].offset != pos)
 				FAIL("%s: tensor %zu at %llu, expected %llu", label, i,
-				     (unsigned long long)hj.tensors[i].offset, (unsigned long long)pos);
+				     (unsigned long long)hj.tensors[i].offset,
+				     (unsigned long long)pos);
 			pos += hj.tensors[i].nbytes;
 		}
 		CHECK_EQ_U64(pos, file_size);
@@ -575,7 +615,7 @@ static bool compare_readers(const char *label, const void *header, size_t len, u
 
 /* A whole file's bytes: the readers see its header, when the prefix lets them. */
 static void compare_file_bytes(const char *label, const unsigned char *bytes, size_t size,
-			       struct reader_tally *tally, bool must_be_fast)
+                               struct reader_tally *tally, bool must_be_fast)
 {
 	uint64_t n;
 	if (size < 8 || hoist__st_check_prefix(label, bytes, size, &n) != HOIST_OK)
@@ -587,15 +627,45 @@ static void compare_file_bytes(const char *label, const unsigned char *bytes, si
 /* The header cases above the fast reader leaves to jansson: everything else it must
  * read itself (so the comparisons compare something). */
 static const char *const declined_cases[] = {
-	"not_json", "not_object", "trailing_junk", "trailing_formfeed", "nul_escape",
-	"lone_surrogate_escape", "too_deep", "metadata_list", "metadata_int", "metadata_nested",
-	"metadata_twice", "metadata_dup_key", "entry_not_object", "missing_dtype",
-	"missing_shape", "missing_offsets", "dtype_number", "dtype_as_map", "shape_not_list",
-	"shape_null", "shape_negative", "shape_float", "shape_exponent", "shape_bool",
-	"shape_string", "shape_negative_zero", "offset_negative_zero", "shape_above_int64",
-	"offsets_not_list", "offsets_three", "offsets_one", "offsets_negative", "offsets_float",
-	"duplicate_name", "duplicate_field", "ok_unknown_key", "ok_deep_unknown",
-	"ok_negative_zero_ignored", "ok_escapes",
+        "not_json",
+        "not_object",
+        "trailing_junk",
+        "trailing_formfeed",
+        "nul_escape",
+        "lone_surrogate_escape",
+        "too_deep",
+        "metadata_list",
+        "metadata_int",
+        "metadata_nested",
+        "metadata_twice",
+        "metadata_dup_key",
+        "entry_not_object",
+        "missing_dtype",
+        "missing_shape",
+        "missing_offsets",
+        "dtype_number",
+        "dtype_as_map",
+        "shape_not_list",
+        "shape_null",
+        "shape_negative",
+        "shape_float",
+        "shape_exponent",
+        "shape_bool",
+        "shape_string",
+        "shape_negative_zero",
+        "offset_negative_zero",
+        "shape_above_int64",
+        "offsets_not_list",
+        "offsets_three",
+        "offsets_one",
+        "offsets_negative",
+        "offsets_float",
+        "duplicate_name",
+        "duplicate_field",
+        "ok_unknown_key",
+        "ok_deep_unknown",
+        "ok_negative_zero_ignored",
+        "ok_escapes",
 };
 
 static bool is_declined_case(const char *name)
@@ -647,10 +717,26 @@ static size_t mutate(uint64_t *rng, char *buf, size_t len, size_t cap)
 {
 	static const char bytes[] = "\"\\,:{}[]-019e. \n\t\rnx\x01\x1f\x7f";
 	static const char *const tokens[] = {
-		"\"dtype\":\"U8\",", "\"x\":1,", ",", "\"__metadata__\":{},", "\\u0041", "-0", "01",
-		"1e2", "9223372036854775808", "9223372036854775807", "null", "\"a\":\"b\",",
-		"\"t\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]},", "[0,0]", "\"\"",
-		"\xc3\xa9", "\\\"", " ", "}", "]",
+	        "\"dtype\":\"U8\",",
+	        "\"x\":1,",
+	        ",",
+	        "\"__metadata__\":{},",
+	        "\\u0041",
+	        "-0",
+	        "01",
+	        "1e2",
+	        "9223372036854775808",
+	        "9223372036854775807",
+	        "null",
+	        "\"a\":\"b\",",
+	        "\"t\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]},",
+	        "[0,0]",
+	        "\"\"",
+	        "\xc3\xa9",
+	        "\\\"",
+	        " ",
+	        "}",
+	        "]",
 	};
 	unsigned kind = (unsigned)(rng_next(rng) % 20);
 	size_t at = len ? rng_next(rng) % len : 0;
@@ -666,7 +752,8 @@ static size_t mutate(uint64_t *rng, char *buf, size_t len, size_t cap)
 	if (kind < 11) {
 		/* a letter for another: names, dtypes, keys */
 		for (size_t k = 0; k < len; k++, at = (at + 1) % len)
-			if ((buf[at] >= 'a' && buf[at] <= 'z') || (buf[at] >= 'A' && buf[at] <= 'Z')) {
+			if ((buf[at] >= 'a' && buf[at] <= 'z') ||
+			    (buf[at] >= 'A' && buf[at] <= 'Z')) {
 				buf[at] = "abtUIF8B"[rng_next(rng) % 8];
 				break;
 			}
@@ -739,21 +826,22 @@ TEST_TIMEOUT(safetensors_fast_reader_agrees_with_jansson, 120)
 		bool fast = compare_readers(cases[i].name, bytes + 8, (size_t)n, size, &tally);
 		bool utf8 = strstr(cases[i].name, "utf8") != NULL; /* rejected before either */
 		if (!utf8 && fast == is_declined_case(cases[i].name))
-			FAIL("%s: the fast reader %s it", cases[i].name, fast ? "read" : "declined");
+			FAIL("%s: the fast reader %s it", cases[i].name,
+			     fast ? "read" : "declined");
 		free(bytes);
 	}
 
 	/* the reference files and the fuzz corpus */
 	static const char *const refs[] = {
-		"reference/all_dtypes.safetensors",
-		"reference/tiny-qwen2-vl/model-00001-of-00003.safetensors",
-		"reference/tiny-qwen2-vl/model-00002-of-00003.safetensors",
-		"reference/tiny-qwen2-vl/model-00003-of-00003.safetensors",
+	        "reference/all_dtypes.safetensors",
+	        "reference/tiny-qwen2-vl/model-00001-of-00003.safetensors",
+	        "reference/tiny-qwen2-vl/model-00002-of-00003.safetensors",
+	        "reference/tiny-qwen2-vl/model-00003-of-00003.safetensors",
 	};
 	for (size_t i = 0; i < HOIST__ARRAY_SIZE(refs); i++) {
 		size_t size;
 		unsigned char *bytes =
-			(unsigned char *)test_read_file(test_join(test_data_dir(), refs[i]), &size);
+		        (unsigned char *)test_read_file(test_join(test_data_dir(), refs[i]), &size);
 		compare_file_bytes(refs[i], bytes, size, &tally, true);
 		free(bytes);
 	}
@@ -768,7 +856,8 @@ TEST_TIMEOUT(safetensors_fast_reader_agrees_with_jansson, 120)
 		snprintf(label, sizeof label, "tests/fuzz/header/%s", e->d_name);
 		size_t size;
 		unsigned char *bytes = (unsigned char *)test_read_file(label, &size);
-		compare_file_bytes(label, bytes, size, &tally, strncmp(e->d_name, "valid_", 6) == 0);
+		compare_file_bytes(label, bytes, size, &tally,
+		                   strncmp(e->d_name, "valid_", 6) == 0);
 		free(bytes);
 		corpus++;
 	}
@@ -777,20 +866,23 @@ TEST_TIMEOUT(safetensors_fast_reader_agrees_with_jansson, 120)
 
 	/* the 7B checkpoint's real headers */
 	json_error_t jerr;
-	json_t *sh = json_load_file(test_join(test_data_dir(), "qwen2-vl-7b/shard-headers.json"), 0, &jerr);
+	json_t *sh = json_load_file(test_join(test_data_dir(), "qwen2-vl-7b/shard-headers.json"), 0,
+	                            &jerr);
 	if (!json_is_object(sh))
 		FAIL("shard-headers.json: %s", jerr.text);
 	const char *name;
 	json_t *v;
 	size_t shards = 0;
-	json_object_foreach(sh, name, v) {
+	json_object_foreach(sh, name, v)
+	{
 		json_t *h = json_object_get(v, "header");
 		uint64_t fsize = (uint64_t)json_integer_value(json_object_get(v, "file_size"));
 		struct hoist__st_header out;
-		if (!compare_readers(name, json_string_value(h), json_string_length(h), fsize, &tally))
+		if (!compare_readers(name, json_string_value(h), json_string_length(h), fsize,
+		                     &tally))
 			FAIL("%s: the fast reader declined it", name);
 		CHECK_OK(hoist__st_parse_with(HOIST__ST_PARSER_FAST, name, json_string_value(h),
-					      json_string_length(h), fsize, &out));
+		                              json_string_length(h), fsize, &out));
 		CHECK(out.tensor_count > 0);
 		hoist__st_header_free(&out);
 		shards++;
@@ -801,8 +893,8 @@ TEST_TIMEOUT(safetensors_fast_reader_agrees_with_jansson, 120)
 	/* a larger header: 60 tensors written out of name order (tensor k holds
 	 * 4 * (k % 3) bytes), keys in another order, whitespace, metadata */
 	static char big[16384];
-	size_t blen = (size_t)snprintf(big, sizeof big,
-				       "{\"__metadata__\":{\"format\":\"pt\",\"b\":\"x\",\"a\":\"\"}");
+	size_t blen = (size_t)snprintf(
+	        big, sizeof big, "{\"__metadata__\":{\"format\":\"pt\",\"b\":\"x\",\"a\":\"\"}");
 	uint64_t start[60], pos = 0;
 	for (int k = 0; k < 60; k++) {
 		start[k] = pos;
@@ -811,15 +903,17 @@ TEST_TIMEOUT(safetensors_fast_reader_agrees_with_jansson, 120)
 	for (int i = 0; i < 60; i++) {
 		int k = (i * 37) % 60;
 		blen += (size_t)snprintf(big + blen, sizeof big - blen,
-					 ",\n  \"layer.%d.w\": {\"shape\": [%d, 2], \"dtype\": \"BF16\", \"data_offsets\": [%llu, %llu]}",
-					 k, k % 3, (unsigned long long)start[k],
-					 (unsigned long long)(start[k] + 4 * (uint64_t)(k % 3)));
+		                         ",\n  \"layer.%d.w\": {\"shape\": [%d, 2], \"dtype\": "
+		                         "\"BF16\", \"data_offsets\": [%llu, %llu]}",
+		                         k, k % 3, (unsigned long long)start[k],
+		                         (unsigned long long)(start[k] + 4 * (uint64_t)(k % 3)));
 	}
 	blen += (size_t)snprintf(big + blen, sizeof big - blen, "}  ");
 	CHECK(blen < sizeof big - 1);
 	{
 		struct hoist__st_header out;
-		CHECK_OK(hoist__st_parse_with(HOIST__ST_PARSER_FAST, "big", big, blen, 8 + blen + pos, &out));
+		CHECK_OK(hoist__st_parse_with(HOIST__ST_PARSER_FAST, "big", big, blen,
+		                              8 + blen + pos, &out));
 		CHECK_EQ_INT(out.tensor_count, 60);
 		CHECK_EQ_INT(out.metadata_count, 3);
 		CHECK_STR(out.metadata_keys[2], "a");
@@ -850,7 +944,7 @@ TEST_TIMEOUT(safetensors_fast_reader_agrees_with_jansson, 120)
 				if (rng_next(&rng) % 8 == 0)
 					fsize += rng_next(&rng) % 3 - 1; /* a byte more or less */
 				snprintf(label, sizeof label, "mutant %zu of %s", m,
-					 i < HOIST__ARRAY_SIZE(cases) ? cases[i].name : "big");
+				         i < HOIST__ARRAY_SIZE(cases) ? cases[i].name : "big");
 				compare_readers(label, buf, len, fsize, &tally);
 				mutants++;
 			}

@@ -80,7 +80,8 @@ TEST(sim_striped_copies_on_both_engines)
 	CHECK_OK(b->event_create(dev, &ev[1]));
 	uint64_t piece = STRIPE + 12345, off = 0;
 	for (unsigned i = 0; off < size; i++, off += piece)
-		CHECK_OK(b->copy_async(dev, i % 2, addr + off, src + off, HOIST__MIN(piece, size - off)));
+		CHECK_OK(b->copy_async(dev, i % 2, addr + off, src + off,
+		                       HOIST__MIN(piece, size - off)));
 	CHECK_OK(b->event_record(dev, ev[0], 0));
 	CHECK_OK(b->event_record(dev, ev[1], 1));
 	for (int s = 0; s < 2; s++) {
@@ -150,7 +151,8 @@ TEST(sim_striped_copies_on_both_engines)
 TEST(sim_copy_fault_on_either_engine)
 {
 	const struct hoist__backend *b = &hoist__backend_sim;
-	struct hoist_options opt = {.sim = &(struct hoist_sim_options){.fault = HOIST_SIM_FAULT_COPY, .fault_after = 0}};
+	struct hoist_options opt = {.sim = &(struct hoist_sim_options){
+	                                    .fault = HOIST_SIM_FAULT_COPY, .fault_after = 0}};
 	struct hoist__dev *dev;
 	CHECK_OK(hoist__device_open((struct hoist_device){b->kind, 0}, &opt, &dev));
 	uint64_t a;

@@ -272,7 +272,7 @@ static void check_load(const struct hoist_checkpoint *ck, const struct hoist_pla
                        const struct hoist_model *m, const struct hoist_options *opt,
                        const char *tiers)
 {
-	enum hoist_dtype dtype = hoist_plan_dtype(plan); /* a load converts as its plan says */
+	enum hoist_dtype dtype = hoist_plan_dtype(plan);   /* a load converts as its plan says */
 	bool mapped = opt->host_memory == HOIST_HOST_MMAP; /* cpu tensors: views of the files */
 	struct tally d[MAX_TIERS];
 	char names[256];
@@ -804,8 +804,8 @@ TEST(tiers_dtype_f32_converts_on_every_tier)
 		const struct hoist_tensor *t = hoist_model_tensor(m, i);
 		CHECK_EQ_INT(t->dtype, pl->dtype);
 		CHECK_EQ_U64(t->nbytes, pl->nbytes);
-		CHECK_EQ_INT(t->dtype, hoist_dtype_loaded(hoist_checkpoint_tensor(ck, i)->dtype,
-							  HOIST_F32));
+		CHECK_EQ_INT(t->dtype,
+		             hoist_dtype_loaded(hoist_checkpoint_tensor(ck, i)->dtype, HOIST_F32));
 	}
 	check_load(ck, plan, m, &opt, "sim:0,sim:1,sim:2,cpu,disk");
 	hoist_model_free(m);

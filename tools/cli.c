@@ -8,20 +8,20 @@
 #include <string.h>
 
 const char cli_options_help[] =
-	"  --device D         cuda:N | cuda | cpu | sim:N | sim (default: every GPU, else cpu)\n"
-	"  --device-map M     auto | balanced | sequential | FILE.json\n"
-	"  --max-memory LIST  budgets, e.g. 0=20GiB,1=20GiB,cpu=64GiB,disk=1TB\n"
-	"  --dtype T          convert F16/BF16/F32 tensors to T on load (F16, BF16, F32)\n"
-	"  --threads N        reader threads (default min(16, 2 x cores))\n"
-	"  --chunk BYTES      read unit (default 32MiB)\n"
-	"  --staging BYTES    pinned staging ring (default 256MiB)\n"
-	"  --direct           O_DIRECT reads (cold storage)\n"
-	"  --host-memory K    pageable | pinned | mmap (cpu targets)\n"
-	"  --no-disk          never place tensors on disk\n"
-	"  --sim-devices N, --sim-capacity BYTES, --sim-bandwidth BYTES_PER_S\n"
-	"                     the simulated accelerator (tests and demos)\n"
-	"  --verbose          notices and live phase lines on stderr\n"
-	"  --json             one JSON object on stdout\n";
+        "  --device D         cuda:N | cuda | cpu | sim:N | sim (default: every GPU, else cpu)\n"
+        "  --device-map M     auto | balanced | sequential | FILE.json\n"
+        "  --max-memory LIST  budgets, e.g. 0=20GiB,1=20GiB,cpu=64GiB,disk=1TB\n"
+        "  --dtype T          convert F16/BF16/F32 tensors to T on load (F16, BF16, F32)\n"
+        "  --threads N        reader threads (default min(16, 2 x cores))\n"
+        "  --chunk BYTES      read unit (default 32MiB)\n"
+        "  --staging BYTES    pinned staging ring (default 256MiB)\n"
+        "  --direct           O_DIRECT reads (cold storage)\n"
+        "  --host-memory K    pageable | pinned | mmap (cpu targets)\n"
+        "  --no-disk          never place tensors on disk\n"
+        "  --sim-devices N, --sim-capacity BYTES, --sim-bandwidth BYTES_PER_S\n"
+        "                     the simulated accelerator (tests and demos)\n"
+        "  --verbose          notices and live phase lines on stderr\n"
+        "  --json             one JSON object on stdout\n";
 
 void cli_log(enum hoist_log_level level, const char *message, void *arg)
 {
@@ -61,7 +61,7 @@ static bool parse_uint_flag(const char *flag, const char *text, unsigned max, un
 	unsigned long v = strtoul(text, &end, 10);
 	if (end == text || *end || errno || v > max || text[0] == '-') {
 		fprintf(stderr, "hoist: %s %s: expected a whole number from 0 to %u\n", flag, text,
-			max);
+		        max);
 		return false;
 	}
 	*out = (unsigned)v;
@@ -69,7 +69,7 @@ static bool parse_uint_flag(const char *flag, const char *text, unsigned max, un
 }
 
 bool cli_parse_common(int argc, char **argv, struct cli_common *c, cli_extra_fn extra, void *arg,
-		      const char *cmd_usage)
+                      const char *cmd_usage)
 {
 	memset(c, 0, sizeof *c);
 	c->opt.log = cli_log;
@@ -86,7 +86,8 @@ bool cli_parse_common(int argc, char **argv, struct cli_common *c, cli_extra_fn 
 			continue;
 		if (a[0] != '-' || strcmp(a, "-") == 0) {
 			if (c->path) {
-				fprintf(stderr, "hoist: unexpected argument \"%s\"\n%s", a, cmd_usage);
+				fprintf(stderr, "hoist: unexpected argument \"%s\"\n%s", a,
+				        cmd_usage);
 				return false;
 			}
 			c->path = a;
@@ -123,7 +124,8 @@ bool cli_parse_common(int argc, char **argv, struct cli_common *c, cli_extra_fn 
 			/* a dtype loads convert to: what an F32 tensor becomes */
 			if (hoist_dtype_parse(v, &c->opt.dtype) != HOIST_OK ||
 			    hoist_dtype_loaded(HOIST_F32, c->opt.dtype) != c->opt.dtype) {
-				fprintf(stderr, "hoist: --dtype %s: expected F16, BF16 or F32\n", v);
+				fprintf(stderr, "hoist: --dtype %s: expected F16, BF16 or F32\n",
+				        v);
 				return false;
 			}
 		} else if (strcmp(a, "--threads") == 0) {
@@ -143,7 +145,10 @@ bool cli_parse_common(int argc, char **argv, struct cli_common *c, cli_extra_fn 
 			else if (strcmp(v, "mmap") == 0)
 				c->opt.host_memory = HOIST_HOST_MMAP;
 			else {
-				fprintf(stderr, "hoist: --host-memory %s: expected pageable, pinned or mmap\n", v);
+				fprintf(stderr,
+				        "hoist: --host-memory %s: expected pageable, pinned or "
+				        "mmap\n",
+				        v);
 				return false;
 			}
 		} else if (strcmp(a, "--sim-devices") == 0) {
@@ -168,4 +173,3 @@ bool cli_parse_common(int argc, char **argv, struct cli_common *c, cli_extra_fn 
 	}
 	return true;
 }
-

@@ -10,12 +10,12 @@
 /* Flags common to plan and load, parsed into struct hoist_options. Strings point
  * into argv. */
 struct cli_common {
-	struct hoist_options opt;      /* opt.log is cli_log, with this as its argument */
-	struct hoist_sim_options sim;  /* opt.sim points here */
+	struct hoist_options opt;     /* opt.log is cli_log, with this as its argument */
+	struct hoist_sim_options sim; /* opt.sim points here */
 	bool json;
-	bool verbose;                  /* --verbose: the library's step-by-step lines too */
-	bool quiet_notices;            /* the output shows notices itself: not on stderr */
-	const char *path;              /* the one positional argument */
+	bool verbose;       /* --verbose: the library's step-by-step lines too */
+	bool quiet_notices; /* the output shows notices itself: not on stderr */
+	const char *path;   /* the one positional argument */
 };
 
 /* The library's log messages on stderr as "hoist: <message>": warnings and notices
@@ -28,7 +28,7 @@ void cli_log(enum hoist_log_level level, const char *message, void *arg);
  * a value). Prints the error and returns false on a bad flag or value. */
 typedef bool (*cli_extra_fn)(int argc, char **argv, int *i, void *arg);
 bool cli_parse_common(int argc, char **argv, struct cli_common *c, cli_extra_fn extra, void *arg,
-		      const char *usage);
+                      const char *usage);
 
 /* Prints "hoist: <message>" for the last failed call to stderr; returns the exit code
  * for the status (1 for data errors, 2 for usage errors, 3 for device errors,

@@ -11,13 +11,13 @@
 #include <string.h>
 
 static const char usage[] =
-	"usage: hoist inspect PATH [--json]\n"
-	"\n"
-	"Reads every shard's header (no tensor bytes) and prints the shards, tensor count,\n"
-	"bytes per dtype, metadata, config, warnings, the 10 largest tensors and the\n"
-	"layer groups. PATH is a .safetensors file, a model directory or an index file.\n"
-	"  --json   one JSON object on stdout: shards, tensor_count, total_bytes, dtypes,\n"
-	"           metadata, tensors [{name, dtype, shape, file, offset, nbytes}], ...\n";
+        "usage: hoist inspect PATH [--json]\n"
+        "\n"
+        "Reads every shard's header (no tensor bytes) and prints the shards, tensor count,\n"
+        "bytes per dtype, metadata, config, warnings, the 10 largest tensors and the\n"
+        "layer groups. PATH is a .safetensors file, a model directory or an index file.\n"
+        "  --json   one JSON object on stdout: shards, tensor_count, total_bytes, dtypes,\n"
+        "           metadata, tensors [{name, dtype, shape, file, offset, nbytes}], ...\n";
 
 #define TOP_N 10
 
@@ -26,7 +26,7 @@ static const char *fmt_shape(const struct hoist_tensor_info *t, char *buf, size_
 	size_t len = (size_t)snprintf(buf, size, "[");
 	for (unsigned d = 0; d < t->ndim && len + 24 < size; d++)
 		len += (size_t)snprintf(buf + len, size - len, "%s%lld", d ? ", " : "",
-					(long long)t->shape[d]);
+		                        (long long)t->shape[d]);
 	snprintf(buf + len, size - len, "%s]", len + 24 >= size ? "..." : "");
 	return buf;
 }
@@ -50,7 +50,8 @@ static void summarize(const struct hoist_checkpoint *c, struct summary *s)
 		s->dtype_tensors[t->dtype]++;
 		/* insertion into the top list: largest first, ties in file order */
 		size_t k = s->ntop < TOP_N ? s->ntop++ : TOP_N;
-		if (k == TOP_N && hoist_checkpoint_tensor(c, s->top[TOP_N - 1])->nbytes >= t->nbytes)
+		if (k == TOP_N &&
+		    hoist_checkpoint_tensor(c, s->top[TOP_N - 1])->nbytes >= t->nbytes)
 			continue;
 		if (k == TOP_N)
 			k = TOP_N - 1;
@@ -115,7 +116,8 @@ static int print_text(const char *path, const struct hoist_checkpoint *c)
 		printf("\nlargest tensors:\n");
 		for (size_t i = 0; i < s.ntop; i++) {
 			const struct hoist_tensor_info *t = hoist_checkpoint_tensor(c, s.top[i]);
-			printf("  %10s  %-7s %-18s %s\n", hoist_bytes_format(t->nbytes, b1, sizeof b1),
+			printf("  %10s  %-7s %-18s %s\n",
+			       hoist_bytes_format(t->nbytes, b1, sizeof b1),
 			       hoist_dtype_name(t->dtype), fmt_shape(t, sh, sizeof sh), t->name);
 		}
 	}
@@ -124,8 +126,8 @@ static int print_text(const char *path, const struct hoist_checkpoint *c)
 		for (size_t f = 0; f < nf; f++) {
 			const struct hoist_layer_family *fm = hoist_checkpoint_layer_family(c, f);
 			if (fm->group_min_bytes == fm->group_max_bytes)
-				printf("  %-40s x %zu group%s, %s each (%zu tensors, %s)\n", fm->pattern,
-				       fm->groups, fm->groups == 1 ? "" : "s",
+				printf("  %-40s x %zu group%s, %s each (%zu tensors, %s)\n",
+				       fm->pattern, fm->groups, fm->groups == 1 ? "" : "s",
 				       hoist_bytes_format(fm->group_min_bytes, b1, sizeof b1),
 				       fm->tensors, hoist_bytes_format(fm->bytes, b2, sizeof b2));
 			else
@@ -137,7 +139,8 @@ static int print_text(const char *path, const struct hoist_checkpoint *c)
 		}
 		if (loose)
 			printf("  %-40s %zu tensor%s, %s\n", "(outside any group)", loose,
-			       loose == 1 ? "" : "s", hoist_bytes_format(loose_bytes, b1, sizeof b1));
+			       loose == 1 ? "" : "s",
+			       hoist_bytes_format(loose_bytes, b1, sizeof b1));
 	}
 	return 0;
 }
@@ -191,8 +194,8 @@ static int print_json(const char *path, const struct hoist_checkpoint *c)
 		oset(root, "path", jstr(path), &ok);
 		oset(root, "shards", shards, &ok);
 		oset(root, "shard_sizes", sizes, &ok);
-		oset(root, "tensor_count", json_integer((json_int_t)hoist_checkpoint_tensor_count(c)),
-		     &ok);
+		oset(root, "tensor_count",
+		     json_integer((json_int_t)hoist_checkpoint_tensor_count(c)), &ok);
 		oset(root, "total_bytes", json_integer((json_int_t)hoist_checkpoint_total_bytes(c)),
 		     &ok);
 		oset(root, "dtypes", dtypes, &ok);
@@ -287,7 +290,7 @@ int cmd_inspect(int argc, char **argv)
 			return 2;
 		} else if (path) {
 			fprintf(stderr, "hoist: inspect: one PATH only (got %s and %s)\n%s", path,
-				argv[i], usage);
+			        argv[i], usage);
 			return 2;
 		} else {
 			path = argv[i];

@@ -11,11 +11,11 @@
 #include <unistd.h>
 
 static const char usage[] =
-	"usage: hoist load PATH [OPTIONS] [--verify] [--json]\n"
-	"\n"
-	"Streams every tensor of the checkpoint to its device and prints the phase report.\n"
-	"  --verify           read every tensor back and compare it with the synthetic\n"
-	"                     content (checkpoints written by `hoist synth`)\n";
+        "usage: hoist load PATH [OPTIONS] [--verify] [--json]\n"
+        "\n"
+        "Streams every tensor of the checkpoint to its device and prints the phase report.\n"
+        "  --verify           read every tensor back and compare it with the synthetic\n"
+        "                     content (checkpoints written by `hoist synth`)\n";
 
 static volatile sig_atomic_t interrupted;
 
@@ -30,7 +30,7 @@ struct ui {
 	bool verbose; /* phase lines as they start */
 	bool started;
 	enum hoist_phase phase;
-	double last;  /* when the bar was last drawn */
+	double last; /* when the bar was last drawn */
 	bool drawn;
 };
 
@@ -40,7 +40,6 @@ static double now(void)
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
-
 
 static int on_progress(const struct hoist_progress *pr, void *arg)
 {
@@ -65,10 +64,11 @@ static int on_progress(const struct hoist_progress *pr, void *arg)
 		double eta = rate > 0 ? (double)(pr->bytes_total - pr->bytes_done) / rate : 0;
 		hoist_bytes_format(pr->bytes_done, done, sizeof done);
 		hoist_bytes_format(pr->bytes_total, total, sizeof total);
-		int pct = pr->bytes_total ? (int)(100.0 * (double)pr->bytes_done / (double)pr->bytes_total)
-					  : 100;
-		fprintf(stderr, "\r%-8s %3d%%  %s / %s  %6.2f GB/s  ETA %5.1f s ", phase, pct,
-			done, total, rate / 1e9, eta);
+		int pct = pr->bytes_total
+		                  ? (int)(100.0 * (double)pr->bytes_done / (double)pr->bytes_total)
+		                  : 100;
+		fprintf(stderr, "\r%-8s %3d%%  %s / %s  %6.2f GB/s  ETA %5.1f s ", phase, pct, done,
+		        total, rate / 1e9, eta);
 		ui->last = t;
 		ui->drawn = true;
 	}
@@ -94,8 +94,9 @@ static int verify(const struct hoist_checkpoint *ck, const struct hoist_model *m
 {
 	uint64_t seed;
 	if (!synth_seed(ck, &seed)) {
-		fprintf(stderr, "hoist: --verify: this checkpoint has no hoist_synth_seed in its "
-				"metadata (only checkpoints written by `hoist synth` can be verified)\n");
+		fprintf(stderr,
+		        "hoist: --verify: this checkpoint has no hoist_synth_seed in its "
+		        "metadata (only checkpoints written by `hoist synth` can be verified)\n");
 		return 1;
 	}
 	const size_t piece = 1 << 20;
@@ -120,7 +121,9 @@ static int verify(const struct hoist_checkpoint *ck, const struct hoist_model *m
 			got = malloc(t.nbytes);
 			got_cap = got ? t.nbytes : 0;
 			if (!got) {
-				fprintf(stderr, "hoist: --verify: out of memory for tensor \"%s\"\n", t.name);
+				fprintf(stderr,
+				        "hoist: --verify: out of memory for tensor \"%s\"\n",
+				        t.name);
 				rc = 1;
 				break;
 			}
@@ -138,25 +141,29 @@ static int verify(const struct hoist_checkpoint *ck, const struct hoist_model *m
 			size_t b = 0;
 			while (got[off + b] == want[b])
 				b++;
-			fprintf(out, "verify: tensor \"%s\" byte %" PRIu64 ": got 0x%02x, expected 0x%02x\n",
-				t.name, off + b, got[off + b], want[b]);
+			fprintf(out,
+			        "verify: tensor \"%s\" byte %" PRIu64
+			        ": got 0x%02x, expected 0x%02x\n",
+			        t.name, off + b, got[off + b], want[b]);
 			rc = 1;
 		}
 		n++;
 		bytes += t.nbytes;
 	}
 	if (rc == 0 && n == 0 && skipped > 0) {
-		fprintf(stderr, "hoist: --verify: every tensor was converted by --dtype, and the "
-				"synthetic content is defined before conversion: verify without --dtype\n");
+		fprintf(stderr,
+		        "hoist: --verify: every tensor was converted by --dtype, and the "
+		        "synthetic content is defined before conversion: verify without --dtype\n");
 		rc = 1;
 	} else if (rc == 0) {
 		char b[32];
 		hoist_bytes_format(bytes, b, sizeof b);
 		fprintf(out, "verified %zu tensors, %s: all bytes match", n, b);
 		if (skipped)
-			fprintf(out, " (%zu converted tensors not checked: the synthetic content is "
-				     "defined before conversion)",
-				skipped);
+			fprintf(out,
+			        " (%zu converted tensors not checked: the synthetic content is "
+			        "defined before conversion)",
+			        skipped);
 		fputc('\n', out);
 	}
 	free(got);

@@ -7,17 +7,19 @@
 #include <string.h>
 
 static const char usage[] =
-	"usage: hoist COMMAND [ARGS]\n"
-	"\n"
-	"  inspect PATH [--json]              shards, tensors, dtypes, layer groups (headers only)\n"
-	"  plan PATH [OPTIONS] [--json]       where each tensor would go, and a predicted load time\n"
-	"  load PATH [OPTIONS] [--json]       stream every tensor to its device; timing report\n"
-	"  synth DIR [--from FILE] [--scale F] [--layers N] [--seed N]\n"
-	"                                     write a deterministic synthetic checkpoint\n"
-	"  version                            print the version\n"
-	"\n"
-	"PATH is a .safetensors file, a model directory, or a model.safetensors.index.json.\n"
-	"Run `hoist COMMAND --help` for the options of each command.\n";
+        "usage: hoist COMMAND [ARGS]\n"
+        "\n"
+        "  inspect PATH [--json]              shards, tensors, dtypes, layer groups (headers "
+        "only)\n"
+        "  plan PATH [OPTIONS] [--json]       where each tensor would go, and a predicted load "
+        "time\n"
+        "  load PATH [OPTIONS] [--json]       stream every tensor to its device; timing report\n"
+        "  synth DIR [--from FILE] [--scale F] [--layers N] [--seed N]\n"
+        "                                     write a deterministic synthetic checkpoint\n"
+        "  version                            print the version\n"
+        "\n"
+        "PATH is a .safetensors file, a model directory, or a model.safetensors.index.json.\n"
+        "Run `hoist COMMAND --help` for the options of each command.\n";
 
 int main(int argc, char **argv)
 {
