@@ -51,7 +51,7 @@ $(FAKECUDA_SELFTEST): tests/fakecuda/fakecuda_selftest.c $(FAKECUDA_HDR) $(FAKEC
 		-Wl,-rpath,'$$ORIGIN' -ldl -pthread $(SAN) $(LDFLAGS)
 
 fakecuda-selftest: $(FAKECUDA_SELFTEST) $(FAKENVML_LIB)
-	./$(FAKECUDA_SELFTEST) $(FAKECUDA_LIB) $(FAKENVML_LIB)
+	$(FAKECUDA_SELFTEST) $(FAKECUDA_LIB) $(FAKENVML_LIB)
 
 fakecuda-asan:
 	$(MAKE) -f $(firstword $(MAKEFILE_LIST)) BUILD=build-asan \

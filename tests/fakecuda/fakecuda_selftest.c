@@ -1131,6 +1131,79 @@ static void test_engines_and_stream_order(void)
 	EXPECT_CLEAN();
 }
 
+/* Two copies to the same device bytes on streams nothing orders: a race, found when
+ * they run at once (both wait on one event, so they become ready together, and each
+ * takes 300 ms). The same two, ordered by an event, are legal. */
+static void test_unordered_copies_race(void)
+{
+	set("FAKECUDA_COPY_LATENCY_US", "300000");
+	start(0);
+	enum { N = 4096 };
+	hcu_stream gate_stream, a, b;
+	hcu_event go, first;
+	hcu_deviceptr d;
+	void *stage;
+	OK(cu.stream_create(&gate_stream, HCU_STREAM_NON_BLOCKING));
+	OK(cu.stream_create(&a, HCU_STREAM_NON_BLOCKING));
+	OK(cu.stream_create(&b, HCU_STREAM_NON_BLOCKING));
+	OK(cu.event_create(&go, 0));
+	OK(cu.event_create(&first, 0));
+	OK(cu.mem_alloc(&d, N));
+	OK(cu.mem_host_alloc(&stage, N, 0));
+	struct gate g;
+	gate_init(&g);
+	OK(cu.launch_host_func(gate_stream, gate_fn, &g));
+	OK(cu.event_record(go, gate_stream));
+	OK(cu.stream_wait_event(a, go, 0));
+	OK(cu.stream_wait_event(b, go, 0));
+	OK(cu.memcpy_htod_async(d, stage, N, a));
+	OK(cu.memcpy_htod_async(d + 100, stage, 100, b));
+	gate_open(&g);
+	OK(cu.ctx_synchronize());
+	EXPECT_VIOLATION("are used at the same time");
+	OK(cu.memcpy_htod_async(d, stage, N, a));
+	OK(cu.event_record(first, a));
+	OK(cu.stream_wait_event(b, first, 0));
+	OK(cu.memcpy_htod_async(d + 100, stage, 100, b));
+	OK(cu.ctx_synchronize());
+	OK(cu.stream_destroy(gate_stream));
+	OK(cu.stream_destroy(a));
+	OK(cu.stream_destroy(b));
+	OK(cu.event_destroy(go));
+	OK(cu.event_destroy(first));
+	OK(cu.mem_free_host(stage));
+	OK(cu.mem_free(d));
+	OK(cu.primary_ctx_release(0));
+	EXPECT_CLEAN();
+}
+
+/* cuStreamDestroy returns at once; the stream's work still runs. */
+static void test_destroy_with_work_queued(void)
+{
+	start(0);
+	enum { N = 4096 };
+	hcu_stream s;
+	hcu_deviceptr d;
+	void *stage;
+	OK(cu.stream_create(&s, HCU_STREAM_NON_BLOCKING));
+	OK(cu.mem_alloc(&d, N));
+	OK(cu.mem_host_alloc(&stage, N, 0));
+	fill(stage, N, 9);
+	struct gate g;
+	gate_init(&g);
+	OK(cu.launch_host_func(s, gate_fn, &g));
+	OK(cu.memcpy_htod_async(d, stage, N, s));
+	OK(cu.stream_destroy(s));
+	CHECK(counters().streams_now == 0);
+	gate_open(&g);
+	OK(cu.ctx_synchronize());
+	CHECK(device_holds(d, N, 9));
+	OK(cu.mem_free_host(stage));
+	OK(cu.mem_free(d));
+	OK(cu.primary_ctx_release(0));
+	EXPECT_CLEAN();
+}
+
 static void test_bandwidth_cap(void)
 {
 	set("FAKECUDA_BANDWIDTH", "256M");
@@ -1544,6 +1617,8 @@ static const struct {
 	{"synchronize_blocks", test_synchronize_blocks},
 	{"legacy_stream", test_legacy_stream},
 	{"engines_and_stream_order", test_engines_and_stream_order},
+	{"unordered_copies_race", test_unordered_copies_race},
+	{"destroy_with_work_queued", test_destroy_with_work_queued},
 	{"bandwidth_cap", test_bandwidth_cap},
 	{"sticky_fault", test_sticky_fault},
 	{"fault_injection", test_fault_injection},
