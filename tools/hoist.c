@@ -14,6 +14,12 @@ static const char usage[] =
         "  plan PATH [OPTIONS] [--json]       where each tensor would go, and a predicted load "
         "time\n"
         "  load PATH [OPTIONS] [--json]       stream every tensor to its device; timing report\n"
+        "  verify PATH [OPTIONS] [--sha256] [--manifest FILE] [--json]\n"
+        "                                     load, then check every tensor where it landed\n"
+        "                                     against the files\n"
+        "  bench [PATH [OPTIONS]] [--thorough] [--json]\n"
+        "                                     measure this machine's links; predict a load\n"
+        "  doctor PATH [OPTIONS] [--json]     what would make this load slow or fail, and why\n"
         "  synth DIR [--from FILE] [--scale F] [--layers N] [--seed N]\n"
         "                                     write a deterministic synthetic checkpoint\n"
         "  version                            print the version\n"
@@ -37,6 +43,12 @@ int main(int argc, char **argv)
 		return cmd_load(argc - 2, argv + 2);
 	if (strcmp(cmd, "synth") == 0)
 		return cmd_synth(argc - 2, argv + 2);
+	if (strcmp(cmd, "verify") == 0)
+		return cmd_verify(argc - 2, argv + 2);
+	if (strcmp(cmd, "bench") == 0)
+		return cmd_bench(argc - 2, argv + 2);
+	if (strcmp(cmd, "doctor") == 0)
+		return cmd_doctor(argc - 2, argv + 2);
 	if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
 		printf("hoist %s\n", hoist_version());
 		return 0;
