@@ -269,8 +269,11 @@ static enum hoist_status examine(struct exam *e)
 	for (size_t i = 0; i < hoist_checkpoint_shard_count(e->ck); i++)
 		e->file_bytes += hoist_checkpoint_shard(e->ck, i)->size;
 	e->plan_status = hoist_plan_create(e->ck, &quiet, &e->plan);
-	if (e->plan_status == HOIST_ERR_INVALID || e->plan_status == HOIST_ERR_NOMEM)
-		return e->plan_status; /* a bad option: the caller's to fix, not a finding */
+	/* No room and no device are findings; a bad option or map file is the caller's
+	 * to fix. */
+	if (e->plan_status != HOIST_OK && e->plan_status != HOIST_ERR_NO_SPACE &&
+	    e->plan_status != HOIST_ERR_NO_DEVICE)
+		return e->plan_status;
 	if (e->plan_status != HOIST_OK)
 		snprintf(e->plan_error, sizeof e->plan_error, "%s", hoist_errmsg());
 	for (size_t i = 0; e->plan && i < hoist_plan_device_count(e->plan); i++) {
@@ -565,6 +568,12 @@ static enum hoist_status check_gpu_memory(struct exam *e, struct hoist_doctor *d
 		over += pd->bytes > info->free_bytes;
 	}
 	if (used == 0) {
+		for (size_t i = 0; i < hoist_plan_device_count(e->plan); i++) {
+			const struct hoist_plan_device *pd = hoist_plan_device(e->plan, i);
+			put(t.evidence, "%sthe plan puts %s on %s", i ? "; " : "",
+			    bytes(pd->bytes, b1, sizeof b1),
+			    hoist_device_format(pd->device, dev, sizeof dev));
+		}
 		put(t.summary, "the plan puts nothing in device memory");
 		return add(d, HOIST_CHECK_GPU_MEMORY, HOIST_VERDICT_OK, &t);
 	}
@@ -590,7 +599,7 @@ static enum hoist_status check_file_system(struct exam *e, struct hoist_doctor *
 	} kinds[] = {
 	        {"tmpfs", HOIST_VERDICT_NOTE,
 	         "a memory file system: reads are memory copies, but the files take RAM (and the "
-	         "cgroup's memory), and O_DIRECT is not supported",
+	         "cgroup's memory) for as long as they exist",
 	         "for a cpu target, --host-memory mmap makes the tensors views of these pages "
 	         "instead of a second copy"},
 	        {"ramfs", HOIST_VERDICT_NOTE,
@@ -598,7 +607,7 @@ static enum hoist_status check_file_system(struct exam *e, struct hoist_doctor *
 	         "for a cpu target, --host-memory mmap avoids a second copy"},
 	        {"overlay", HOIST_VERDICT_NOTE,
 	         "an overlay file system (a container's layers): reads go through to the layer "
-	         "below, and O_DIRECT may be refused",
+	         "below, which the evidence does not name",
 	         "mount the model directory into the container as a volume (a bind mount of "
 	         "local storage)"},
 	        {"nfs", HOIST_VERDICT_SLOW,
@@ -641,6 +650,15 @@ static enum hoist_status check_file_system(struct exam *e, struct hoist_doctor *
 	hoist__mount_describe(&e->mount, where, sizeof where);
 	put(t.evidence, "%s: statfs f_type 0x%llx; /proc/self/mountinfo: %s", shard,
 	    (unsigned long long)sf.f_type, where);
+	/* whether --direct can bypass the page cache there */
+	int fd = open(shard, O_RDONLY | O_DIRECT | O_CLOEXEC);
+	if (fd >= 0)
+		put(t.evidence, "; O_DIRECT accepted");
+	else
+		put(t.evidence, "; O_DIRECT refused (%s): --direct reads buffered",
+		    strerror(errno));
+	if (fd >= 0)
+		close(fd);
 	/* every shard on the one file system? */
 	for (size_t i = 1; i < hoist_checkpoint_shard_count(e->ck); i++)
 		if (hoist__fs_dev(hoist_checkpoint_shard(e->ck, i)->path) != e->fs_dev) {
@@ -970,6 +988,14 @@ static enum hoist_status check_storage_speed(struct exam *e, struct hoist_doctor
 	struct text t = {"", "", ""};
 	char at[32];
 	struct hoist_bench *figs = NULL;
+	if (strcmp(e->mount.fstype, "tmpfs") == 0 || strcmp(e->mount.fstype, "ramfs") == 0) {
+		char where[300];
+		hoist__mount_describe(&e->mount, where, sizeof where);
+		put(t.summary, "the shards are in memory (%s): there is no storage to be slow",
+		    e->mount.fstype);
+		put(t.evidence, "%s", where);
+		return add(d, HOIST_CHECK_STORAGE_SPEED, HOIST_VERDICT_OK, &t);
+	}
 	storage_rate(e);
 	put(t.evidence, "the shards' storage: %s", e->storage_how);
 	if (!e->storage_known) {

@@ -10,7 +10,11 @@
 #include "model.h"
 #include "sha256.h"
 
+#include <fcntl.h>
 #include <jansson.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <xxhash.h>
 
 /* A synthetic checkpoint in the test's directory. */
@@ -210,4 +214,245 @@ TEST(verify_sha256_known_answers)
 			sprintf(hex + 2 * k, "%02x", d[k]);
 		CHECK_STR(hex, cases[c].hex);
 	}
+}
+
+/* ---- the command ------------------------------------------------------------------- */
+
+/* The manifest's `<sha256>  <name>` lines, sorted by name, for the reference files
+ * whose manifest key starts with key. */
+static char *manifest_lines(const char *key)
+{
+	json_error_t jerr;
+	json_t *root =
+	        json_load_file(test_join(test_data_dir(), "reference/manifest.json"), 0, &jerr);
+	CHECK(root != NULL);
+	const char *names[4096];
+	const char *shas[4096];
+	size_t n = 0;
+	const char *k;
+	json_t *v;
+	json_object_foreach(root, k, v)
+	{
+		if (strncmp(k, key, strlen(key)) != 0 || !json_is_object(v))
+			continue;
+		const char *name;
+		json_t *t;
+		json_object_foreach(json_object_get(v, "tensors"), name, t)
+		{
+			CHECK(n < TEST_ARRAY_SIZE(names));
+			names[n] = name;
+			shas[n++] = json_string_value(json_object_get(t, "sha256"));
+		}
+	}
+	CHECK(n > 0);
+	/* insertion sort by name, as strcmp orders them (sha256sum's C locale) */
+	for (size_t i = 1; i < n; i++)
+		for (size_t j = i; j > 0 && strcmp(names[j - 1], names[j]) > 0; j--) {
+			const char *a = names[j], *b = shas[j];
+			names[j] = names[j - 1];
+			shas[j] = shas[j - 1];
+			names[j - 1] = a;
+			shas[j - 1] = b;
+		}
+	size_t cap = n * 200 + 1, len = 0;
+	char *text = malloc(cap);
+	for (size_t i = 0; i < n; i++)
+		len += (size_t)snprintf(text + len, cap - len, "%s  %s\n", shas[i], names[i]);
+	json_decref(root);
+	return text;
+}
+
+TEST(verify_sha256_lines_equal_the_manifests)
+{
+	static const struct {
+		const char *path, *key;
+	} refs[] = {
+	        {"reference/all_dtypes.safetensors", "all_dtypes.safetensors"},
+	        {"reference/tiny-qwen2-vl", "tiny-qwen2-vl/"},
+	};
+	const char *devices[] = {"cpu", "sim:0", "cpu --host-memory mmap"};
+	for (size_t r = 0; r < TEST_ARRAY_SIZE(refs); r++) {
+		char *want = manifest_lines(refs[r].key);
+		for (size_t d = 0; d < TEST_ARRAY_SIZE(devices); d++) {
+			char *out;
+			int rc = test_run(&out, "%s verify %s --device %s --sha256 2>/dev/null",
+			                  test_hoist_bin(),
+			                  test_join(test_data_dir(), refs[r].path), devices[d]);
+			CHECK_EQ_INT(rc, 0);
+			if (strcmp(out, want) != 0)
+				FAIL("%s on %s:\n%s\nexpected:\n%s", refs[r].path, devices[d], out,
+				     want);
+			free(out);
+		}
+		free(want);
+	}
+	/* the summary goes to stderr with --sha256, to stdout without */
+	char *out;
+	CHECK_EQ_INT(test_run(&out, "%s verify %s --device sim:0 2>/dev/null", test_hoist_bin(),
+	                      test_join(test_data_dir(), "reference/tiny-qwen2-vl")),
+	             0);
+	CHECK(strstr(out, "verified 70 tensors, 529.66 KB where they landed (0 B hashed in place, "
+	                  "529.66 KB read back): all bytes match"));
+	free(out);
+}
+
+TEST(verify_manifest_lists_what_differs)
+{
+	const char *ref = test_join(test_data_dir(), "reference/all_dtypes.safetensors");
+	char *lines = manifest_lines("all_dtypes.safetensors");
+	const char *list = test_path("sums");
+	test_write_file(list, lines, strlen(lines));
+	char *out;
+	CHECK_EQ_INT(test_run(&out, "%s verify %s --manifest %s", test_hoist_bin(), ref, list), 0);
+	CHECK(strstr(out, "every tensor's sha256 matches"));
+	free(out);
+
+	/* one hash wrong (t_int8's), one line gone (t_uint8's), one name the file lacks */
+	char *bad = malloc(strlen(lines) + 200);
+	char *w = bad;
+	for (char *line = strtok(lines, "\n"); line; line = strtok(NULL, "\n")) {
+		if (strstr(line, "  t_uint8"))
+			continue;
+		if (strstr(line, "  t_int8"))
+			line[0] = line[0] == '0' ? '1' : '0';
+		w += sprintf(w, "%s\n", line);
+	}
+	w += sprintf(w, "# a comment, and a tensor this file does not have:\n");
+	w += sprintf(w, "%064d *ghost\n", 0);
+	test_write_file(list, bad, (size_t)(w - bad));
+	CHECK_EQ_INT(test_run(&out, "%s verify %s --manifest %s", test_hoist_bin(), ref, list), 1);
+	CHECK(strstr(out, "manifest: tensor \"t_int8\": sha256 2e56577120e6587e5bee8276d27190b5e0"
+	                  "24f07b49fedb6dec59bfd8a1b24fd3, the manifest says 0e5657"));
+	CHECK(strstr(out, "manifest: tensor \"t_uint8\" (sha256 d35405df08964819bef99af89e85640e08"
+	                  "63215613c40f5c7e352b567dc042ff) is not in the manifest"));
+	CHECK(strstr(out, "manifest: \"ghost\" is in the manifest, not in the checkpoint"));
+	CHECK(strstr(out, ": 3 disagreements"));
+	/* the bytes themselves matched their files */
+	CHECK(strstr(out, "all bytes match"));
+	free(out);
+	CHECK_EQ_INT(test_run(&out, "%s verify %s --manifest %s --json 2>/dev/null",
+	                      test_hoist_bin(), ref, list),
+	             1);
+	json_t *j = json_loads(out, 0, NULL);
+	CHECK(j != NULL);
+	json_t *m = json_object_get(j, "manifest");
+	CHECK_EQ_INT(json_array_size(json_object_get(m, "differ")), 2);
+	CHECK_STR(json_string_value(json_array_get(json_object_get(m, "missing"), 0)), "ghost");
+	json_decref(j);
+	free(out);
+
+	/* a line that is no `<sha256>  <name>` */
+	test_write_file(list, "abc  t_int8\n", 12);
+	CHECK_EQ_INT(test_run(&out, "%s verify %s --manifest %s", test_hoist_bin(), ref, list), 1);
+	CHECK(strstr(out, ": line 1: expected \"<sha256>  <name>\""));
+	free(out);
+	CHECK_EQ_INT(test_run(&out, "%s verify %s --manifest", test_hoist_bin(), ref), 2);
+	CHECK(strstr(out, "--manifest needs a value"));
+	free(out);
+	free(lines);
+	free(bad);
+}
+
+TEST(verify_json_and_exit_statuses)
+{
+	const char *dir = synth(0.01, 14);
+	char *out;
+	CHECK_EQ_INT(test_run(&out, "%s verify %s --device sim:0 --json --sha256 2>/dev/null",
+	                      test_hoist_bin(), dir),
+	             0);
+	json_t *j = json_loads(out, 0, NULL);
+	if (!j)
+		FAIL("not JSON: %s", out);
+	struct hoist_checkpoint *ck;
+	CHECK_OK(hoist_checkpoint_open(dir, NULL, &ck));
+	CHECK_EQ_INT(json_integer_value(json_object_get(j, "tensors")),
+	             hoist_checkpoint_tensor_count(ck));
+	CHECK_EQ_INT(json_integer_value(json_object_get(j, "differ")), 0);
+	CHECK_EQ_INT(json_array_size(json_object_get(j, "differences")), 0);
+	CHECK_EQ_U64(json_integer_value(json_object_get(j, "read_back_bytes")),
+	             hoist_checkpoint_total_bytes(ck));
+	CHECK_EQ_INT(json_object_size(json_object_get(j, "sha256")),
+	             hoist_checkpoint_tensor_count(ck));
+	CHECK(json_number_value(json_object_get(j, "verify_seconds")) > 0);
+	json_decref(j);
+	free(out);
+	hoist_checkpoint_close(ck);
+	/* a bad checkpoint, a bad option, no such device */
+	CHECK_EQ_INT(test_run(&out, "%s verify %s/nowhere", test_hoist_bin(), dir), 1);
+	free(out);
+	CHECK_EQ_INT(test_run(&out, "%s verify %s --threads many", test_hoist_bin(), dir), 2);
+	free(out);
+	CHECK_EQ_INT(test_run(&out, "%s verify", test_hoist_bin()), 2);
+	CHECK(strstr(out, "missing PATH"));
+	free(out);
+	CHECK_EQ_INT(test_run(&out, "%s --help", test_hoist_bin()), 0);
+	CHECK(strstr(out, "  verify PATH [OPTIONS] [--sha256] [--manifest FILE] [--json]"));
+	CHECK(strstr(out, "  bench [PATH [OPTIONS]] [--thorough] [--json]"));
+	CHECK(strstr(out, "  doctor PATH [OPTIONS] [--json]"));
+	free(out);
+}
+
+TEST(load_verify_without_the_seed_fails_before_loading)
+{
+	const char *ref = test_join(test_data_dir(), "reference/tiny-qwen2-vl");
+	char *out;
+	CHECK_EQ_INT(test_run(&out, "%s load %s --verify --device cpu", test_hoist_bin(), ref), 2);
+	char want[4300];
+	snprintf(want, sizeof want,
+	         "hoist: load --verify checks the synthetic content of checkpoints written by "
+	         "`hoist synth`, and %s has no hoist_synth_seed in its metadata; `hoist verify %s` "
+	         "checks every tensor of any checkpoint against its files",
+	         ref, ref);
+	CHECK(strstr(out, want));
+	CHECK(!strstr(out, "[4/5] stream")); /* nothing was loaded */
+	free(out);
+	/* and what it points to works there */
+	CHECK_EQ_INT(test_run(&out, "%s verify %s --device cpu", test_hoist_bin(), ref), 0);
+	CHECK(strstr(out, "verified 70 tensors"));
+	free(out);
+}
+
+/* Runs hoist with stdout a pipe whose reader is gone and SIGPIPE ignored, so writes
+ * fail with EPIPE; returns its exit status, its stderr in *err. */
+static int run_into_closed_pipe(char **err, const char *args)
+{
+	int p[2];
+	CHECK(pipe(p) == 0);
+	close(p[0]);
+	const char *errfile = test_path("stderr");
+	pid_t pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		signal(SIGPIPE, SIG_IGN);
+		dup2(p[1], 1);
+		int fd = open(errfile, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		dup2(fd, 2);
+		char cmd[8192];
+		snprintf(cmd, sizeof cmd, "exec %s %s", test_hoist_bin(), args);
+		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+		_exit(127);
+	}
+	close(p[1]);
+	int status;
+	waitpid(pid, &status, 0);
+	*err = test_read_file(errfile, NULL);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+TEST(verify_output_errors_exit_non_zero)
+{
+	const char *ref = test_join(test_data_dir(), "reference/all_dtypes.safetensors");
+	char *out;
+	CHECK_EQ_INT(test_run(&out, "%s verify %s --sha256 > /dev/full", test_hoist_bin(), ref), 1);
+	CHECK(strstr(out, "hoist: writing the output: No space left on device"));
+	free(out);
+	char args[4200];
+	snprintf(args, sizeof args, "verify %s --sha256", ref);
+	CHECK_EQ_INT(run_into_closed_pipe(&out, args), 1);
+	CHECK(strstr(out, "hoist: writing the output: Broken pipe"));
+	free(out);
+	snprintf(args, sizeof args, "doctor %s --device cpu --json", ref);
+	CHECK_EQ_INT(run_into_closed_pipe(&out, args), 1);
+	CHECK(strstr(out, "hoist: writing the output: Broken pipe"));
+	free(out);
 }
