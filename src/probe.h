@@ -14,7 +14,7 @@
 struct hoist__mount {
 	char fstype[64];  /* "ext4", "nfs4", "fuse.sshfs", "tmpfs", "overlay" */
 	char source[256]; /* "/dev/nvme0n1p2", "server:/export" */
-	char point[1024]; /* "/", "/data" */
+	char point[4096]; /* "/", "/data" */
 	unsigned major, minor;
 };
 

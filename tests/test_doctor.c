@@ -243,11 +243,17 @@ TEST(doctor_low_memlock_limit)
 	       "RLIMIT_MEMLOCK 65536 bytes (65.54 KB)", "CAP_IPC_LOCK not held",
 	       "would be locked with mlock", "ulimit -l", "--host-memory pageable");
 	hoist_doctor_free(d);
-	/* the load fails as found */
+	/* the load fails as found, where mlock is itself (the sanitizers make it a no-op
+	 * that succeeds) */
+	static char page_[1 << 20];
+	bool enforced = mlock(page_, sizeof page_) != 0;
+	if (!enforced)
+		munlock(page_, sizeof page_);
 	struct hoist_checkpoint *ck;
 	struct hoist_model *m;
 	CHECK_OK(hoist_checkpoint_open(dir, NULL, &ck));
-	CHECK_ERR(test_load(ck, &opt, &m), HOIST_ERR_NOMEM, "with mlock");
+	if (enforced)
+		CHECK_ERR(test_load(ck, &opt, &m), HOIST_ERR_NOMEM, "with mlock");
 	hoist_checkpoint_close(ck);
 	/* pageable memory locks nothing */
 	opt.host_memory = HOIST_HOST_PAGEABLE;
