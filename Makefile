@@ -212,6 +212,11 @@ $(BUILD)/ceiling: bench/ceiling.c
 .PHONY: bench-tools
 bench-tools: $(BUILD)/ceiling
 
+# Verify's speed against a load plus one read of the files (bench/verify.sh).
+.PHONY: bench-verify
+bench-verify: all bench-tools
+	./bench/verify.sh
+
 # Open speed: a 100,000-tensor checkpoint, 4 shards and an index (bench/bench_open.c).
 $(BUILD)/bench_open: bench/bench_open.c $(BUILD)/libhoist.a
 	$(CC) $(CFLAGS_ALL) $(DEPFLAGS) -o $@ $< $(BUILD)/libhoist.a $(LDLIBS_ALL)

@@ -10,6 +10,16 @@
  * comparing them, is what lets a device hash its own memory where it lies; here every
  * side is hashed on the host.
  *
+ * The file's side is hashed where it lies too: each shard is mapped (its pages are
+ * the page cache's, which a load has just filled), which saves a copy of every byte
+ * that pread would make. A shard that cannot be mapped is read with pread instead. A
+ * shard shorter now than when the checkpoint was opened is an error before it is
+ * touched; one truncated while it is being hashed would fault, as a mapped load's
+ * would.
+ *
+ * XXH3 is libxxhash's runtime-dispatching entry point where it has one (x86-64:
+ * AVX2 or AVX-512 when the CPU has them, SSE2 otherwise), the same hash either way.
+ *
  * Tensors go to a few threads of the verifier's own, largest first (so the last
  * tensors to finish are small ones); a device's read-backs are serialized, as its
  * synchronous copies must be (backend.h). The calling thread reports progress. */
@@ -26,6 +36,15 @@
 #include <time.h>
 #include <unistd.h>
 #include <xxhash.h>
+#if defined(__x86_64__) && defined(__has_include)
+#if __has_include(<xxh_x86dispatch.h>)
+#include <xxh_x86dispatch.h>
+#define XXH_UPDATE XXH3_64bits_update_dispatch
+#endif
+#endif
+#ifndef XXH_UPDATE
+#define XXH_UPDATE XXH3_64bits_update
+#endif
 
 #define DEFAULT_CHUNK (2ull << 20)
 #define MAX_THREADS 16
@@ -49,6 +68,7 @@ struct vrun {
 	unsigned flags;
 	uint64_t chunk;
 	struct hoist__source **sources; /* per shard, opened on demand under source_lock */
+	const uint8_t **maps;           /* per shard: its mapping, or NULL (read instead) */
 	pthread_mutex_t source_lock;
 	struct vdev devs[HOIST_MAX_DEVICES + 2];
 	size_t ndevs;
@@ -92,14 +112,31 @@ static struct vdev *vdev_of(struct vrun *r, struct hoist__dev *dev)
 	return NULL;
 }
 
-static enum hoist_status source(struct vrun *r, uint32_t shard, struct hoist__source **out)
+/* The shard's source, opened (and mapped where it can be) on first need; *map is its
+ * mapping or NULL. */
+static enum hoist_status source(struct vrun *r, uint32_t shard, struct hoist__source **out,
+                                const uint8_t **map)
 {
 	enum hoist_status st = HOIST_OK;
+	const struct hoist_shard *sh = hoist_checkpoint_shard(r->ckpt, shard);
 	pthread_mutex_lock(&r->source_lock);
-	if (!r->sources[shard])
-		st = hoist__source_open(hoist_checkpoint_shard(r->ckpt, shard)->path, 0,
-		                        &r->sources[shard]);
+	if (!r->sources[shard]) {
+		st = hoist__source_open(sh->path, 0, &r->sources[shard]);
+		if (st == HOIST_OK && r->sources[shard]->size < sh->size)
+			st = hoist__error(HOIST_ERR_IO,
+			                  "%s: %llu bytes now, %llu when the checkpoint was opened",
+			                  sh->path, (unsigned long long)r->sources[shard]->size,
+			                  (unsigned long long)sh->size);
+		const void *addr;
+		if (st == HOIST_OK && sh->size > 0) {
+			if (r->sources[shard]->methods->map(r->sources[shard], 0, sh->size,
+			                                    &addr) == HOIST_OK)
+				r->maps[shard] = addr;
+			hoist__error_clear(); /* not mapped: read instead */
+		}
+	}
 	*out = r->sources[shard];
+	*map = r->maps[shard];
 	pthread_mutex_unlock(&r->source_lock);
 	return st;
 }
@@ -136,7 +173,8 @@ static enum hoist_status check_tensor(struct vrun *r, struct vbuf *b, size_t ind
 	        .in_place = dev && dev->host_addressable,
 	};
 	struct hoist__source *src;
-	if ((st = source(r, ti->shard, &src)) != HOIST_OK)
+	const uint8_t *map;
+	if ((st = source(r, ti->shard, &src, &map)) != HOIST_OK)
 		return st;
 	bool conv = t->dtype != ti->dtype;
 	/* Elements per chunk, so a converted chunk is whole elements on both sides. */
@@ -155,16 +193,16 @@ static enum hoist_status check_tensor(struct vrun *r, struct vbuf *b, size_t ind
 		uint64_t k = HOIST__MIN(per, elems - e);
 		size_t in_len = (size_t)(k * in_size), out_len = (size_t)(k * out_size);
 		uint64_t in_off = e * in_size, out_off = e * out_size;
-		if (hoist__source_read_full(src, b->file, in_len, ti->offset + in_off) != 0)
+		const uint8_t *want = map ? map + ti->offset + in_off : b->file;
+		if (!map && hoist__source_read_full(src, b->file, in_len, ti->offset + in_off) != 0)
 			return hoist__error(
 			        HOIST_ERR_IO,
 			        "%s: tensor \"%s\": reading %zu bytes at offset %llu: %s",
 			        src->path, ti->name, in_len,
 			        (unsigned long long)(ti->offset + in_off), strerror(errno));
 		file_local += in_len;
-		const uint8_t *want = b->file;
 		if (conv) {
-			hoist__convert(ti->dtype, t->dtype, b->conv, b->file, (size_t)k);
+			hoist__convert(ti->dtype, t->dtype, b->conv, want, (size_t)k);
 			want = b->conv;
 		}
 		const uint8_t *got = want;
@@ -186,9 +224,9 @@ static enum hoist_status check_tensor(struct vrun *r, struct vbuf *b, size_t ind
 		}
 		if (dev)
 			landed_local += out_len;
-		XXH3_64bits_update(b->hf, want, out_len);
+		XXH_UPDATE(b->hf, want, out_len);
 		if (dev)
-			XXH3_64bits_update(b->hl, got, out_len);
+			XXH_UPDATE(b->hl, got, out_len);
 		if (want_sha)
 			hoist__sha256_update(&sha, got, out_len);
 		if (dev && res->result == HOIST_VERIFY_MATCH &&
@@ -418,7 +456,8 @@ enum hoist_status hoist_model_verify(const struct hoist_model *model,
 	}
 	r->ckpt = hoist__model_checkpoint(model);
 	r->sources = hoist__calloc(hoist_checkpoint_shard_count(r->ckpt) + 1, sizeof *r->sources);
-	if (!r->sources) {
+	r->maps = hoist__calloc(hoist_checkpoint_shard_count(r->ckpt) + 1, sizeof *r->maps);
+	if (!r->sources || !r->maps) {
 		st = hoist__error(HOIST_ERR_NOMEM, "verify: out of memory");
 		goto out;
 	}
@@ -438,9 +477,15 @@ enum hoist_status hoist_model_verify(const struct hoist_model *model,
 	v->summary.seconds = hoist__now() - t0;
 out:
 	if (r) {
-		for (size_t i = 0; r->sources && i < hoist_checkpoint_shard_count(r->ckpt); i++)
+		for (size_t i = 0; r->sources && i < hoist_checkpoint_shard_count(r->ckpt); i++) {
+			if (r->maps && r->maps[i])
+				r->sources[i]->methods->unmap(
+				        r->sources[i], r->maps[i],
+				        hoist_checkpoint_shard(r->ckpt, i)->size);
 			hoist__source_close(r->sources[i]);
+		}
 		hoist__free(r->sources);
+		hoist__free(r->maps);
 		hoist__free(r->order);
 		for (size_t i = 0; i < r->ndevs; i++)
 			pthread_mutex_destroy(&r->devs[i].lock);

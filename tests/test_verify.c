@@ -10,6 +10,7 @@
 #include "model.h"
 #include "sha256.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
 #include <signal.h>
@@ -455,4 +456,45 @@ TEST(verify_output_errors_exit_non_zero)
 	CHECK_EQ_INT(run_into_closed_pipe(&out, args), 1);
 	CHECK(strstr(out, "hoist: writing the output: Broken pipe"));
 	free(out);
+}
+
+TEST(verify_errors_name_the_file_and_free_everything)
+{
+	const char *dir = synth(0.01, 15);
+	struct hoist_checkpoint *ck;
+	CHECK_OK(hoist_checkpoint_open(dir, NULL, &ck));
+	struct hoist_options opt = {.device = "sim:0"};
+	struct hoist_model *m;
+	CHECK_OK(test_load(ck, &opt, &m));
+	struct hoist_verify *v = NULL;
+	/* every allocation of the verifier failing in turn: NOMEM or a result, no leak */
+	for (long nth = 1; nth < 40; nth++) {
+		hoist_fault_set(HOIST_FAULT_ALLOC, nth, ENOMEM, false);
+		enum hoist_status st = hoist_model_verify(m, NULL, &v);
+		hoist_fault_clear_all();
+		if (st == HOIST_OK) {
+			CHECK_EQ_U64(hoist_verify_summary(v)->differ, 0);
+			hoist_verify_free(v);
+			v = NULL;
+		} else {
+			CHECK_EQ_INT(st, HOIST_ERR_NOMEM);
+			CHECK(v == NULL);
+		}
+		test_check_no_leaks();
+	}
+	/* a shard that cannot be opened */
+	hoist_fault_set(HOIST_FAULT_OPEN, 1, EACCES, true);
+	CHECK_ERR(hoist_model_verify(m, NULL, &v), HOIST_ERR_IO, "cannot open: Permission denied");
+	hoist_fault_clear_all();
+	CHECK(v == NULL);
+	/* a shard shorter now than when opened: an error before it is touched */
+	const char *shard = hoist_checkpoint_shard(ck, 0)->path;
+	CHECK(truncate(shard, (off_t)(hoist_checkpoint_shard(ck, 0)->size - 1)) == 0);
+	CHECK_ERR(hoist_model_verify(m, NULL, &v), HOIST_ERR_IO, "when the checkpoint was opened");
+	CHECK(strstr(hoist_errmsg(), shard));
+	CHECK_ERR(hoist_model_verify(NULL, NULL, &v), HOIST_ERR_INVALID, "NULL");
+	CHECK(hoist_verify_tensor(NULL, 0) == NULL && hoist_verify_summary(NULL) == NULL);
+	hoist_verify_free(NULL);
+	hoist_model_free(m);
+	hoist_checkpoint_close(ck);
 }
