@@ -436,10 +436,12 @@ enum hoist_status hoist_plan_print_json(const struct hoist_plan *plan, FILE *out
  * or NULL; also sent to the log callback at HOIST_LOG_NOTICE. Borrowed from the plan. */
 const char *hoist_plan_notice(const struct hoist_plan *plan);
 
-/* Predicted seconds to load by this plan, from assumed bandwidths (storage 2 GB/s
- * cold, page cache 40 GB/s warm, host->GPU copy 55 GB/s, as measured on one H200
- * machine; sim: its bandwidth cap when set): cold non-zero for a cold page cache.
- * Disk-placed tensors cost nothing. -1 for a NULL plan. */
+/* Predicted seconds to load by this plan: from this machine's figures where hoist
+ * bench kept them (hoist_plan_predict, below, says which and the bounding link), else
+ * from assumed bandwidths (storage 2 GB/s cold, page cache 40 GB/s warm, host->GPU
+ * copy 55 GB/s, as measured on one H200 machine; sim: its bandwidth cap when set):
+ * cold non-zero for a cold page cache. Disk-placed tensors cost nothing. -1 for a
+ * NULL plan. */
 double hoist_plan_predicted_seconds(const struct hoist_plan *plan, int cold);
 
 /* ------------------------------------------------------------------------------ */
