@@ -812,6 +812,13 @@ out:
 		dev->ops->close(dev);
 	}
 	hoist__free(pageable);
+	/* A GPU that fails is a figure not measured, not a failed bench (the others and
+	 * the host's figures stand); running out of host memory is the bench's own. */
+	if (st != HOIST_OK && st != HOIST_ERR_NOMEM) {
+		char why[600];
+		snprintf(why, sizeof why, "%s", hoist_errmsg());
+		st = skip(r, HOIST_LINK_PINNED_TO_DEVICE, "%s", why);
+	}
 	return st;
 }
 

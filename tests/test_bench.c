@@ -442,6 +442,21 @@ TEST_TIMEOUT(bench_gpu_links_against_the_fake_driver, 120)
 	CHECK_EQ_INT(p.bound_device.index, 1);
 	CHECK(p.bound_bytes_per_second == pinned);
 
+	/* A GPU whose allocation fails, a registration the driver refuses: those figures
+	 * are not measured, with the driver's reason, and the bench goes on. */
+	rc = test_run(&out,
+	              "LD_LIBRARY_PATH=%s FAKECUDA_DEVICES=2 FAKECUDA_FAIL_ALLOC=1 "
+	              "FAKECUDA_FAIL_HOST_REGISTER=1 %s bench 2>&1",
+	              fake, test_hoist_bin());
+	CHECK_EQ_INT(rc, 0);
+	CHECK(strstr(out, "pinned -> device: cuda:0: cuMemAlloc_v2("));
+	CHECK(strstr(out, "CUDA_ERROR_OUT_OF_MEMORY"));
+	CHECK(strstr(out, "registration: cuda:1: cuMemHostRegister_v2(READ_ONLY): "
+	                  "CUDA_ERROR_OUT_OF_MEMORY"));
+	CHECK(strstr(out, "  pinned -> cuda:1 "));
+	CHECK(!strstr(out, "VIOLATION"));
+	free(out);
+
 	/* A driver with no GPU: the links are not measured, and the reason says why. */
 	rc = test_run(&out, "LD_LIBRARY_PATH=%s FAKECUDA_DEVICES=0 %s bench 2>&1", fake,
 	              test_hoist_bin());

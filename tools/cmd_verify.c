@@ -98,12 +98,11 @@ static void hex(const uint8_t d[32], char out[65])
 		snprintf(out + 2 * i, 3, "%02x", d[i]);
 }
 
-static const struct hoist_verify *sort_v;
-
-static int by_name(const void *a, const void *b)
+static int by_name(const void *a, const void *b, void *arg)
 {
-	return strcmp(hoist_verify_tensor(sort_v, *(const size_t *)a)->name,
-	              hoist_verify_tensor(sort_v, *(const size_t *)b)->name);
+	const struct hoist_verify *v = arg;
+	return strcmp(hoist_verify_tensor(v, *(const size_t *)a)->name,
+	              hoist_verify_tensor(v, *(const size_t *)b)->name);
 }
 
 /* ---- manifests: `<sha256>  <name>` lines, as sha256sum writes them ------------------- */
@@ -407,8 +406,7 @@ int cmd_verify(int argc, char **argv)
 	}
 	for (size_t i = 0; i < n; i++)
 		sorted[i] = i;
-	sort_v = v;
-	qsort(sorted, n, sizeof *sorted, by_name);
+	qsort_r(sorted, n, sizeof *sorted, by_name, v);
 	const struct hoist_report *r = hoist_model_report(m);
 	double load_s = r->total_seconds;
 	size_t mbad = 0;
