@@ -15,7 +15,8 @@ static const char usage[] =
         "\n"
         "Streams every tensor of the checkpoint to its device and prints the phase report.\n"
         "  --verify           read every tensor back and compare it with the synthetic\n"
-        "                     content (checkpoints written by `hoist synth`)\n";
+        "                     content (checkpoints written by `hoist synth`; any other\n"
+        "                     checkpoint: `hoist verify`)\n";
 
 static volatile sig_atomic_t interrupted;
 
