@@ -441,10 +441,12 @@ enum hoist_status hoist_plan_print_json(const struct hoist_plan *plan, FILE *out
  * or NULL; also sent to the log callback at HOIST_LOG_NOTICE. Borrowed from the plan. */
 const char *hoist_plan_notice(const struct hoist_plan *plan);
 
-/* Predicted seconds to load by this plan, from assumed bandwidths (storage 2 GB/s
- * cold, page cache 40 GB/s warm, host->GPU copy 55 GB/s, as measured on one H200
- * machine; sim: its bandwidth cap when set): cold non-zero for a cold page cache.
- * Disk-placed tensors cost nothing. -1 for a NULL plan. */
+/* Predicted seconds to load by this plan: from this machine's figures where hoist
+ * bench kept them (hoist_plan_predict, below, says which and the bounding link), else
+ * from assumed bandwidths (storage 2 GB/s cold, page cache 40 GB/s warm, host->GPU
+ * copy 55 GB/s, as measured on one H200 machine; sim: its bandwidth cap when set):
+ * cold non-zero for a cold page cache. Disk-placed tensors cost nothing. -1 for a
+ * NULL plan. */
 double hoist_plan_predicted_seconds(const struct hoist_plan *plan, int cold);
 
 /* ------------------------------------------------------------------------------ */
@@ -554,6 +556,269 @@ const struct hoist_report *hoist_model_report(const struct hoist_model *model);
  * Errors: HOIST_ERR_IO when writing fails. */
 enum hoist_status hoist_model_report_print(const struct hoist_model *model, FILE *out);
 enum hoist_status hoist_model_report_print_json(const struct hoist_model *model, FILE *out);
+
+/* ------------------------------------------------------------------------------ */
+/* Proving and explaining: verify what landed, measure this machine's links,       */
+/* predict from them, and find what would make a load slow or fail.                */
+
+/* -- Verification: every tensor where it landed, against the file's bytes. -- */
+
+enum hoist_verify_result {
+	HOIST_VERIFY_MATCH = 0,   /* the bytes where it landed are the file's (converted as
+	                           * the load converts) */
+	HOIST_VERIFY_DIFFER = 1,  /* they are not: first_diff says where */
+	HOIST_VERIFY_IN_FILE = 2, /* placed on disk: nothing landed; the file's bytes were
+	                           * hashed (and, with HOIST_VERIFY_SHA256, digested) */
+};
+
+/* What was found for one tensor. */
+struct hoist_verify_tensor {
+	const char *name; /* borrowed from the checkpoint */
+	struct hoist_device device;
+	enum hoist_verify_result result;
+	uint64_t nbytes; /* as loaded (after conversion) */
+	/* DIFFER: the offset, in the tensor as loaded, of the first byte that differs,
+	 * and the two bytes there; else UINT64_MAX and 0. */
+	uint64_t first_diff;
+	uint8_t landed_byte, file_byte;
+	/* XXH3 (64-bit, seed 0, as libxxhash's XXH3_64bits) of all nbytes: where they
+	 * landed, and of the file's (converted as the load converts). IN_FILE: both the
+	 * file's. */
+	uint64_t xxh3_landed, xxh3_file;
+	/* With HOIST_VERIFY_SHA256: SHA-256 of the bytes where they landed (IN_FILE: of
+	 * the file's, as loaded); else all zero. */
+	uint8_t sha256[32];
+	/* Non-zero: hashed where it lies (host memory); zero: read back from the device
+	 * in chunks (or, IN_FILE, read from the file). */
+	int in_place;
+};
+
+struct hoist_verify_summary {
+	size_t tensors, matched, differ, in_file;
+	uint64_t landed_bytes;    /* bytes checked where they landed */
+	uint64_t in_place_bytes;  /* of them, hashed in host memory where they lie */
+	uint64_t read_back_bytes; /* of them, read back from devices */
+	uint64_t file_bytes;      /* bytes read from the files */
+	unsigned threads;
+	double seconds; /* hoist_model_verify's wall time */
+};
+
+enum {
+	HOIST_VERIFY_SHA256 = 1u << 0, /* also a SHA-256 of every tensor (slower) */
+};
+
+/* Progress of a verification: bytes checked of bytes to check. Non-zero cancels. */
+typedef int (*hoist_verify_progress_fn)(uint64_t done, uint64_t total, void *arg);
+
+struct hoist_verify_options {
+	unsigned flags;                    /* HOIST_VERIFY_* */
+	unsigned threads;                  /* 0: one per core, at most 16 */
+	uint64_t chunk_bytes;              /* unit of reading and reading back; 0: 2 MiB */
+	hoist_verify_progress_fn progress; /* on the calling thread, every 100 ms or so */
+	void *progress_arg;
+};
+
+struct hoist_verify;
+
+/* Checks every tensor of the model where it landed against its file: the file's
+ * bytes are read (and converted as the load converted them), the landed bytes are
+ * hashed where they lie in host memory or read back from the device in chunks, and
+ * both are hashed with XXH3; where the hashes part, the first differing byte is
+ * found. Tensors are checked on opt->threads threads of its own, joined before it
+ * returns; a device's read-backs are serialized. opt may be NULL. *out lists every
+ * tensor in checkpoint order; a difference is a result, not an error.
+ * Errors: HOIST_ERR_INVALID, HOIST_ERR_NOMEM, HOIST_ERR_IO (a file could not be read:
+ * the message names it, the tensor and the offset), HOIST_ERR_DEVICE (a read-back
+ * failed), HOIST_ERR_CANCELLED. */
+enum hoist_status hoist_model_verify(const struct hoist_model *model,
+                                     const struct hoist_verify_options *opt,
+                                     struct hoist_verify **out);
+void hoist_verify_free(struct hoist_verify *v);
+
+/* Same numbering as the checkpoint. */
+size_t hoist_verify_tensor_count(const struct hoist_verify *v);
+const struct hoist_verify_tensor *hoist_verify_tensor(const struct hoist_verify *v, size_t i);
+/* Counts, bytes and seconds; borrowed from v. NULL for a NULL v. */
+const struct hoist_verify_summary *hoist_verify_summary(const struct hoist_verify *v);
+
+/* -- The links of a load, as hoist bench measures them. -- */
+
+enum hoist_link {
+	HOIST_LINK_NONE = 0,
+	HOIST_LINK_STORAGE,     /* storage -> host memory, cold: O_DIRECT, parallel readers */
+	HOIST_LINK_PAGE_CACHE,  /* page cache -> reused host buffers (a staging ring) */
+	HOIST_LINK_HOST_MEMORY, /* page cache -> fresh host memory (a cpu arena, first touch) */
+	HOIST_LINK_MEMCPY,      /* host memory -> host memory */
+	HOIST_LINK_PINNED_TO_DEVICE,   /* pinned host memory -> a GPU */
+	HOIST_LINK_PAGEABLE_TO_DEVICE, /* pageable host memory -> a GPU */
+	HOIST_LINK_REGISTER, /* registering page-cache memory with the GPU driver (read-only) */
+	HOIST_LINK_REGISTERED_TO_DEVICE, /* registered page-cache memory -> a GPU */
+	HOIST_LINK_COUNT                 /* not a link */
+};
+
+/* "storage", "page cache", "host memory", "memcpy", "pinned -> device",
+ * "pageable -> device", "registration", "registered -> device"; NULL for none. */
+const char *hoist_link_name(enum hoist_link link);
+
+/* One measured link. */
+struct hoist_figure {
+	enum hoist_link link;
+	struct hoist_device device; /* the GPU of device links; cpu for the others */
+	double bytes_per_second;
+	uint64_t bytes;      /* moved by the measurement */
+	double seconds;      /* it took */
+	unsigned threads;    /* threads (readers, copiers) it used */
+	const char *where;   /* storage: the file system, its device and mount point; GPU:
+	                      * its name; host links: "" */
+	int64_t measured_at; /* seconds since the epoch */
+};
+
+struct hoist_bench_options {
+	/* Non-zero: larger samples and the median of three (tens of seconds, not a few). */
+	int thorough;
+	/* Without a path, where the storage sample is written (and removed); NULL: the
+	 * directory of the stored figures. */
+	const char *scratch_dir;
+	hoist_log_fn log; /* a line per measurement, at HOIST_LOG_INFO */
+	void *log_arg;
+};
+
+struct hoist_bench;
+
+/* Measures the links a load passes through, in a few seconds: storage read cold
+ * (O_DIRECT, parallel) and warm (page cache), into fresh host memory, memcpy, and per
+ * GPU pinned and pageable host-to-device copies and read-only registration of
+ * page-cache memory where the driver has it. Storage is measured on path (a
+ * checkpoint: a sample of its shards, which then stays in the page cache) or, with
+ * path NULL, on a sample file written in opt->scratch_dir. Figures are only
+ * returned; hoist_bench_save keeps them. What could not be measured is listed by
+ * hoist_bench_skipped, with the reason. opt may be NULL.
+ * Errors: HOIST_ERR_IO (the sample could not be written or read), HOIST_ERR_FORMAT
+ * (path is no checkpoint), HOIST_ERR_NOMEM, HOIST_ERR_DEVICE. */
+enum hoist_status hoist_bench_run(const char *path, const struct hoist_bench_options *opt,
+                                  struct hoist_bench **out);
+/* The figures kept for this machine (empty where none are).
+ * Errors: HOIST_ERR_FORMAT (the file is damaged: the message names it), HOIST_ERR_IO,
+ * HOIST_ERR_NOMEM. */
+enum hoist_status hoist_bench_stored(struct hoist_bench **out);
+/* Keeps b's figures for this machine, replacing those of the same links (storage
+ * figures per file system, so the figures of several disks are kept side by side).
+ * Errors: HOIST_ERR_IO. */
+enum hoist_status hoist_bench_save(const struct hoist_bench *b);
+void hoist_bench_free(struct hoist_bench *b);
+
+size_t hoist_bench_figure_count(const struct hoist_bench *b);
+const struct hoist_figure *hoist_bench_figure(const struct hoist_bench *b, size_t i);
+/* What was not measured, and why ("pinned -> device: no CUDA driver: ..."). */
+size_t hoist_bench_skipped_count(const struct hoist_bench *b);
+const char *hoist_bench_skipped(const struct hoist_bench *b, size_t i);
+
+/* Where this machine's figures are kept: $XDG_CACHE_HOME/hoist/bench-<host>.json,
+ * or ~/.cache/hoist/ without XDG_CACHE_HOME (an absolute path); into buf, always
+ * NUL-terminated. Errors: HOIST_ERR_INVALID (no home directory, or buf too small). */
+enum hoist_status hoist_bench_path(char *buf, size_t size);
+
+/* -- Predictions from the figures, and a load judged against its prediction. -- */
+
+struct hoist_prediction {
+	double seconds;        /* the stream's predicted seconds */
+	enum hoist_link bound; /* the link that sets them; NONE when nothing is read */
+	struct hoist_device bound_device;
+	uint64_t bound_bytes;          /* bytes crossing that link */
+	double bound_bytes_per_second; /* its figure */
+	/* How many of the figures used are assumptions (storage 2 GB/s, page cache and
+	 * host memory 40 GB/s, host->GPU 55 GB/s, from one H200 machine) rather than
+	 * measured here by hoist bench (or a sim device's bandwidth cap): 0 means this
+	 * machine's own. */
+	unsigned assumed;
+	int64_t measured_at; /* the newest figure used; 0 when all are assumed */
+};
+
+/* Predicts the stream of a load by plan from this machine's stored figures where
+ * hoist bench kept them (storage: the figure of the file system holding the
+ * checkpoint), else from the assumptions: from a cold page cache when cold is
+ * non-zero. hoist_plan_predicted_seconds gives the same seconds.
+ * Errors: HOIST_ERR_INVALID. */
+enum hoist_status hoist_plan_predict(const struct hoist_plan *plan, int cold,
+                                     struct hoist_prediction *out);
+
+/* A load held against the prediction for its plan. */
+struct hoist_shortfall {
+	int slow; /* non-zero: the stream ran at under half its predicted speed */
+	int cold; /* the prediction it was held to: cold storage (most bytes came from
+	           * storage, or O_DIRECT), else the page cache */
+	double seconds, predicted_seconds; /* the stream's */
+	/* The link that set the stream's pace (the report's bound, as a link: a ring
+	 * too small is charged to the copies it held up), its device, the speed it ran
+	 * at over the stream and its figure (measured here or assumed). */
+	enum hoist_bound bound;
+	enum hoist_link link;
+	struct hoist_device device;
+	double bytes_per_second, predicted_bytes_per_second;
+	int figure_known; /* non-zero: that figure was measured here (or is a sim cap) */
+	unsigned assumed; /* as in hoist_prediction, for the whole prediction */
+};
+
+/* Judges the load of model by plan (the plan it was loaded by) against the plan's
+ * prediction. Errors: HOIST_ERR_INVALID. */
+enum hoist_status hoist_model_shortfall(const struct hoist_model *model,
+                                        const struct hoist_plan *plan, struct hoist_shortfall *out);
+
+/* -- The doctor: what would make loading this checkpoint slow or fail. -- */
+
+enum hoist_check {
+	HOIST_CHECK_PAGE_CACHE,    /* shards not in the page cache (mincore), cold-read cost */
+	HOIST_CHECK_HOST_MEMORY,   /* host bytes of the plan against available RAM */
+	HOIST_CHECK_GPU_MEMORY,    /* the plan against the devices' free memory */
+	HOIST_CHECK_FILE_SYSTEM,   /* network, FUSE, overlay, tmpfs */
+	HOIST_CHECK_MEMLOCK,       /* locked-memory limit against what would be locked */
+	HOIST_CHECK_GPU_DRIVER,    /* no driver, or a driver with no usable GPU, and why */
+	HOIST_CHECK_HUGE_PAGES,    /* transparent huge pages for host arenas */
+	HOIST_CHECK_NUMA,          /* NUMA nodes, the GPUs' and the process's */
+	HOIST_CHECK_STORAGE_SPEED, /* the files' storage against the machine's best */
+	HOIST_CHECK_COUNT          /* not a check */
+};
+
+/* "page cache", "host memory", "gpu memory", "file system", "memlock", "gpu driver",
+ * "huge pages", "numa", "storage speed"; NULL for none. */
+const char *hoist_check_name(enum hoist_check check);
+
+enum hoist_verdict {
+	HOIST_VERDICT_OK = 0,         /* measured: nothing wrong */
+	HOIST_VERDICT_NOTE = 1,       /* worth knowing, neither slow nor failing */
+	HOIST_VERDICT_SLOW = 2,       /* would make the load slow */
+	HOIST_VERDICT_FAIL = 3,       /* would make the load fail */
+	HOIST_VERDICT_UNMEASURED = 4, /* could not be measured; the evidence says why */
+};
+
+/* "ok", "note", "slow", "fail", "unmeasured"; NULL for none. */
+const char *hoist_verdict_name(enum hoist_verdict verdict);
+
+struct hoist_finding {
+	enum hoist_check check;
+	enum hoist_verdict verdict;
+	const char *summary;  /* one line */
+	const char *evidence; /* what was measured, with its figures and their source */
+	const char *remedy;   /* what to do about it; "" when nothing is to be done */
+};
+
+struct hoist_doctor;
+
+/* Examines loading the checkpoint at path with opt (its device, device_map,
+ * max_memory, dtype, disk, host_memory, direct and sim settings, as a load would
+ * take them): one finding per check, in enum order, each from measurements made now
+ * (mincore, statfs, /proc and /sys, the driver, short O_DIRECT reads of the shards)
+ * or kept by hoist bench, never assumed. Reads no more than a few hundred MiB of the
+ * shards, with O_DIRECT, so the page cache is left as it was found. opt may be NULL.
+ * Errors: HOIST_ERR_IO, HOIST_ERR_FORMAT (the checkpoint cannot be opened),
+ * HOIST_ERR_INVALID (a bad option), HOIST_ERR_NOMEM. A plan that does not fit is a
+ * finding, not an error. */
+enum hoist_status hoist_doctor_run(const char *path, const struct hoist_options *opt,
+                                   struct hoist_doctor **out);
+void hoist_doctor_free(struct hoist_doctor *d);
+
+size_t hoist_doctor_finding_count(const struct hoist_doctor *d);
+const struct hoist_finding *hoist_doctor_finding(const struct hoist_doctor *d, size_t i);
 
 #ifdef __cplusplus
 }

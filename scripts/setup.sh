@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Installs what hoist needs to build and test on a Debian machine (run as root).
 # Idempotent: packages already present are left alone, the venv is reused.
-#   build:  gcc, make, clang (fuzzer, sanitizers), libjansson-dev (JSON), libssl-dev (sha256 in tests)
+#   build:  gcc, make, clang (fuzzer, sanitizers), libjansson-dev (JSON), libxxhash-dev (XXH3,
+#           for hoist verify), libssl-dev (sha256 in tests)
 #   tests:  python3 with numpy and torch (CPU) from Debian; safetensors from PyPI in a venv
 #           that sees the system packages (.venv, ignored by git); groff-base (the install
 #           test renders the man page)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PKGS=(build-essential make clang clang-format libjansson-dev libssl-dev pkg-config groff-base
+PKGS=(build-essential make clang clang-format libjansson-dev libxxhash-dev libssl-dev pkg-config groff-base
       python3 python3-dev python3-venv python3-numpy python3-torch)
 missing=()
 for p in "${PKGS[@]}"; do

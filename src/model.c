@@ -11,6 +11,7 @@
  * Either every tensor lands, or everything made so far is freed. */
 #include "registry.h"
 #include "convert.h"
+#include "model.h"
 #include "report.h"
 #include "stream.h"
 
@@ -649,4 +650,24 @@ enum hoist_status hoist_model_fetch(struct hoist_model *model, size_t index,
 	out->device = device;
 	out->data = (void *)(uintptr_t)addr;
 	return HOIST_OK;
+}
+
+enum hoist_status hoist__model_locate(const struct hoist_model *model, size_t index,
+                                      struct hoist__dev **dev, uint64_t *addr)
+{
+	*dev = NULL;
+	*addr = 0;
+	if (!model || index >= model->ntensors)
+		return hoist__error(HOIST_ERR_INVALID, "no tensor %zu in the model", index);
+	int di = model->devi[index];
+	if (di >= 0) {
+		*dev = model->devs[di].dev;
+		*addr = model->addr[index];
+	}
+	return HOIST_OK;
+}
+
+const struct hoist_checkpoint *hoist__model_checkpoint(const struct hoist_model *model)
+{
+	return model ? model->ckpt : NULL;
 }

@@ -13,6 +13,7 @@
  * rounded up to the alignment, which is also what the budgets are checked against. */
 #include "plan.h"
 #include "budget.h"
+#include "figures.h"
 #include "names.h"
 #include "plan_map.h"
 
@@ -507,18 +508,34 @@ static enum hoist_status assign_offsets(struct hoist_plan *p)
 
 static void predict(struct hoist_plan *p)
 {
-	double read = 0, copy = 0;
+	/* The stream as figures.c predicts it, from this machine's figures where hoist
+	 * bench kept them: the bytes read (disk-placed tensors cost nothing), those of
+	 * them landing in host arenas, and each GPU's bytes, copied in parallel. */
+	struct hoist__load_shape s;
+	memset(&s, 0, sizeof s);
+	if (hoist_checkpoint_shard_count(p->ckpt) > 0)
+		s.path = hoist_checkpoint_shard(p->ckpt, 0)->path;
 	for (size_t t = 0; t < p->ntensors; t++) {
 		const struct hoist__plan_dev *d = &p->dev[p->tdev[t]];
-		if (d->device.kind != HOIST_DEVICE_DISK)
-			read += (double)hoist_checkpoint_tensor(p->ckpt, t)->nbytes;
+		uint64_t nbytes = hoist_checkpoint_tensor(p->ckpt, t)->nbytes;
+		if (d->device.kind == HOIST_DEVICE_DISK)
+			continue;
+		s.read_bytes += nbytes;
+		if (d->device.kind == HOIST_DEVICE_CPU)
+			s.host_bytes += nbytes;
 	}
-	/* GPUs copy in parallel; the reads are shared. */
-	for (size_t d = 0; d < p->ndev; d++)
-		if (hoist__is_gpu(p->dev[d].device.kind))
-			copy = HOIST__MAX(copy, (double)p->dev[d].bytes / p->copy_bw);
-	p->warm_s = HOIST__MAX(read / HOIST__BW_WARM, copy);
-	p->cold_s = HOIST__MAX(read / HOIST__BW_COLD, copy);
+	for (size_t d = 0; d < p->ndev && s.ngpu < HOIST_MAX_DEVICES; d++)
+		if (hoist__is_gpu(p->dev[d].device.kind)) {
+			s.gpu[s.ngpu] = p->dev[d].device;
+			s.gpu_bytes[s.ngpu++] = p->dev[d].bytes;
+		}
+	s.copy_bw = p->copy_bw;
+	s.copy_known = p->copy_bw != HOIST__BW_COPY; /* a sim device's cap */
+	struct hoist_prediction warm, cold;
+	hoist__predict(&s, 0, &warm);
+	hoist__predict(&s, 1, &cold);
+	p->warm_s = warm.seconds;
+	p->cold_s = cold.seconds;
 }
 
 /* What the accessors return: each device's figures, each tensor's placement. */

@@ -496,11 +496,11 @@ TEST_TIMEOUT(cli_load_verify, 120)
 	             1);
 	CHECK(strstr(out, "hoist: ") != NULL);
 	free(out);
-	/* Not synthetic: --verify says it cannot. */
+	/* Not synthetic: --verify says it cannot, before loading, as a usage error. */
 	CHECK_EQ_INT(test_run(&out,
 	                      "%s load %s/reference/all_dtypes.safetensors --device cpu --verify",
 	                      test_hoist_bin(), test_data_dir()),
-	             1);
+	             2);
 	CHECK(strstr(out, "has no hoist_synth_seed") != NULL);
 	free(out);
 }

@@ -103,7 +103,7 @@ void cli_help(const struct cli_command *cmd, FILE *out)
 		fputs("  --json              one JSON object on stdout\n", out);
 	fputs(always_help, out);
 	fputc('\n', out);
-	fputs(exit_help, out);
+	fputs(cmd->exits ? cmd->exits : exit_help, out);
 }
 
 int cli_usage_error(const struct cli_command *cmd, const char *fmt, ...)
@@ -294,6 +294,7 @@ int cli_parse(const struct cli_command *cmd, int argc, char **argv, const struct
 			} else if (!take_common(cmd, val, optarg, c)) {
 				return CLI_USAGE;
 			}
+			c->planning |= val >= O_DEVICE;
 		}
 	}
 	for (int i = optind; i < argc; i++) {
@@ -302,7 +303,7 @@ int cli_parse(const struct cli_command *cmd, int argc, char **argv, const struct
 			                       c->path, argv[i]);
 		c->path = argv[i];
 	}
-	if (!c->path)
+	if (!c->path && !(cmd->groups & CLI_OPERAND_OPTIONAL))
 		return cli_usage_error(cmd, "missing %s", cmd->operand);
 	return -1;
 }

@@ -91,12 +91,8 @@ static bool synth_seed(const struct hoist_checkpoint *ck, uint64_t *seed)
 static int verify(const struct hoist_checkpoint *ck, const struct hoist_model *m, FILE *out)
 {
 	uint64_t seed;
-	if (!synth_seed(ck, &seed)) {
-		fprintf(stderr,
-		        "hoist: --verify: this checkpoint has no hoist_synth_seed in its "
-		        "metadata (only checkpoints written by `hoist synth` can be verified)\n");
-		return 1;
-	}
+	if (!synth_seed(ck, &seed))
+		return 1; /* checked before the load (cmd_load) */
 	const size_t piece = 1 << 20;
 	unsigned char *want = malloc(piece);
 	unsigned char *got = NULL;
@@ -169,6 +165,29 @@ static int verify(const struct hoist_checkpoint *ck, const struct hoist_model *m
 	return rc;
 }
 
+/* A load at under half its predicted speed: which link fell short, and where to look. */
+static void point_to_doctor(const struct cli_common *c, const struct hoist_model *m,
+                            const struct hoist_plan *plan)
+{
+	struct hoist_shortfall sf;
+	if (hoist_model_shortfall(m, plan, &sf) != HOIST_OK || !sf.slow)
+		return;
+	char name[24], dev[32] = "";
+	if (sf.device.kind != HOIST_DEVICE_CPU)
+		snprintf(dev, sizeof dev, " to %s",
+		         hoist_device_format(sf.device, name, sizeof name));
+	fprintf(stderr,
+	        "hoist: the stream took %.3f s, over twice the %.3f s predicted from %s: the "
+	        "link that fell short is %s%s, at %.2f GB/s against the %.2f GB/s %s; `hoist "
+	        "doctor %s` looks for why\n",
+	        sf.seconds, sf.predicted_seconds, sf.cold ? "cold storage" : "the page cache",
+	        hoist_link_name(sf.link), dev, sf.bytes_per_second / 1e9,
+	        sf.predicted_bytes_per_second / 1e9,
+	        sf.figure_known ? "expected (measured here by hoist bench)"
+	                        : "assumed (one H200 machine's; `hoist bench` measures this one)",
+	        c->path);
+}
+
 enum { O_VERIFY = CLI_EXTRA };
 
 static bool take(int val, const char *arg, void *ctx)
@@ -206,6 +225,18 @@ int cmd_load(const struct cli_command *cmd, int argc, char **argv)
 	enum hoist_status st = hoist_checkpoint_open(c.path, &c.opt, &ck);
 	if (st == HOIST_OK && interrupted)
 		st = HOIST_ERR_CANCELLED;
+	uint64_t seed;
+	if (st == HOIST_OK && do_verify && !synth_seed(ck, &seed)) {
+		/* before a byte moves: a usage error, not a failed check */
+		fprintf(stderr,
+		        "hoist: load --verify checks the synthetic content of checkpoints written "
+		        "by `hoist synth`, and %s has no hoist_synth_seed in its metadata; "
+		        "`hoist verify %s` checks every tensor of any checkpoint against its "
+		        "files\n",
+		        c.path, c.path);
+		rc = 2;
+		goto out;
+	}
 	/* Its notice (e.g. "no GPU: everything planned for cpu") reaches the log, so a
 	 * quiet run shows it too. */
 	if (st == HOIST_OK)
@@ -228,6 +259,7 @@ int cmd_load(const struct cli_command *cmd, int argc, char **argv)
 		rc = cli_fail(st);
 		goto out;
 	}
+	point_to_doctor(&c, m, plan);
 	if (do_verify) {
 		if (ui.verbose)
 			fprintf(stderr, "hoist: verify: reading every tensor back...\n");
