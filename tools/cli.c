@@ -11,6 +11,8 @@ const char cli_options_help[] =
         "  --device D         cuda:N | cuda | cpu | sim:N | sim (default: every GPU, else cpu)\n"
         "  --device-map M     auto | balanced | sequential | FILE.json\n"
         "  --max-memory LIST  budgets, e.g. 0=20GiB,1=20GiB,cpu=64GiB,disk=1TB\n"
+        "  --module-order FILE  units in execution order, one per line (prefixes;\n"
+        "                     \"tie A B\" lines), instead of hoist's reading of the names\n"
         "  --dtype T          convert F16/BF16/F32 tensors to T on load (F16, BF16, F32)\n"
         "  --threads N        reader threads (default min(16, 2 x cores))\n"
         "  --chunk BYTES      read unit (default 32MiB)\n"
@@ -120,6 +122,8 @@ bool cli_parse_common(int argc, char **argv, struct cli_common *c, cli_extra_fn 
 			c->opt.device_map = v;
 		} else if (strcmp(a, "--max-memory") == 0) {
 			c->opt.max_memory = v;
+		} else if (strcmp(a, "--module-order") == 0) {
+			c->opt.module_order = v;
 		} else if (strcmp(a, "--dtype") == 0) {
 			/* a dtype loads convert to: what an F32 tensor becomes */
 			if (hoist_dtype_parse(v, &c->opt.dtype) != HOIST_OK ||
