@@ -219,3 +219,29 @@ bench-open: $(BUILD)/bench_open
 DEPS := $(LIB_OBJ:.o=.d) $(TOOL_OBJ:.o=.d) $(TEST_OBJ:.o=.d) \
 	$(addprefix $(BUILD)/,cuda_abi_check.d bench_plan.d bench_open.d ceiling.d)
 -include $(DEPS)
+
+# The Python extension, in place for the tests (python/hoist/_hoist.abi3.so): the
+# library's objects linked in, only its init function exported. pip builds the same
+# from python/setup.py (or setup.py at the root).
+PYTHON ?= $(if $(wildcard .venv/bin/python3),.venv/bin/python3,python3)
+PY_INCLUDE = $(shell $(PYTHON) -c 'import sysconfig; print(sysconfig.get_paths()["include"])')
+PY_EXT := python/hoist/_hoist.abi3.so
+
+$(PY_EXT): python/_hoist.c $(BUILD)/libhoist.a python/hoist.map
+	$(CC) $(CFLAGS_ALL) -I$(PY_INCLUDE) $(DEPFLAGS) -MF $(BUILD)/_hoist.d -shared \
+		-Wl,--version-script=python/hoist.map -o $@ python/_hoist.c $(BUILD)/libhoist.a \
+		$(LDLIBS_ALL)
+
+.PHONY: python python-check
+python: $(PY_EXT)
+
+# The Python suite (unittest), quietly: its log is shown when it fails.
+python-check: $(PY_EXT)
+	@if HOIST_BIN=$(BUILD)/hoist $(PYTHON) -m unittest discover -s python/tests -t python \
+		> $(BUILD)/python_test.log 2>&1; then \
+		tail -n 3 $(BUILD)/python_test.log | tr '\n' ' ' | sed 's/^/python: /'; echo; \
+	else \
+		cat $(BUILD)/python_test.log; \
+		echo "python: FAILED (make python-check to rerun; log in $(BUILD)/python_test.log)"; \
+		exit 1; \
+	fi
