@@ -50,7 +50,8 @@ static PyObject *raise_status(enum hoist_status st)
 			PyObject_SetAttrString(exc, "status", code);
 			Py_DECREF(code);
 		}
-		PyErr_SetObject(cls, exc);
+		/* cls may be a factory that picks the class from the message */
+		PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
 		Py_DECREF(exc);
 	}
 	return NULL;

@@ -468,32 +468,36 @@ static bool key_ends_in(const struct hoist__unit *u, const char *const *list)
 }
 
 /* config.json's tie_word_embeddings (at the top, or in text_config), read beside the
- * first shard; false where there is none. */
-static bool config_ties(const struct hoist_plan *p)
+ * first shard into *tie; false where there is no readable config (the checkpoint
+ * reader has warned of a bad one). Errors: HOIST_ERR_NOMEM only. */
+static enum hoist_status config_ties(const struct hoist_plan *p, bool *tie)
 {
+	*tie = false;
 	if (hoist_checkpoint_shard_count(p->ckpt) == 0)
-		return false;
+		return HOIST_OK;
 	const char *shard = hoist_checkpoint_shard(p->ckpt, 0)->path;
 	const char *slash = strrchr(shard, '/');
 	size_t dir = slash ? (size_t)(slash - shard) + 1 : 0;
 	char *path = hoist__malloc(dir + sizeof "config.json");
 	if (!path)
-		return false;
+		return hoist__error(HOIST_ERR_NOMEM, "plan: out of memory");
 	memcpy(path, shard, dir);
 	memcpy(path + dir, "config.json", sizeof "config.json");
 	json_t *root = NULL;
-	bool tie = false;
-	if (hoist__json_read_file(path, 0, &root) == HOIST_OK && json_is_object(root)) {
+	enum hoist_status st = hoist__json_read_file(path, 0, &root);
+	if (st == HOIST_OK && json_is_object(root)) {
 		json_t *v = json_object_get(root, "tie_word_embeddings");
 		if (!v)
 			v = json_object_get(json_object_get(root, "text_config"),
 			                    "tie_word_embeddings");
-		tie = json_is_true(v);
+		*tie = json_is_true(v);
 	}
-	hoist__error_clear();
 	json_decref(root);
 	hoist__free(path);
-	return tie;
+	if (st == HOIST_ERR_NOMEM)
+		return st;
+	hoist__error_clear();
+	return HOIST_OK;
 }
 
 enum hoist_status hoist__plan_default_order(struct hoist_plan *p)
@@ -518,7 +522,13 @@ enum hoist_status hoist__plan_default_order(struct hoist_plan *p)
 			head = u;
 	}
 	hoist__free(ranks);
-	if (embed != SIZE_MAX && head != SIZE_MAX && config_ties(p)) {
+	bool tie = false;
+	if (embed != SIZE_MAX && head != SIZE_MAX) {
+		enum hoist_status st = config_ties(p, &tie);
+		if (st != HOIST_OK)
+			return st;
+	}
+	if (tie) {
 		p->units[embed].tie = p->units[head].tie = 0;
 		p->nties = 1;
 	}
