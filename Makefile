@@ -1,7 +1,10 @@
 # hoist - plain GNU Makefile.
 #   make                build/libhoist.so, build/libhoist.a, build/hoist
-#   make check          every test: the install test, then the C runner (unit, end-to-end
-#                       and differential tests); TESTS="NAME..." runs only those runner tests
+#   make check          every test: the install test, the Python suite, then the C runner
+#                       (unit, end-to-end and differential tests); TESTS="NAME..." runs only
+#                       those runner tests
+#   make python         the Python extension in place (python/hoist/_hoist.abi3.so)
+#   make python-check   the Python suite alone (python/tests)
 #   make install-check  the install test alone (tests/install_test.sh)
 #   make asan           the tests under AddressSanitizer + UBSan (build-asan/)
 #   make tsan           the tests under ThreadSanitizer (build-tsan/)
@@ -91,7 +94,11 @@ $(BUILD)/cuda_abi_check.o: tests/cuda_abi_check.c
 # when TESTS picks runner tests. The runner's summary line ends the output.
 INSTALL_TEST = BUILD=$(BUILD) CC="$(CC)" EXAMPLE_CFLAGS="$(SAN)" tests/install_test.sh
 
-check: all $(BUILD)/hoist_test
+# The Python suite (python/tests, unittest) runs next, before the C runner, in the
+# plain build only (a sanitizer's runtime would have to be preloaded into Python).
+CHECK_PYTHON = $(if $(TESTS)$(SAN),,python-check)
+
+check: all $(BUILD)/hoist_test $(if $(CHECK_PYTHON),$(PY_EXT))
 ifeq ($(TESTS),)
 	@if $(INSTALL_TEST) > $(BUILD)/install_test.log 2>&1; then \
 		tail -n 1 $(BUILD)/install_test.log; \
@@ -100,6 +107,9 @@ ifeq ($(TESTS),)
 		echo "install_test: FAILED (make install-check to rerun it; log in $(BUILD)/install_test.log)"; \
 		exit 1; \
 	fi
+endif
+ifneq ($(CHECK_PYTHON),)
+	@$(MAKE) --no-print-directory python-check
 endif
 	HOIST_BIN=$(BUILD)/hoist ./$(BUILD)/hoist_test $(TESTS)
 
@@ -189,7 +199,7 @@ uninstall:
 	rm -f $(INSTALLED)
 
 clean:
-	rm -rf build build-asan build-tsan build-fuzz
+	rm -rf build build-asan build-tsan build-fuzz $(PY_EXT) python/build
 
 # Planning speed: the 7B layout and a synthetic 100,000-tensor checkpoint (bench/bench_plan.c).
 $(BUILD)/bench_plan: bench/bench_plan.c $(BUILD)/libhoist.a
@@ -239,7 +249,7 @@ python: $(PY_EXT)
 python-check: $(PY_EXT)
 	@if HOIST_BIN=$(BUILD)/hoist $(PYTHON) -m unittest discover -s python/tests -t python \
 		> $(BUILD)/python_test.log 2>&1; then \
-		tail -n 3 $(BUILD)/python_test.log | tr '\n' ' ' | sed 's/^/python: /'; echo; \
+		echo "python: $$(grep -E '^Ran [0-9]+ tests' $(BUILD)/python_test.log), $$(tail -n 1 $(BUILD)/python_test.log)"; \
 	else \
 		cat $(BUILD)/python_test.log; \
 		echo "python: FAILED (make python-check to rerun; log in $(BUILD)/python_test.log)"; \

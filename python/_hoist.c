@@ -18,7 +18,9 @@
  *
  * Errors raise the package's hoist.Error subclasses (registered by the package with
  * _set_errors), carrying hoist_errmsg() and the status. */
+#ifndef Py_LIMITED_API
 #define Py_LIMITED_API 0x03090000
+#endif
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
