@@ -385,16 +385,17 @@ static PyObject *Checkpoint_plan(PyObject *self, PyObject *args, PyObject *kw)
 	static char *names[] = {"device",      "device_map",  "max_memory",   "dtype",
 	                        "no_disk",     "host_memory", "offload_room", "units",
 	                        "ties",        "skip",        "module_order", "sim_devices",
-	                        "sim_capacity", NULL};
+	                        "sim_capacity", "sim_bandwidth", NULL};
 	CheckpointObject *c = (CheckpointObject *)self;
 	PyObject *device = NULL, *device_map = NULL, *max_memory = NULL, *dtype = NULL;
 	PyObject *hm = NULL, *units = NULL, *ties = NULL, *skip = NULL, *order = NULL;
 	int no_disk = 0, room = 0;
 	unsigned sim_devices = 0;
 	unsigned long long sim_capacity = 0;
-	if (!PyArg_ParseTupleAndKeywords(args, kw, "|OOOOpOiOOOOIK", names, &device, &device_map,
+	double sim_bandwidth = 0;
+	if (!PyArg_ParseTupleAndKeywords(args, kw, "|OOOOpOiOOOOIKd", names, &device, &device_map,
 	                                 &max_memory, &dtype, &no_disk, &hm, &room, &units, &ties,
-	                                 &skip, &order, &sim_devices, &sim_capacity))
+	                                 &skip, &order, &sim_devices, &sim_capacity, &sim_bandwidth))
 		return NULL;
 	if (need_open(c) < 0)
 		return NULL;
@@ -420,6 +421,7 @@ static PyObject *Checkpoint_plan(PyObject *self, PyObject *args, PyObject *kw)
 	o.opt.offload_room = (enum hoist_offload_room)room;
 	o.sim.devices = sim_devices;
 	o.sim.capacity = sim_capacity;
+	o.sim.bytes_per_sec = sim_bandwidth;
 	o.opt.sim = &o.sim;
 	p = PyObject_New(PlanObject, PlanType);
 	if (!p)
@@ -768,7 +770,8 @@ static PyObject *capsule(struct hoist_model *m, size_t index, unsigned flags, in
 static PyObject *Model_capsules(PyObject *self, PyObject *args)
 {
 	PyObject *indices, *bytes;
-	if (!PyArg_ParseTuple(args, "OO", &indices, &bytes))
+	int versioned = 0;
+	if (!PyArg_ParseTuple(args, "OO|p", &indices, &bytes, &versioned))
 		return NULL;
 	ModelObject *m = (ModelObject *)self;
 	Py_ssize_t n = PySequence_Size(indices);
@@ -787,7 +790,8 @@ static PyObject *Model_capsules(PyObject *self, PyObject *args)
 		Py_XDECREF(b);
 		PyObject *c = PyErr_Occurred() || asb < 0
 		                      ? NULL
-		                      : capsule(m->model, idx, asb ? HOIST_DLPACK_BYTES : 0, 0, 0);
+		                      : capsule(m->model, idx, asb ? HOIST_DLPACK_BYTES : 0,
+		                                versioned, DLPACK_MINOR_VERSION);
 		if (!c) {
 			Py_DECREF(list);
 			return NULL;
@@ -1080,7 +1084,7 @@ static PyMethodDef plan_methods[] = {
 static PyMethodDef model_methods[] = {
         {"count", Model_count, METH_NOARGS, "the number of tensors"},
         {"tensor", Model_tensor, METH_VARARGS, "tensor(i, bytes=False) -> Tensor"},
-        {"capsules", Model_capsules, METH_VARARGS, "legacy DLPack capsules of many tensors"},
+        {"capsules", Model_capsules, METH_VARARGS, "capsules(indices, bytes, versioned=False): DLPack capsules of many tensors"},
         {"describe", Model_describe, METH_NOARGS,
          "[(name, device, dtype, shape, nbytes, address)]"},
         {"report", Model_report, METH_VARARGS, "the timing report: a dict, or text"},

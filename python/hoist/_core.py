@@ -54,6 +54,11 @@ def device_name(device):
                      f"\"disk\" (or \"sim:N\")")
 
 
+def target_name(device):
+    """A target device: as device_name, or "cuda" / "sim" for every device of the kind."""
+    return device if device in ("cuda", "sim") else device_name(device)
+
+
 def accelerate_device(name):
     """A device as accelerate's maps write it: GPU ordinals as ints."""
     return int(name[5:]) if name.startswith("cuda:") else name
@@ -261,7 +266,8 @@ class Checkpoint:
                                offload_room=_native.ROOM_LARGEST_UNIT if offload_room else 0,
                                ties=ties, skip=skip, module_order=module_order,
                                sim_devices=int(sim.get("devices", 0)),
-                               sim_capacity=int(sim.get("capacity", 0)), **kw)
+                               sim_capacity=int(sim.get("capacity", 0)),
+                               sim_bandwidth=float(sim.get("bytes_per_sec", 0)), **kw)
 
         plan = make(hm)
         if hm == "mmap" and host_memory is None and not self._aligned(plan):
@@ -326,18 +332,18 @@ class Checkpoint:
 def _plan_arguments(device_map, device, units):
     """The extension's device / device_map / units for accelerate's device_map forms."""
     if units is not None:
-        return {"device": device_name(device) if device is not None else None,
+        return {"device": target_name(device) if device is not None else None,
                 "device_map": device_map if isinstance(device_map, str) and
                 device_map in _STRATEGIES else "sequential", "units": units}
     if device_map is None:
         device_map = "auto"
     if isinstance(device_map, dict):
         units = [(k or "", [k], device_name(v)) for k, v in device_map.items()]
-        return {"device": device_name(device) if device is not None else None,
+        return {"device": target_name(device) if device is not None else None,
                 "device_map": "sequential", "units": units}
     if isinstance(device_map, str) and device_map in _STRATEGIES:
         strategy = "balanced" if device_map == "balanced_low_0" else device_map
-        return {"device": device_name(device) if device is not None else None,
+        return {"device": target_name(device) if device is not None else None,
                 "device_map": strategy}
     one = device_name(device_map)
     if one.startswith("sim:") or one in ("cpu", "disk") or one.startswith("cuda:"):
