@@ -402,8 +402,7 @@ size_t hoist_layer_group_prefix(const char *name);
  * (always NUL-terminated). Reads only the cache: nothing is downloaded.
  * Errors: HOIST_ERR_INVALID (not a model id, or out too small), HOIST_ERR_IO (not in
  * the cache: the message names every place it looked and says how to fetch it). */
-enum hoist_status hoist_hub_resolve(const char *id, const char *revision, char *out,
-                                    size_t size);
+enum hoist_status hoist_hub_resolve(const char *id, const char *revision, char *out, size_t size);
 
 /* ------------------------------------------------------------------------------ */
 /* Plans: where each tensor goes, from metadata alone.                            */

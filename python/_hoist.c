@@ -139,7 +139,8 @@ static PyObject *Checkpoint_tensors(PyObject *self, PyObject *noargs)
 		const struct hoist_tensor_info *t = hoist_checkpoint_tensor(c->ckpt, i);
 		PyObject *shape = shape_tuple(t->ndim, t->shape);
 		PyObject *item =
-		        shape ? Py_BuildValue("(ssNsKK)", t->name, hoist_dtype_name(t->dtype), shape,
+		        shape ? Py_BuildValue("(ssNsKK)", t->name, hoist_dtype_name(t->dtype),
+		                              shape,
 		                              hoist_checkpoint_shard(c->ckpt, t->shard)->path,
 		                              (unsigned long long)t->offset,
 		                              (unsigned long long)t->nbytes)
@@ -382,10 +383,10 @@ static void Plan_dealloc(PyObject *self)
 
 static PyObject *Checkpoint_plan(PyObject *self, PyObject *args, PyObject *kw)
 {
-	static char *names[] = {"device",      "device_map",  "max_memory",   "dtype",
-	                        "no_disk",     "host_memory", "offload_room", "units",
-	                        "ties",        "skip",        "module_order", "sim_devices",
-	                        "sim_capacity", "sim_bandwidth", NULL};
+	static char *names[] = {
+	        "device",       "device_map",   "max_memory",   "dtype",         "no_disk",
+	        "host_memory",  "offload_room", "units",        "ties",          "skip",
+	        "module_order", "sim_devices",  "sim_capacity", "sim_bandwidth", NULL};
 	CheckpointObject *c = (CheckpointObject *)self;
 	PyObject *device = NULL, *device_map = NULL, *max_memory = NULL, *dtype = NULL;
 	PyObject *hm = NULL, *units = NULL, *ties = NULL, *skip = NULL, *order = NULL;
@@ -395,7 +396,8 @@ static PyObject *Checkpoint_plan(PyObject *self, PyObject *args, PyObject *kw)
 	double sim_bandwidth = 0;
 	if (!PyArg_ParseTupleAndKeywords(args, kw, "|OOOOpOiOOOOIKd", names, &device, &device_map,
 	                                 &max_memory, &dtype, &no_disk, &hm, &room, &units, &ties,
-	                                 &skip, &order, &sim_devices, &sim_capacity, &sim_bandwidth))
+	                                 &skip, &order, &sim_devices, &sim_capacity,
+	                                 &sim_bandwidth))
 		return NULL;
 	if (need_open(c) < 0)
 		return NULL;
@@ -455,14 +457,13 @@ static PyObject *Plan_devices(PyObject *self, PyObject *noargs)
 	for (size_t i = 0; list && i < n; i++) {
 		const struct hoist_plan_device *d = hoist_plan_device(plan, i);
 		PyObject *name = device_str(d->device);
-		PyObject *budget = d->budget == UINT64_MAX
-		                           ? (Py_INCREF(Py_None), Py_None)
-		                           : PyLong_FromUnsignedLongLong(d->budget);
-		PyObject *item = name && budget ? Py_BuildValue("(NNKns)", name, budget,
-		                                                (unsigned long long)d->bytes,
-		                                                (Py_ssize_t)d->tensors,
-		                                                d->budget_source)
-		                                : NULL;
+		PyObject *budget = d->budget == UINT64_MAX ? (Py_INCREF(Py_None), Py_None)
+		                                           : PyLong_FromUnsignedLongLong(d->budget);
+		PyObject *item = name && budget
+		                         ? Py_BuildValue("(NNKns)", name, budget,
+		                                         (unsigned long long)d->bytes,
+		                                         (Py_ssize_t)d->tensors, d->budget_source)
+		                         : NULL;
 		if (!item) {
 			Py_DECREF(list);
 			return NULL;
@@ -481,11 +482,10 @@ static PyObject *Plan_units(PyObject *self, PyObject *noargs)
 	for (size_t i = 0; list && i < n; i++) {
 		const struct hoist_plan_unit_info *u = hoist_plan_unit(plan, i);
 		PyObject *dev = device_str(u->device);
-		PyObject *item = dev ? Py_BuildValue("(sNKnO)", u->name, dev,
-		                                     (unsigned long long)u->bytes,
-		                                     (Py_ssize_t)u->tensors,
-		                                     u->tied ? Py_True : Py_False)
-		                     : NULL;
+		PyObject *item =
+		        dev ? Py_BuildValue("(sNKnO)", u->name, dev, (unsigned long long)u->bytes,
+		                            (Py_ssize_t)u->tensors, u->tied ? Py_True : Py_False)
+		            : NULL;
 		if (!item) {
 			Py_DECREF(list);
 			return NULL;
@@ -537,12 +537,11 @@ static PyObject *Plan_summary(PyObject *self, PyObject *noargs)
 	(void)noargs;
 	const struct hoist_plan *plan = ((PlanObject *)self)->plan;
 	const char *dt = hoist_dtype_name(hoist_plan_dtype(plan));
-	return Py_BuildValue("{s:d,s:d,s:n,s:z,s:z,s:d}", "warm_seconds",
-	                     hoist_plan_predicted_seconds(plan, 0), "cold_seconds",
-	                     hoist_plan_predicted_seconds(plan, 1), "device_changes",
-	                     (Py_ssize_t)hoist_plan_device_changes(plan), "notice",
-	                     hoist_plan_notice(plan), "dtype", dt, "seconds",
-	                     hoist_plan_seconds(plan));
+	return Py_BuildValue(
+	        "{s:d,s:d,s:n,s:z,s:z,s:d}", "warm_seconds", hoist_plan_predicted_seconds(plan, 0),
+	        "cold_seconds", hoist_plan_predicted_seconds(plan, 1), "device_changes",
+	        (Py_ssize_t)hoist_plan_device_changes(plan), "notice", hoist_plan_notice(plan),
+	        "dtype", dt, "seconds", hoist_plan_seconds(plan));
 }
 
 /* ---- Model and loading --------------------------------------------------------------- */
@@ -615,9 +614,10 @@ static int on_progress(const struct hoist_progress *pr, void *arg)
 		stop = 1;
 	}
 	if (!stop && l->progress) {
-		PyObject *r = PyObject_CallFunction(l->progress, "sKKd", hoist_phase_name(pr->phase),
-		                                    (unsigned long long)pr->bytes_done,
-		                                    (unsigned long long)pr->bytes_total, pr->seconds);
+		PyObject *r =
+		        PyObject_CallFunction(l->progress, "sKKd", hoist_phase_name(pr->phase),
+		                              (unsigned long long)pr->bytes_done,
+		                              (unsigned long long)pr->bytes_total, pr->seconds);
 		if (!r) {
 			keep_error(l);
 			stop = 1;
@@ -641,7 +641,8 @@ static int on_landed(struct hoist_model *m, size_t tensor, void *arg)
 	}
 	if (!stop) {
 		PyObject *t = make_tensor(m, l->checkpoint, tensor, 0);
-		PyObject *r = t ? PyObject_CallFunction(l->landed, "nO", (Py_ssize_t)tensor, t) : NULL;
+		PyObject *r =
+		        t ? PyObject_CallFunction(l->landed, "nO", (Py_ssize_t)tensor, t) : NULL;
 		Py_XDECREF(t);
 		if (!r) {
 			keep_error(l);
@@ -655,8 +656,8 @@ static int on_landed(struct hoist_model *m, size_t tensor, void *arg)
 
 static PyObject *Plan_load(PyObject *self, PyObject *args, PyObject *kw)
 {
-	static char *names[] = {"threads", "chunk_bytes", "staging_bytes", "direct",
-	                        "progress", "landed",     NULL};
+	static char *names[] = {"threads", "chunk_bytes", "staging_bytes", "direct", "progress",
+	                        "landed",  NULL};
 	PlanObject *p = (PlanObject *)self;
 	unsigned threads = 0;
 	unsigned long long chunk = 0, staging = 0;
@@ -666,9 +667,13 @@ static PyObject *Plan_load(PyObject *self, PyObject *args, PyObject *kw)
 	                                 &direct, &progress, &landed))
 		return NULL;
 	struct hoist_sim_options sim = p->sim;
-	struct load_ctx l = {NULL, progress && progress != Py_None ? progress : NULL,
-	                     landed && landed != Py_None ? landed : NULL, p->checkpoint,
-	                     NULL, NULL, NULL};
+	struct load_ctx l = {NULL,
+	                     progress && progress != Py_None ? progress : NULL,
+	                     landed && landed != Py_None ? landed : NULL,
+	                     p->checkpoint,
+	                     NULL,
+	                     NULL,
+	                     NULL};
 	struct hoist_options opt = {
 	        .host_memory = p->host_memory,
 	        .threads = threads,
@@ -734,7 +739,8 @@ static void capsule_destructor(PyObject *cap)
 		if (t && t->deleter)
 			t->deleter(t);
 	} else if (PyCapsule_IsValid(cap, HOIST_DLPACK_CAPSULE_VERSIONED)) {
-		DLManagedTensorVersioned *t = PyCapsule_GetPointer(cap, HOIST_DLPACK_CAPSULE_VERSIONED);
+		DLManagedTensorVersioned *t =
+		        PyCapsule_GetPointer(cap, HOIST_DLPACK_CAPSULE_VERSIONED);
 		if (t && t->deleter)
 			t->deleter(t);
 	}
@@ -810,8 +816,7 @@ static PyObject *tensor_tuple(const struct hoist_tensor *t)
 		return NULL;
 	}
 	return Py_BuildValue("(sNsNKK)", t->name, dev, hoist_dtype_name(t->dtype), shape,
-	                     (unsigned long long)t->nbytes,
-	                     (unsigned long long)(uintptr_t)t->data);
+	                     (unsigned long long)t->nbytes, (unsigned long long)(uintptr_t)t->data);
 }
 
 static PyObject *Model_describe(PyObject *self, PyObject *noargs)
@@ -840,7 +845,8 @@ static PyObject *report_dict(const struct hoist_model *m)
 		goto out;
 	for (int i = 0; i < HOIST_PHASE_COUNT; i++) {
 		PyObject *v = PyFloat_FromDouble(r->seconds[i]);
-		if (!v || PyDict_SetItemString(phases, hoist_phase_name((enum hoist_phase)i), v) < 0) {
+		if (!v ||
+		    PyDict_SetItemString(phases, hoist_phase_name((enum hoist_phase)i), v) < 0) {
 			Py_XDECREF(v);
 			goto out;
 		}
@@ -867,10 +873,9 @@ static PyObject *report_dict(const struct hoist_model *m)
 	        (unsigned long long)r->moved_bytes, "read_bytes", (unsigned long long)r->read_bytes,
 	        "devices", devices, "bound", bound, "read_busy", r->read_busy, "staging_wait",
 	        r->staging_wait, "copy_busy", r->copy_busy, "readers", r->readers, "chunks",
-	        (Py_ssize_t)r->chunks, "staging", r->staging ? r->staging : "",
-	        "direct_io", r->direct_io ? Py_True : Py_False, "mapped",
-	        r->mapped ? Py_True : Py_False, "dtype", hoist_dtype_name(r->dtype), "note",
-	        r->note ? r->note : "");
+	        (Py_ssize_t)r->chunks, "staging", r->staging ? r->staging : "", "direct_io",
+	        r->direct_io ? Py_True : Py_False, "mapped", r->mapped ? Py_True : Py_False,
+	        "dtype", hoist_dtype_name(r->dtype), "note", r->note ? r->note : "");
 out:
 	Py_XDECREF(phases);
 	Py_XDECREF(devices);
@@ -948,7 +953,8 @@ static PyObject *Tensor_dlpack(PyObject *self, PyObject *args, PyObject *kw)
 		return NULL;
 	}
 	if (copy != Py_None && PyObject_IsTrue(copy) == 1) {
-		PyErr_SetString(PyExc_BufferError, "hoist exports its tensors without copying them");
+		PyErr_SetString(PyExc_BufferError,
+		                "hoist exports its tensors without copying them");
 		return NULL;
 	}
 	if (dl_device != Py_None) {
@@ -958,8 +964,9 @@ static PyObject *Tensor_dlpack(PyObject *self, PyObject *args, PyObject *kw)
 		if (same < 0)
 			return NULL;
 		if (!same) {
-			PyErr_SetString(PyExc_BufferError,
-			                "hoist exports a tensor on its own device only (dl_device)");
+			PyErr_SetString(
+			        PyExc_BufferError,
+			        "hoist exports a tensor on its own device only (dl_device)");
 			return NULL;
 		}
 	}
@@ -990,8 +997,8 @@ static PyObject *Tensor_read_into(PyObject *self, PyObject *args)
 		return NULL;
 	TensorObject *t = (TensorObject *)self;
 	enum hoist_status st;
-	Py_BEGIN_ALLOW_THREADS st = hoist_model_read_at(t->model, t->index, offset,
-	                                                (void *)(uintptr_t)address, size);
+	Py_BEGIN_ALLOW_THREADS st =
+	        hoist_model_read_at(t->model, t->index, offset, (void *)(uintptr_t)address, size);
 	Py_END_ALLOW_THREADS if (st != HOIST_OK) return raise_status(st);
 	Py_RETURN_NONE;
 }
@@ -1084,7 +1091,8 @@ static PyMethodDef plan_methods[] = {
 static PyMethodDef model_methods[] = {
         {"count", Model_count, METH_NOARGS, "the number of tensors"},
         {"tensor", Model_tensor, METH_VARARGS, "tensor(i, bytes=False) -> Tensor"},
-        {"capsules", Model_capsules, METH_VARARGS, "capsules(indices, bytes, versioned=False): DLPack capsules of many tensors"},
+        {"capsules", Model_capsules, METH_VARARGS,
+         "capsules(indices, bytes, versioned=False): DLPack capsules of many tensors"},
         {"describe", Model_describe, METH_NOARGS,
          "[(name, device, dtype, shape, nbytes, address)]"},
         {"report", Model_report, METH_VARARGS, "the timing report: a dict, or text"},
@@ -1102,9 +1110,8 @@ static PyMethodDef tensor_methods[] = {
         {NULL, NULL, 0, NULL},
 };
 
-static PyType_Slot checkpoint_slots[] = {{Py_tp_dealloc, Checkpoint_dealloc},
-                                         {Py_tp_methods, checkpoint_methods},
-                                         {0, NULL}};
+static PyType_Slot checkpoint_slots[] = {
+        {Py_tp_dealloc, Checkpoint_dealloc}, {Py_tp_methods, checkpoint_methods}, {0, NULL}};
 static PyType_Slot plan_slots[] = {
         {Py_tp_dealloc, Plan_dealloc}, {Py_tp_methods, plan_methods}, {0, NULL}};
 static PyType_Slot model_slots[] = {
@@ -1116,8 +1123,8 @@ static PyType_Spec checkpoint_spec = {"hoist._hoist.Checkpoint", sizeof(Checkpoi
                                       Py_TPFLAGS_DEFAULT, checkpoint_slots};
 static PyType_Spec plan_spec = {"hoist._hoist.Plan", sizeof(PlanObject), 0, Py_TPFLAGS_DEFAULT,
                                 plan_slots};
-static PyType_Spec model_spec = {"hoist._hoist.Model", sizeof(ModelObject), 0,
-                                 Py_TPFLAGS_DEFAULT, model_slots};
+static PyType_Spec model_spec = {"hoist._hoist.Model", sizeof(ModelObject), 0, Py_TPFLAGS_DEFAULT,
+                                 model_slots};
 static PyType_Spec tensor_spec = {"hoist._hoist.Tensor", sizeof(TensorObject), 0,
                                   Py_TPFLAGS_DEFAULT, tensor_slots};
 
@@ -1129,9 +1136,15 @@ static PyMethodDef module_methods[] = {
         {NULL, NULL, 0, NULL},
 };
 
-static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "hoist._hoist",
-                                    "The C extension over libhoist (see hoist).", -1,
-                                    module_methods, NULL, NULL, NULL, NULL};
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT,
+                                    "hoist._hoist",
+                                    "The C extension over libhoist (see hoist).",
+                                    -1,
+                                    module_methods,
+                                    NULL,
+                                    NULL,
+                                    NULL,
+                                    NULL};
 
 PyMODINIT_FUNC PyInit__hoist(void)
 {

@@ -10,7 +10,8 @@
 
 #include <string.h>
 
-struct export {
+struct export
+{
 	union {
 		DLManagedTensor legacy;
 		DLManagedTensorVersioned versioned;
@@ -96,7 +97,8 @@ static enum hoist_status describe(const struct hoist_tensor *t, unsigned flags, 
 		for (unsigned d = 0; d + 1 < ndim; d++)
 			rows *= (uint64_t)t->shape[d];
 		uint64_t row_bytes =
-		        ndim ? ((uint64_t)t->shape[ndim - 1] * hoist_dtype_bits(t->dtype) + 7) / 8 : 0;
+		        ndim ? ((uint64_t)t->shape[ndim - 1] * hoist_dtype_bits(t->dtype) + 7) / 8
+		             : 0;
 		if (ndim > 0 && rows * row_bytes == t->nbytes) {
 			shape[ndim - 1] = (int64_t)row_bytes;
 		} else {

@@ -16,8 +16,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#define ID_MAX 96    /* the Hub's limit on a repository id */
-#define REV_MAX 256  /* branch names are short; a commit hash is 40 */
+#define ID_MAX 96   /* the Hub's limit on a repository id */
+#define REV_MAX 256 /* branch names are short; a commit hash is 40 */
 #define PATH_MAX_ 4096
 
 static bool id_char(char c)
@@ -47,7 +47,8 @@ static bool split(const char *text, size_t *idlen, const char **rev)
 	if (n == 0 || n > ID_MAX || (at && (!at[1] || strlen(at + 1) >= REV_MAX)))
 		return false;
 	for (size_t i = 0; i + 1 < n; i++)
-		if ((text[i] == '-' && text[i + 1] == '-') || (text[i] == '.' && text[i + 1] == '.'))
+		if ((text[i] == '-' && text[i + 1] == '-') ||
+		    (text[i] == '.' && text[i + 1] == '.'))
 			return false;
 	const char *slash = memchr(text, '/', n);
 	if (!slash)
@@ -178,7 +179,8 @@ static enum hoist_status resolve(const char *id, size_t idlen, const char *rev, 
 		                    "\"%s\" is not a commit hash (the cache %s is %s); hoist "
 		                    "never downloads: fetch it first (huggingface-cli download "
 		                    "%.*s --revision %s)",
-		                    (int)idlen, id, rev, ref, rev, cache, where, (int)idlen, id, rev);
+		                    (int)idlen, id, rev, ref, rev, cache, where, (int)idlen, id,
+		                    rev);
 	}
 	n = snprintf(snap, sizeof snap, "%s/snapshots/%s", repo, commit);
 	if (n < 0 || (size_t)n >= sizeof snap)

@@ -212,8 +212,8 @@ static uint64_t unit_cost(const struct hoist_plan *p, const struct hoist__unit *
 static uint64_t usable(const struct hoist_plan *p, size_t d)
 {
 	const struct hoist__plan_dev *dev = &p->dev[d];
-	bool main = (d == 0 && hoist__is_gpu(dev->device.kind)) ||
-	            dev->device.kind == HOIST_DEVICE_CPU;
+	bool main =
+	        (d == 0 && hoist__is_gpu(dev->device.kind)) || dev->device.kind == HOIST_DEVICE_CPU;
 	if (!main || !p->room || dev->budget == UINT64_MAX)
 		return dev->budget;
 	return dev->budget > p->room ? dev->budget - p->room : 0;
@@ -276,12 +276,12 @@ static enum hoist_status place_fixed(struct hoist_plan *p)
 			continue;
 		if (u->dev >= 0 && u->dev != u->fixed) {
 			char a[32], b[32];
-			return hoist__error(HOIST_ERR_INVALID,
-			                    "plan request: unit \"%s\" is told %s, but its tie "
-			                    "group is on %s",
-			                    u->key,
-			                    hoist_device_format(p->dev[u->fixed].device, a, sizeof a),
-			                    hoist_device_format(p->dev[u->dev].device, b, sizeof b));
+			return hoist__error(
+			        HOIST_ERR_INVALID,
+			        "plan request: unit \"%s\" is told %s, but its tie "
+			        "group is on %s",
+			        u->key, hoist_device_format(p->dev[u->fixed].device, a, sizeof a),
+			        hoist_device_format(p->dev[u->dev].device, b, sizeof b));
 		}
 		if (u->dev < 0)
 			assign(p, u, (size_t)u->fixed);
@@ -349,8 +349,8 @@ static bool place_balanced(struct hoist_plan *p, size_t ngpu)
 		if (u->dev >= 0)
 			continue;
 		uint64_t n = need(p, u, j);
-		while (j + 1 < ngpu &&
-		       (!fits(p, u, j) || (p->dev[j].bytes > 0 && placed + (double)n / 2 > target))) {
+		while (j + 1 < ngpu && (!fits(p, u, j) ||
+		                        (p->dev[j].bytes > 0 && placed + (double)n / 2 > target))) {
 			j++;
 			target += (double)total * (double)usable(p, j) / (double)cap;
 		}
@@ -534,10 +534,11 @@ static enum hoist_status fixed_device(const struct hoist_plan *p, const struct h
 	if (hoist__name_digits(t, strlen(t)) && strlen(t) < 4) {
 		d = (struct hoist_device){m->gpu_kind, atoi(t)};
 	} else if (hoist_device_parse(t, &d) != HOIST_OK || d.index < 0) {
-		return hoist__error(HOIST_ERR_INVALID,
-		                    "plan request: unit \"%s\": unknown device \"%s\" (expected a GPU "
-		                    "ordinal, cuda:N, sim:N, cpu or disk)",
-		                    u->key, t);
+		return hoist__error(
+		        HOIST_ERR_INVALID,
+		        "plan request: unit \"%s\": unknown device \"%s\" (expected a GPU "
+		        "ordinal, cuda:N, sim:N, cpu or disk)",
+		        u->key, t);
 	}
 	size_t i = find_dev(p, d);
 	if (i == SIZE_MAX) {
@@ -545,7 +546,8 @@ static enum hoist_status fixed_device(const struct hoist_plan *p, const struct h
 		size_t len = 0;
 		list[0] = '\0';
 		for (size_t k = 0; k < p->ndev && len < sizeof list; k++)
-			len += (size_t)snprintf(list + len, sizeof list - len, "%s%s", k ? ", " : "",
+			len += (size_t)snprintf(list + len, sizeof list - len, "%s%s",
+			                        k ? ", " : "",
 			                        dev_name(&p->dev[k], name, sizeof name));
 		return hoist__error(HOIST_ERR_INVALID,
 		                    "plan request: unit \"%s\" is told \"%s\", which is not among "
@@ -567,10 +569,11 @@ static enum hoist_status resolve_fixed(struct hoist_plan *p, const struct hoist_
 		if (st != HOIST_OK)
 			return st;
 		if (p->strategy == HOIST__STRATEGY_SINGLE && d != 0)
-			return hoist__error(HOIST_ERR_INVALID,
-			                    "plan request: unit \"%s\" is told \"%s\", but the plan "
-			                    "is for one device",
-			                    u->key, u->fixed_text);
+			return hoist__error(
+			        HOIST_ERR_INVALID,
+			        "plan request: unit \"%s\" is told \"%s\", but the plan "
+			        "is for one device",
+			        u->key, u->fixed_text);
 		u->fixed = (int)d;
 	}
 	return HOIST_OK;
@@ -867,8 +870,9 @@ enum hoist_status hoist_plan_create(const struct hoist_checkpoint *ckpt,
 		for (size_t i = 0; i < p->nunits; i++)
 			p->room = HOIST__MAX(p->room, p->units[i].bytes);
 	else if (opt->offload_room != HOIST_ROOM_NONE) {
-		st = hoist__error(HOIST_ERR_INVALID, "offload_room %d: expected HOIST_ROOM_NONE or "
-		                                     "HOIST_ROOM_LARGEST_UNIT",
+		st = hoist__error(HOIST_ERR_INVALID,
+		                  "offload_room %d: expected HOIST_ROOM_NONE or "
+		                  "HOIST_ROOM_LARGEST_UNIT",
 		                  (int)opt->offload_room);
 		goto out;
 	}

@@ -34,11 +34,11 @@ struct hoist__unit {
 	 * trailing '.'). The caller's: its name (NUL-terminated, in plan->strings). */
 	const char *key;
 	size_t keylen;
-	size_t first, count; /* range in plan->order */
-	uint64_t bytes;      /* arena bytes (aligned, as loaded) */
-	uint64_t file_bytes; /* bytes in the files (what a disk placement references) */
-	int dev;             /* index into plan->dev; -1 while unplaced */
-	int fixed;           /* the caller's device for it: index into plan->dev; -1 none */
+	size_t first, count;    /* range in plan->order */
+	uint64_t bytes;         /* arena bytes (aligned, as loaded) */
+	uint64_t file_bytes;    /* bytes in the files (what a disk placement references) */
+	int dev;                /* index into plan->dev; -1 while unplaced */
+	int fixed;              /* the caller's device for it: index into plan->dev; -1 none */
 	const char *fixed_text; /* that device as the caller wrote it; NULL none */
 	int tie;                /* its tie group; -1 none */
 };
@@ -71,19 +71,19 @@ struct hoist_plan {
 	size_t *seq;     /* unit indices in execution order: the fill order */
 	bool by_request; /* units from a request or a module-order file */
 	enum hoist__order order_source;
-	char *order_path;   /* the module-order file */
-	size_t nties;       /* tie groups (units' tie fields number them) */
-	size_t nskipped;    /* tensors the request asked not to load (on disk, unread) */
-	uint8_t *skipped;   /* per tensor: 1 if skipped */
-	uint64_t room;      /* bytes kept free on the first GPU and cpu (offload_room) */
-	size_t changes;     /* device changes along seq */
-	char *strings;      /* what units' keys and fixed_text point into */
-	double copy_bw;            /* host -> device copy bandwidth assumed for GPUs */
-	double warm_s, cold_s;     /* predicted load seconds */
+	char *order_path;      /* the module-order file */
+	size_t nties;          /* tie groups (units' tie fields number them) */
+	size_t nskipped;       /* tensors the request asked not to load (on disk, unread) */
+	uint8_t *skipped;      /* per tensor: 1 if skipped */
+	uint64_t room;         /* bytes kept free on the first GPU and cpu (offload_room) */
+	size_t changes;        /* device changes along seq */
+	char *strings;         /* what units' keys and fixed_text point into */
+	double copy_bw;        /* host -> device copy bandwidth assumed for GPUs */
+	double warm_s, cold_s; /* predicted load seconds */
 	char notice[512];
 	/* What the accessors return, filled once the plan is made. */
 	struct hoist_plan_device pub_dev[HOIST_MAX_DEVICES + 2];
-	struct hoist_placement *placements; /* per tensor */
+	struct hoist_placement *placements;     /* per tensor */
 	struct hoist_plan_unit_info *unit_info; /* per unit, in seq order */
 };
 

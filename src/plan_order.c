@@ -104,18 +104,21 @@ static enum hoist_status request_ties(struct hoist_plan *p, const struct hoist_p
 		size_t a = req->tie_offsets[g], b = req->tie_offsets[g + 1];
 		if (b < a)
 			return hoist__error(HOIST_ERR_INVALID,
-			                    "plan request: tie group %zu: offsets %zu > %zu", g, a, b);
+			                    "plan request: tie group %zu: offsets %zu > %zu", g, a,
+			                    b);
 		for (size_t k = a; k < b; k++) {
 			size_t u = req->tie_units[k];
 			if (u >= p->nunits)
-				return hoist__error(HOIST_ERR_INVALID,
-				                    "plan request: tie group %zu names unit %zu of %zu",
-				                    g, u, p->nunits);
+				return hoist__error(
+				        HOIST_ERR_INVALID,
+				        "plan request: tie group %zu names unit %zu of %zu", g, u,
+				        p->nunits);
 			if (p->units[u].tie >= 0 && p->units[u].tie != (int)g)
-				return hoist__error(HOIST_ERR_INVALID,
-				                    "plan request: unit \"%s\" is in tie groups %d and "
-				                    "%zu",
-				                    p->units[u].key, p->units[u].tie, g);
+				return hoist__error(
+				        HOIST_ERR_INVALID,
+				        "plan request: unit \"%s\" is in tie groups %d and "
+				        "%zu",
+				        p->units[u].key, p->units[u].tie, g);
 			p->units[u].tie = (int)g;
 		}
 	}
@@ -135,8 +138,8 @@ enum hoist_status hoist__plan_request_units(struct hoist_plan *p,
 		return hoist__error(HOIST_ERR_INVALID, "plan request: no units");
 	for (size_t u = 0; u < req->unit_count; u++) {
 		if (!req->units[u].prefixes && req->units[u].prefix_count)
-			return hoist__error(HOIST_ERR_INVALID, "plan request: unit %zu: no prefixes",
-			                    u);
+			return hoist__error(HOIST_ERR_INVALID,
+			                    "plan request: unit %zu: no prefixes", u);
 		np += req->units[u].prefix_count;
 	}
 	hoist__free(p->units);
@@ -256,8 +259,8 @@ enum hoist_status hoist__plan_file_units(struct hoist_plan *p, const char *path)
 	struct hoist_plan_unit *units = NULL;
 	const char **tokens = NULL;
 	size_t *tie_units = NULL, *tie_offsets = NULL;
-	enum hoist_status st = hoist__source_read_file(path, "a module-order file",
-	                                               ORDER_FILE_MAX, &text, &len);
+	enum hoist_status st =
+	        hoist__source_read_file(path, "a module-order file", ORDER_FILE_MAX, &text, &len);
 	if (st != HOIST_OK)
 		return st;
 	/* Pass 1: count lines and tokens; cut the text into NUL-terminated tokens. */
@@ -301,8 +304,8 @@ enum hoist_status hoist__plan_file_units(struct hoist_plan *p, const char *path)
 			}
 			if (tie && count < 3) {
 				st = hoist__error(HOIST_ERR_INVALID,
-				                  "%s:%zu: a tie line names at least two units", path,
-				                  line);
+				                  "%s:%zu: a tie line names at least two units",
+				                  path, line);
 				goto out;
 			}
 			if (tie) {
@@ -311,8 +314,8 @@ enum hoist_status hoist__plan_file_units(struct hoist_plan *p, const char *path)
 				g++;
 			} else if (count > 0) {
 				if (pass == 1)
-					units[u] = (struct hoist_plan_unit){tokens[first], &tokens[first],
-					                                    count, NULL};
+					units[u] = (struct hoist_plan_unit){
+					        tokens[first], &tokens[first], count, NULL};
 				u++;
 			}
 			s = eol ? eol + 1 : end;
@@ -345,7 +348,8 @@ enum hoist_status hoist__plan_file_units(struct hoist_plan *p, const char *path)
 			u++;
 		if (u == nunits) {
 			st = hoist__error(HOIST_ERR_INVALID,
-			                  "%s: tie names \"%s\", which starts no unit's line", path, t);
+			                  "%s: tie names \"%s\", which starts no unit's line", path,
+			                  t);
 			goto out;
 		}
 		tie_units[k] = u;
@@ -385,21 +389,28 @@ static bool in_list(const char *s, size_t n, const char *const *list)
 }
 
 /* Vision towers and the projectors after them, as multimodal models name them. */
-static const char *const vision_names[] = {"visual",        "vision_tower", "vision_model",
-                                           "vision_encoder", "image_encoder", "vision",
-                                           "vision_embed",  NULL};
+static const char *const vision_names[] = {
+        "visual",        "vision_tower", "vision_model", "vision_encoder",
+        "image_encoder", "vision",       "vision_embed", NULL};
 static const char *const projector_names[] = {"multi_modal_projector", "mm_projector",
                                               "visual_projection", "connector", NULL};
 /* The language model's input embeddings (the first thing a forward pass runs). */
-static const char *const embedding_names[] = {
-        "embed_tokens",   "wte",         "wpe",        "word_embeddings", "tok_embeddings",
-        "embed_in",       "embeddings",  "embed_positions", "position_embeddings",
-        "token_type_embeddings", NULL};
+static const char *const embedding_names[] = {"embed_tokens",
+                                              "wte",
+                                              "wpe",
+                                              "word_embeddings",
+                                              "tok_embeddings",
+                                              "embed_in",
+                                              "embeddings",
+                                              "embed_positions",
+                                              "position_embeddings",
+                                              "token_type_embeddings",
+                                              NULL};
 /* The weights a tie with the head binds: one of the above. */
-static const char *const tied_embedding_names[] = {"embed_tokens", "wte", "word_embeddings",
+static const char *const tied_embedding_names[] = {"embed_tokens",   "wte",      "word_embeddings",
                                                    "tok_embeddings", "embed_in", NULL};
-static const char *const norm_names[] = {"norm",       "final_layernorm", "ln_f",
-                                         "final_layer_norm", "norm_f", "final_norm", NULL};
+static const char *const norm_names[] = {"norm",   "final_layernorm", "ln_f", "final_layer_norm",
+                                         "norm_f", "final_norm",      NULL};
 static const char *const head_names[] = {"lm_head", "embed_out", NULL};
 
 /* Stages of a forward pass, in order. */
@@ -448,8 +459,8 @@ static struct rank rank_of(const struct hoist__unit *u, size_t index)
 	} else if (projector) {
 		r.stage = VISION;
 		r.sub = 3;
-	} else if (in_list(last, lastlen, head_names) || (u->keylen == 6 &&
-	                                                    memcmp(u->key, "output", 6) == 0)) {
+	} else if (in_list(last, lastlen, head_names) ||
+	           (u->keylen == 6 && memcmp(u->key, "output", 6) == 0)) {
 		r.stage = HEAD;
 	} else if (!layer && in_list(last, lastlen, embedding_names)) {
 		r.stage = EMBED;

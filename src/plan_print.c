@@ -185,7 +185,8 @@ static void print_order(const struct hoist_plan *p, FILE *out)
 			fprintf(out, "  %s", a->name);
 		else
 			fprintf(out, "  %s .. %s", a->name, p->unit_info[j - 1].name);
-		fprintf(out, " -> %s  %s, %zu unit%s\n", hoist_device_format(a->device, name, sizeof name),
+		fprintf(out, " -> %s  %s, %zu unit%s\n",
+		        hoist_device_format(a->device, name, sizeof name),
 		        hoist__plan_bytes(bytes, b1, sizeof b1), j - i, j - i == 1 ? "" : "s");
 		i = j;
 	}

@@ -18,7 +18,7 @@ struct local_file {
 	struct hoist__source base; /* first */
 	int fd;
 	bool private_maps; /* HOIST__SOURCE_MAP_PRIVATE */
-	char path[]; /* base.path points here */
+	char path[];       /* base.path points here */
 };
 
 static ssize_t local_read_at(struct hoist__source *src, void *buf, size_t n, uint64_t offset)

@@ -35,8 +35,8 @@ static size_t sim_memfds(void)
 static struct hoist_checkpoint *tiny(void)
 {
 	struct hoist_checkpoint *c = NULL;
-	CHECK_OK(hoist_checkpoint_open(test_join(test_data_dir(), "reference/tiny-qwen2-vl"),
-	                               NULL, &c));
+	CHECK_OK(hoist_checkpoint_open(test_join(test_data_dir(), "reference/tiny-qwen2-vl"), NULL,
+	                               &c));
 	return c;
 }
 
@@ -161,16 +161,26 @@ TEST(dlpack_every_dtype_with_its_code)
 		const char *dtype;
 		int code, bits;
 	} want[] = {
-	        {"BOOL", kDLBool, 8},         {"U8", kDLUInt, 8},
-	        {"I8", kDLInt, 8},            {"I16", kDLInt, 16},
-	        {"U16", kDLUInt, 16},         {"I32", kDLInt, 32},
-	        {"U32", kDLUInt, 32},         {"I64", kDLInt, 64},
-	        {"U64", kDLUInt, 64},         {"F16", kDLFloat, 16},
-	        {"BF16", kDLBfloat, 16},      {"F32", kDLFloat, 32},
-	        {"F64", kDLFloat, 64},        {"C64", kDLComplex, 64},
-	        {"F8_E4M3", kDLFloat8_e4m3fn, 8}, {"F8_E5M2", kDLFloat8_e5m2, 8},
-	        {"F8_E8M0", kDLFloat8_e8m0fnu, 8}, {"F4", kDLFloat4_e2m1fn, 4},
-	        {"F6_E2M3", kDLFloat6_e2m3fn, 6}, {"F6_E3M2", kDLFloat6_e3m2fn, 6},
+	        {"BOOL", kDLBool, 8},
+	        {"U8", kDLUInt, 8},
+	        {"I8", kDLInt, 8},
+	        {"I16", kDLInt, 16},
+	        {"U16", kDLUInt, 16},
+	        {"I32", kDLInt, 32},
+	        {"U32", kDLUInt, 32},
+	        {"I64", kDLInt, 64},
+	        {"U64", kDLUInt, 64},
+	        {"F16", kDLFloat, 16},
+	        {"BF16", kDLBfloat, 16},
+	        {"F32", kDLFloat, 32},
+	        {"F64", kDLFloat, 64},
+	        {"C64", kDLComplex, 64},
+	        {"F8_E4M3", kDLFloat8_e4m3fn, 8},
+	        {"F8_E5M2", kDLFloat8_e5m2, 8},
+	        {"F8_E8M0", kDLFloat8_e8m0fnu, 8},
+	        {"F4", kDLFloat4_e2m1fn, 4},
+	        {"F6_E2M3", kDLFloat6_e2m3fn, 6},
+	        {"F6_E3M2", kDLFloat6_e3m2fn, 6},
 	};
 	size_t checked = 0;
 	for (size_t i = 0; i < hoist_model_tensor_count(m); i++) {
@@ -184,8 +194,8 @@ TEST(dlpack_every_dtype_with_its_code)
 			if (strcmp(hoist_dtype_name(t->dtype), want[k].dtype) != 0)
 				continue;
 			if (d->dtype.code != want[k].code || d->dtype.bits != want[k].bits)
-				FAIL("%s (%s): code %d bits %d", t->name, want[k].dtype, d->dtype.code,
-				     d->dtype.bits);
+				FAIL("%s (%s): code %d bits %d", t->name, want[k].dtype,
+				     d->dtype.code, d->dtype.bits);
 			checked++;
 		}
 		CHECK_EQ_INT(d->dtype.lanes, 1);
@@ -256,9 +266,8 @@ static void make_snapshot(const char *repo, const char *commit)
 {
 	char cmd[4096];
 	snprintf(cmd, sizeof cmd,
-	         "mkdir -p '%s/refs' '%s/snapshots/%s' && cp '%s'/* '%s/snapshots/%s/'", repo,
-	         repo, commit, test_join(test_data_dir(), "reference/tiny-qwen2-vl"), repo,
-	         commit);
+	         "mkdir -p '%s/refs' '%s/snapshots/%s' && cp '%s'/* '%s/snapshots/%s/'", repo, repo,
+	         commit, test_join(test_data_dir(), "reference/tiny-qwen2-vl"), repo, commit);
 	char *out = NULL;
 	if (test_run(&out, "%s", cmd) != 0)
 		FAIL("%s: %s", cmd, out);

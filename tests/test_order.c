@@ -60,9 +60,9 @@ TEST_TIMEOUT(plan_qwen7b_equals_accelerate_with_room, 120)
 		size_t len = 0;
 		const char *key;
 		json_t *v;
-		json_object_foreach(json_object_get(cs, "max_memory"), key, v)
-		len += (size_t)snprintf(mm + len, sizeof mm - len, "%s%s=%lld", len ? "," : "", key,
-		                        (long long)json_integer_value(v));
+		json_object_foreach(json_object_get(cs, "max_memory"), key, v) len +=
+		        (size_t)snprintf(mm + len, sizeof mm - len, "%s%s=%lld", len ? "," : "",
+		                         key, (long long)json_integer_value(v));
 		const char *map = test_path("accelerate.json");
 		CHECK(json_dump_file(json_object_get(cs, "device_map"), map, 0) == 0);
 		struct hoist_options ao = {.device_map = map, .max_memory = mm};
@@ -158,9 +158,9 @@ TEST(plan_request_units_order_ties_fixed_and_skip)
 	           *l23[] = {"layers.2", "layers.3"}, *norm[] = {"norm.weight"}, *head[] = {"head"},
 	           *none[] = {"absent"};
 	const struct hoist_plan_unit units[] = {
-	        {"embed", embed, 1, NULL},      {"layer 0", l0, 1, NULL},
-	        {"layer 1", l1, 1, NULL},       {"layers 2-3", l23, 2, NULL},
-	        {"norm", norm, 1, NULL},        {"buffers only", none, 1, NULL},
+	        {"embed", embed, 1, NULL}, {"layer 0", l0, 1, NULL},
+	        {"layer 1", l1, 1, NULL},  {"layers 2-3", l23, 2, NULL},
+	        {"norm", norm, 1, NULL},   {"buffers only", none, 1, NULL},
 	        {"head", head, 1, NULL},
 	};
 	const size_t tie_units[] = {0, 6}, tie_offsets[] = {0, 2};

@@ -449,8 +449,9 @@ TEST(plan_balanced_exact)
 	 * not before: unused and not in max_memory). */
 	const char *fills[] = {"auto", "sequential"};
 	for (size_t f = 0; f < 2; f++) {
-		struct hoist_options opt = {
-		        .device = "sim", .device_map = fills[f], .max_memory = "0=2000,1=4000,cpu=0"};
+		struct hoist_options opt = {.device = "sim",
+		                            .device_map = fills[f],
+		                            .max_memory = "0=2000,1=4000,cpu=0"};
 		CHECK_OK(hoist_plan_create(c, &opt, &p));
 		CHECK_STR(devices_text(p), "sim:0=1024/2000 sim:1=3328/4000 cpu=0/0 disk=1024/-");
 		CHECK_STR(tensor_dev(c, p, "layers.3.w"), "disk");
@@ -804,8 +805,8 @@ static void check_runs(const struct hoist_plan *p)
 		int d = plan_dev_index(p, hoist_plan_unit(p, i)->device);
 		CHECK(d >= 0);
 		if (d < prev)
-			FAIL("unit %s on %s after a unit on a later device", hoist_plan_unit(p, i)->name,
-			     devname(hoist_plan_unit(p, i)->device));
+			FAIL("unit %s on %s after a unit on a later device",
+			     hoist_plan_unit(p, i)->name, devname(hoist_plan_unit(p, i)->device));
 		changes += prev >= 0 && d != prev;
 		prev = d;
 	}
@@ -813,7 +814,8 @@ static void check_runs(const struct hoist_plan *p)
 }
 
 /* Unused now that auto keeps the order; kept for reading the old rule. */
-__attribute__((unused)) static void check_gpus_packed(const struct hoist_checkpoint *c, const struct hoist_plan *p)
+__attribute__((unused)) static void check_gpus_packed(const struct hoist_checkpoint *c,
+                                                      const struct hoist_plan *p)
 {
 	uint64_t room = 0;
 	for (size_t i = 0; i < hoist_plan_device_count(p); i++) {
