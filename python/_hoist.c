@@ -28,6 +28,7 @@
 #include "hoist_dlpack.h"
 #include "hoist_testing.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -108,13 +109,31 @@ static void dealloc_heap(PyObject *self)
 
 typedef struct {
 	PyObject_HEAD struct hoist_checkpoint *ckpt;
+	PyObject *names;  /* tuple of the tensor names, in file order */
+	PyObject *shapes; /* tuple of their shape tuples */
 } CheckpointObject;
+
+/* The dtypes' names as Python strings, made once (every tensor's dtype is one). */
+static PyObject *dtype_strings[HOIST_DTYPE_COUNT];
+
+static PyObject *dtype_str(enum hoist_dtype d)
+{
+	PyObject *s = (unsigned)d < HOIST_DTYPE_COUNT ? dtype_strings[d] : NULL;
+	if (!s) {
+		PyErr_SetString(PyExc_ValueError, "not a dtype");
+		return NULL;
+	}
+	Py_INCREF(s);
+	return s;
+}
 
 static PyTypeObject *CheckpointType, *PlanType, *ModelType, *TensorType;
 
 static void Checkpoint_dealloc(PyObject *self)
 {
 	CheckpointObject *c = (CheckpointObject *)self;
+	Py_XDECREF(c->names);
+	Py_XDECREF(c->shapes);
 	hoist_checkpoint_close(c->ckpt);
 	dealloc_heap(self);
 }
@@ -134,24 +153,40 @@ static PyObject *Checkpoint_tensors(PyObject *self, PyObject *noargs)
 	if (need_open(c) < 0)
 		return NULL;
 	size_t n = hoist_checkpoint_tensor_count(c->ckpt);
-	PyObject *list = PyList_New((Py_ssize_t)n);
+	size_t nshards = hoist_checkpoint_shard_count(c->ckpt);
+	PyObject *paths = PyTuple_New((Py_ssize_t)nshards);
+	for (size_t i = 0; paths && i < nshards; i++) {
+		PyObject *p = PyUnicode_FromString(hoist_checkpoint_shard(c->ckpt, i)->path);
+		if (!p) {
+			Py_CLEAR(paths);
+			break;
+		}
+		PyTuple_SetItem(paths, (Py_ssize_t)i, p);
+	}
+	PyObject *list = paths ? PyList_New((Py_ssize_t)n) : NULL;
 	for (size_t i = 0; list && i < n; i++) {
 		const struct hoist_tensor_info *t = hoist_checkpoint_tensor(c->ckpt, i);
-		PyObject *shape = shape_tuple(t->ndim, t->shape);
-		PyObject *item =
-		        shape ? Py_BuildValue("(ssNsKK)", t->name, hoist_dtype_name(t->dtype),
-		                              shape,
-		                              hoist_checkpoint_shard(c->ckpt, t->shard)->path,
-		                              (unsigned long long)t->offset,
-		                              (unsigned long long)t->nbytes)
-		              : NULL;
+		PyObject *item = Py_BuildValue(
+		        "(ONOOKK)", PyTuple_GetItem(c->names, (Py_ssize_t)i), dtype_str(t->dtype),
+		        PyTuple_GetItem(c->shapes, (Py_ssize_t)i),
+		        PyTuple_GetItem(paths, (Py_ssize_t)t->shard), (unsigned long long)t->offset,
+		        (unsigned long long)t->nbytes);
 		if (!item) {
-			Py_DECREF(list);
-			return NULL;
+			Py_CLEAR(list);
+			break;
 		}
 		PyList_SetItem(list, (Py_ssize_t)i, item);
 	}
+	Py_XDECREF(paths);
 	return list;
+}
+
+static PyObject *Checkpoint_names(PyObject *self, PyObject *noargs)
+{
+	(void)noargs;
+	CheckpointObject *c = (CheckpointObject *)self;
+	Py_INCREF(c->names);
+	return c->names;
 }
 
 static PyObject *Checkpoint_info(PyObject *self, PyObject *noargs)
@@ -532,6 +567,24 @@ static PyObject *Plan_print(PyObject *self, PyObject *args)
 	return out;
 }
 
+/* How many tensors planned for cpu lie in their file at an offset that is not a
+ * multiple of their element size: a mapped view of one would be misaligned. */
+static PyObject *Plan_misaligned(PyObject *self, PyObject *noargs)
+{
+	(void)noargs;
+	const struct hoist_plan *plan = ((PlanObject *)self)->plan;
+	const struct hoist_checkpoint *ck = hoist_plan_checkpoint(plan);
+	size_t bad = 0;
+	for (size_t i = 0; i < hoist_plan_tensor_count(plan); i++) {
+		const struct hoist_tensor_info *t = hoist_checkpoint_tensor(ck, i);
+		unsigned size = hoist_dtype_bits(t->dtype) / 8;
+		if (hoist_plan_tensor(plan, i)->device.kind == HOIST_DEVICE_CPU && size > 1 &&
+		    t->offset % size)
+			bad++;
+	}
+	return PyLong_FromSize_t(bad);
+}
+
 static PyObject *Plan_summary(PyObject *self, PyObject *noargs)
 {
 	(void)noargs;
@@ -807,16 +860,48 @@ static PyObject *Model_capsules(PyObject *self, PyObject *args)
 	return list;
 }
 
-static PyObject *tensor_tuple(const struct hoist_tensor *t)
+/* Device strings of one call, by kind and index: a model has a few devices. */
+struct device_strings {
+	struct hoist_device device[8];
+	PyObject *text[8];
+	int n;
+};
+
+static PyObject *cached_device(struct device_strings *c, struct hoist_device d)
 {
-	PyObject *shape = shape_tuple(t->ndim, t->shape);
-	PyObject *dev = shape ? device_str(t->device) : NULL;
-	if (!dev) {
-		Py_XDECREF(shape);
-		return NULL;
+	for (int i = 0; i < c->n; i++)
+		if (c->device[i].kind == d.kind && c->device[i].index == d.index) {
+			Py_INCREF(c->text[i]);
+			return c->text[i];
+		}
+	PyObject *s = device_str(d);
+	if (s && c->n < 8) {
+		c->device[c->n] = d;
+		c->text[c->n++] = s;
+		Py_INCREF(s);
 	}
-	return Py_BuildValue("(sNsNKK)", t->name, dev, hoist_dtype_name(t->dtype), shape,
-	                     (unsigned long long)t->nbytes, (unsigned long long)(uintptr_t)t->data);
+	return s;
+}
+
+static void device_strings_free(struct device_strings *c)
+{
+	for (int i = 0; i < c->n; i++)
+		Py_DECREF(c->text[i]);
+}
+
+/* (name, device, dtype, shape, nbytes, address) of tensor i of a model loaded from
+ * the checkpoint object ck. */
+static PyObject *tensor_tuple(PyObject *ck, const struct hoist_tensor *t, size_t i,
+                              struct device_strings *devs)
+{
+	CheckpointObject *c = (CheckpointObject *)ck;
+	PyObject *dev = devs ? cached_device(devs, t->device) : device_str(t->device);
+	if (!dev)
+		return NULL;
+	return Py_BuildValue("(ONNOKK)", PyTuple_GetItem(c->names, (Py_ssize_t)i), dev,
+	                     dtype_str(t->dtype), PyTuple_GetItem(c->shapes, (Py_ssize_t)i),
+	                     (unsigned long long)t->nbytes,
+	                     (unsigned long long)(uintptr_t)t->data);
 }
 
 static PyObject *Model_describe(PyObject *self, PyObject *noargs)
@@ -825,15 +910,73 @@ static PyObject *Model_describe(PyObject *self, PyObject *noargs)
 	ModelObject *m = (ModelObject *)self;
 	size_t n = hoist_model_tensor_count(m->model);
 	PyObject *list = PyList_New((Py_ssize_t)n);
+	struct device_strings devs = {.n = 0};
 	for (size_t i = 0; list && i < n; i++) {
-		PyObject *item = tensor_tuple(hoist_model_tensor(m->model, i));
+		PyObject *item = tensor_tuple(m->checkpoint, hoist_model_tensor(m->model, i), i, &devs);
 		if (!item) {
-			Py_DECREF(list);
-			return NULL;
+			Py_CLEAR(list);
+			break;
 		}
 		PyList_SetItem(list, (Py_ssize_t)i, item);
 	}
+	device_strings_free(&devs);
 	return list;
+}
+
+/* {name: value} in file order, made in one pass (the fast path of hoist.load):
+ * mode 0 hands convert a legacy capsule, mode 1 the Tensor, mode 2 keeps the Tensor;
+ * as_bytes (indexed by hoist dtype) says which dtypes go as their bytes, and
+ * post(value, dtype, shape) then views them as the dtype; other(index, Tensor) makes the
+ * value of a tensor in no host-readable memory (disk, sim). */
+static PyObject *Model_collect(PyObject *self, PyObject *args)
+{
+	int mode;
+	PyObject *convert, *as_bytes, *post, *other;
+	if (!PyArg_ParseTuple(args, "iOOOO", &mode, &convert, &as_bytes, &post, &other))
+		return NULL;
+	ModelObject *m = (ModelObject *)self;
+	CheckpointObject *c = (CheckpointObject *)m->checkpoint;
+	size_t n = hoist_model_tensor_count(m->model);
+	bool bytes_of[HOIST_DTYPE_COUNT] = {false};
+	for (int d = 0; d < HOIST_DTYPE_COUNT; d++) {
+		PyObject *v = PySequence_GetItem(as_bytes, d);
+		int t = v ? PyObject_IsTrue(v) : -1;
+		Py_XDECREF(v);
+		if (t < 0)
+			return NULL;
+		bytes_of[d] = t;
+	}
+	PyObject *out = PyDict_New();
+	for (size_t i = 0; out && i < n; i++) {
+		const struct hoist_tensor *t = hoist_model_tensor(m->model, i);
+		bool host = t->device.kind == HOIST_DEVICE_CPU || t->device.kind == HOIST_DEVICE_CUDA;
+		bool bytes = bytes_of[t->dtype];
+		PyObject *value = NULL;
+		if (!host) {
+			PyObject *obj = make_tensor(m->model, m->checkpoint, i, 0);
+			value = obj ? PyObject_CallFunction(other, "nO", (Py_ssize_t)i, obj) : NULL;
+			Py_XDECREF(obj);
+		} else if (mode == 2) {
+			value = make_tensor(m->model, m->checkpoint, i, 0);
+		} else {
+			unsigned flags = bytes ? HOIST_DLPACK_BYTES : 0;
+			PyObject *arg = mode == 0 ? capsule(m->model, i, flags, 0, 0)
+			                          : make_tensor(m->model, m->checkpoint, i, flags);
+			value = arg ? PyObject_CallFunctionObjArgs(convert, arg, NULL) : NULL;
+			Py_XDECREF(arg);
+			if (value && bytes) {
+				PyObject *viewed = PyObject_CallFunction(
+				        post, "ONO", value, dtype_str(t->dtype),
+				        PyTuple_GetItem(c->shapes, (Py_ssize_t)i));
+				Py_DECREF(value);
+				value = viewed;
+			}
+		}
+		if (!value || PyDict_SetItem(out, PyTuple_GetItem(c->names, (Py_ssize_t)i), value) < 0)
+			Py_CLEAR(out);
+		Py_XDECREF(value);
+	}
+	return out;
 }
 
 static PyObject *report_dict(const struct hoist_model *m)
@@ -913,7 +1056,8 @@ static const struct hoist_tensor *view_of(TensorObject *t)
 static PyObject *Tensor_info(PyObject *self, PyObject *noargs)
 {
 	(void)noargs;
-	return tensor_tuple(view_of((TensorObject *)self));
+	TensorObject *t = (TensorObject *)self;
+	return tensor_tuple(t->checkpoint, view_of(t), t->index, NULL);
 }
 
 static PyObject *Tensor_dlpack_device(PyObject *self, PyObject *noargs)
@@ -1022,12 +1166,33 @@ static PyObject *mod_open(PyObject *mod, PyObject *args)
 	if (!c)
 		return NULL;
 	c->ckpt = NULL;
+	c->names = c->shapes = NULL;
 	enum hoist_status st;
 	Py_BEGIN_ALLOW_THREADS st = hoist_checkpoint_open(path, NULL, &c->ckpt);
 	Py_END_ALLOW_THREADS if (st != HOIST_OK)
 	{
 		Py_DECREF(c);
 		return raise_status(st);
+	}
+	/* names and shapes once: every view of the tensors shares them */
+	size_t n = hoist_checkpoint_tensor_count(c->ckpt);
+	c->names = PyTuple_New((Py_ssize_t)n);
+	c->shapes = c->names ? PyTuple_New((Py_ssize_t)n) : NULL;
+	for (size_t i = 0; c->shapes && i < n; i++) {
+		const struct hoist_tensor_info *t = hoist_checkpoint_tensor(c->ckpt, i);
+		PyObject *name = PyUnicode_FromString(t->name);
+		PyObject *shape = name ? shape_tuple(t->ndim, t->shape) : NULL;
+		if (!shape) {
+			Py_XDECREF(name);
+			Py_DECREF(c);
+			return NULL;
+		}
+		PyTuple_SetItem(c->names, (Py_ssize_t)i, name);
+		PyTuple_SetItem(c->shapes, (Py_ssize_t)i, shape);
+	}
+	if (!c->shapes) {
+		Py_DECREF(c);
+		return NULL;
 	}
 	return (PyObject *)c;
 }
@@ -1072,6 +1237,7 @@ static PyMethodDef checkpoint_methods[] = {
         {"tensors", Checkpoint_tensors, METH_NOARGS,
          "[(name, dtype, shape, shard path, offset, nbytes)] in file order"},
         {"info", Checkpoint_info, METH_NOARGS, "metadata, shards, warnings, config"},
+        {"names", Checkpoint_names, METH_NOARGS, "the tensor names, in file order"},
         {"plan", (PyCFunction)(void (*)(void))Checkpoint_plan, METH_VARARGS | METH_KEYWORDS,
          "hoist_plan_create"},
         {NULL, NULL, 0, NULL},
@@ -1083,6 +1249,8 @@ static PyMethodDef plan_methods[] = {
         {"placements", Plan_placements, METH_NOARGS, "each tensor's device"},
         {"print", Plan_print, METH_VARARGS, "the plan as text, or JSON with True"},
         {"summary", Plan_summary, METH_NOARGS, "predicted seconds, device changes, notice"},
+        {"misaligned", Plan_misaligned, METH_NOARGS,
+         "cpu tensors whose file offset is not a multiple of their element size"},
         {"load", (PyCFunction)(void (*)(void))Plan_load, METH_VARARGS | METH_KEYWORDS,
          "hoist_model_load"},
         {NULL, NULL, 0, NULL},
@@ -1095,6 +1263,8 @@ static PyMethodDef model_methods[] = {
          "capsules(indices, bytes, versioned=False): DLPack capsules of many tensors"},
         {"describe", Model_describe, METH_NOARGS,
          "[(name, device, dtype, shape, nbytes, address)]"},
+        {"collect", Model_collect, METH_VARARGS,
+         "collect(mode, convert, as_bytes, post, other) -> {name: value}"},
         {"report", Model_report, METH_VARARGS, "the timing report: a dict, or text"},
         {NULL, NULL, 0, NULL},
 };
@@ -1151,6 +1321,12 @@ PyMODINIT_FUNC PyInit__hoist(void)
 	PyObject *m = PyModule_Create(&module);
 	if (!m)
 		return NULL;
+	for (int d = 1; d < HOIST_DTYPE_COUNT; d++)
+		if (!dtype_strings[d] &&
+		    !(dtype_strings[d] = PyUnicode_FromString(hoist_dtype_name((enum hoist_dtype)d)))) {
+			Py_DECREF(m);
+			return NULL;
+		}
 	CheckpointType = (PyTypeObject *)PyType_FromSpec(&checkpoint_spec);
 	PlanType = (PyTypeObject *)PyType_FromSpec(&plan_spec);
 	ModelType = (PyTypeObject *)PyType_FromSpec(&model_spec);

@@ -204,12 +204,20 @@ class Checkpoint:
         self.config_dtype = info["config_dtype"]
         self.total_bytes = info["total_bytes"]
         self.warnings = info["warnings"]
-        self._infos = {t[0]: TensorInfo(t[0], t[1], t[2], t[3], t[4], t[5])
-                       for t in self._c.tensors()}
+        self._names = self._c.names()
+        self._info_cache = None
+
+    @property
+    def _infos(self):
+        """{name: TensorInfo} in file order, made on first use (a checkpoint of many
+        tensors is opened and loaded without it)."""
+        if self._info_cache is None:
+            self._info_cache = {t[0]: TensorInfo(*t) for t in self._c.tensors()}
+        return self._info_cache
 
     # what the checkpoint holds
     def keys(self):
-        return list(self._infos)
+        return list(self._names)
 
     def infos(self):
         """{name: TensorInfo}, in file order."""
@@ -228,7 +236,7 @@ class Checkpoint:
         return name in self._infos
 
     def __len__(self):
-        return len(self._infos)
+        return len(self._names)
 
     def __enter__(self):
         return self
@@ -274,20 +282,12 @@ class Checkpoint:
                                sim_bandwidth=float(sim.get("bytes_per_sec", 0)), **kw)
 
         plan = make(hm)
-        if hm == "mmap" and host_memory is None and not self._aligned(plan):
-            hm = "default"  # a view would be misaligned: copy into fresh memory
+        if hm == "mmap" and host_memory is None and plan.misaligned():
+            # a view of a tensor whose file offset is not a multiple of its element
+            # size would be misaligned: copy into fresh memory instead
+            hm = "default"
             plan = make(hm)
         return Plan(self, plan, hm, sim)
-
-    def _aligned(self, plan):
-        """Whether every tensor planned for cpu lies in its file at a multiple of its
-        element size (a mapped view of it is then aligned as the dtype needs)."""
-        for info, device in zip(self._infos.values(), plan.placements()):
-            if device == "cpu":
-                size = max(1, _ELEMENT_BITS[info.dtype] // 8)
-                if info.offset % size:
-                    return False
-        return True
 
     # the tensor-source protocol of hoist.transformers (hoist/source.py)
     def tensors(self):
@@ -305,7 +305,7 @@ class Checkpoint:
         import torch
 
         units = [(n, [n], device_name(d)) for n, d in placement.items()]
-        skip = [n for n in self._infos if n not in placement]
+        skip = [n for n in self._names if n not in placement]
         wanted = {str(d).replace("torch.", "") for n, d in (dtypes or {}).items()
                   if d is not None and d.is_floating_point and n in placement}
         dtype = None
@@ -324,7 +324,7 @@ class Checkpoint:
         for unit in request.units:
             units.append((unit.name, list(unit.prefixes), None))
             covered.update(unit.checkpoint_tensors)
-        skip = [n for n in self._infos if n not in covered]
+        skip = [n for n in self._names if n not in covered]
         plan = self.plan(device_map="sequential", max_memory=max_memory, dtype=dtype,
                          units=units, ties=request.tie_groups, skip=skip,
                          offload_room=offload_room)
@@ -379,7 +379,7 @@ class Plan:
     @property
     def placement(self):
         """{tensor name: device}, every tensor."""
-        return dict(zip(self.checkpoint._infos, self._p.placements()))
+        return dict(zip(self.checkpoint._names, self._p.placements()))
 
     @property
     def device_map(self):
@@ -422,34 +422,38 @@ class Loaded(dict):
     plan = None
 
 
+# hoist's dtypes in the order of enum hoist_dtype (hoist.h), for Model.collect.
+_DTYPE_ORDER = ("NONE", "BOOL", "U8", "I8", "F8_E5M2", "F8_E4M3", "F8_E8M0", "F4",
+                "F6_E2M3", "F6_E3M2", "I16", "U16", "F16", "BF16", "I32", "U32", "F32",
+                "C64", "F64", "I64", "U64")
+
+
 def _collect(model, conv, plan):
-    infos = model.describe()
-    out = Loaded()
-    fast = conv.framework == "torch"
-    if fast:
-        # One call into the extension for every in-memory tensor's capsule: the
-        # binding's cost per tensor is then torch's from_dlpack and a view.
-        idx, as_bytes, targets = [], [], []
-        for i, info in enumerate(infos):
-            if info[1] == "disk" or info[1].startswith("sim:"):
-                continue
-            target, b = conv.how(info[2])
-            idx.append(i)
-            as_bytes.append(b)
-            targets.append(target if b else None)
-        caps = model.capsules(idx, as_bytes)
-        made = {}
-        from_capsule = conv.from_capsule
-        for i, cap, target in zip(idx, caps, targets):
-            value = from_capsule(cap)
-            if target is not None:
-                value = value.view(target).reshape(infos[i][3])
-            made[i] = value
-        for i, info in enumerate(infos):
-            out[info[0]] = made[i] if i in made else conv.one(model.tensor(i), info)
+    """{name: tensor} in file order, built by the extension in one pass: a capsule per
+    tensor handed to torch's from_dlpack (or the Tensor to NumPy's), the dtypes the
+    framework lacks as bytes viewed on its side, disk and sim tensors as DiskTensor
+    and hoist Tensor."""
+    targets = {}
+    as_bytes = [False]  # HOIST_DTYPE_NONE
+    for name in _DTYPE_ORDER[1:]:
+        target, b = conv.how(name)
+        as_bytes.append(b)
+        targets[name] = target
+
+    def post(value, dtype, shape):
+        target = targets[dtype]
+        return value if target is None else value.view(target).reshape(shape)
+
+    def other(index, native):
+        return conv.one(native, native.info())
+
+    if conv.framework == "torch":
+        mode, convert = 0, conv.from_capsule
+    elif conv.framework == "numpy":
+        mode, convert = 1, _compat.numpy_from_dlpack
     else:
-        for i, info in enumerate(infos):
-            out[info[0]] = conv.one(model.tensor(i), info)
+        mode, convert = 2, None
+    out = Loaded(model.collect(mode, convert, as_bytes, post, other))
     out.report = model.report()
     out.report["text"] = model.report(True)
     out.plan = plan
