@@ -141,8 +141,8 @@ def finish_host(framework, name, raw, shape):
 class _Converter:
     """Turns the extension's tensors into the framework's, without copying."""
 
-    def __init__(self, framework, infos=None):
-        self.infos = infos or {}  # the checkpoint's TensorInfo by name (disk tensors)
+    def __init__(self, framework, checkpoint=None):
+        self.checkpoint = checkpoint  # where disk tensors lie (read on first need)
         if framework not in ("torch", "numpy", "dlpack"):
             raise ValueError(f"framework {framework!r}: expected \"torch\", \"numpy\" or "
                              f"\"dlpack\"")
@@ -168,7 +168,7 @@ class _Converter:
         """The framework tensor for a landed tensor (info: its describe() tuple)."""
         name, device, dtype, shape, nbytes, _ = info
         if device == "disk":
-            where = self.infos.get(name)
+            where = self.checkpoint._infos.get(name) if self.checkpoint else None
             return DiskTensor(native, name, where.file if where else None,
                               where.offset if where else None,
                               where.dtype if where else dtype, dtype, shape, nbytes,
@@ -405,7 +405,7 @@ class Plan:
     def load(self, framework="torch", progress=None, *, threads=0, chunk_bytes=0,
              staging_bytes=0, direct=False):
         """Loads by this plan: a dict {name: tensor} in checkpoint order (see hoist.load)."""
-        conv = _Converter(framework, self.checkpoint._infos)
+        conv = _Converter(framework, self.checkpoint)
         bar = _progress_callback(progress)
         model = self._p.load(threads=threads, chunk_bytes=chunk_bytes,
                              staging_bytes=staging_bytes, direct=direct, progress=bar)
@@ -546,7 +546,7 @@ def iter(path, device_map="auto", max_memory=None, dtype=None, *,  # noqa: A001
     interrupted) cancels the rest of the load."""
     ck = Checkpoint(path, revision)
     plan = ck.plan(device_map, max_memory, dtype, host_memory=host_memory, sim=sim)
-    conv = _Converter(framework, ck._infos)
+    conv = _Converter(framework, ck)
     names = list(ck._infos)
     landed = queue.SimpleQueue()
     stop = threading.Event()
