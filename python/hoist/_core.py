@@ -196,6 +196,7 @@ class Checkpoint:
     def __init__(self, path, revision=None):
         spec = f"{path}@{revision}" if revision else os.fspath(path)
         self._c = _native.open(spec)
+        self._closed = False
         info = self._c.info()
         self.shards = [s for s, _ in info["shards"]]
         self.path = os.path.dirname(self.shards[0]) if self.shards else os.fspath(path)
@@ -245,12 +246,12 @@ class Checkpoint:
         self.close()
 
     def close(self):
-        """Drops this handle's reference: the files close once the plans, models and
-        tensors made from it are gone too."""
-        self._c = None
+        """No new plans from this handle; the files close once the plans, models and
+        tensors made from it are gone too (each keeps what it reads)."""
+        self._closed = True
 
     def _native(self):
-        if self._c is None:
+        if self._closed:
             raise ValueError("the checkpoint is closed")
         return self._c
 
