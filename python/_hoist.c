@@ -585,6 +585,21 @@ static PyObject *Plan_misaligned(PyObject *self, PyObject *noargs)
 	return PyLong_FromSize_t(bad);
 }
 
+/* How many tensors planned for cpu the plan converts (a mapped view cannot). */
+static PyObject *Plan_converts(PyObject *self, PyObject *noargs)
+{
+	(void)noargs;
+	const struct hoist_plan *plan = ((PlanObject *)self)->plan;
+	const struct hoist_checkpoint *ck = hoist_plan_checkpoint(plan);
+	size_t n = 0;
+	for (size_t i = 0; i < hoist_plan_tensor_count(plan); i++) {
+		const struct hoist_placement *pl = hoist_plan_tensor(plan, i);
+		n += pl->device.kind == HOIST_DEVICE_CPU &&
+		     pl->dtype != hoist_checkpoint_tensor(ck, i)->dtype;
+	}
+	return PyLong_FromSize_t(n);
+}
+
 static PyObject *Plan_summary(PyObject *self, PyObject *noargs)
 {
 	(void)noargs;
@@ -900,8 +915,7 @@ static PyObject *tensor_tuple(PyObject *ck, const struct hoist_tensor *t, size_t
 		return NULL;
 	return Py_BuildValue("(ONNOKK)", PyTuple_GetItem(c->names, (Py_ssize_t)i), dev,
 	                     dtype_str(t->dtype), PyTuple_GetItem(c->shapes, (Py_ssize_t)i),
-	                     (unsigned long long)t->nbytes,
-	                     (unsigned long long)(uintptr_t)t->data);
+	                     (unsigned long long)t->nbytes, (unsigned long long)(uintptr_t)t->data);
 }
 
 static PyObject *Model_describe(PyObject *self, PyObject *noargs)
@@ -912,7 +926,8 @@ static PyObject *Model_describe(PyObject *self, PyObject *noargs)
 	PyObject *list = PyList_New((Py_ssize_t)n);
 	struct device_strings devs = {.n = 0};
 	for (size_t i = 0; list && i < n; i++) {
-		PyObject *item = tensor_tuple(m->checkpoint, hoist_model_tensor(m->model, i), i, &devs);
+		PyObject *item =
+		        tensor_tuple(m->checkpoint, hoist_model_tensor(m->model, i), i, &devs);
 		if (!item) {
 			Py_CLEAR(list);
 			break;
@@ -949,7 +964,8 @@ static PyObject *Model_collect(PyObject *self, PyObject *args)
 	PyObject *out = PyDict_New();
 	for (size_t i = 0; out && i < n; i++) {
 		const struct hoist_tensor *t = hoist_model_tensor(m->model, i);
-		bool host = t->device.kind == HOIST_DEVICE_CPU || t->device.kind == HOIST_DEVICE_CUDA;
+		bool host =
+		        t->device.kind == HOIST_DEVICE_CPU || t->device.kind == HOIST_DEVICE_CUDA;
 		bool bytes = bytes_of[t->dtype];
 		PyObject *value = NULL;
 		if (!host) {
@@ -972,7 +988,8 @@ static PyObject *Model_collect(PyObject *self, PyObject *args)
 				value = viewed;
 			}
 		}
-		if (!value || PyDict_SetItem(out, PyTuple_GetItem(c->names, (Py_ssize_t)i), value) < 0)
+		if (!value ||
+		    PyDict_SetItem(out, PyTuple_GetItem(c->names, (Py_ssize_t)i), value) < 0)
 			Py_CLEAR(out);
 		Py_XDECREF(value);
 	}
@@ -1251,6 +1268,7 @@ static PyMethodDef plan_methods[] = {
         {"summary", Plan_summary, METH_NOARGS, "predicted seconds, device changes, notice"},
         {"misaligned", Plan_misaligned, METH_NOARGS,
          "cpu tensors whose file offset is not a multiple of their element size"},
+        {"converts", Plan_converts, METH_NOARGS, "cpu tensors the plan converts"},
         {"load", (PyCFunction)(void (*)(void))Plan_load, METH_VARARGS | METH_KEYWORDS,
          "hoist_model_load"},
         {NULL, NULL, 0, NULL},
@@ -1322,8 +1340,8 @@ PyMODINIT_FUNC PyInit__hoist(void)
 	if (!m)
 		return NULL;
 	for (int d = 1; d < HOIST_DTYPE_COUNT; d++)
-		if (!dtype_strings[d] &&
-		    !(dtype_strings[d] = PyUnicode_FromString(hoist_dtype_name((enum hoist_dtype)d)))) {
+		if (!dtype_strings[d] && !(dtype_strings[d] = PyUnicode_FromString(
+		                                   hoist_dtype_name((enum hoist_dtype)d)))) {
 			Py_DECREF(m);
 			return NULL;
 		}

@@ -101,12 +101,22 @@ static enum hoist_status landed_cancelled(const struct hoist_model *m)
 static enum hoist_status validate(const struct hoist_plan *plan, const struct hoist_options *opt)
 {
 	enum hoist_dtype dtype = hoist_plan_dtype(plan);
-	if (opt->host_memory == HOIST_HOST_MMAP && dtype != HOIST_DTYPE_NONE)
-		return hoist__error(
-		        HOIST_ERR_INVALID,
-		        "host memory \"mmap\" gives zero-copy views of the files: it cannot "
-		        "convert to %s (plan without a dtype, or use pageable/pinned memory)",
-		        hoist_dtype_name(dtype));
+	if (opt->host_memory != HOIST_HOST_MMAP || dtype == HOIST_DTYPE_NONE)
+		return HOIST_OK;
+	/* A plan with a dtype converts only what is stored otherwise: a BF16 checkpoint
+	 * planned at BF16 maps as well as one planned without. */
+	const struct hoist_checkpoint *ck = hoist_plan_checkpoint(plan);
+	for (size_t t = 0; t < hoist_plan_tensor_count(plan); t++) {
+		const struct hoist_placement *pl = hoist_plan_tensor(plan, t);
+		const struct hoist_tensor_info *ti = hoist_checkpoint_tensor(ck, t);
+		if (pl->device.kind == HOIST_DEVICE_CPU && pl->dtype != ti->dtype)
+			return hoist__error(HOIST_ERR_INVALID,
+			                    "host memory \"mmap\" gives zero-copy views of the "
+			                    "files: it cannot convert tensor \"%s\" from %s to %s "
+			                    "(plan without a dtype, or use pageable/pinned memory)",
+			                    ti->name, hoist_dtype_name(ti->dtype),
+			                    hoist_dtype_name(pl->dtype));
+	}
 	return HOIST_OK;
 }
 

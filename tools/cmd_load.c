@@ -10,13 +10,6 @@
 #include <time.h>
 #include <unistd.h>
 
-static const char usage[] =
-        "usage: hoist load PATH [OPTIONS] [--verify] [--json]\n"
-        "\n"
-        "Streams every tensor of the checkpoint to its device and prints the phase report.\n"
-        "  --verify           read every tensor back and compare it with the synthetic\n"
-        "                     content (checkpoints written by `hoist synth`)\n";
-
 static volatile sig_atomic_t interrupted;
 
 static void on_sigint(int sig)
@@ -59,15 +52,20 @@ static int on_progress(const struct hoist_progress *pr, void *arg)
 	double t = now();
 	if (ui->bar && pr->phase == HOIST_PHASE_STREAM &&
 	    (new_phase || t - ui->last >= 0.1 || pr->bytes_done == pr->bytes_total)) {
-		char done[32], total[32];
+		char done[32], total[32], eta[32];
 		double rate = pr->seconds > 0 ? (double)pr->bytes_done / pr->seconds : 0;
-		double eta = rate > 0 ? (double)(pr->bytes_total - pr->bytes_done) / rate : 0;
+		/* A rate needs some bytes and some time behind it: until then no ETA. */
+		if (pr->bytes_done > 0 && pr->seconds >= 0.1)
+			snprintf(eta, sizeof eta, "%5.1f s",
+			         (double)(pr->bytes_total - pr->bytes_done) / rate);
+		else
+			snprintf(eta, sizeof eta, "  --   ");
 		hoist_bytes_format(pr->bytes_done, done, sizeof done);
 		hoist_bytes_format(pr->bytes_total, total, sizeof total);
 		int pct = pr->bytes_total
 		                  ? (int)(100.0 * (double)pr->bytes_done / (double)pr->bytes_total)
 		                  : 100;
-		fprintf(stderr, "\r%-8s %3d%%  %s / %s  %6.2f GB/s  ETA %5.1f s ", phase, pct, done,
+		fprintf(stderr, "\r%-8s %3d%%  %s / %s  %6.2f GB/s  ETA %s ", phase, pct, done,
 		        total, rate / 1e9, eta);
 		ui->last = t;
 		ui->drawn = true;
@@ -171,24 +169,25 @@ static int verify(const struct hoist_checkpoint *ck, const struct hoist_model *m
 	return rc;
 }
 
-static bool extra(int argc, char **argv, int *i, void *arg)
+enum { O_VERIFY = CLI_EXTRA };
+
+static bool take(int val, const char *arg, void *ctx)
 {
-	(void)argc;
-	if (strcmp(argv[*i], "--verify") == 0) {
-		*(bool *)arg = true;
-		return true;
-	}
-	return false;
+	(void)arg;
+	if (val == O_VERIFY)
+		*(bool *)ctx = true;
+	return true;
 }
 
-int cmd_load(int argc, char **argv)
+int cmd_load(const struct cli_command *cmd, int argc, char **argv)
 {
+	static const struct option options[] = {{"verify", no_argument, NULL, O_VERIFY}, {0}};
 	struct cli_common c;
 	bool do_verify = false;
-	char full_usage[4096];
-	snprintf(full_usage, sizeof full_usage, "%s%s", usage, cli_options_help);
-	if (!cli_parse_common(argc, argv, &c, extra, &do_verify, full_usage))
-		return 2;
+	const struct cli_extra extra = {options, take, &do_verify};
+	int rc = cli_parse(cmd, argc, argv, &extra, &c);
+	if (rc >= 0)
+		return rc;
 	struct ui ui = {.bar = isatty(2) != 0, .verbose = c.verbose};
 	c.opt.progress = on_progress;
 	c.opt.progress_arg = &ui;
@@ -201,7 +200,7 @@ int cmd_load(int argc, char **argv)
 	struct hoist_checkpoint *ck = NULL;
 	struct hoist_plan *plan = NULL;
 	struct hoist_model *m = NULL;
-	int rc = 0;
+	rc = 0;
 	if (ui.verbose)
 		fprintf(stderr, "hoist: open %s...\n", c.path);
 	enum hoist_status st = hoist_checkpoint_open(c.path, &c.opt, &ck);

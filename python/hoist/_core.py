@@ -268,9 +268,7 @@ class Checkpoint:
         kw = _plan_arguments(device_map, device, units)
         mm = max_memory_text(max_memory)
         dt = dtype_text(dtype)
-        hm = host_memory
-        if hm is None:
-            hm = "mmap" if dt is None else "default"
+        hm = host_memory if host_memory is not None else "mmap"
         sim = dict(sim or {})
         native = self._native()
 
@@ -283,9 +281,9 @@ class Checkpoint:
                                sim_bandwidth=float(sim.get("bytes_per_sec", 0)), **kw)
 
         plan = make(hm)
-        if hm == "mmap" and host_memory is None and plan.misaligned():
-            # a view of a tensor whose file offset is not a multiple of its element
-            # size would be misaligned: copy into fresh memory instead
+        if hm == "mmap" and host_memory is None and (plan.converts() or plan.misaligned()):
+            # views cannot convert, and a view of a tensor whose file offset is not a
+            # multiple of its element size would be misaligned: fresh memory instead
             hm = "default"
             plan = make(hm)
         return Plan(self, plan, hm, sim)
