@@ -591,8 +591,8 @@ struct hoist_model_device {
  * process's own copy of the page, never to the file. The plan may be freed after the
  * call; the checkpoint must outlive the model.
  * Errors: any of the above; HOIST_ERR_INVALID for host memory "mmap" with a plan that
- * converts a tensor it puts on cpu; HOIST_ERR_DEVICE names the driver error; HOIST_ERR_NO_SPACE when a device
- * has less memory than the plan assumed; HOIST_ERR_CANCELLED when the progress
+ * converts a tensor it puts on cpu; HOIST_ERR_DEVICE names the driver error; HOIST_ERR_NO_SPACE
+ * when a device has less memory than the plan assumed; HOIST_ERR_CANCELLED when the progress
  * callback asked to stop. */
 enum hoist_status hoist_model_load(const struct hoist_plan *plan, const struct hoist_options *opt,
                                    struct hoist_model **out);
