@@ -35,7 +35,6 @@ import statistics
 import struct
 import subprocess
 import sys
-import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HOIST_BIN = os.path.join(ROOT, "build", "hoist")
@@ -208,7 +207,7 @@ def main():
         results = {k: measure(k, path, args.runs) for k in kinds}
         base = med(results["hoist"], "seconds")
         print(f"\n{name}: {size / 1e9:.2f} GB in {len(shards(path))} shards")
-        print(f"| what | median s | x hoist.load(cpu) | GB/s | peak RSS GB | RSS growth GB |")
+        print("| what | median s | x hoist.load(cpu) | GB/s | peak RSS GB | RSS growth GB |")
         print("| --- | ---: | ---: | ---: | ---: | ---: |")
         for k, rows in results.items():
             s = med(rows, "seconds")

@@ -45,6 +45,11 @@ from ._lazy import DiskTensor  # noqa: E402,F401
 
 Tensor = _hoist.Tensor
 
+__all__ = ["open", "load", "iter", "hub_resolve", "Checkpoint", "Plan", "Loaded", "Progress",
+           "DiskTensor", "Tensor", "Error", "InvalidArgumentError", "OutOfMemoryError",
+           "FileError", "NotFoundError", "FormatError", "NoDeviceError", "DeviceError",
+           "CancelledError", "NoSpaceError"]
+
 
 def hub_resolve(model_id, revision=None):
     """The local snapshot directory of a Hub model id, from the Hugging Face cache

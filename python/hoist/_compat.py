@@ -150,6 +150,8 @@ def dtype_argument(kwargs, torch_dtype):
 
 def config_dtype(config):
     """The dtype the config states: config.dtype from 4.56 (torch_dtype before)."""
+    import torch
+
     names = ("dtype", "torch_dtype") if _tf() >= _V4_56 else ("torch_dtype",)
     for name in names:
         value = getattr(config, name, None)
