@@ -1,7 +1,10 @@
 # hoist - plain GNU Makefile.
 #   make                build/libhoist.so, build/libhoist.a, build/hoist
-#   make check          every test: the install test, then the C runner (unit, end-to-end
-#                       and differential tests); TESTS="NAME..." runs only those runner tests
+#   make check          every test: the install test, the Python suite, then the C runner
+#                       (unit, end-to-end and differential tests); TESTS="NAME..." runs only
+#                       those runner tests
+#   make python         the Python extension in place (python/hoist/_hoist.abi3.so)
+#   make python-check   the Python suite alone (python/tests)
 #   make install-check  the install test alone (tests/install_test.sh)
 #   make asan           the tests under AddressSanitizer + UBSan (build-asan/)
 #   make tsan           the tests under ThreadSanitizer (build-tsan/)
@@ -94,7 +97,11 @@ INSTALL_TEST = BUILD=$(BUILD) CC="$(CC)" EXAMPLE_CFLAGS="$(SAN)" tests/install_t
 # an empty cache of their own, so they see the assumptions unless they measure.
 TEST_CACHE = $(CURDIR)/$(BUILD)/test-cache
 
-check: all $(BUILD)/hoist_test
+# The Python suite (python/tests, unittest) runs next, before the C runner, in the
+# plain build only (a sanitizer's runtime would have to be preloaded into Python).
+CHECK_PYTHON = $(if $(TESTS)$(SAN),,python-check)
+
+check: all $(BUILD)/hoist_test $(if $(CHECK_PYTHON),$(PY_EXT))
 ifeq ($(TESTS),)
 	@if $(INSTALL_TEST) > $(BUILD)/install_test.log 2>&1; then \
 		tail -n 1 $(BUILD)/install_test.log; \
@@ -105,6 +112,9 @@ ifeq ($(TESTS),)
 	fi
 endif
 	@rm -rf $(TEST_CACHE) && mkdir -p $(TEST_CACHE)
+ifneq ($(CHECK_PYTHON),)
+	@XDG_CACHE_HOME=$(TEST_CACHE) $(MAKE) --no-print-directory python-check
+endif
 	XDG_CACHE_HOME=$(TEST_CACHE) HOIST_BIN=$(BUILD)/hoist ./$(BUILD)/hoist_test $(TESTS)
 
 install-check: all
@@ -194,7 +204,7 @@ uninstall:
 	rm -f $(INSTALLED)
 
 clean:
-	rm -rf build build-asan build-tsan build-fuzz
+	rm -rf build build-asan build-tsan build-fuzz $(PY_EXT) python/build
 
 # Planning speed: the 7B layout and a synthetic 100,000-tensor checkpoint (bench/bench_plan.c).
 $(BUILD)/bench_plan: bench/bench_plan.c $(BUILD)/libhoist.a
@@ -229,3 +239,29 @@ bench-open: $(BUILD)/bench_open
 DEPS := $(LIB_OBJ:.o=.d) $(TOOL_OBJ:.o=.d) $(TEST_OBJ:.o=.d) \
 	$(addprefix $(BUILD)/,cuda_abi_check.d bench_plan.d bench_open.d ceiling.d)
 -include $(DEPS)
+
+# The Python extension, in place for the tests (python/hoist/_hoist.abi3.so): the
+# library's objects linked in, only its init function exported. pip builds the same
+# from python/setup.py (or setup.py at the root).
+PYTHON ?= $(if $(wildcard .venv/bin/python3),.venv/bin/python3,python3)
+PY_INCLUDE = $(shell $(PYTHON) -c 'import sysconfig; print(sysconfig.get_paths()["include"])')
+PY_EXT := python/hoist/_hoist.abi3.so
+
+$(PY_EXT): python/_hoist.c $(BUILD)/libhoist.a python/hoist.map
+	$(CC) $(CFLAGS_ALL) -I$(PY_INCLUDE) $(DEPFLAGS) -MF $(BUILD)/_hoist.d -shared \
+		-Wl,--version-script=python/hoist.map -o $@ python/_hoist.c $(BUILD)/libhoist.a \
+		$(LDLIBS_ALL)
+
+.PHONY: python python-check
+python: $(PY_EXT)
+
+# The Python suite (unittest), quietly: its log is shown when it fails.
+python-check: $(PY_EXT)
+	@if HOIST_BIN=$(BUILD)/hoist $(PYTHON) -m unittest discover -s python/tests -t python \
+		> $(BUILD)/python_test.log 2>&1; then \
+		echo "python: $$(grep -E '^Ran [0-9]+ tests' $(BUILD)/python_test.log), $$(tail -n 1 $(BUILD)/python_test.log)"; \
+	else \
+		cat $(BUILD)/python_test.log; \
+		echo "python: FAILED (make python-check to rerun; log in $(BUILD)/python_test.log)"; \
+		exit 1; \
+	fi

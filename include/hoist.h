@@ -222,6 +222,28 @@ typedef void (*hoist_log_fn)(enum hoist_log_level level, const char *message, vo
 /* The simulated accelerator's settings (hoist_testing.h). */
 struct hoist_sim_options;
 
+struct hoist_model;        /* a loaded model (below) */
+struct hoist_plan_request; /* the caller's units, order and ties (below) */
+
+/* Tensor `tensor` (checkpoint numbering) has landed: its bytes are on its device and
+ * its view, hoist_model_tensor(model, tensor), may be used and exported (a disk-placed
+ * tensor is reported too: it is ready to be read). Called once per tensor during
+ * hoist_model_load, on the calling thread, in landing order, which need not be file
+ * order. model is the one the load is making: the callback must not free it, and may
+ * take references (hoist_model_retain, DLPack exports), which keep the memory of what
+ * it was handed alive even if the load then fails. Return non-zero to cancel the
+ * load (HOIST_ERR_CANCELLED). */
+typedef int (*hoist_landed_fn)(struct hoist_model *model, size_t tensor, void *arg);
+
+/* Room kept free for executing offloaded layers (read by hoist_plan_create). */
+enum hoist_offload_room {
+	HOIST_ROOM_NONE = 0, /* none: every byte of a budget may hold tensors */
+	/* As accelerate's infer_auto_device_map: the first GPU and cpu each keep room for
+	 * the largest unit, where offloaded layers are brought to run (accelerate's
+	 * dispatch_model runs cpu and disk layers there). */
+	HOIST_ROOM_LARGEST_UNIT = 1,
+};
+
 struct hoist_options {
 	/* Target: "cuda:0", "cuda" (every GPU), "cpu", "sim:0", "sim". NULL: every GPU
 	 * if a CUDA driver and GPU are present, else cpu (with a notice). Read by
@@ -255,6 +277,16 @@ struct hoist_options {
 	void *log_arg;
 	/* The simulated accelerator (hoist_testing.h); NULL: one sim device of 4 GiB. */
 	const struct hoist_sim_options *sim;
+	/* Told of each tensor as it lands (hoist_model_load); NULL: not told. */
+	hoist_landed_fn landed;
+	void *landed_arg;
+	/* The units to place, in execution order, and the tie groups, from the caller
+	 * (hoist_plan_create; see struct hoist_plan_request). NULL: hoist forms them. */
+	const struct hoist_plan_request *request;
+	/* The path of a module-order file (hoist_plan_create, when request is NULL): the
+	 * units and their execution order, one unit per line (see "Planning in detail"). */
+	const char *module_order;
+	enum hoist_offload_room offload_room; /* read by hoist_plan_create */
 };
 
 /* ------------------------------------------------------------------------------ */
@@ -302,7 +334,10 @@ struct hoist_layer_family {
 };
 
 /* Opens a checkpoint: a .safetensors file; a directory holding model.safetensors or
- * model.safetensors.index.json and its shards; or an index file. Reads and validates
+ * model.safetensors.index.json and its shards; an index file; or, where path is none
+ * of these, a Hugging Face Hub model id ("Qwen/Qwen2-VL-7B-Instruct", optionally
+ * "@revision") found in the local Hub cache (hoist_hub_resolve; never downloaded).
+ * Reads and validates
  * every shard's header (and config.json when present); the headers of a checkpoint
  * of many tensors are read on a few threads of its own, joined before it returns.
  * opt may be NULL (its log callback receives the warnings).
@@ -361,7 +396,52 @@ void hoist_checkpoint_ungrouped(const struct hoist_checkpoint *ckpt, size_t *ten
 size_t hoist_layer_group_prefix(const char *name);
 
 /* ------------------------------------------------------------------------------ */
+/* The Hugging Face Hub cache: model ids resolved offline, never downloaded.       */
+
+/* Finds the local snapshot directory of Hub model `id` ("org/name" or "name") at
+ * `revision` (a branch or tag under refs/, or a commit hash; NULL: "main") in the Hub
+ * cache as the huggingface_hub library lays it out: $HF_HUB_CACHE, else
+ * $HUGGINGFACE_HUB_CACHE, else $HF_HOME/hub, else $XDG_CACHE_HOME/huggingface/hub,
+ * else ~/.cache/huggingface/hub; there models--{org}--{name}/refs/{revision} names a
+ * commit and snapshots/{commit}/ holds the files. Writes the directory into out
+ * (always NUL-terminated). Reads only the cache: nothing is downloaded.
+ * Errors: HOIST_ERR_INVALID (not a model id, or out too small), HOIST_ERR_IO (not in
+ * the cache: the message names every place it looked and says how to fetch it). */
+enum hoist_status hoist_hub_resolve(const char *id, const char *revision, char *out, size_t size);
+
+/* ------------------------------------------------------------------------------ */
 /* Plans: where each tensor goes, from metadata alone.                            */
+
+/* A unit of the caller's plan request: tensors placed together, never split. */
+struct hoist_plan_unit {
+	const char *name; /* shown in the plan; the key of a {module: device} map */
+	/* Checkpoint tensor names or name prefixes covering the unit's tensors: "a.b"
+	 * covers "a.b" and "a.b.c" (component boundaries), "" covers everything. A tensor
+	 * belongs to the unit with the longest prefix covering it. */
+	const char *const *prefixes;
+	size_t prefix_count;
+	/* NULL: the planner places it; else "cuda:N", "sim:N", a GPU ordinal ("0"),
+	 * "cpu" or "disk": the unit goes there, counted against that budget. */
+	const char *device;
+};
+
+/* What the caller knows of the model (hoist.transformers: its modules in execution
+ * order, its no-split modules, accelerate's tied parameters); struct hoist_options
+ * .request points to one. Borrowed for the call only. */
+struct hoist_plan_request {
+	const struct hoist_plan_unit *units; /* in execution order: the fill order */
+	size_t unit_count;
+	/* Tie groups, units that must share a device, in CSR form: group g is the units
+	 * tie_units[tie_offsets[g] .. tie_offsets[g + 1]) (tie_offsets has tie_count + 1
+	 * entries). */
+	const size_t *tie_units;
+	const size_t *tie_offsets;
+	size_t tie_count;
+	/* Checkpoint tensors not to load (a tied alias, a key the model lacks): left in
+	 * their files like disk tensors, budgeted nowhere. */
+	const char *const *skip;
+	size_t skip_count;
+};
 
 struct hoist_plan;
 
@@ -406,17 +486,48 @@ const struct hoist_plan_device *hoist_plan_device(const struct hoist_plan *plan,
 size_t hoist_plan_tensor_count(const struct hoist_plan *plan);
 const struct hoist_placement *hoist_plan_tensor(const struct hoist_plan *plan, size_t i);
 
+/* The units the plan placed, in the order it filled the devices (the execution
+ * order: the request's, the module-order file's, or hoist's own), with where each
+ * went. */
+struct hoist_plan_unit_info {
+	const char *name;
+	struct hoist_device device;
+	uint64_t bytes; /* arena bytes; on disk: file bytes left in place */
+	size_t tensors;
+	int tied; /* non-zero: in a tie group (on its group's device) */
+};
+size_t hoist_plan_unit_count(const struct hoist_plan *plan);
+const struct hoist_plan_unit_info *hoist_plan_unit(const struct hoist_plan *plan, size_t i);
+/* How many times the device changes from one unit to the next along that order: 0
+ * for a plan on one device, the number of devices less one when each holds one run. */
+size_t hoist_plan_device_changes(const struct hoist_plan *plan);
+
 /* Human-readable plan (groups -> device, bytes against budgets, what spilled and
- * why, predicted load time), and the same as one JSON object.
+ * why, the order and its device changes, predicted load time), and the same as one
+ * JSON object.
  * Errors: HOIST_ERR_IO when writing fails (a full disk, a closed pipe). */
 enum hoist_status hoist_plan_print(const struct hoist_plan *plan, FILE *out);
 enum hoist_status hoist_plan_print_json(const struct hoist_plan *plan, FILE *out);
 
 /* Planning in detail:
  *  - Units: a layer group (hoist_layer_group_prefix) or else a module (the name
- *    without its last component) is never split by auto, balanced or sequential;
- *    units are ordered by name, numbers numerically. An explicit map places each
- *    tensor by the longest key covering it, as the file says.
+ *    without its last component) is never split by auto, balanced or sequential.
+ *    An explicit map places each tensor by the longest key covering it, as the file
+ *    says.
+ *  - Order: devices are filled along the model's execution order, so that each
+ *    device holds one contiguous run of it. Without a request or a module-order
+ *    file, hoist infers it from the names: the language model's input embeddings
+ *    first, then a vision tower ("visual", "vision_tower", "vision_model", ...: its
+ *    embeddings, numbered blocks, the rest, then a projector), then the language
+ *    model (layers in numeric order), its final norm, and the head (lm_head) last.
+ *    With config.json's "tie_word_embeddings": true the embeddings and the head are
+ *    a tie group.
+ *  - Module-order file (options.module_order): one unit per line, in execution
+ *    order, as its checkpoint-name prefixes separated by spaces; "tie A B ..." lines
+ *    make a tie group of the units whose first prefixes are A, B, ...; "#" starts a
+ *    comment. A tensor no line covers is HOIST_ERR_INVALID naming it.
+ *  - Tie groups go to one device: the device where their first unit goes, which
+ *    must have room for the whole group then.
  *  - Budgets not given in max_memory: GPUs get what is free now less max(1 GiB, 5% of
  *    their memory); sim devices their capacity; cpu MemAvailable less max(1 GiB, 10%)
  *    (unlimited with HOIST_HOST_MMAP); disk unlimited. If max_memory names GPUs, the
@@ -427,10 +538,12 @@ enum hoist_status hoist_plan_print_json(const struct hoist_plan *plan, FILE *out
  *    fetches are at the loaded dtype, converted as they are read).
  *  - Devices listed: the target's GPUs, plus cpu and disk where they receive tensors
  *    or max_memory names them.
- *  - auto = balanced: spread over the GPUs in proportion to their budgets when the
- *    model fits them, else fill GPUs by ordinal, then cpu, then disk. sequential: fill
- *    in that order. No room is kept for executing offloaded layers (accelerate keeps
- *    the largest layer free on the first GPU); lower the budget for that.
+ *  - auto = balanced: spread over the GPUs in proportion to their budgets, in
+ *    contiguous runs, when the model fits them, else as sequential. sequential: fill
+ *    GPUs by ordinal, then cpu, then disk, moving on when a unit does not fit and
+ *    never back (a unit that fits no device from there on goes to the first with
+ *    room rather than fail). Units with a device given by the request are placed
+ *    first. Room for executing offloaded layers: options.offload_room.
  *  - Map files: {"prefix": device}, device a GPU ordinal (number or digit string),
  *    "cpu", "disk", "cuda:N" or "sim:N"; "" covers everything; a key that covers no
  *    tensor is retried under transformers' renames ("model.language_model." <->
@@ -451,8 +564,6 @@ double hoist_plan_predicted_seconds(const struct hoist_plan *plan, int cold);
 
 /* ------------------------------------------------------------------------------ */
 /* Loading.                                                                        */
-
-struct hoist_model;
 
 /* A loaded tensor. data is a device address for cuda and sim (not dereferenceable on
  * the host), a host address for cpu, and NULL for disk. */
@@ -476,16 +587,25 @@ struct hoist_model_device {
 
 /* Loads the plan's checkpoint as the plan says (devices, offsets, dtype), with opt's
  * stream settings (threads, chunk_bytes, staging_bytes, direct, host_memory,
- * progress, log, sim). Either every tensor lands and HOIST_OK is returned, or
- * nothing stays allocated and an error is returned. The plan may be freed after the
+ * progress, landed, log, sim). Either every tensor lands and HOIST_OK is returned, or
+ * nothing stays allocated (but what the landed callback kept references to) and an
+ * error is returned. Host memory "mmap" views are private: a write goes to the
+ * process's own copy of the page, never to the file. The plan may be freed after the
  * call; the checkpoint must outlive the model.
  * Errors: any of the above; HOIST_ERR_INVALID for host memory "mmap" with a plan that
- * converts; HOIST_ERR_DEVICE names the driver error; HOIST_ERR_NO_SPACE when a device
- * has less memory than the plan assumed; HOIST_ERR_CANCELLED when the progress
+ * converts a tensor it puts on cpu; HOIST_ERR_DEVICE names the driver error; HOIST_ERR_NO_SPACE
+ * when a device has less memory than the plan assumed; HOIST_ERR_CANCELLED when the progress
  * callback asked to stop. */
 enum hoist_status hoist_model_load(const struct hoist_plan *plan, const struct hoist_options *opt,
                                    struct hoist_model **out);
+/* Drops the caller's reference. The memory (arenas, mappings, devices) is freed
+ * when the last reference goes: DLPack exports (hoist_dlpack.h) and
+ * hoist_model_retain hold references too, and may be dropped on any thread. Once
+ * the caller's reference is gone only the memory lives on (the checkpoint may be
+ * closed). */
 void hoist_model_free(struct hoist_model *model);
+/* Takes another reference (dropped by hoist_model_free); returns model. Thread-safe. */
+struct hoist_model *hoist_model_retain(struct hoist_model *model);
 
 /* Same numbering as the checkpoint. */
 size_t hoist_model_tensor_count(const struct hoist_model *model);
@@ -500,6 +620,10 @@ const struct hoist_model_device *hoist_model_device(const struct hoist_model *mo
  * read from their file. Errors: HOIST_ERR_INVALID, HOIST_ERR_IO, HOIST_ERR_DEVICE. */
 enum hoist_status hoist_model_read(const struct hoist_model *model, size_t index, void *dst,
                                    uint64_t size);
+/* Copies bytes [offset, offset + size) of tensor `index` as loaded into dst (for a
+ * disk tensor loaded with conversion, whole elements). Errors as hoist_model_read. */
+enum hoist_status hoist_model_read_at(const struct hoist_model *model, size_t index,
+                                      uint64_t offset, void *dst, uint64_t size);
 
 /* Fetches tensor `index` onto `device` now, e.g. a disk-placed tensor onto sim:0 or
  * cuda:0, allocating a fresh buffer there; *out describes it and stays valid until

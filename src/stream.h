@@ -46,6 +46,12 @@ struct hoist__job {
 	 * the bytes landed so far; non-zero cancels. */
 	int (*progress)(void *arg, uint64_t done, uint64_t total);
 	void *progress_arg;
+	/* Called on the calling thread once per segment when its bytes have landed on
+	 * its device (copies completed), in landing order; NULL: not told. A stream that
+	 * does not report (the caller cannot tell in advance) leaves the segments it did
+	 * not name to the caller, after the run. */
+	void (*landed)(void *arg, size_t segment);
+	void *landed_arg;
 };
 
 /* Where the stream's time went, for the report. */

@@ -169,6 +169,29 @@ TEST_TIMEOUT(bench_measures_keeps_and_plans_predict_from_it, 120)
 	CHECK(strstr(out, "from cold storage"));
 	CHECK(strstr(out, "bound by storage ("));
 	free(out);
+
+	/* hoist plan says the prediction is this machine's, in both forms */
+	CHECK_EQ_INT(test_run(&out, "%s plan %s --device cpu", test_hoist_bin(), dir), 0);
+	CHECK(strstr(out, "  warm: bound by host memory at "));
+	CHECK(strstr(out, "GB/s, measured here by hoist bench\n"));
+	CHECK(strstr(out, "assumed (one H200") == NULL);
+	free(out);
+	CHECK_EQ_INT(test_run(&out, "%s plan %s --device cpu --json", test_hoist_bin(), dir), 0);
+	j = json_loads(out, 0, &jerr);
+	CHECK(j != NULL);
+	const json_t *w = json_object_get(json_object_get(j, "prediction"), "warm");
+	CHECK_STR(json_string_value(json_object_get(w, "bound")), "host memory");
+	CHECK_EQ_INT(json_integer_value(json_object_get(w, "assumed_figures")), 0);
+	/* the figure now kept (the text run above measured again) */
+	CHECK_OK(hoist_checkpoint_open(dir, NULL, &ck));
+	CHECK_OK(hoist_plan_create(ck, &opt, &plan));
+	CHECK_OK(hoist_plan_predict(plan, 0, &warm));
+	CHECK(rel(json_number_value(json_object_get(w, "bytes_per_second")),
+	          warm.bound_bytes_per_second) < 1e-6);
+	hoist_plan_free(plan);
+	hoist_checkpoint_close(ck);
+	json_decref(j);
+	free(out);
 }
 
 TEST_TIMEOUT(bench_without_path_removes_its_sample, 120)

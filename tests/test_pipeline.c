@@ -114,8 +114,14 @@ TEST(load_converts_dtype)
 	struct hoist_options bad = {
 	        .device = "cpu", .host_memory = HOIST_HOST_MMAP, .dtype = HOIST_F16};
 	struct hoist_model *m = (struct hoist_model *)1;
-	CHECK_ERR(test_load(ck, &bad, &m), HOIST_ERR_INVALID, "cannot convert to F16");
+	CHECK_ERR(test_load(ck, &bad, &m), HOIST_ERR_INVALID, "from BF16 to F16");
+	CHECK(strstr(hoist_errmsg(), "cannot convert tensor \"") != NULL);
 	CHECK(m == NULL);
+	/* a dtype the tensors already have converts nothing: the views are as good */
+	bad.dtype = HOIST_BF16;
+	CHECK_OK(test_load(ck, &bad, &m));
+	CHECK(hoist_model_report(m)->mapped);
+	hoist_model_free(m);
 	hoist_checkpoint_close(ck);
 }
 
