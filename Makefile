@@ -15,6 +15,7 @@
 #   make uninstall      remove exactly what install puts there
 CC ?= cc
 BUILD ?= build
+include tests/fakecuda/fakecuda.mk
 OPT ?= -O2 -g
 SAN ?=
 # Each compile writes a .d file next to its object naming the headers it read (-MP
@@ -207,6 +208,14 @@ $(BUILD)/ceiling: bench/ceiling.c
 .PHONY: bench-tools
 bench-tools: $(BUILD)/ceiling
 
+# A speed model of the stream into one GPU, on the fake driver (bench/bench_stream.c).
+$(BUILD)/bench_stream: bench/bench_stream.c $(BUILD)/libhoist.a
+	$(CC) $(CFLAGS_ALL) $(DEPFLAGS) -o $@ $< $(BUILD)/libhoist.a $(LDLIBS_ALL)
+
+.PHONY: bench-stream
+bench-stream: $(BUILD)/bench_stream $(FAKECUDA_LIB)
+	HOIST_CUDA_LIBRARY=$(FAKECUDA_LIB) LD_LIBRARY_PATH=$(FAKECUDA_DIR) ./$(BUILD)/bench_stream
+
 # Open speed: a 100,000-tensor checkpoint, 4 shards and an index (bench/bench_open.c).
 $(BUILD)/bench_open: bench/bench_open.c $(BUILD)/libhoist.a
 	$(CC) $(CFLAGS_ALL) $(DEPFLAGS) -o $@ $< $(BUILD)/libhoist.a $(LDLIBS_ALL)
@@ -217,5 +226,5 @@ bench-open: $(BUILD)/bench_open
 	./$(BUILD)/bench_open
 
 DEPS := $(LIB_OBJ:.o=.d) $(TOOL_OBJ:.o=.d) $(TEST_OBJ:.o=.d) \
-	$(addprefix $(BUILD)/,cuda_abi_check.d bench_plan.d bench_open.d ceiling.d)
+	$(addprefix $(BUILD)/,cuda_abi_check.d bench_plan.d bench_open.d bench_stream.d ceiling.d)
 -include $(DEPS)
