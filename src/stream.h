@@ -2,14 +2,15 @@
  * stream.h - moving bytes from sources to devices (stream.c): a job is a list of
  * segments, each a byte range of a source that lands at a device address, optionally
  * converted on the way. The stream reads them by file range with a pool of reader
- * threads into a bounded ring of staging buffers, and copy engines (one per device
- * that has them) queue asynchronous copies into the devices. It knows nothing of
+ * threads into a bounded ring of staging buffers; for devices with copy engines the
+ * readers queue asynchronous copies from there, and the calling thread completes them.
+ * It knows nothing of
  * checkpoints, plans or models: a tensor-parallel slice or another kind of source is
  * only other segments or another source.
  *
- * The calling thread waits, reports progress and may cancel; on cancellation or any
- * worker's error the stream stops its workers, waits for copies in flight, and
- * returns the first error.
+ * The calling thread waits, completes copies, reports progress and landed segments,
+ * and may cancel; on cancellation or any worker's error the stream stops its workers,
+ * waits for every copy in flight on every device, and returns the first error.
  */
 #ifndef HOIST_STREAM_H
 #define HOIST_STREAM_H
@@ -46,6 +47,13 @@ struct hoist__job {
 	 * the bytes landed so far; non-zero cancels. */
 	int (*progress)(void *arg, uint64_t done, uint64_t total);
 	void *progress_arg;
+	/* Called on the calling thread (never a worker's), from hoist__stream_run, once
+	 * every byte of segment `segment` (an index into segments) is on its device: for
+	 * a device with copy engines, once the event after its last chunk's copies has
+	 * completed. Each segment exactly once, in the order they land, all before
+	 * hoist__stream_run returns HOIST_OK (segments of no bytes first). NULL: none. */
+	void (*landed)(void *arg, size_t segment);
+	void *landed_arg;
 };
 
 /* Where the stream's time went, for the report. */
@@ -77,8 +85,8 @@ enum hoist_status hoist__stream_prepare(const struct hoist__job *job, struct hoi
 /* Bytes the job lands, and what prepare decided (chunks, ring), before it runs. */
 const struct hoist__stream_stats *hoist__stream_stats(const struct hoist__stream *s);
 
-/* Runs the job: HOIST_OK once every segment has landed (copies may still be in
- * flight on the devices: synchronize them), or the first error. Cancelled by the
+/* Runs the job: HOIST_OK once every segment has landed (every copy has completed),
+ * or the first error. Cancelled by the
  * progress callback: HOIST_ERR_CANCELLED, without a message (the caller says what
  * was cancelled). Either way, no worker runs and no copy reads the ring when it
  * returns. */
