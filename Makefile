@@ -92,7 +92,18 @@ $(BUILD)/cuda_abi_check.o: tests/cuda_abi_check.c
 # when TESTS picks runner tests. The runner's summary line ends the output.
 INSTALL_TEST = BUILD=$(BUILD) CC="$(CC)" EXAMPLE_CFLAGS="$(SAN)" tests/install_test.sh
 
-check: all $(BUILD)/hoist_test
+# The C runner's tests load the strict fake CUDA driver and NVML (tests/fakecuda), built
+# with the same sanitizer, unless CUDA_DRIVER=system: then the system's driver, if
+# any (a GPU machine: `make check CUDA_DRIVER=system`).
+CUDA_DRIVER ?= fake
+ifeq ($(CUDA_DRIVER),fake)
+TEST_DRIVER_ENV = HOIST_CUDA_LIBRARY=$(FAKECUDA_LIB) HOIST_NVML_LIBRARY=$(FAKENVML_LIB)
+TEST_DRIVER_DEPS = $(FAKECUDA_LIB) $(FAKENVML_LIB)
+else ifneq ($(CUDA_DRIVER),system)
+$(error CUDA_DRIVER=$(CUDA_DRIVER): expected fake or system)
+endif
+
+check: all $(BUILD)/hoist_test $(TEST_DRIVER_DEPS)
 ifeq ($(TESTS),)
 	@if $(INSTALL_TEST) > $(BUILD)/install_test.log 2>&1; then \
 		tail -n 1 $(BUILD)/install_test.log; \
@@ -102,7 +113,7 @@ ifeq ($(TESTS),)
 		exit 1; \
 	fi
 endif
-	HOIST_BIN=$(BUILD)/hoist ./$(BUILD)/hoist_test $(TESTS)
+	$(TEST_DRIVER_ENV) HOIST_BIN=$(BUILD)/hoist ./$(BUILD)/hoist_test $(TESTS)
 
 install-check: all
 	$(INSTALL_TEST)

@@ -118,8 +118,8 @@ TEST(cuda_backend_errors_and_pinned)
 	CHECK_OK(b->open(NULL, 0, &dev));
 	uint64_t a;
 	/* 1 PB: the driver refuses, and the message names its error */
-	CHECK_ERR(b->alloc(dev, 1ull << 50, &a), HOIST_ERR_DEVICE,
-	          "cuda:0: cuMemAlloc_v2(1.13 PB): CUDA_ERROR_OUT_OF_MEMORY");
+	CHECK_ERR(b->alloc(dev, 1ull << 50, &a), HOIST_ERR_NO_SPACE,
+	          "cuda:0: out of device memory: cuMemAlloc_v2(1.13 PB): CUDA_ERROR_OUT_OF_MEMORY");
 	CHECK_OK(b->alloc(dev, 1 << 20, &a));
 	unsigned char src[4096], back[4096];
 	for (size_t i = 0; i < sizeof src; i++)
