@@ -206,8 +206,7 @@ static void load_driver(void)
 	hcu_result r = drv.api.init(0);
 	if (r == HCU_ERROR_NO_DEVICE) {
 		drv.status = HOIST_ERR_NO_DEVICE;
-		snprintf(drv.errmsg, sizeof drv.errmsg,
-		         "no CUDA GPU: the driver finds none (cuInit: %s)", err_name(r));
+		snprintf(drv.errmsg, sizeof drv.errmsg, "no CUDA GPU: cuInit: %s", err_name(r));
 		return;
 	}
 	if (r != HCU_SUCCESS) {
@@ -230,7 +229,7 @@ static void load_driver(void)
 	}
 	if (count <= 0) {
 		drv.status = HOIST_ERR_NO_DEVICE;
-		snprintf(drv.errmsg, sizeof drv.errmsg, "no CUDA GPU: the driver finds none");
+		snprintf(drv.errmsg, sizeof drv.errmsg, "no CUDA GPU: cuDeviceGetCount: 0");
 		return;
 	}
 	drv.count = HOIST__MIN(count, HOIST_MAX_DEVICES);
@@ -496,7 +495,7 @@ static void cuda_pin_free(void *p)
 	pthread_mutex_unlock(&drv.lock);
 	if (ordinal < 0)
 		return;
-	if (push(ordinal, ctx) == HOIST_OK) {
+	if (drv.api.ctx_push_current(ctx) == HCU_SUCCESS) {
 		drv.api.mem_free_host(p);
 		pop();
 	}
@@ -527,18 +526,31 @@ static enum hoist_status enter(struct cuda_dev *d)
 	return push(ordinal_of(d), d->ctx);
 }
 
-/* Waits for every copy hoist queued on the GPU (context pushed). */
+/* For frees and closes, which leave the message of a failure before them alone. */
+static bool enter_quiet(struct cuda_dev *d)
+{
+	return drv.api.ctx_push_current(d->ctx) == HCU_SUCCESS;
+}
+
+/* Waits for every copy hoist queued on the GPU (context pushed); the first error. */
+static hcu_result wait_streams(struct cuda_dev *d)
+{
+	hcu_result first = HCU_SUCCESS;
+	for (int i = 0; i < CUDA_STREAMS; i++) {
+		hcu_result r =
+		        d->stream[i] ? drv.api.stream_synchronize(d->stream[i]) : HCU_SUCCESS;
+		if (first == HCU_SUCCESS)
+			first = r;
+	}
+	return first;
+}
+
+/* The same, as a status with its message; frees and closes call wait_streams, which
+ * leaves the message of the failure that led to them alone. */
 static enum hoist_status sync_streams(struct cuda_dev *d)
 {
-	enum hoist_status st = HOIST_OK;
-	for (int i = 0; i < CUDA_STREAMS; i++) {
-		if (!d->stream[i])
-			continue;
-		hcu_result r = drv.api.stream_synchronize(d->stream[i]);
-		if (r != HCU_SUCCESS && st == HOIST_OK)
-			st = cu_fail(ordinal_of(d), "cuStreamSynchronize", r);
-	}
-	return st;
+	hcu_result r = wait_streams(d);
+	return r == HCU_SUCCESS ? HOIST_OK : cu_fail(ordinal_of(d), "cuStreamSynchronize", r);
 }
 
 static void cuda_close(struct hoist__dev *dev);
@@ -596,8 +608,8 @@ static void cuda_close(struct hoist__dev *dev)
 	struct cuda_dev *d = (struct cuda_dev *)dev;
 	if (!d)
 		return;
-	if (enter(d) == HOIST_OK) {
-		sync_streams(d);
+	if (enter_quiet(d)) {
+		wait_streams(d);
 		for (int i = 0; i < CUDA_STREAMS; i++)
 			if (d->stream[i])
 				drv.api.stream_destroy(d->stream[i]);
@@ -648,8 +660,8 @@ static void cuda_free(struct hoist__dev *dev, uint64_t addr, uint64_t size)
 {
 	struct cuda_dev *d = (struct cuda_dev *)dev;
 	(void)size;
-	if (d && addr && enter(d) == HOIST_OK) {
-		sync_streams(d);
+	if (d && addr && enter_quiet(d)) {
+		wait_streams(d);
 		drv.api.mem_free((hcu_deviceptr)addr);
 		pop();
 	}
@@ -681,8 +693,8 @@ static void cuda_host_free(struct hoist__dev *dev, void *p, size_t size)
 {
 	struct cuda_dev *d = (struct cuda_dev *)dev;
 	(void)size;
-	if (p && enter(d) == HOIST_OK) {
-		sync_streams(d);
+	if (p && enter_quiet(d)) {
+		wait_streams(d);
 		drv.api.mem_free_host(p);
 		pop();
 	}
@@ -720,7 +732,7 @@ static void cuda_event_destroy(struct hoist__dev *dev, struct hoist__event *ev)
 	struct cuda_event *e = (struct cuda_event *)ev;
 	if (!e)
 		return;
-	if (enter((struct cuda_dev *)dev) == HOIST_OK) {
+	if (enter_quiet((struct cuda_dev *)dev)) {
 		drv.api.event_destroy(e->ev);
 		pop();
 	}
@@ -848,7 +860,7 @@ static enum hoist_status cuda_copy_out(struct hoist__dev *dev, void *dst, uint64
 		done += len;
 	}
 	if (r != HCU_SUCCESS) {
-		sync_streams(d);
+		wait_streams(d);
 		st = cu_fail(ordinal_of(d), call, r);
 	}
 out:

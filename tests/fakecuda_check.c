@@ -81,3 +81,9 @@ void test_fake_check_end(void)
 		api.check_leaks();
 	fail_on_violations("by the end of the test (leaks count as violations)");
 }
+
+void test_cuda_absent(void)
+{
+	if (fake_path())
+		setenv("HOIST_CUDA_LIBRARY", "/nonexistent/hoist-test/libcuda.so.1", 1);
+}

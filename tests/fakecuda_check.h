@@ -30,4 +30,10 @@ void test_fake_no_violations(void);
 void test_fake_check_end(void);
 void test_fake_allow_leaks(void);
 
+/* Makes this test process see no CUDA driver (call before hoist's first CUDA call):
+ * HOIST_CUDA_LIBRARY, where set (to the fake, in `make check`), then names a library
+ * that does not exist, so the no-driver paths run; where it is unset the system's
+ * driver stays, and tests that need no driver skip on a GPU machine. */
+void test_cuda_absent(void);
+
 #endif

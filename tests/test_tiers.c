@@ -11,6 +11,7 @@
  * of the library's own copy-out path. */
 #include "convert.h"
 #include "fixtures.h"
+#include "fakecuda_check.h"
 #include "test.h"
 
 #include <dirent.h>
@@ -1077,6 +1078,7 @@ static bool cuda_present(void)
 
 TEST_TIMEOUT(tiers_cli_no_gpu, 120)
 {
+	test_cuda_absent(); /* the fake driver of `make check` too */
 	if (cuda_present())
 		SKIP("a CUDA driver and GPU are present: the no-driver paths cannot be reached");
 	const char *dir = synth_dir();

@@ -697,7 +697,7 @@ hcu_result cuStreamSynchronize(hcu_stream h)
 {
 	static const char call[] = "cuStreamSynchronize";
 	struct fc_context *ctx;
-	hcu_result r = fc_enter_ctx(call, &ctx);
+	hcu_result r = fc_enter_ctx_faulted(call, &ctx);
 	if (r != HCU_SUCCESS)
 		return r;
 	struct fc_stream *s;
@@ -917,7 +917,7 @@ hcu_result cuEventSynchronize(hcu_event h)
 {
 	static const char call[] = "cuEventSynchronize";
 	struct fc_context *ctx;
-	hcu_result r = fc_enter_ctx(call, &ctx);
+	hcu_result r = fc_enter_ctx_faulted(call, &ctx);
 	if (r != HCU_SUCCESS)
 		return r;
 	struct fc_event *ev;
