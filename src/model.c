@@ -13,6 +13,7 @@
 #include "convert.h"
 #include "report.h"
 #include "stream.h"
+#include "warmup.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -56,6 +57,7 @@ struct hoist_model {
 	size_t nshards;
 	struct fetched *fetched;
 	size_t nfetched, fcap;
+	struct hoist_warmup *warm; /* options.warmup, during the load only */
 	struct hoist__report report;
 };
 
@@ -108,7 +110,10 @@ static enum hoist_status add_dev(struct hoist_model *m, struct hoist_device devi
 	memset(d, 0, sizeof *d);
 	d->device = device;
 	if (device.kind != HOIST_DEVICE_DISK) {
-		enum hoist_status st = hoist__device_open(device, &m->opt, &d->dev);
+		/* a GPU the warm-up opened is taken over, context, streams and all */
+		d->dev = hoist__warmup_take(m->warm, device);
+		enum hoist_status st =
+		        d->dev ? HOIST_OK : hoist__device_open(device, &m->opt, &d->dev);
 		if (st != HOIST_OK)
 			return st;
 	}
@@ -331,6 +336,7 @@ static enum hoist_status make_job(struct hoist_model *m, const struct hoist_opti
 	        .chunk_bytes = opt->chunk_bytes,
 	        .staging_bytes = opt->staging_bytes,
 	};
+	hoist__warmup_ring(m->warm, &b->job.staging, &b->job.staging_size, &b->job.staging_how);
 	return HOIST_OK;
 }
 
@@ -392,6 +398,8 @@ enum hoist_status hoist_model_load(const struct hoist_plan *plan,
 	m->opt.progress_arg = NULL;
 	m->opt.log = NULL;
 	m->opt.log_arg = NULL;
+	m->warm = opt->warmup; /* only while loading: it may go before the model */
+	m->opt.warmup = NULL;
 	if (opt->sim) {
 		m->sim = *opt->sim;
 		m->opt.sim = &m->sim;
@@ -458,6 +466,8 @@ enum hoist_status hoist_model_load(const struct hoist_plan *plan,
 out:
 	hoist__stream_free(stream);
 	job_free(&job);
+	if (m)
+		m->warm = NULL;
 	if (st != HOIST_OK) {
 		hoist_model_free(m);
 		return st;

@@ -94,6 +94,7 @@ struct hoist__stream {
 	size_t *seg_left; /* per segment: chunks of it not yet landed */
 	uint64_t chunk_bytes;
 	unsigned char *ring;
+	bool ring_borrowed; /* job->staging: not freed here */
 	size_t slot_bytes, nslots;
 	struct hoist__dev *ring_dev;
 	size_t *free_slots;
@@ -587,6 +588,34 @@ static void report_landed(struct hoist__stream *s)
 
 /* ---- prepare, run, free ----------------------------------------------------------- */
 
+/* The chunk size: two buffers per reader, one whose copy is in flight and one being
+ * read, within the staging budget; the chunk gives way, never the budget. */
+static uint64_t chunk_size(unsigned readers, uint64_t chunk, uint64_t staging)
+{
+	chunk = chunk ? chunk : DEFAULT_CHUNK;
+	if (chunk > staging / 2 / readers)
+		chunk = staging / 2 / readers;
+	return HOIST__MAX(CHUNK_ALIGN, chunk / CHUNK_ALIGN * CHUNK_ALIGN);
+}
+
+static size_t slot_size(uint64_t chunk)
+{
+	uint64_t b = chunk + SLOT_SLACK;
+	return (size_t)((b + CHUNK_ALIGN - 1) / CHUNK_ALIGN * CHUNK_ALIGN);
+}
+
+size_t hoist__stream_ring_bytes(unsigned threads, uint64_t chunk_bytes, uint64_t staging_bytes)
+{
+	unsigned readers = threads ? threads : default_threads();
+	uint64_t staging = staging_bytes ? staging_bytes : DEFAULT_STAGING;
+	uint64_t chunk = chunk_size(readers, chunk_bytes, staging);
+	uint64_t nslots = HOIST__MAX(2, staging / chunk);
+	uint64_t total;
+	if (!hoist__mul_u64(nslots, slot_size(chunk), &total) || total > SIZE_MAX)
+		return 0;
+	return (size_t)total;
+}
+
 /* Staging ring and copy engines, sized to what the chunks need. */
 static enum hoist_status make_ring(struct hoist__stream *s, uint64_t staging)
 {
@@ -622,8 +651,7 @@ static enum hoist_status make_ring(struct hoist__stream *s, uint64_t staging)
 		longest = HOIST__MAX(longest, ch->from != HOIST_DTYPE_NONE ? ch->len + ch->out_len
 		                                                           : ch->len);
 	}
-	s->slot_bytes = (size_t)HOIST__MIN(s->chunk_bytes, longest) + SLOT_SLACK;
-	s->slot_bytes = (s->slot_bytes + CHUNK_ALIGN - 1) / CHUNK_ALIGN * CHUNK_ALIGN;
+	s->slot_bytes = slot_size(HOIST__MIN(s->chunk_bytes, longest));
 	s->nslots = (size_t)HOIST__MAX(2, staging / s->chunk_bytes);
 	s->nslots = HOIST__MIN(s->nslots, HOIST__MAX(2, nstaged));
 	size_t total;
@@ -632,7 +660,14 @@ static enum hoist_status make_ring(struct hoist__stream *s, uint64_t staging)
 		goto out;
 	}
 	const char *how = "";
-	st = s->ring_dev->ops->host_alloc(s->ring_dev, total, (void **)&s->ring, &how);
+	if (job->staging && job->staging_size >= total && !s->ring_dev->host_addressable) {
+		/* a ring made before the load (hoist_warmup_start): borrowed */
+		s->ring = job->staging;
+		s->ring_borrowed = true;
+		how = job->staging_how ? job->staging_how : "borrowed";
+	} else {
+		st = s->ring_dev->ops->host_alloc(s->ring_dev, total, (void **)&s->ring, &how);
+	}
 	if (st != HOIST_OK) {
 		s->ring = NULL;
 		hoist__error_prefix("staging ring of %zu x %zu bytes", s->nslots, s->slot_bytes);
@@ -691,12 +726,7 @@ enum hoist_status hoist__stream_prepare(const struct hoist__job *job, struct hoi
 	}
 	unsigned readers = job->threads ? job->threads : default_threads();
 	uint64_t staging = job->staging_bytes ? job->staging_bytes : DEFAULT_STAGING;
-	s->chunk_bytes = job->chunk_bytes ? job->chunk_bytes : DEFAULT_CHUNK;
-	/* Two buffers per reader: one whose copy is in flight, one being read. The chunk
-	 * gives way to the staging budget, never the other way round. */
-	if (s->chunk_bytes > staging / 2 / readers)
-		s->chunk_bytes = staging / 2 / readers;
-	s->chunk_bytes = HOIST__MAX(CHUNK_ALIGN, s->chunk_bytes / CHUNK_ALIGN * CHUNK_ALIGN);
+	s->chunk_bytes = chunk_size(readers, job->chunk_bytes, staging);
 	st = make_chunks(s);
 	if (st == HOIST_OK) {
 		s->landed = hoist__calloc(s->nchunks ? s->nchunks : 1, sizeof *s->landed);
@@ -868,7 +898,7 @@ void hoist__stream_free(struct hoist__stream *s)
 		hoist__free(e);
 	}
 	hoist__free(s->engines);
-	if (s->ring)
+	if (s->ring && !s->ring_borrowed)
 		s->ring_dev->ops->host_free(s->ring_dev, s->ring, s->slot_bytes * s->nslots);
 	hoist__free(s->free_slots);
 	hoist__free(s->fly);

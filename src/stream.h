@@ -54,7 +54,17 @@ struct hoist__job {
 	 * hoist__stream_run returns HOIST_OK (segments of no bytes first). NULL: none. */
 	void (*landed)(void *arg, size_t segment);
 	void *landed_arg;
+	/* A staging ring made beforehand (page-locked memory every device with copy
+	 * engines copies from), borrowed where it holds the ring the job needs
+	 * (hoist__stream_ring_bytes); else the stream allocates its own. NULL: none. */
+	void *staging;
+	size_t staging_size;
+	const char *staging_how; /* what it is, for the report */
 };
+
+/* The most bytes a job's staging ring takes with these settings (0 for a size beyond
+ * the address space), for a ring made before the job is known. */
+size_t hoist__stream_ring_bytes(unsigned threads, uint64_t chunk_bytes, uint64_t staging_bytes);
 
 /* Where the stream's time went, for the report. */
 struct hoist__stream_stats {

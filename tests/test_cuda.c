@@ -876,3 +876,67 @@ TEST(stream_landed_on_host_targets)
 	dev->ops->close(dev);
 	hoist__source_close(src);
 }
+
+/* ---- starting early ----------------------------------------------------------------- */
+
+TEST(cuda_warmup_is_taken_over)
+{
+	test_fake_set("FAKECUDA_DEVICES", "2");
+	struct hoist_options opt = {.device = "cuda:1", .threads = 2, .chunk_bytes = 65536};
+	struct hoist_warmup *w;
+	CHECK_OK(hoist_warmup_start(&opt, &w));
+	struct hoist_checkpoint *ck = open_gen(2, 10, 100000);
+	opt.warmup = w;
+	struct hoist_model *m;
+	CHECK_OK(test_load(ck, &opt, &m));
+	check_gen_on_device(m, ck);
+	const struct hoist_report *r = hoist_model_report(m);
+	CHECK_STR(r->staging, "pinned by cuMemHostAlloc");
+	struct fakecuda_counters c = test_fake_counters();
+	CHECK_EQ_U64(c.device[0].contexts_created, 0);
+	CHECK_EQ_U64(c.device[1].contexts_created, 1);
+	/* the load took the warm GPU and borrowed the warm ring: one pinned allocation
+	 * (the ring), no second one */
+	CHECK_EQ_U64(c.host_allocations, 1);
+	hoist_model_free(m);
+	/* the ring is the warm-up's until it goes */
+	c = test_fake_counters();
+	CHECK_EQ_U64(c.host_allocations_now, 1);
+	hoist_warmup_free(w);
+	/* a warm-up nothing took, and one for cpu, free what they made */
+	struct hoist_options all = {0};
+	CHECK_OK(hoist_warmup_start(&all, &w));
+	hoist_warmup_free(w);
+	struct hoist_options cpu = {.device = "cpu"};
+	CHECK_OK(hoist_warmup_start(&cpu, &w));
+	hoist_warmup_free(w);
+	hoist_checkpoint_close(ck);
+	check_nothing_alive();
+}
+
+/* The command leaves the model and the ring to process exit: no violation there; and
+ * with HOIST_FREE_AT_EXIT=1 it frees everything (the fake's exit check finds nothing
+ * left). */
+TEST(cuda_cli_load_verify)
+{
+	test_need_fake();
+	const char *dir = test_path("ckpt");
+	struct hoist_synth_options so = {.scale = 0.05, .seed = 11};
+	CHECK_OK(hoist_synth_write(dir, &so));
+	static const char *const runs[] = {
+	        "FAKECUDA_LEAK_CHECK_AT_EXIT=violations %s load %s --device cuda:0 --verify",
+	        "FAKECUDA_LEAK_CHECK_AT_EXIT=1 HOIST_FREE_AT_EXIT=1 %s load %s --verify "
+	        "--source pread --chunk 64KiB --threads 3",
+	};
+	for (size_t i = 0; i < TEST_ARRAY_SIZE(runs); i++) {
+		char *out;
+		int rc = test_run(&out, runs[i], test_hoist_bin(), dir);
+		if (rc != 0 || !strstr(out, "all bytes match") || !strstr(out, "cuda:0"))
+			FAIL("%s: exit %d:\n%s", runs[i], rc, out);
+		free(out);
+	}
+	char *out;
+	CHECK_EQ_INT(test_run(&out, "%s load %s --source mmap", test_hoist_bin(), dir), 2);
+	CHECK(strstr(out, "--source: expected pread, register or auto"));
+	free(out);
+}
