@@ -235,10 +235,14 @@ struct hoist_sim_options;
  *    (CPU copies out of the page cache), the GPU copies from there.
  *  - register: each chunk's window of the memory-mapped file is registered with the
  *    driver (cuMemHostRegister, read-only) and the GPU copies straight from the page
- *    cache; the window is unregistered, then unmapped, once its copy has landed.
- *  - auto: register windows whose pages are all resident now (mincore), on a few of
+ *    cache (registering faults in pages that are not resident); the window is
+ *    unregistered, then unmapped, once its copy has landed. Every reader registers,
+ *    two windows at a time each; a chunk that finds no window free is pread.
+ *    HOIST_ERR_INVALID where a target GPU lacks read-only registration.
+ *  - auto: register windows whose pages are all resident now (mincore), on two of
  *    the readers, beside pread for the rest, where the GPU supports read-only
- *    registration; else pread. Converting chunks, O_DIRECT reads and host or sim
+ *    registration (CU_DEVICE_ATTRIBUTE_READ_ONLY_HOST_REGISTER_SUPPORTED); else, or
+ *    once a registration fails, pread. Converting chunks, O_DIRECT reads and host or sim
  *    targets always use pread. The report says which moved how many bytes. */
 enum hoist_source {
 	HOIST_SOURCE_AUTO = 0,
@@ -603,6 +607,10 @@ struct hoist_report {
 	int mapped;             /* non-zero: host tensors are views of the mapped files */
 	enum hoist_dtype dtype; /* the conversion target; 0: none */
 	const char *note;       /* e.g. why O_DIRECT was not used; "" for none */
+	/* ---- appended in 0.2 (issue 8): bytes by source (options.source) ---- */
+	uint64_t pread_bytes;      /* read by the readers (pread) */
+	uint64_t registered_bytes; /* copied by a GPU straight from the page cache */
+	size_t registered_chunks;  /* windows registered for that */
 };
 
 /* The load's report, borrowed from the model. */

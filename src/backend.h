@@ -89,6 +89,12 @@ struct hoist__backend {
 	 * cuMemHostAlloc"). */
 	enum hoist_status (*pin_alloc)(size_t size, void **p, const char **how);
 	void (*pin_free)(void *p);
+	/* Copies straight from the page cache (dev->registers): registers [p, p + n),
+	 * page-aligned and mapped read-only, so the device's copies read it in place;
+	 * unregistered once no copy reads it, before it is unmapped. NULL where the
+	 * backend cannot. Errors: HOIST_ERR_DEVICE, HOIST_ERR_NO_SPACE. */
+	enum hoist_status (*host_register)(struct hoist__dev *dev, void *p, size_t n);
+	void (*host_unregister)(struct hoist__dev *dev, void *p);
 };
 
 /* What every backend's device struct starts with. */
@@ -98,6 +104,7 @@ struct hoist__dev {
 	unsigned streams;      /* copy streams (>= 1) */
 	bool host_addressable; /* device addresses are host pointers (host backend) */
 	bool maps_sources;     /* holds tensors as views of their sources (ops->map), no arena */
+	bool registers;        /* host_register takes read-only memory here */
 	char name[96];         /* "NVIDIA H200", "sim", "host" */
 	char memory[64];       /* what the device memory is: "pageable", "pinned (mlock)" ... */
 };

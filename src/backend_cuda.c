@@ -596,6 +596,13 @@ static enum hoist_status cuda_open(const void *config, int index, struct hoist__
 		cuda_close(&d->base);
 		return cu_fail(index, "cuStreamCreate", r);
 	}
+	/* Read-only registration (copies straight from the page cache) is a property of
+	 * the GPU and driver; where absent, cuMemHostRegister refuses the flag. */
+	int ro = 0;
+	d->base.registers = drv.api.device_get_attribute(
+	                            &ro, HCU_DEVICE_ATTRIBUTE_READ_ONLY_HOST_REGISTER_SUPPORTED,
+	                            dev) == HCU_SUCCESS &&
+	                    ro == 1;
 	*out = &d->base;
 	return HOIST_OK;
 }
@@ -798,6 +805,29 @@ static enum hoist_status cuda_synchronize(struct hoist__dev *dev)
 	return st;
 }
 
+/* Portable, so every GPU's copies may read the window; read-only, since the page
+ * cache is mapped PROT_READ. */
+static enum hoist_status cuda_host_register(struct hoist__dev *dev, void *p, size_t n)
+{
+	struct cuda_dev *d = (struct cuda_dev *)dev;
+	enum hoist_status st = enter(d);
+	if (st != HOIST_OK)
+		return st;
+	hcu_result r = drv.api.mem_host_register(
+	        p, n, HCU_MEMHOSTREGISTER_PORTABLE | HCU_MEMHOSTREGISTER_READ_ONLY);
+	pop();
+	return r == HCU_SUCCESS ? HOIST_OK : cu_fail(ordinal_of(d), "cuMemHostRegister_v2", r);
+}
+
+static void cuda_host_unregister(struct hoist__dev *dev, void *p)
+{
+	struct cuda_dev *d = (struct cuda_dev *)dev;
+	if (enter_quiet(d)) {
+		drv.api.mem_host_unregister(p);
+		pop();
+	}
+}
+
 /* ---- synchronous copies, through the pinned bounce buffer ------------------------ */
 
 /* The bounce buffer and its two events (context pushed). */
@@ -934,4 +964,6 @@ const struct hoist__backend hoist__backend_cuda = {
         .synchronize = cuda_synchronize,
         .pin_alloc = cuda_pin_alloc,
         .pin_free = cuda_pin_free,
+        .host_register = cuda_host_register,
+        .host_unregister = cuda_host_unregister,
 };

@@ -335,6 +335,7 @@ static enum hoist_status make_job(struct hoist_model *m, const struct hoist_opti
 	        .threads = opt->threads,
 	        .chunk_bytes = opt->chunk_bytes,
 	        .staging_bytes = opt->staging_bytes,
+	        .source = opt->source,
 	};
 	hoist__warmup_ring(m->warm, &b->job.staging, &b->job.staging_size, &b->job.staging_how);
 	return HOIST_OK;

@@ -34,6 +34,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -70,11 +71,22 @@ struct chunk {
 	bool direct;               /* read straight into a host target */
 };
 
-/* A staged chunk whose copies are in flight (by slot). */
+/* A chunk whose copies are in flight, by staging slot, or by window past the slots. */
 struct flight {
 	size_t chunk;
 	uint64_t seq; /* submission order: the smallest is the oldest */
 	bool busy;
+};
+
+/* A chunk's window of its mapped source, registered with the driver so the copies read
+ * the page cache in place (job->source). */
+struct window {
+	struct hoist__source *src;
+	struct hoist__dev *dev;
+	const void *map; /* the chunk's first byte */
+	uint64_t len;
+	void *reg; /* the registered pages */
+	size_t reg_len;
 };
 
 /* A target with copy engines: its events (one per slot) and how busy it was. */
@@ -101,6 +113,12 @@ struct hoist__stream {
 	size_t nfree;
 	struct engine **engines; /* by target; NULL: the readers land its bytes */
 	struct hoist__stream_stats stats;
+	/* Registered windows (copies straight from the page cache): flights nslots + w. */
+	struct window *win;
+	size_t nwin, *free_win, nfree_win;
+	unsigned nreg;       /* readers that register: those with ids below */
+	atomic_bool reg_off; /* auto: registration failed once, pread from then on */
+	long page;
 
 	atomic_size_t next_chunk;
 	atomic_uint_fast64_t bytes_done;
@@ -385,10 +403,23 @@ static void copy_error(struct hoist__stream *s, const struct chunk *c, const str
 	                    seg_name(s, first->tag), more, (unsigned long long)at);
 }
 
-/* Queues chunk c's copies from slot `slot` (its bytes at data) on the reader's stream
- * and the slot's event after them; the calling thread completes them. On failure the
- * slot stays taken: copies queued before the failing one may still read it, and the
- * stream waits for every device before the ring is freed. */
+/* A flight whose submission failed: stopped and in flight, for drain_devices. */
+static enum hoist_status submit_failed(struct hoist__stream *s, const struct chunk *c, size_t slot,
+                                       enum hoist_status st)
+{
+	stream_fail(s, st);
+	pthread_mutex_lock(&s->lock);
+	s->fly[slot] = (struct flight){(size_t)(c - s->chunks), s->seq++, true};
+	s->nfly++;
+	pthread_mutex_unlock(&s->lock);
+	return st;
+}
+
+/* Queues chunk c's copies from flight `slot` (a staging slot, or a window past them;
+ * its bytes at data) on the reader's stream and the flight's event after them; the
+ * calling thread completes them. On failure the flight is marked in flight all the
+ * same: copies queued before the failing one may still read it, and the stream waits
+ * for every device, then lets it go. */
 static enum hoist_status submit(struct reader *r, const struct chunk *c, size_t slot,
                                 const unsigned char *data)
 {
@@ -402,17 +433,21 @@ static enum hoist_status submit(struct reader *r, const struct chunk *c, size_t 
 		        dev->ops->copy_async(dev, stream, p->dst, data + p->src, p->len);
 		if (st != HOIST_OK) {
 			copy_error(s, c, p);
-			return st;
+			return submit_failed(s, c, slot, st);
 		}
 	}
 	enum hoist_status st = dev->ops->event_record(dev, e->ev[slot], stream);
 	if (st != HOIST_OK) {
 		copy_error(s, c, NULL);
-		return st;
+		return submit_failed(s, c, slot, st);
 	}
 	pthread_mutex_lock(&s->lock);
 	s->fly[slot] = (struct flight){(size_t)(c - s->chunks), s->seq++, true};
 	s->nfly++;
+	if (slot >= s->nslots) {
+		s->stats.registered_bytes += c->len;
+		s->stats.registered_chunks++;
+	}
 	if (e->in_flight++ == 0)
 		e->busy_since = hoist__now();
 	pthread_cond_signal(&s->main_cond);
@@ -425,6 +460,91 @@ static void chunk_landed(struct hoist__stream *s, size_t chunk)
 {
 	s->landed[s->nlanded++] = chunk;
 	pthread_cond_signal(&s->main_cond);
+}
+
+/* Whether all of [p, p + n) (page-aligned) is in the page cache now. */
+static bool resident(const struct hoist__stream *s, uintptr_t p, size_t n)
+{
+	unsigned char vec[4096];
+	size_t pages = n / (size_t)s->page;
+	for (size_t at = 0; at < pages; at += sizeof vec) {
+		size_t k = HOIST__MIN(sizeof vec, pages - at);
+		if (mincore((void *)(p + at * (size_t)s->page), k * (size_t)s->page, vec) != 0)
+			return false;
+		for (size_t i = 0; i < k; i++)
+			if (!(vec[i] & 1))
+				return false;
+	}
+	return true;
+}
+
+/* Whether reader r copies chunk c straight from the page cache. */
+static bool registers(const struct reader *r, const struct chunk *c)
+{
+	const struct hoist__stream *s = r->s;
+	const struct engine *e = s->engines[c->target];
+	const struct hoist__source *src = s->job->sources[c->source];
+	return s->nwin > 0 && r->id < s->nreg && e && e->dev->registers &&
+	       c->from == HOIST_DTYPE_NONE && !src->direct && src->methods->map &&
+	       !atomic_load(&s->reg_off);
+}
+
+/* Copies chunk c straight from its mapped, registered window; *done false (and
+ * HOIST_OK) where the reader should pread it instead: no window free now, the pages
+ * not all resident (auto), or the driver refusing the registration (auto). */
+static enum hoist_status register_chunk(struct reader *r, const struct chunk *c, bool *done)
+{
+	struct hoist__stream *s = r->s;
+	struct hoist__source *src = source_of(s, c);
+	struct hoist__dev *dev = s->engines[c->target]->dev;
+	bool forced = s->job->source == HOIST_SOURCE_REGISTER;
+	*done = false;
+	pthread_mutex_lock(&s->lock);
+	if (s->nfree_win == 0 || atomic_load(&s->stop)) {
+		pthread_mutex_unlock(&s->lock);
+		return HOIST_OK;
+	}
+	size_t w = s->free_win[--s->nfree_win];
+	pthread_mutex_unlock(&s->lock);
+	double t0 = hoist__now();
+	const void *addr = NULL;
+	enum hoist_status st = src->methods->map(src, c->off, c->len, &addr);
+	uintptr_t a = (uintptr_t)addr, pg = (uintptr_t)s->page;
+	uintptr_t start = a / pg * pg, end = (a + c->len + pg - 1) / pg * pg;
+	if (st == HOIST_OK && !forced && !resident(s, start, end - start)) {
+		src->methods->unmap(src, addr, c->len);
+		st = HOIST_ERR_IO; /* not an error: pread it */
+	} else if (st == HOIST_OK) {
+		st = dev->ops->host_register(dev, (void *)start, end - start);
+		if (st != HOIST_OK)
+			src->methods->unmap(src, addr, c->len);
+		if (st != HOIST_OK && !forced)
+			atomic_store(&s->reg_off, true);
+	}
+	r->read_s += hoist__now() - t0;
+	if (st != HOIST_OK) {
+		pthread_mutex_lock(&s->lock);
+		s->free_win[s->nfree_win++] = w;
+		pthread_mutex_unlock(&s->lock);
+		if (!forced) {
+			hoist__error_clear();
+			return HOIST_OK;
+		}
+		hoist__error_prefix("%s: bytes at offset %llu (--source register)", src->path,
+		                    (unsigned long long)c->off);
+		return st;
+	}
+	s->win[w] = (struct window){src, dev, addr, c->len, (void *)start, end - start};
+	*done = true;
+	return submit(r, c, s->nslots + w, addr);
+}
+
+/* Unregisters window w, then unmaps it (no copy reads it any more). */
+static void window_release(struct hoist__stream *s, size_t w)
+{
+	struct window *win = &s->win[w];
+	win->dev->ops->host_unregister(win->dev, win->reg);
+	win->src->methods->unmap(win->src, win->map, win->len);
 }
 
 static enum hoist_status reader_chunk(struct reader *r, const struct chunk *c)
@@ -443,6 +563,12 @@ static enum hoist_status reader_chunk(struct reader *r, const struct chunk *c)
 		chunk_landed(s, ci);
 		pthread_mutex_unlock(&s->lock);
 		return HOIST_OK;
+	}
+	if (registers(r, c)) {
+		bool done;
+		enum hoist_status st = register_chunk(r, c, &done);
+		if (st != HOIST_OK || done)
+			return st;
 	}
 	pthread_mutex_lock(&s->lock);
 	while (s->nfree == 0 && !atomic_load(&s->stop))
@@ -509,19 +635,29 @@ static void *reader_main(void *arg)
 
 /* ---- completing copies, on the calling thread -------------------------------------- */
 
-/* The copies from `slot` are done: its chunk landed, the slot is free (lock held). */
+/* The copies from `slot` are done: its chunk landed, the slot (or window, unregistered
+ * and unmapped first) is free. Called with the lock held; let go for a window. */
 static void flight_done(struct hoist__stream *s, size_t slot)
 {
 	struct flight *f = &s->fly[slot];
 	struct engine *e = s->engines[s->chunks[f->chunk].target];
+	if (slot >= s->nslots) {
+		pthread_mutex_unlock(&s->lock);
+		window_release(s, slot - s->nslots);
+		pthread_mutex_lock(&s->lock);
+	}
 	f->busy = false;
 	s->nfly--;
 	if (--e->in_flight == 0)
 		e->busy += hoist__now() - e->busy_since;
 	atomic_fetch_add(&s->bytes_done, s->chunks[f->chunk].out_len);
 	chunk_landed(s, f->chunk);
-	s->free_slots[s->nfree++] = slot;
-	pthread_cond_signal(&s->slot_cond);
+	if (slot >= s->nslots) {
+		s->free_win[s->nfree_win++] = slot - s->nslots;
+	} else {
+		s->free_slots[s->nfree++] = slot;
+		pthread_cond_signal(&s->slot_cond);
+	}
 }
 
 /* Waits (outside the lock) for event of slot `slot`; timeout 0 only asks. */
@@ -540,8 +676,8 @@ static enum hoist_status flight_wait(struct hoist__stream *s, size_t slot, doubl
  * Called and returns with the lock held. */
 static void complete_copies(struct hoist__stream *s)
 {
-	size_t oldest = SIZE_MAX;
-	for (size_t k = 0; k < s->nslots; k++)
+	size_t oldest = SIZE_MAX, nfly = s->nslots + s->nwin;
+	for (size_t k = 0; k < nfly; k++)
 		if (s->fly[k].busy && (oldest == SIZE_MAX || s->fly[k].seq < s->fly[oldest].seq))
 			oldest = k;
 	bool done = false;
@@ -552,7 +688,7 @@ static void complete_copies(struct hoist__stream *s)
 		flight_done(s, oldest);
 	/* Only the calling thread ends a flight: a busy slot stays busy, and its entry
 	 * unchanged, while the lock is let go for the query. */
-	for (size_t k = 0; k < s->nslots && st == HOIST_OK; k++) {
+	for (size_t k = 0; k < nfly && st == HOIST_OK; k++) {
 		if (!s->fly[k].busy)
 			continue;
 		pthread_mutex_unlock(&s->lock);
@@ -616,6 +752,45 @@ size_t hoist__stream_ring_bytes(unsigned threads, uint64_t chunk_bytes, uint64_t
 	return (size_t)total;
 }
 
+/* Registering readers: auto, a few (registration ran at ~20 GB/s on the H200 machine
+ * and did not scale with threads, so a few feed the GPU beside the pread readers);
+ * register, all of them. Two windows each (one copying, one being registered). */
+#define AUTO_REGISTER_READERS 2
+
+static enum hoist_status windows(struct hoist__stream *s, const bool *used)
+{
+	const struct hoist__job *job = s->job;
+	bool any = false;
+	s->page = sysconf(_SC_PAGESIZE);
+	if (s->page <= 0)
+		s->page = 4096;
+	if (job->source == HOIST_SOURCE_PREAD)
+		return HOIST_OK;
+	for (size_t i = 0; i < job->ntargets; i++) {
+		struct hoist__dev *dev = job->targets[i];
+		if (!used[i] || dev->host_addressable)
+			continue;
+		if (dev->registers && dev->ops->host_register) {
+			any = true;
+		} else if (job->source == HOIST_SOURCE_REGISTER) {
+			char name[24];
+			hoist_device_format(dev->device, name, sizeof name);
+			return hoist__error(
+			        HOIST_ERR_INVALID,
+			        "%s: source \"register\": this device and driver cannot register "
+			        "read-only host memory "
+			        "(CU_DEVICE_ATTRIBUTE_READ_ONLY_HOST_REGISTER_"
+			        "SUPPORTED is 0, or not a GPU); use pread or auto",
+			        name);
+		}
+	}
+	unsigned readers = job->threads ? job->threads : default_threads();
+	s->nreg = job->source == HOIST_SOURCE_REGISTER ? readers
+	                                               : HOIST__MIN(AUTO_REGISTER_READERS, readers);
+	s->nwin = any ? 2 * (size_t)s->nreg : 0;
+	return HOIST_OK;
+}
+
 /* Staging ring and copy engines, sized to what the chunks need. */
 static enum hoist_status make_ring(struct hoist__stream *s, uint64_t staging)
 {
@@ -674,14 +849,20 @@ static enum hoist_status make_ring(struct hoist__stream *s, uint64_t staging)
 		goto out;
 	}
 	snprintf(s->stats.staging, sizeof s->stats.staging, "%s", how);
+	if ((st = windows(s, used)) != HOIST_OK)
+		goto out;
 	s->free_slots = hoist__calloc(s->nslots, sizeof *s->free_slots);
-	s->fly = hoist__calloc(s->nslots, sizeof *s->fly);
-	if (!s->free_slots || !s->fly) {
+	s->fly = hoist__calloc(s->nslots + s->nwin, sizeof *s->fly);
+	s->win = hoist__calloc(s->nwin ? s->nwin : 1, sizeof *s->win);
+	s->free_win = hoist__calloc(s->nwin ? s->nwin : 1, sizeof *s->free_win);
+	if (!s->free_slots || !s->fly || !s->win || !s->free_win) {
 		st = hoist__error(HOIST_ERR_NOMEM, "out of memory for the staging ring");
 		goto out;
 	}
 	for (size_t k = 0; k < s->nslots; k++)
 		s->free_slots[s->nfree++] = s->nslots - 1 - k;
+	for (size_t w = 0; w < s->nwin; w++)
+		s->free_win[s->nfree_win++] = s->nwin - 1 - w;
 	for (size_t i = 0; i < job->ntargets && st == HOIST_OK; i++) {
 		struct hoist__dev *dev = job->targets[i];
 		if (!used[i] || dev->host_addressable)
@@ -694,12 +875,12 @@ static enum hoist_status make_ring(struct hoist__stream *s, uint64_t staging)
 		s->engines[i] = e;
 		s->stats.engines = true;
 		e->dev = dev;
-		e->ev = hoist__calloc(s->nslots, sizeof *e->ev);
+		e->ev = hoist__calloc(s->nslots + s->nwin, sizeof *e->ev);
 		if (!e->ev) {
 			st = hoist__error(HOIST_ERR_NOMEM, "out of memory for a copy engine");
 			break;
 		}
-		for (size_t k = 0; k < s->nslots && st == HOIST_OK; k++)
+		for (size_t k = 0; k < s->nslots + s->nwin && st == HOIST_OK; k++)
 			st = dev->ops->event_create(dev, &e->ev[k]);
 	}
 out:
@@ -784,8 +965,10 @@ static void drain_devices(struct hoist__stream *s)
 		if (st != HOIST_OK)
 			stream_fail(s, st);
 		pthread_mutex_lock(&s->lock);
-		for (size_t k = 0; k < s->nslots; k++)
+		for (size_t k = 0; k < s->nslots + s->nwin; k++)
 			if (s->fly[k].busy && s->chunks[s->fly[k].chunk].target == i) {
+				if (k >= s->nslots)
+					window_release(s, k - s->nslots);
 				s->fly[k].busy = false;
 				s->nfly--;
 			}
@@ -891,7 +1074,7 @@ void hoist__stream_free(struct hoist__stream *s)
 		if (!e)
 			continue;
 		if (e->ev)
-			for (size_t k = 0; k < s->nslots; k++)
+			for (size_t k = 0; k < s->nslots + s->nwin; k++)
 				if (e->ev[k])
 					e->dev->ops->event_destroy(e->dev, e->ev[k]);
 		hoist__free(e->ev);
@@ -902,6 +1085,8 @@ void hoist__stream_free(struct hoist__stream *s)
 		s->ring_dev->ops->host_free(s->ring_dev, s->ring, s->slot_bytes * s->nslots);
 	hoist__free(s->free_slots);
 	hoist__free(s->fly);
+	hoist__free(s->win);
+	hoist__free(s->free_win);
 	hoist__free(s->landed);
 	hoist__free(s->seg_left);
 	hoist__free(s->chunks);

@@ -60,6 +60,10 @@ struct hoist__job {
 	void *staging;
 	size_t staging_size;
 	const char *staging_how; /* what it is, for the report */
+	/* Where copies into devices with copy engines take bytes from (hoist.h's enum
+	 * hoist_source): auto registers resident windows of the mapped sources on a few
+	 * readers where the device supports it; register, every chunk it can. */
+	enum hoist_source source;
 };
 
 /* The most bytes a job's staging ring takes with these settings (0 for a size beyond
@@ -76,13 +80,15 @@ struct hoist__stream_stats {
 	uint64_t chunk_bytes;
 	size_t slots;
 	uint64_t slot_bytes;
-	char staging[64]; /* what the staging ring is, or "none" */
-	bool direct_io;   /* every source read bypasses the page cache */
-	bool engines;     /* some target has a copy engine */
-	double wall;      /* seconds hoist__stream_run ran */
-	double read_s;    /* seconds the readers spent reading, summed over readers */
-	double wait_s;    /* seconds they waited for a free staging buffer, summed */
-	double copy_s;    /* seconds the busiest device had copies in flight */
+	char staging[64];          /* what the staging ring is, or "none" */
+	bool direct_io;            /* every source read bypasses the page cache */
+	bool engines;              /* some target has a copy engine */
+	double wall;               /* seconds hoist__stream_run ran */
+	double read_s;             /* seconds the readers spent reading, summed over readers */
+	double wait_s;             /* seconds they waited for a free staging buffer, summed */
+	double copy_s;             /* seconds the busiest device had copies in flight */
+	uint64_t registered_bytes; /* copied straight from registered page-cache windows */
+	size_t registered_chunks;
 };
 
 struct hoist__stream;

@@ -21,7 +21,10 @@
 #include "cuda_abi.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 static void need_gpu(void)
 {
@@ -939,4 +942,120 @@ TEST(cuda_cli_load_verify)
 	CHECK_EQ_INT(test_run(&out, "%s load %s --source mmap", test_hoist_bin(), dir), 2);
 	CHECK(strstr(out, "--source: expected pread, register or auto"));
 	free(out);
+}
+
+/* ---- copies straight from the page cache (options.source) --------------------------- */
+
+/* Reads every shard once, so its pages are resident. */
+static void warm_files(const struct hoist_checkpoint *ck)
+{
+	for (size_t i = 0; i < hoist_checkpoint_shard_count(ck); i++) {
+		size_t n;
+		free(test_read_file(hoist_checkpoint_shard(ck, i)->path, &n));
+	}
+}
+
+static const struct hoist_report *load_source(const struct hoist_checkpoint *ck,
+                                              enum hoist_source source, struct hoist_model **m)
+{
+	struct hoist_options opt = {
+	        .device = "cuda:0", .threads = 4, .chunk_bytes = 65536, .source = source};
+	CHECK_OK(test_load(ck, &opt, m));
+	check_gen_on_device(*m, ck);
+	const struct hoist_report *r = hoist_model_report(*m);
+	CHECK_EQ_U64(r->pread_bytes + r->registered_bytes, r->read_bytes);
+	return r;
+}
+
+TEST(cuda_source_register)
+{
+	struct hoist_checkpoint *ck = open_gen(2, 20, 200000);
+	warm_files(ck);
+	struct hoist_model *m;
+	const struct hoist_report *r = load_source(ck, HOIST_SOURCE_AUTO, &m);
+	CHECK(r->registered_chunks > 0 && r->registered_bytes > 0);
+	CHECK(r->pread_bytes > 0); /* beside the pread readers */
+	struct fakecuda_counters c = test_fake_counters();
+	CHECK_EQ_U64(c.registrations, r->registered_chunks);
+	CHECK_EQ_U64(c.registrations_now, 0); /* each unregistered once its copy landed */
+	hoist_model_free(m);
+	r = load_source(ck, HOIST_SOURCE_REGISTER, &m);
+	CHECK(r->registered_chunks > 0);
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+	CHECK_OK(hoist_model_report_print(m, f));
+	fclose(f);
+	CHECK(strstr(text, "copied straight from the page cache"));
+	free(text);
+	hoist_model_free(m);
+	test_need_fake()->counters_reset();
+	r = load_source(ck, HOIST_SOURCE_PREAD, &m);
+	CHECK_EQ_U64(r->registered_bytes, 0);
+	CHECK_EQ_U64(test_fake_counters().registrations, 0);
+	hoist_model_free(m);
+	hoist_checkpoint_close(ck);
+	check_nothing_alive();
+}
+
+/* Pages not in the page cache are pread, not registered (auto). */
+TEST(cuda_source_auto_skips_cold_pages)
+{
+	struct hoist_checkpoint *ck = open_gen(2, 10, 2000000);
+	for (size_t i = 0; i < hoist_checkpoint_shard_count(ck); i++) {
+		int fd = open(hoist_checkpoint_shard(ck, i)->path, O_RDONLY);
+		CHECK(fd >= 0);
+		fdatasync(fd);
+		posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+		close(fd);
+	}
+	/* where the file system keeps them anyway (tmpfs), there is nothing to check */
+	int fd = open(hoist_checkpoint_shard(ck, 0)->path, O_RDONLY);
+	void *p = mmap(NULL, 1 << 20, PROT_READ, MAP_SHARED, fd, 0);
+	unsigned char vec[256];
+	CHECK(p != MAP_FAILED && mincore(p, 1 << 20, vec) == 0);
+	munmap(p, 1 << 20);
+	close(fd);
+	if (vec[200] & 1)
+		SKIP("this file system keeps the pages resident (no way to make them cold)");
+	/* one reader and a chunk per shard: a pread's readahead (8 MiB here) stays in its
+	 * file, so no chunk finds its pages resident */
+	struct hoist_options opt = {.device = "cuda:0", .threads = 1, .chunk_bytes = 64 << 20};
+	struct hoist_model *m;
+	CHECK_OK(test_load(ck, &opt, &m));
+	check_gen_on_device(m, ck);
+	CHECK_EQ_U64(hoist_model_report(m)->registered_chunks, 0);
+	hoist_model_free(m);
+	hoist_checkpoint_close(ck);
+}
+
+TEST(cuda_source_register_unsupported_or_failing)
+{
+	test_fake_set("FAKECUDA_QUIET", "1");
+	struct hoist_checkpoint *ck = open_gen(2, 20, 200000);
+	warm_files(ck);
+	/* the driver refuses a registration: auto goes on by pread, register says so */
+	test_fake_set("FAKECUDA_FAIL_HOST_REGISTER", "1");
+	struct hoist_model *m;
+	load_source(ck, HOIST_SOURCE_AUTO, &m);
+	hoist_model_free(m);
+	test_fake_set("FAKECUDA_FAIL_HOST_REGISTER", "1");
+	struct hoist_options opt = {.device = "cuda:0",
+	                            .threads = 4,
+	                            .chunk_bytes = 65536,
+	                            .source = HOIST_SOURCE_REGISTER};
+	m = (struct hoist_model *)1;
+	CHECK_ERR(test_load(ck, &opt, &m), HOIST_ERR_NO_SPACE,
+	          "(--source register): cuda:0: cuMemHostRegister_v2: CUDA_ERROR_OUT_OF_MEMORY");
+	CHECK(m == NULL);
+	check_nothing_alive();
+	/* a GPU without read-only registration: auto never tries, register is refused */
+	test_fake_set("FAKECUDA_READ_ONLY_REGISTER", "0");
+	const struct hoist_report *r = load_source(ck, HOIST_SOURCE_AUTO, &m);
+	CHECK_EQ_U64(r->registered_chunks, 0);
+	hoist_model_free(m);
+	CHECK_ERR(test_load(ck, &opt, &m), HOIST_ERR_INVALID,
+	          "cuda:0: source \"register\": this device and driver cannot register read-only");
+	hoist_checkpoint_close(ck);
+	check_nothing_alive();
 }
