@@ -1,12 +1,17 @@
 # hoist - plain GNU Makefile.
 #   make                build/libhoist.so, build/libhoist.a, build/hoist
 #   make check          every test: the install test, then the C runner (unit, end-to-end
-#                       and differential tests); TESTS="NAME..." runs only those runner tests
+#                       and differential tests) against the fake CUDA driver;
+#                       TESTS="NAME..." runs only those runner tests; CUDA_DRIVER=system
+#                       uses the system's driver instead (a GPU machine)
 #   make install-check  the install test alone (tests/install_test.sh)
 #   make asan           the tests under AddressSanitizer + UBSan (build-asan/)
 #   make tsan           the tests under ThreadSanitizer (build-tsan/)
 #   make fuzz           libFuzzer on the header parser for FUZZ_SECONDS (clang)
 #   make bench          benchmarks (bench/README.md)
+#   make bench-stream   the stream's speed model on the fake CUDA driver (bench/README.md)
+#   make gpu-dry-run    bench/gpu/run.sh against the fake driver (no GPU needed)
+#   make fakecuda       the strict fake CUDA driver the tests load (tests/fakecuda)
 #   make format         clang-format every C file
 #   make format-check   name the C files clang-format would change, changing none
 #   make install        hoist, include/*.h, libhoist.a, libhoist.so.X.Y.Z and its links,
@@ -223,9 +228,15 @@ bench-tools: $(BUILD)/ceiling
 $(BUILD)/bench_stream: bench/bench_stream.c $(BUILD)/libhoist.a
 	$(CC) $(CFLAGS_ALL) $(DEPFLAGS) -o $@ $< $(BUILD)/libhoist.a $(LDLIBS_ALL)
 
-.PHONY: bench-stream
+BENCH_STREAM_RUNS ?= 3
+.PHONY: bench-stream gpu-dry-run
 bench-stream: $(BUILD)/bench_stream $(FAKECUDA_LIB)
-	HOIST_CUDA_LIBRARY=$(FAKECUDA_LIB) LD_LIBRARY_PATH=$(FAKECUDA_DIR) ./$(BUILD)/bench_stream
+	HOIST_CUDA_LIBRARY=$(FAKECUDA_LIB) ./$(BUILD)/bench_stream $(BENCH_STREAM_RUNS)
+
+# bench/gpu/run.sh against the fake driver and a small checkpoint: a check of the
+# script where there is no GPU (bench/README.md).
+gpu-dry-run: fakecuda
+	HOIST_GPU_DRY_RUN=1 OUT=$(BUILD)/gpu-dry-run bash bench/gpu/run.sh
 
 # Open speed: a 100,000-tensor checkpoint, 4 shards and an index (bench/bench_open.c).
 $(BUILD)/bench_open: bench/bench_open.c $(BUILD)/libhoist.a

@@ -280,9 +280,14 @@ out:
 	left.model = m;
 	left.warmup = warm;
 	left.ckpt = ck;
+	if (!m) {
+		/* nothing loaded: the warm-up's thread is joined and what it made freed */
+		hoist_warmup_free(warm);
+		left.warmup = NULL;
+	}
 	if (getenv("HOIST_FREE_AT_EXIT") && strcmp(getenv("HOIST_FREE_AT_EXIT"), "1") == 0) {
 		hoist_model_free(m);
-		hoist_warmup_free(warm);
+		hoist_warmup_free(left.warmup);
 		hoist_checkpoint_close(ck);
 		memset(&left, 0, sizeof left);
 	}
