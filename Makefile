@@ -3,7 +3,8 @@
 #   make check          every test: the install test, then the C runner (unit, end-to-end
 #                       and differential tests) against the fake CUDA driver;
 #                       TESTS="NAME..." runs only those runner tests; CUDA_DRIVER=system
-#                       uses the system's driver instead (a GPU machine)
+#                       uses the system's driver instead (a GPU machine); check-no-driver
+#                       and check-no-gpu run them as on machines without a driver or GPU
 #   make install-check  the install test alone (tests/install_test.sh)
 #   make asan           the tests under AddressSanitizer + UBSan (build-asan/)
 #   make tsan           the tests under ThreadSanitizer (build-tsan/)
@@ -107,6 +108,16 @@ TEST_DRIVER_DEPS = $(FAKECUDA_LIB) $(FAKENVML_LIB)
 else ifneq ($(CUDA_DRIVER),system)
 $(error CUDA_DRIVER=$(CUDA_DRIVER): expected fake or system)
 endif
+
+# The runner's tests on the two other kinds of machine a user may have: no CUDA driver
+# at all, and a driver without a GPU (the fake with no devices, standing for a system
+# driver: its knob tests skip as on a real one).
+.PHONY: check-no-driver check-no-gpu
+check-no-driver: all $(BUILD)/hoist_test
+	HOIST_CUDA_LIBRARY=/nonexistent/libcuda.so.1 HOIST_BIN=$(BUILD)/hoist ./$(BUILD)/hoist_test $(TESTS)
+check-no-gpu: all $(BUILD)/hoist_test $(FAKECUDA_LIB) $(FAKENVML_LIB)
+	HOIST_CUDA_LIBRARY=$(FAKECUDA_LIB) HOIST_NVML_LIBRARY=$(FAKENVML_LIB) FAKECUDA_DEVICES=0 \
+		HOIST_TEST_FAKE_AS_SYSTEM=1 HOIST_BIN=$(BUILD)/hoist ./$(BUILD)/hoist_test $(TESTS)
 
 check: all $(BUILD)/hoist_test $(TEST_DRIVER_DEPS)
 ifeq ($(TESTS),)

@@ -343,7 +343,7 @@ int main(int argc, char **argv)
 		double t[50];
 		struct hoist__stream_stats st;
 	} cfg[] = {
-	        {"hoist stream, defaults (chunk 32 MiB, ring 256 MiB)", 0, 0, {0}, {0}},
+	        {"hoist stream, default options (ring 256 MiB, chunk 32 MiB before it is cut)", 0, 0, {0}, {0}},
 	        {"hoist stream, chunk 32 MiB, ring 1 GiB", 32u << 20, 1u << 30, {0}, {0}},
 	};
 	const size_t ncfg = sizeof cfg / sizeof cfg[0];

@@ -4,11 +4,11 @@
 #   build:  gcc, make, clang (fuzzer, sanitizers), libjansson-dev (JSON), libssl-dev (sha256 in tests)
 #   tests:  python3 with numpy and torch (CPU) from Debian; safetensors from PyPI in a venv
 #           that sees the system packages (.venv, ignored by git); groff-base (the install
-#           test renders the man page)
+#           test renders the man page); shellcheck (a test checks bench/gpu/*.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PKGS=(build-essential make clang clang-format libjansson-dev libssl-dev pkg-config groff-base
+PKGS=(build-essential make clang clang-format libjansson-dev libssl-dev pkg-config groff-base shellcheck
       python3 python3-dev python3-venv python3-numpy python3-torch)
 missing=()
 for p in "${PKGS[@]}"; do

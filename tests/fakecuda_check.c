@@ -11,11 +11,25 @@ static const char *fake_path(void)
 	return p && *p ? p : NULL;
 }
 
-const struct fakecuda_api *test_fake(void)
+/* HOIST_TEST_FAKE_AS_SYSTEM=1: the fake stands for a system driver (with
+ * FAKECUDA_DEVICES=0, a machine with a driver and no GPU): tests that drive its knobs
+ * skip as they do on a real driver; the end check still holds hoist to its rules. */
+static bool as_system(void)
+{
+	const char *v = getenv("HOIST_TEST_FAKE_AS_SYSTEM");
+	return v && strcmp(v, "1") == 0;
+}
+
+static bool load_fake(void)
 {
 	if (!loaded && fake_path() && fakecuda_load(fake_path(), &api) == 0)
 		loaded = true;
-	return loaded ? &api : NULL;
+	return loaded;
+}
+
+const struct fakecuda_api *test_fake(void)
+{
+	return !as_system() && load_fake() ? &api : NULL;
 }
 
 const struct fakecuda_api *test_need_fake(void)
@@ -70,13 +84,9 @@ void test_fake_allow_leaks(void)
 void test_fake_check_end(void)
 {
 	/* Only where hoist (or the test) loaded the fake: never load it here. */
-	if (!loaded) {
-		if (!fake_path() || !dlopen(fake_path(), RTLD_NOW | RTLD_NOLOAD))
-			return;
-		if (fakecuda_load(fake_path(), &api) != 0)
-			return;
-		loaded = true;
-	}
+	if (!loaded &&
+	    (!fake_path() || !dlopen(fake_path(), RTLD_NOW | RTLD_NOLOAD) || !load_fake()))
+		return;
 	if (!allow_leaks)
 		api.check_leaks();
 	fail_on_violations("by the end of the test (leaks count as violations)");
@@ -84,6 +94,6 @@ void test_fake_check_end(void)
 
 void test_cuda_absent(void)
 {
-	if (fake_path())
+	if (fake_path() && !as_system())
 		setenv("HOIST_CUDA_LIBRARY", "/nonexistent/hoist-test/libcuda.so.1", 1);
 }

@@ -508,6 +508,7 @@ TEST(cuda_out_of_memory_is_no_space)
 
 TEST(cuda_pinned_out_of_memory_is_no_space)
 {
+	test_need_fake();
 	struct hoist_checkpoint *ck = open_gen(2, 10, 100000);
 	test_fake_set("FAKECUDA_FAIL_HOST_ALLOC", "1");
 	struct hoist_options opt = {.device = "cuda:0"};
@@ -635,6 +636,7 @@ TEST(cuda_several_devices)
 
 TEST(cuda_fetch_disk_tensors)
 {
+	test_need_fake();
 	struct hoist_checkpoint *ck = open_gen(2, 10, 100000);
 	struct hoist_options opt = {
 	        .device = "cuda", .device_map = "sequential", .max_memory = "0=256KiB,cpu=256KiB"};
@@ -738,6 +740,7 @@ struct stream_case {
 
 static void stream_case_init(struct stream_case *c, const uint64_t *sizes, size_t nseg)
 {
+	test_need_fake();
 	memset(c, 0, sizeof *c);
 	for (size_t i = 0; i < nseg; i++)
 		c->total += sizes[i];
@@ -969,6 +972,7 @@ static const struct hoist_report *load_source(const struct hoist_checkpoint *ck,
 
 TEST(cuda_source_register)
 {
+	test_need_fake();
 	struct hoist_checkpoint *ck = open_gen(2, 20, 200000);
 	warm_files(ck);
 	struct hoist_model *m;
@@ -1001,6 +1005,7 @@ TEST(cuda_source_register)
 /* Pages not in the page cache are pread, not registered (auto). */
 TEST(cuda_source_auto_skips_cold_pages)
 {
+	test_need_fake();
 	struct hoist_checkpoint *ck = open_gen(2, 10, 2000000);
 	for (size_t i = 0; i < hoist_checkpoint_shard_count(ck); i++) {
 		int fd = open(hoist_checkpoint_shard(ck, i)->path, O_RDONLY);
@@ -1058,4 +1063,18 @@ TEST(cuda_source_register_unsupported_or_failing)
 	          "cuda:0: source \"register\": this device and driver cannot register read-only");
 	hoist_checkpoint_close(ck);
 	check_nothing_alive();
+}
+
+/* The GPU session's scripts (bench/gpu) pass shellcheck: they run once, on a machine
+ * where a mistake costs the session (their dry run: make gpu-dry-run). */
+TEST(cuda_gpu_bench_scripts_shellcheck)
+{
+	char *out;
+	if (test_run(&out, "command -v shellcheck") != 0)
+		SKIP("shellcheck is not installed (scripts/setup.sh installs it)");
+	free(out);
+	int rc = test_run(&out, "shellcheck bench/gpu/run.sh bench/gpu/prepare.sh");
+	if (rc != 0)
+		FAIL("shellcheck bench/gpu/*.sh: exit %d\n%s", rc, out);
+	free(out);
 }

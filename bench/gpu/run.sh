@@ -189,9 +189,30 @@ for i in 1 2 3; do
 	warm
 	timed "hoist_warm_$i" 60 "$B/hoist" load "$CKPT" --device cuda:0 --json
 done
+# ---- the peers, warm, each in its own process ------------------------------------------
+if [ -f .gpu/peers.py ]; then
+	for loader in st_load_file hf_cuda; do
+		warm
+		timed "peer_$loader" 150 "$PY" .gpu/peers.py "$CKPT" "$loader"
+	done
+else
+	status "peers skipped: no .gpu/peers.py (run bench/gpu/prepare.sh)"
+fi
+
+# ---- every byte read back and compared -------------------------------------------------
 warm
 timed hoist_verify 300 "$B/hoist" load "$CKPT" --device cuda:0 --verify --json
 
+# ---- cold: page cache dropped (root) -----------------------------------------------------
+if [ "$DRY" != 1 ] && cold 2>/dev/null; then
+	timed hoist_cold 120 "$B/hoist" load "$CKPT" --device cuda:0 --direct --json
+	cold
+	timed ceiling_cold_pread 120 "$B/ceiling" pread 16 8388608 "${SHARDS[@]}"
+else
+	status "cold runs skipped (dry run, or the page cache cannot be dropped)"
+fi
+
+# the sweep comes last: it is what the deadline cuts first
 # ---- the sweep: chunk x readers x source (a ring of two chunks per reader) -------------
 for chunk in 8 32; do
 	for threads in 8 16; do
@@ -203,25 +224,6 @@ for chunk in 8 32; do
 		done
 	done
 done
-
-# ---- cold: page cache dropped (root) -----------------------------------------------------
-if [ "$DRY" != 1 ] && cold 2>/dev/null; then
-	timed hoist_cold 120 "$B/hoist" load "$CKPT" --device cuda:0 --direct --json
-	cold
-	timed ceiling_cold_pread 120 "$B/ceiling" pread 16 8388608 "${SHARDS[@]}"
-else
-	status "cold runs skipped (dry run, or the page cache cannot be dropped)"
-fi
-
-# ---- the peers, warm, each in its own process ------------------------------------------
-if [ -f .gpu/peers.py ]; then
-	for loader in st_load_file hf_cuda; do
-		warm
-		timed "peer_$loader" 150 "$PY" .gpu/peers.py "$CKPT" "$loader"
-	done
-else
-	status "peers skipped: no .gpu/peers.py (run bench/gpu/prepare.sh)"
-fi
 
 # ---- the table ------------------------------------------------------------------------
 "$PY" - "$RUNS" "$OUT/machine.txt" "$STATUS" >"$RES" <<'PYEOF'
