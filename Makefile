@@ -1,7 +1,8 @@
 # hoist - plain GNU Makefile.
 #   make                build/libhoist.so, build/libhoist.a, build/hoist
-#   make check          every test: the install test, then the C runner (unit, end-to-end
-#                       and differential tests) against the fake CUDA driver;
+#   make check          every test: the install test, the fake CUDA driver's self-test,
+#                       then the C runner (unit, end-to-end and differential tests)
+#                       against the fake driver;
 #                       TESTS="NAME..." runs only those runner tests; CUDA_DRIVER=system
 #                       uses the system's driver instead (a GPU machine); check-no-driver
 #                       and check-no-gpu run them as on machines without a driver or GPU
@@ -119,13 +120,20 @@ check-no-gpu: all $(BUILD)/hoist_test $(FAKECUDA_LIB) $(FAKENVML_LIB)
 	HOIST_CUDA_LIBRARY=$(FAKECUDA_LIB) HOIST_NVML_LIBRARY=$(FAKENVML_LIB) FAKECUDA_DEVICES=0 \
 		HOIST_TEST_FAKE_AS_SYSTEM=1 HOIST_BIN=$(BUILD)/hoist ./$(BUILD)/hoist_test $(TESTS)
 
-check: all $(BUILD)/hoist_test $(TEST_DRIVER_DEPS)
+check: all $(BUILD)/hoist_test $(TEST_DRIVER_DEPS) $(FAKECUDA_SELFTEST)
 ifeq ($(TESTS),)
 	@if $(INSTALL_TEST) > $(BUILD)/install_test.log 2>&1; then \
 		tail -n 1 $(BUILD)/install_test.log; \
 	else \
 		cat $(BUILD)/install_test.log; \
 		echo "install_test: FAILED (make install-check to rerun it; log in $(BUILD)/install_test.log)"; \
+		exit 1; \
+	fi
+	@if $(FAKECUDA_SELFTEST) $(FAKECUDA_LIB) $(FAKENVML_LIB) > $(BUILD)/fakecuda_selftest.log 2>&1; then \
+		tail -n 1 $(BUILD)/fakecuda_selftest.log; \
+	else \
+		cat $(BUILD)/fakecuda_selftest.log; \
+		echo "fakecuda-selftest: FAILED (log in $(BUILD)/fakecuda_selftest.log)"; \
 		exit 1; \
 	fi
 endif

@@ -277,7 +277,7 @@ struct hoist_options {
 	enum hoist_host_memory host_memory;
 	/* The stream, read by hoist_model_load: */
 	unsigned threads;       /* reader threads; 0: min(16, 2 x cores) */
-	uint64_t chunk_bytes;   /* read unit; 0: 32 MiB */
+	uint64_t chunk_bytes;   /* read unit; 0: 32 MiB (at most staging_bytes / 2 / threads) */
 	uint64_t staging_bytes; /* staging ring in total; 0: 256 MiB */
 	int direct;             /* non-zero: O_DIRECT reads (cold storage) */
 	hoist_progress_fn progress;
@@ -516,15 +516,15 @@ struct hoist_model_device {
 };
 
 /* Loads the plan's checkpoint as the plan says (devices, offsets, dtype), with opt's
- * stream settings (threads, chunk_bytes, staging_bytes, direct, host_memory,
- * progress, log, sim). Either every tensor lands and HOIST_OK is returned, or
- * nothing stays allocated and an error is returned. The plan may be freed after the
- * call; the checkpoint must outlive the model.
- * Errors: any of the above; HOIST_ERR_INVALID for host memory "mmap" with a plan that
- * converts; HOIST_ERR_DEVICE names the driver error; HOIST_ERR_NO_SPACE when a device
- * has less memory than the plan assumed, or page-locked host memory runs out;
- * HOIST_ERR_CANCELLED when the progress
- * callback asked to stop. */
+ * stream settings (threads, chunk_bytes, staging_bytes, direct, host_memory, source,
+ * warmup, progress, log, sim). The staging ring holds at least two chunks per reader:
+ * where staging_bytes cannot, the chunk is cut (256 MiB and 16 readers: 8 MiB). Either every tensor
+ * lands and HOIST_OK is returned, or nothing stays allocated and an error is returned. The plan may
+ * be freed after the call; the checkpoint must outlive the model. Errors: any of the above;
+ * HOIST_ERR_INVALID for host memory "mmap" with a plan that converts; HOIST_ERR_DEVICE names the
+ * driver error; HOIST_ERR_NO_SPACE when a device has less memory than the plan assumed, or
+ * page-locked host memory runs out; HOIST_ERR_CANCELLED when the progress callback asked to stop.
+ */
 enum hoist_status hoist_model_load(const struct hoist_plan *plan, const struct hoist_options *opt,
                                    struct hoist_model **out);
 void hoist_model_free(struct hoist_model *model);
