@@ -28,7 +28,7 @@ DEADLINE=${DEADLINE:-480}
 DRY=${HOIST_GPU_DRY_RUN:-0}
 OUT=${OUT:-/tmp/hoist-gpu-bench}
 CKPT=${CKPT:-/tmp/hoist-qwen2-vl-7b}
-B=${BUILD_DIR:-build-gpu}
+B=${BUILD_DIR:-build/gpu}
 PY=${PY:-python3}
 mkdir -p "$OUT"
 LOG=$OUT/log.txt
