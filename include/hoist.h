@@ -117,6 +117,11 @@ unsigned hoist_dtype_bits(enum hoist_dtype dtype);
 /* Parses the format's spelling, case-sensitively as the format requires.
  * Errors: HOIST_ERR_INVALID for an unknown name. */
 enum hoist_status hoist_dtype_parse(const char *name, enum hoist_dtype *out);
+/* Parses a dtype as people write it: the format's spellings in any case ("bf16" too),
+ * or torch's and numpy's names with or without "torch." ("bfloat16", "float16",
+ * "half", "float32", "float", "int64", "float8_e4m3fn", ...).
+ * Errors: HOIST_ERR_INVALID naming the text. */
+enum hoist_status hoist_dtype_from_name(const char *name, enum hoist_dtype *out);
 /* The dtype a tensor stored as `stored` has once loaded with options.dtype `target`:
  * loads convert only between F16, BF16 and F32 (round to nearest even); any other
  * tensor, and every tensor when target is HOIST_DTYPE_NONE, keeps its dtype. */

@@ -59,13 +59,20 @@ struct hoist_synth_options {
 	uint64_t seed;        /* content seed; 0 is a valid seed */
 	hoist_log_fn log;     /* a line per shard written, at HOIST_LOG_INFO */
 	void *log_arg;
+	/* Called every 50 ms or so as shards are written (phase HOIST_PHASE_STREAM, bytes
+	 * of tensor data written of all); non-zero cancels: the shards written so far
+	 * are removed and the call returns HOIST_ERR_CANCELLED. */
+	hoist_progress_fn progress;
+	void *progress_arg;
 };
 
 /* Writes model-0000K-of-0000N.safetensors, model.safetensors.index.json and
  * config.json into dir (created if missing). Every tensor's bytes are
  * hoist_synth_fill(seed, name, offset-in-tensor), so a load can be verified; the
- * seed is in each shard's metadata as "hoist_synth_seed".
- * Errors: HOIST_ERR_INVALID, HOIST_ERR_IO, HOIST_ERR_FORMAT (a bad source). */
+ * seed is in each shard's metadata as "hoist_synth_seed". On failure or cancellation
+ * nothing it wrote stays (and no index, so no partial checkpoint is taken for one).
+ * Errors: HOIST_ERR_INVALID, HOIST_ERR_IO, HOIST_ERR_FORMAT (a bad source),
+ * HOIST_ERR_CANCELLED. */
 enum hoist_status hoist_synth_write(const char *dir, const struct hoist_synth_options *opt);
 
 /* The synthetic content: fills buf with bytes [offset, offset + size) of the named

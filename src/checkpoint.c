@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -616,6 +617,40 @@ static bool has_suffix(const char *s, const char *suffix)
 	return a >= b && strcmp(s + a - b, suffix) == 0;
 }
 
+/* For a directory with no checkpoint hoist reads: what it holds instead, as "; it
+ * holds ..." (or "" when nothing there explains it). */
+static const char *what_is_here(const char *dir, char *buf, size_t size)
+{
+	DIR *d = opendir(dir);
+	char other[256] = "";
+	bool torch = false, gguf = false;
+	size_t seen = 0;
+	buf[0] = '\0';
+	if (!d)
+		return buf;
+	for (struct dirent *e; (e = readdir(d)) && seen < 10000; seen++) {
+		const char *n = e->d_name;
+		if (has_suffix(n, ".bin") || has_suffix(n, ".bin.index.json") ||
+		    has_suffix(n, ".pt") || has_suffix(n, ".pth"))
+			torch = true;
+		else if (has_suffix(n, ".gguf"))
+			gguf = true;
+		else if (has_suffix(n, ".safetensors") && !other[0])
+			snprintf(other, sizeof other, "%s", n);
+	}
+	closedir(d);
+	if (other[0])
+		snprintf(buf, size, "; it holds %s: pass that file itself", other);
+	else if (torch)
+		snprintf(buf, size,
+		         "; it holds PyTorch weights (pytorch_model.bin, *.pt), not safetensors: "
+		         "convert them first (e.g. transformers' save_pretrained, which writes "
+		         "safetensors)");
+	else if (gguf)
+		snprintf(buf, size, "; it holds GGUF files (llama.cpp's format), not safetensors");
+	return buf;
+}
+
 static bool exists(const char *path)
 {
 	struct stat st;
@@ -667,10 +702,11 @@ enum hoist_status hoist_checkpoint_open(const char *path, const struct hoist_opt
 			hoist__free(index_path);
 			index_path = NULL;
 			if (!exists(single_path)) {
+				char hint[512];
 				status = hoist__error(HOIST_ERR_IO,
 				                      "%s: no " INDEX_NAME " or " SINGLE_NAME
-				                      " in this directory",
-				                      path);
+				                      " in this directory%s",
+				                      path, what_is_here(path, hint, sizeof hint));
 				goto out;
 			}
 		}

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* At most this many groups are named in a NO_SPACE message. */
 #define NO_SPACE_LIST 6
@@ -542,6 +543,15 @@ static enum hoist_status publish(struct hoist_plan *p)
 	return HOIST_OK;
 }
 
+/* Whether a device_map that names no strategy is a file: one that exists, or one
+ * written as a path (a '/', or a name ending in ".json"). */
+static bool looks_like_a_file(const char *dm)
+{
+	size_t n = strlen(dm);
+	return access(dm, F_OK) == 0 || strchr(dm, '/') ||
+	       (n > 5 && strcmp(dm + n - 5, ".json") == 0);
+}
+
 /* ---- hoist_plan_create ------------------------------------------------------------------ */
 
 static enum hoist_status single_target(struct hoist_plan *p, struct hoist__machine *m,
@@ -737,6 +747,13 @@ enum hoist_status hoist_plan_create(const struct hoist_checkpoint *ckpt,
 	} else if (strcmp(dm, "sequential") == 0) {
 		p->strategy = HOIST__STRATEGY_SEQUENTIAL;
 		snprintf(p->strategy_name, sizeof p->strategy_name, "sequential");
+	} else if (!looks_like_a_file(dm)) {
+		/* "autoo": a strategy mistyped, not a file asked for */
+		st = hoist__error(HOIST_ERR_INVALID,
+		                  "device map \"%s\": not a strategy (auto, balanced, sequential) "
+		                  "and no such file",
+		                  dm);
+		goto out;
 	} else {
 		p->strategy = HOIST__STRATEGY_MAP;
 		snprintf(p->strategy_name, sizeof p->strategy_name, "map");

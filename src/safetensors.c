@@ -145,10 +145,37 @@ static uint64_t le64(const unsigned char b[8])
 	return v;
 }
 
+/* What a file is when its first bytes cannot start a safetensors header: the formats
+ * people hand a safetensors reader by mistake, by their magic bytes. NULL: unknown. */
+static const char *not_safetensors(const unsigned char p[8])
+{
+	if (memcmp(p, "PK\x03\x04", 4) == 0)
+		return "a PyTorch checkpoint (zip and pickle, as torch.save writes it), not "
+		       "safetensors";
+	if (p[0] == 0x80 && p[1] >= 2 && p[1] <= 5)
+		return "a pickle (a legacy torch.save checkpoint), not safetensors";
+	if (memcmp(p, "version ", 8) == 0)
+		return "a Git LFS pointer, not the weights: they were never downloaded (git lfs "
+		       "pull, or download the model with its weights)";
+	if (memcmp(p, "GGUF", 4) == 0)
+		return "a GGUF file (llama.cpp's format), not safetensors";
+	if (memcmp(p, "\x93NUMPY", 6) == 0)
+		return "a NumPy .npy file, not safetensors";
+	if (memcmp(p, "\x89HDF", 4) == 0)
+		return "an HDF5 file (Keras), not safetensors";
+	if (p[0] == '{' || p[0] == '[')
+		return "a JSON file, not safetensors (pass the model directory or its "
+		       "model.safetensors.index.json)";
+	return NULL;
+}
+
 enum hoist_status hoist__st_check_prefix(const char *file, const unsigned char prefix[8],
                                          uint64_t file_size, uint64_t *header_len)
 {
 	uint64_t n = le64(prefix);
+	const char *what = not_safetensors(prefix);
+	if ((n > HOIST__ST_MAX_HEADER || file_size < 8 || n > file_size - 8) && what)
+		return hoist__error(HOIST_ERR_FORMAT, "%s: %s", file, what);
 	if (n > HOIST__ST_MAX_HEADER)
 		return hoist__error(HOIST_ERR_FORMAT,
 		                    "%s: header length %llu exceeds the format's limit of %u bytes",

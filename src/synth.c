@@ -754,7 +754,27 @@ struct writer {
 	uint64_t file_off; /* where buf[0] goes */
 	unsigned char *buf;
 	size_t used;
+	const struct hoist_synth_options *opt; /* its progress callback */
+	uint64_t written, total; /* bytes written (headers too) and tensor bytes, for progress */
+	double since, last;
 };
+
+/* Reports progress at most every 50 ms; a non-zero answer cancels the write. */
+static enum hoist_status progress(struct writer *w)
+{
+	double now = hoist__now();
+	if (!w->opt->progress || (now - w->last < 0.05 && w->written < w->total))
+		return HOIST_OK;
+	w->last = now;
+	struct hoist_progress pr = {HOIST_PHASE_STREAM, HOIST__MIN(w->written, w->total), w->total,
+	                            now - w->since};
+	if (w->opt->progress(&pr, w->opt->progress_arg) == 0)
+		return HOIST_OK;
+	char a[32], b[32];
+	return hoist__error(HOIST_ERR_CANCELLED, "synth: cancelled after %s of %s",
+	                    hoist_bytes_format(w->written, a, sizeof a),
+	                    hoist_bytes_format(w->total, b, sizeof b));
+}
 
 static enum hoist_status flush(struct writer *w)
 {
@@ -773,8 +793,9 @@ static enum hoist_status flush(struct writer *w)
 		done += (size_t)n;
 	}
 	w->file_off += w->used;
+	w->written += w->used;
 	w->used = 0;
-	return HOIST_OK;
+	return progress(w);
 }
 
 static enum hoist_status put(struct writer *w, const void *data, size_t size)
@@ -965,7 +986,7 @@ enum hoist_status hoist_synth_write(const char *dir, const struct hoist_synth_op
 {
 	static const struct hoist_synth_options defaults;
 	struct hoist__synth_layout *l = NULL;
-	struct writer w = {.dir = dir, .fd = -1};
+	struct writer w = {.dir = dir, .fd = -1, .since = hoist__now()};
 	uint32_t written = 0; /* shards created so far, removed on failure */
 	char *index = NULL;
 	enum hoist_status st;
@@ -975,6 +996,9 @@ enum hoist_status hoist_synth_write(const char *dir, const struct hoist_synth_op
 		opt = &defaults;
 	if ((st = hoist__synth_layout(opt, &l)))
 		return st;
+	w.opt = opt;
+	for (size_t i = 0; i < l->count; i++)
+		w.total += l->tensors[i].nbytes;
 	if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
 		st = hoist__error(HOIST_ERR_IO, "%s: cannot create directory: %s", dir,
 		                  strerror(errno));

@@ -819,3 +819,65 @@ TEST(checkpoint_threads_faults)
 	hoist_checkpoint_set_header_threads(0);
 	test_check_no_leaks();
 }
+
+/* Files people hand a safetensors reader by mistake are named for what they are. */
+TEST(checkpoint_says_what_a_wrong_file_is)
+{
+	expect_fail(test_join(test_data_dir(), "reference/tiny-qwen2-vl.pytorch_model.bin"),
+	            HOIST_ERR_FORMAT,
+	            "tiny-qwen2-vl.pytorch_model.bin: a PyTorch checkpoint (zip and pickle, as "
+	            "torch.save writes it), not safetensors");
+	static const struct {
+		const char *name, *bytes, *says;
+	} files[] = {
+	        {"lfs.safetensors",
+	         "version https://git-lfs.github.com/spec/v1\noid sha256:4d7a\nsize 3898638336\n",
+	         "lfs.safetensors: a Git LFS pointer, not the weights: they were never downloaded"},
+	        {"model.gguf", "GGUF\x03\0\0\0\x10\0\0\0\0\0\0\0\x05\0\0\0\0\0\0\0",
+	         "model.gguf: a GGUF file (llama.cpp's format), not safetensors"},
+	        {"old.pt", "\x80\x02\x8a\x0alp\x18\x19\x1f\x29\xc0\x4f\x00\x00",
+	         "old.pt: a pickle"},
+	        {"x.npy", "\x93NUMPY\x01\x01v\x01{'descr': '<f4', 'fortran_order': False}",
+	         "x.npy: a NumPy .npy file, not safetensors"},
+	        {"index.safetensors", "{\"metadata\": {}, \"weight_map\": {}}\n",
+	         "index.safetensors: a JSON file, not safetensors"},
+	};
+	for (size_t i = 0; i < TEST_ARRAY_SIZE(files); i++) {
+		const char *p = test_path(files[i].name);
+		size_t n = strlen(files[i].bytes);
+		if (files[i].bytes[0] == 'G')
+			n = 24; /* holds NULs */
+		test_write_file(p, files[i].bytes, n);
+		expect_fail(p, HOIST_ERR_FORMAT, files[i].says);
+	}
+	/* a real header whose length happens to look like "PK..." is still read as one:
+	 * the naming applies only where the length cannot be a header's */
+	const char *ok = test_path("fine.safetensors");
+	fixture_write_safetensors(
+	        ok, "{\"t\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]}}", "x", 1);
+	struct hoist_checkpoint *c;
+	CHECK_OK(hoist_checkpoint_open(ok, NULL, &c));
+	hoist_checkpoint_close(c);
+
+	/* directories holding other formats */
+	const char *pt = test_path("pt");
+	CHECK_EQ_INT(mkdir(pt, 0755), 0);
+	test_write_file(test_join(pt, "pytorch_model.bin"), "PK\x03\x04", 4);
+	expect_fail(pt, HOIST_ERR_IO,
+	            "no model.safetensors.index.json or model.safetensors in this directory; it "
+	            "holds PyTorch weights (pytorch_model.bin, *.pt), not safetensors");
+	const char *other = test_path("other");
+	CHECK_EQ_INT(mkdir(other, 0755), 0);
+	test_write_file(test_join(other, "adapter_model.safetensors"), "x", 1);
+	expect_fail(other, HOIST_ERR_IO,
+	            "; it holds adapter_model.safetensors: pass that file itself");
+	const char *gg = test_path("gg");
+	CHECK_EQ_INT(mkdir(gg, 0755), 0);
+	test_write_file(test_join(gg, "q4.gguf"), "GGUF", 4);
+	expect_fail(gg, HOIST_ERR_IO,
+	            "; it holds GGUF files (llama.cpp's format), not safetensors");
+	const char *empty = test_path("empty");
+	CHECK_EQ_INT(mkdir(empty, 0755), 0);
+	expect_fail(empty, HOIST_ERR_IO, "in this directory");
+	CHECK(strstr(hoist_errmsg(), "it holds") == NULL);
+}

@@ -943,7 +943,7 @@ TEST(cuda_cli_load_verify)
 	}
 	char *out;
 	CHECK_EQ_INT(test_run(&out, "%s load %s --source mmap", test_hoist_bin(), dir), 2);
-	CHECK(strstr(out, "--source: expected pread, register or auto"));
+	CHECK(strstr(out, "--source mmap: expected pread, register or auto"));
 	free(out);
 }
 

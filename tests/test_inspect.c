@@ -304,7 +304,7 @@ TEST(inspect_errors)
 	free(out);
 	rc = test_run(&out, "%s inspect --bogus x", test_hoist_bin());
 	CHECK_EQ_INT(rc, 2);
-	CHECK_HAS(out, "unknown option --bogus");
+	CHECK_HAS(out, "hoist inspect: unrecognized option '--bogus'");
 	free(out);
 	rc = test_run(&out, "%s inspect a b", test_hoist_bin());
 	CHECK_EQ_INT(rc, 2);

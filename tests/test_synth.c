@@ -775,11 +775,11 @@ TEST(synth_command)
 	free(out);
 	rc = test_run(&out, "%s synth %s --scale 2", test_hoist_bin(), test_path("x"));
 	CHECK_EQ_INT(rc, 2);
-	CHECK(strstr(out, "--scale 2: expected a number with 0 < F <= 1"));
+	CHECK(strstr(out, "hoist synth: --scale '2': expected a number with 0 < F <= 1"));
 	free(out);
 	rc = test_run(&out, "%s synth %s --seed -1", test_hoist_bin(), test_path("x"));
 	CHECK_EQ_INT(rc, 2);
-	CHECK(strstr(out, "--seed -1: expected a whole number"));
+	CHECK(strstr(out, "hoist synth: --seed '-1': expected a whole number"));
 	free(out);
 	rc = test_run(&out, "%s synth %s --shard-size 12XB", test_hoist_bin(), test_path("x"));
 	CHECK_EQ_INT(rc, 2);
@@ -787,7 +787,7 @@ TEST(synth_command)
 	free(out);
 	rc = test_run(&out, "%s synth --bogus", test_hoist_bin());
 	CHECK_EQ_INT(rc, 2);
-	CHECK(strstr(out, "unknown option --bogus"));
+	CHECK(strstr(out, "hoist synth: unrecognized option '--bogus'"));
 	free(out);
 	rc = test_run(&out, "%s synth", test_hoist_bin());
 	CHECK_EQ_INT(rc, 2);
@@ -797,4 +797,36 @@ TEST(synth_command)
 	CHECK_EQ_INT(rc, 0);
 	CHECK(strstr(out, "usage: hoist synth DIR"));
 	free(out);
+}
+
+static int cancel_on_second_call(const struct hoist_progress *pr, void *arg)
+{
+	int *calls = arg;
+	CHECK_EQ_INT(pr->phase, HOIST_PHASE_STREAM);
+	CHECK(pr->bytes_done <= pr->bytes_total);
+	return ++*calls == 2;
+}
+
+/* A cancelled write removes what it wrote and says how far it got. */
+TEST(synth_cancelled_leaves_nothing)
+{
+	const char *dir = test_path("cancelled");
+	int calls = 0;
+	struct hoist_synth_options opt = {.scale = 0.2,
+	                                  .shard_bytes = 20000000,
+	                                  .progress = cancel_on_second_call,
+	                                  .progress_arg = &calls};
+	CHECK_ERR(hoist_synth_write(dir, &opt), HOIST_ERR_CANCELLED, "synth: cancelled after ");
+	CHECK_EQ_INT(calls, 2);
+	char *out;
+	CHECK_EQ_INT(test_run(&out, "ls -A %s", dir), 0);
+	CHECK_STR(out, "");
+	free(out);
+	/* and without cancelling, progress runs to the end */
+	calls = -1000000;
+	CHECK_OK(hoist_synth_write(dir, &opt));
+	CHECK(calls > -1000000 + 2);
+	struct hoist_checkpoint *c;
+	CHECK_OK(hoist_checkpoint_open(dir, NULL, &c));
+	hoist_checkpoint_close(c);
 }

@@ -5,19 +5,11 @@
  */
 #include "cli.h"
 
+#include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static const char usage[] =
-        "usage: hoist inspect PATH [--json]\n"
-        "\n"
-        "Reads every shard's header (no tensor bytes) and prints the shards, tensor count,\n"
-        "bytes per dtype, metadata, config, warnings, the 10 largest tensors and the\n"
-        "layer groups. PATH is a .safetensors file, a model directory or an index file.\n"
-        "  --json   one JSON object on stdout: shards, tensor_count, total_bytes, dtypes,\n"
-        "           metadata, tensors [{name, dtype, shape, file, offset, nbytes}], ...\n";
 
 #define TOP_N 10
 
@@ -265,50 +257,29 @@ static int print_json(const char *path, const struct hoist_checkpoint *c)
 		json_decref(largest);
 	}
 	int rc = 0;
-	if (!ok || json_dumpf(root, stdout, JSON_COMPACT) != 0) {
+	if (!ok) {
 		fprintf(stderr, "hoist: out of memory building the JSON output\n");
 		rc = 1;
-	} else {
-		putchar('\n');
+	} else if (json_dumpf(root, stdout, JSON_COMPACT) != 0 || putchar('\n') == EOF ||
+	           fflush(stdout) != 0) {
+		fprintf(stderr, "hoist: writing the output: %s\n", strerror(errno));
+		rc = 1;
 	}
 	json_decref(root);
 	return rc;
 }
 
-int cmd_inspect(int argc, char **argv)
+int cmd_inspect(const struct cli_command *cmd, int argc, char **argv)
 {
-	const char *path = NULL;
-	bool json = false;
-	for (int i = 0; i < argc; i++) {
-		if (strcmp(argv[i], "--json") == 0) {
-			json = true;
-		} else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-			fputs(usage, stdout);
-			return 0;
-		} else if (argv[i][0] == '-' && argv[i][1] != '\0') {
-			fprintf(stderr, "hoist: inspect: unknown option %s\n%s", argv[i], usage);
-			return 2;
-		} else if (path) {
-			fprintf(stderr, "hoist: inspect: one PATH only (got %s and %s)\n%s", path,
-			        argv[i], usage);
-			return 2;
-		} else {
-			path = argv[i];
-		}
-	}
-	if (!path) {
-		fprintf(stderr, "hoist: inspect: missing PATH\n%s", usage);
-		return 2;
-	}
-	struct hoist_checkpoint *c;
-	enum hoist_status status = hoist_checkpoint_open(path, NULL, &c);
+	struct cli_common c;
+	int rc = cli_parse(cmd, argc, argv, NULL, &c);
+	if (rc >= 0)
+		return rc;
+	struct hoist_checkpoint *ckpt;
+	enum hoist_status status = hoist_checkpoint_open(c.path, NULL, &ckpt);
 	if (status != HOIST_OK)
 		return cli_fail(status);
-	int rc = json ? print_json(path, c) : print_text(path, c);
-	if (fflush(stdout) != 0 && rc == 0) {
-		fprintf(stderr, "hoist: inspect: cannot write the output\n");
-		rc = 1;
-	}
-	hoist_checkpoint_close(c);
+	rc = c.json ? print_json(c.path, ckpt) : print_text(c.path, ckpt);
+	hoist_checkpoint_close(ckpt);
 	return rc;
 }

@@ -10,16 +10,6 @@
 #include <time.h>
 #include <unistd.h>
 
-static const char usage[] =
-        "usage: hoist load PATH [OPTIONS] [--verify] [--json]\n"
-        "\n"
-        "Streams every tensor of the checkpoint to its device and prints the phase report.\n"
-        "  --verify           read every tensor back and compare it with the synthetic\n"
-        "                     content (checkpoints written by `hoist synth`)\n"
-        "  --source S         pread | register | auto: where copies to a GPU take bytes\n"
-        "                     from (pinned staging, or the page cache registered with\n"
-        "                     the driver; default auto)\n";
-
 static volatile sig_atomic_t interrupted;
 
 static void on_sigint(int sig)
@@ -62,15 +52,20 @@ static int on_progress(const struct hoist_progress *pr, void *arg)
 	double t = now();
 	if (ui->bar && pr->phase == HOIST_PHASE_STREAM &&
 	    (new_phase || t - ui->last >= 0.1 || pr->bytes_done == pr->bytes_total)) {
-		char done[32], total[32];
+		char done[32], total[32], eta[32];
 		double rate = pr->seconds > 0 ? (double)pr->bytes_done / pr->seconds : 0;
-		double eta = rate > 0 ? (double)(pr->bytes_total - pr->bytes_done) / rate : 0;
+		/* A rate needs some bytes and some time behind it: until then no ETA. */
+		if (pr->bytes_done > 0 && pr->seconds >= 0.1)
+			snprintf(eta, sizeof eta, "%5.1f s",
+			         (double)(pr->bytes_total - pr->bytes_done) / rate);
+		else
+			snprintf(eta, sizeof eta, "  --   ");
 		hoist_bytes_format(pr->bytes_done, done, sizeof done);
 		hoist_bytes_format(pr->bytes_total, total, sizeof total);
 		int pct = pr->bytes_total
 		                  ? (int)(100.0 * (double)pr->bytes_done / (double)pr->bytes_total)
 		                  : 100;
-		fprintf(stderr, "\r%-8s %3d%%  %s / %s  %6.2f GB/s  ETA %5.1f s ", phase, pct, done,
+		fprintf(stderr, "\r%-8s %3d%%  %s / %s  %6.2f GB/s  ETA %s ", phase, pct, done,
 		        total, rate / 1e9, eta);
 		ui->last = t;
 		ui->drawn = true;
@@ -174,32 +169,33 @@ static int verify(const struct hoist_checkpoint *ck, const struct hoist_model *m
 	return rc;
 }
 
+enum { O_VERIFY = CLI_EXTRA, O_SOURCE };
+
 struct load_flags {
+	const struct cli_command *cmd;
 	bool verify;
-	bool bad_source;
 	enum hoist_source source;
 };
 
-static bool extra(int argc, char **argv, int *i, void *arg)
+static bool take(int val, const char *arg, void *ctx)
 {
-	struct load_flags *f = arg;
-	if (strcmp(argv[*i], "--verify") == 0) {
+	struct load_flags *f = ctx;
+	if (val == O_VERIFY) {
 		f->verify = true;
-		return true;
-	}
-	if (strcmp(argv[*i], "--source") == 0 && *i + 1 < argc) {
-		const char *v = argv[++*i];
-		if (strcmp(v, "auto") == 0)
+	} else if (val == O_SOURCE) {
+		if (strcmp(arg, "auto") == 0) {
 			f->source = HOIST_SOURCE_AUTO;
-		else if (strcmp(v, "pread") == 0)
+		} else if (strcmp(arg, "pread") == 0) {
 			f->source = HOIST_SOURCE_PREAD;
-		else if (strcmp(v, "register") == 0)
+		} else if (strcmp(arg, "register") == 0) {
 			f->source = HOIST_SOURCE_REGISTER;
-		else
-			f->bad_source = true;
-		return true;
+		} else {
+			cli_usage_error(f->cmd, "--source %s: expected pread, register or auto",
+			                arg);
+			return false;
+		}
 	}
-	return false;
+	return true;
 }
 
 /* What the command leaves to process exit (reachable, so leak checkers see no leak):
@@ -212,18 +208,17 @@ static struct {
 	struct hoist_checkpoint *ckpt; /* the model borrows it */
 } left;
 
-int cmd_load(int argc, char **argv)
+int cmd_load(const struct cli_command *cmd, int argc, char **argv)
 {
+	static const struct option options[] = {{"verify", no_argument, NULL, O_VERIFY},
+	                                        {"source", required_argument, NULL, O_SOURCE},
+	                                        {0}};
 	struct cli_common c;
-	struct load_flags flags = {false, false, HOIST_SOURCE_AUTO};
-	char full_usage[4096];
-	snprintf(full_usage, sizeof full_usage, "%s%s", usage, cli_options_help);
-	if (!cli_parse_common(argc, argv, &c, extra, &flags, full_usage))
-		return 2;
-	if (flags.bad_source) {
-		fprintf(stderr, "hoist: --source: expected pread, register or auto\n");
-		return 2;
-	}
+	struct load_flags flags = {cmd, false, HOIST_SOURCE_AUTO};
+	const struct cli_extra extra = {options, take, &flags};
+	int rc = cli_parse(cmd, argc, argv, &extra, &c);
+	if (rc >= 0)
+		return rc;
 	c.opt.source = flags.source;
 	struct ui ui = {.bar = isatty(2) != 0, .verbose = c.verbose};
 	c.opt.progress = on_progress;
@@ -238,7 +233,7 @@ int cmd_load(int argc, char **argv)
 	struct hoist_plan *plan = NULL;
 	struct hoist_model *m = NULL;
 	struct hoist_warmup *warm = NULL;
-	int rc = 0;
+	rc = 0;
 	/* GPUs opened and the ring pinned on a thread of their own while the checkpoint
 	 * opens and the plan is made; a failure there is met again by the load. */
 	if (hoist_warmup_start(&c.opt, &warm) == HOIST_OK)

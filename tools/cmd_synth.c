@@ -5,24 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <time.h>
-
-static const char usage[] =
-        "usage: hoist synth DIR [--from FILE] [--scale F] [--layers N] [--shard-size BYTES]\n"
-        "                       [--seed N] [--verbose]\n"
-        "\n"
-        "Writes model-0000K-of-0000N.safetensors, model.safetensors.index.json and\n"
-        "config.json into DIR. Every tensor's bytes are a function of (seed, tensor name,\n"
-        "offset), so a load of the checkpoint can be verified byte for byte.\n"
-        "\n"
-        "  --from FILE         layout source: a config.json (Qwen2 / Llama / Qwen2-VL) or a\n"
-        "                      shard-headers.json (file -> {header, file_size}); default: a\n"
-        "                      built-in Qwen2-style model of about 310 MB in BF16\n"
-        "  --scale F           shrink every tensor's first dimension by F (0 < F <= 1)\n"
-        "  --layers N          override num_hidden_layers (config sources)\n"
-        "  --shard-size BYTES  target shard size (default: the source's shards, or 1GB)\n"
-        "  --seed N            content seed (default 0)\n"
-        "  --verbose           a line per shard on stderr\n";
 
 static double now(void)
 {
@@ -31,101 +15,109 @@ static double now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-static bool parse_u64(const char *flag, const char *text, uint64_t *out)
-{
-	char *end;
-	errno = 0;
-	unsigned long long v = strtoull(text, &end, 10);
-	if (end == text || *end || errno || text[0] == '-') {
-		fprintf(stderr, "hoist: %s %s: expected a whole number\n", flag, text);
-		return false;
-	}
-	*out = v;
-	return true;
-}
-
 static void synth_log(enum hoist_log_level level, const char *message, void *arg)
 {
 	(void)level, (void)arg;
 	fprintf(stderr, "hoist synth: %s\n", message);
 }
 
-int cmd_synth(int argc, char **argv)
+enum { O_FROM = CLI_EXTRA, O_SCALE, O_LAYERS, O_SHARD_SIZE, O_SEED };
+
+struct synth_args {
+	const struct cli_command *cmd;
+	struct hoist_synth_options opt;
+};
+
+static bool take(int val, const char *v, void *ctx)
 {
-	struct hoist_synth_options opt = {0};
-	const char *dir = NULL;
-	for (int i = 0; i < argc; i++) {
-		const char *a = argv[i];
-		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-			fputs(usage, stdout);
-			return 0;
+	struct synth_args *a = ctx;
+	unsigned long long n;
+	switch (val) {
+	case O_FROM: a->opt.source = v; return true;
+	case O_SCALE: {
+		char *end;
+		errno = 0;
+		double s = strtod(v, &end);
+		if (end == v || *end || errno || !(s > 0 && s <= 1)) {
+			cli_usage_error(a->cmd, "--scale '%s': expected a number with 0 < F <= 1",
+			                v);
+			return false;
 		}
-		if (strcmp(a, "--verbose") == 0) {
-			opt.log = synth_log;
-			continue;
-		}
-		if (a[0] != '-') {
-			if (dir) {
-				fprintf(stderr, "hoist: unexpected argument \"%s\"\n%s", a, usage);
-				return 2;
-			}
-			dir = a;
-			continue;
-		}
-		bool known = strcmp(a, "--from") == 0 || strcmp(a, "--scale") == 0 ||
-		             strcmp(a, "--layers") == 0 || strcmp(a, "--shard-size") == 0 ||
-		             strcmp(a, "--seed") == 0;
-		if (!known) {
-			fprintf(stderr, "hoist: unknown option %s\n%s", a, usage);
-			return 2;
-		}
-		if (!v) {
-			fprintf(stderr, "hoist: %s needs a value\n%s", a, usage);
-			return 2;
-		}
-		i++;
-		if (strcmp(a, "--from") == 0) {
-			opt.source = v;
-		} else if (strcmp(a, "--scale") == 0) {
-			char *end;
-			errno = 0;
-			double s = strtod(v, &end);
-			if (end == v || *end || errno || !(s > 0 && s <= 1)) {
-				fprintf(stderr,
-				        "hoist: --scale %s: expected a number with 0 < F <= 1\n",
-				        v);
-				return 2;
-			}
-			opt.scale = s;
-		} else if (strcmp(a, "--layers") == 0) {
-			uint64_t n;
-			if (!parse_u64(a, v, &n))
-				return 2;
-			if (n == 0 || n > 1000000) {
-				fprintf(stderr, "hoist: --layers %s: expected 1 to 1000000\n", v);
-				return 2;
-			}
-			opt.layers = (unsigned)n;
-		} else if (strcmp(a, "--shard-size") == 0) {
-			if (hoist_bytes_parse(v, &opt.shard_bytes) != HOIST_OK) {
-				fprintf(stderr, "hoist: --shard-size: %s\n", hoist_errmsg());
-				return 2;
-			}
-			if (opt.shard_bytes == 0) {
-				fprintf(stderr, "hoist: --shard-size %s: must be more than 0\n", v);
-				return 2;
-			}
-		} else if (!parse_u64(a, v, &opt.seed)) {
-			return 2;
-		}
+		a->opt.scale = s;
+		return true;
 	}
-	if (!dir) {
-		fprintf(stderr, "hoist: missing DIR\n%s", usage);
-		return 2;
+	case O_LAYERS:
+		if (!cli_uint(a->cmd, "--layers", v, 1000000, &n))
+			return false;
+		if (n == 0) {
+			cli_usage_error(a->cmd, "--layers '%s': expected 1 to 1000000", v);
+			return false;
+		}
+		a->opt.layers = (unsigned)n;
+		return true;
+	case O_SHARD_SIZE:
+		if (hoist_bytes_parse(v, &a->opt.shard_bytes) != HOIST_OK) {
+			cli_usage_error(a->cmd, "--shard-size: %s", hoist_errmsg());
+			return false;
+		}
+		if (a->opt.shard_bytes == 0) {
+			cli_usage_error(a->cmd, "--shard-size '%s': must be more than 0", v);
+			return false;
+		}
+		return true;
+	case O_SEED:
+		if (!cli_uint(a->cmd, "--seed", v, UINT64_MAX, &n))
+			return false;
+		a->opt.seed = n;
+		return true;
 	}
+	return false;
+}
+
+static volatile sig_atomic_t interrupted;
+
+static void on_sigint(int sig)
+{
+	(void)sig;
+	interrupted = 1;
+}
+
+static int on_progress(const struct hoist_progress *pr, void *arg)
+{
+	(void)pr, (void)arg;
+	return interrupted ? 1 : 0;
+}
+
+int cmd_synth(const struct cli_command *cmd, int argc, char **argv)
+{
+	static const struct option options[] = {
+	        {"from", required_argument, NULL, O_FROM},
+	        {"scale", required_argument, NULL, O_SCALE},
+	        {"layers", required_argument, NULL, O_LAYERS},
+	        {"shard-size", required_argument, NULL, O_SHARD_SIZE},
+	        {"seed", required_argument, NULL, O_SEED},
+	        {0},
+	};
+	struct synth_args a = {.cmd = cmd};
+	struct cli_common c;
+	const struct cli_extra extra = {options, take, &a};
+	int rc = cli_parse(cmd, argc, argv, &extra, &c);
+	if (rc >= 0)
+		return rc;
+	const char *dir = c.path;
+	if (c.verbose)
+		a.opt.log = synth_log;
+	a.opt.progress = on_progress;
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_sigint;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	struct hoist_synth_options opt = a.opt;
 	double t0 = now();
 	enum hoist_status st = hoist_synth_write(dir, &opt);
+	if (st == HOIST_ERR_CANCELLED)
+		fprintf(stderr, "hoist: interrupted: what was written of %s is removed\n", dir);
 	if (st != HOIST_OK)
 		return cli_fail(st);
 	double seconds = now() - t0;

@@ -1,4 +1,4 @@
-/* hoist.c - the hoist command: its usage and the dispatch to subcommands. */
+/* hoist.c - the hoist command: its commands, their usage, and the dispatch to them. */
 #include "cli.h"
 
 #include <errno.h>
@@ -6,41 +6,116 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char usage[] =
-        "usage: hoist COMMAND [ARGS]\n"
-        "\n"
-        "  inspect PATH [--json]              shards, tensors, dtypes, layer groups (headers "
-        "only)\n"
-        "  plan PATH [OPTIONS] [--json]       where each tensor would go, and a predicted load "
-        "time\n"
-        "  load PATH [OPTIONS] [--json]       stream every tensor to its device; timing report\n"
-        "  synth DIR [--from FILE] [--scale F] [--layers N] [--seed N]\n"
-        "                                     write a deterministic synthetic checkpoint\n"
-        "  version                            print the version\n"
-        "\n"
-        "PATH is a .safetensors file, a model directory, or a model.safetensors.index.json.\n"
-        "Run `hoist COMMAND --help` for the options of each command.\n";
+const struct cli_command cli_commands[] = {
+        {"inspect", "PATH [--json]", "shards, tensors, dtypes, layer groups (headers only)",
+         "Reads every shard's header (no tensor bytes) and prints the shards, tensor count,\n"
+         "bytes per dtype, metadata, config, warnings, the 10 largest tensors and the\n"
+         "layer groups. PATH is a .safetensors file, a model directory or an index file.\n"
+         "With --json: shards, tensor_count, total_bytes, dtypes, metadata, tensors\n"
+         "[{name, dtype, shape, file, offset, nbytes}], groups, warnings.\n",
+         CLI_JSON, "PATH", cmd_inspect},
+        {"plan", "PATH [OPTIONS] [--json]", "where each tensor would go, and a predicted load time",
+         "Reads the checkpoint's headers (no tensor bytes), plans where every tensor goes\n"
+         "and prints the map, bytes per device against budgets, what spilled and why, and a\n"
+         "predicted load time. A plan that does not fit is exit status 1 (no room).\n",
+         CLI_JSON | CLI_PLAN, "PATH", cmd_plan},
+        {"load", "PATH [OPTIONS] [--verify] [--json]",
+         "stream every tensor to its device; timing report",
+         "Streams every tensor of the checkpoint to its device and prints the phase report:\n"
+         "seconds per phase and the link that set the pace. A progress bar shows on a\n"
+         "terminal; Ctrl-C stops the load and frees everything.\n"
+         "  --verify            read every tensor back and compare it with the synthetic\n"
+         "                      content (checkpoints written by `hoist synth`)\n"
+         "  --source S          pread | register | auto: where copies to a GPU take their\n"
+         "                      bytes from (pinned staging, or the page cache registered\n"
+         "                      with the driver; default auto)\n",
+         CLI_JSON | CLI_PLAN | CLI_LOAD, "PATH", cmd_load},
+        {"synth", "DIR [--from FILE] [--scale F] [--layers N] [--shard-size BYTES] [--seed N]",
+         "write a deterministic synthetic checkpoint",
+         "Writes model-0000K-of-0000N.safetensors, model.safetensors.index.json and\n"
+         "config.json into DIR. Every tensor's bytes are a function of (seed, tensor name,\n"
+         "offset), so a load of the checkpoint can be verified byte for byte. Ctrl-C stops\n"
+         "it and removes what it wrote.\n"
+         "  --from FILE         layout source: a config.json (Qwen2 / Llama / Qwen2-VL) or a\n"
+         "                      shard-headers.json (file -> {header, file_size}); default: a\n"
+         "                      built-in Qwen2-style model of about 310 MB in BF16\n"
+         "  --scale F           shrink every tensor's first dimension by F (0 < F <= 1)\n"
+         "  --layers N          override num_hidden_layers (config sources)\n"
+         "  --shard-size BYTES  target shard size (default: the source's shards, or 1GB)\n"
+         "  --seed N            content seed (default 0)\n",
+         0, "DIR", cmd_synth},
+        {0},
+};
+
+static void usage(FILE *out)
+{
+	fputs("usage: hoist COMMAND [ARGS]\n\n", out);
+	for (const struct cli_command *c = cli_commands; c->name; c++)
+		fprintf(out, "  %-8s %s\n", c->name, c->summary);
+	fputs("  help     COMMAND's options and exit statuses (hoist help COMMAND)\n"
+	      "  version  the version\n"
+	      "\n"
+	      "PATH is a .safetensors file, a model directory, or a model.safetensors.index.json.\n"
+	      "Run 'hoist help COMMAND' or 'hoist COMMAND --help' for the options of each.\n",
+	      out);
+}
+
+const struct cli_command *cli_find(const char *name)
+{
+	for (const struct cli_command *c = cli_commands; c->name; c++)
+		if (strcmp(c->name, name) == 0)
+			return c;
+	return NULL;
+}
+
+static int run(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return CLI_USAGE;
+	}
+	const char *name = argv[1];
+	if (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0) {
+		usage(stdout);
+		return CLI_OK;
+	}
+	if (strcmp(name, "help") == 0) {
+		if (argc < 3) {
+			usage(stdout);
+			return CLI_OK;
+		}
+		const struct cli_command *c = cli_find(argv[2]);
+		if (!c) {
+			fprintf(stderr, "hoist: help: no command '%s'\n", argv[2]);
+			usage(stderr);
+			return CLI_USAGE;
+		}
+		cli_help(c, stdout);
+		return CLI_OK;
+	}
+	if (strcmp(name, "version") == 0 || strcmp(name, "--version") == 0) {
+		printf("hoist %s\n", hoist_version());
+		return CLI_OK;
+	}
+	const struct cli_command *c = cli_find(name);
+	if (!c) {
+		fprintf(stderr, "hoist: unknown command '%s'\n", name);
+		usage(stderr);
+		return CLI_USAGE;
+	}
+	return c->run(c, argc - 1, argv + 1);
+}
 
 int main(int argc, char **argv)
 {
-	if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
-	    strcmp(argv[1], "help") == 0) {
-		fputs(usage, argc < 2 ? stderr : stdout);
-		return argc < 2 ? 2 : 0;
+	int rc = run(argc, argv);
+	/* What was written is only known to have reached its file once flushed: a full
+	 * disk or a closed pipe shows here (the GNU close_stdout idea). */
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		fprintf(stderr, "hoist: writing the output: %s\n",
+		        errno ? strerror(errno) : "write error");
+		if (rc == CLI_OK)
+			rc = CLI_DATA;
 	}
-	const char *cmd = argv[1];
-	if (strcmp(cmd, "inspect") == 0)
-		return cmd_inspect(argc - 2, argv + 2);
-	if (strcmp(cmd, "plan") == 0)
-		return cmd_plan(argc - 2, argv + 2);
-	if (strcmp(cmd, "load") == 0)
-		return cmd_load(argc - 2, argv + 2);
-	if (strcmp(cmd, "synth") == 0)
-		return cmd_synth(argc - 2, argv + 2);
-	if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
-		printf("hoist %s\n", hoist_version());
-		return 0;
-	}
-	fprintf(stderr, "hoist: unknown command \"%s\"\n%s", cmd, usage);
-	return 2;
+	return rc;
 }
