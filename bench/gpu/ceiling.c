@@ -142,7 +142,8 @@ static void *reader(void *arg)
 	}
 }
 
-static int do_pread(int threads, size_t chunk_bytes, int nfiles, char **files)
+/* Opens the files and numbers their chunk_bytes pieces, one count over all files. */
+static int open_files(size_t chunk_bytes, int nfiles, char **files)
 {
 	chunk = chunk_bytes;
 	njobs = nfiles;
@@ -157,8 +158,16 @@ static int do_pread(int threads, size_t chunk_bytes, int nfiles, char **files)
 			return 1;
 		}
 		jobs[i].size = st.st_size;
-		piece_start[i + 1] = piece_start[i] + (st.st_size + (long long)chunk - 1) / (long long)chunk;
+		piece_start[i + 1] =
+		        piece_start[i] + (st.st_size + (long long)chunk - 1) / (long long)chunk;
 	}
+	return 0;
+}
+
+static int do_pread(int threads, size_t chunk_bytes, int nfiles, char **files)
+{
+	if (open_files(chunk_bytes, nfiles, files) != 0)
+		return 1;
 	pthread_t *t = calloc((size_t)threads, sizeof *t);
 	char **bufs = calloc((size_t)threads, sizeof *bufs);
 	for (int i = 0; i < threads; i++)
@@ -276,22 +285,8 @@ static int do_readcopy(int threads, size_t chunk_bytes, int nfiles, char **files
 		fprintf(stderr, "ceiling: readcopy needs a CUDA driver and GPU\n");
 		return 1;
 	}
-	chunk = chunk_bytes;
-	njobs = nfiles;
-	jobs = calloc((size_t)nfiles, sizeof *jobs);
-	piece_start = calloc((size_t)nfiles + 1, sizeof *piece_start);
-	for (int i = 0; i < nfiles; i++) {
-		struct stat st;
-		jobs[i].path = files[i];
-		jobs[i].fd = open(files[i], O_RDONLY);
-		if (jobs[i].fd < 0 || fstat(jobs[i].fd, &st) != 0) {
-			fprintf(stderr, "ceiling: %s: %s\n", files[i], strerror(errno));
-			return 1;
-		}
-		jobs[i].size = st.st_size;
-		piece_start[i + 1] =
-		        piece_start[i] + (st.st_size + (long long)chunk - 1) / (long long)chunk;
-	}
+	if (open_files(chunk_bytes, nfiles, files) != 0)
+		return 1;
 	struct rc_thread *t = calloc((size_t)threads, sizeof *t);
 	pthread_t *th = calloc((size_t)threads, sizeof *th);
 	hcu_deviceptr dev;
