@@ -1,8 +1,11 @@
 # hoist - plain GNU Makefile.
 #   make                build/libhoist.so, build/libhoist.a, build/hoist
-#   make check          every test: the install test, the Python suite, then the C runner
-#                       (unit, end-to-end and differential tests); TESTS="NAME..." runs only
-#                       those runner tests
+#   make check          every test: the install test, the fake CUDA driver's self-test,
+#                       the Python suite, then the C runner (unit, end-to-end and
+#                       differential tests) against the fake driver; TESTS="NAME..."
+#                       runs only those runner tests; CUDA_DRIVER=system uses the
+#                       system's driver instead (a GPU machine); check-no-driver and
+#                       check-no-gpu run them as on machines without a driver or GPU
 #   make python         the Python extension in place (python/hoist/_hoist.abi3.so)
 #   make python-check   the Python suite alone (python/tests)
 #   make install-check  the install test alone (tests/install_test.sh)
@@ -10,6 +13,9 @@
 #   make tsan           the tests under ThreadSanitizer (build-tsan/)
 #   make fuzz           libFuzzer on the header parser for FUZZ_SECONDS (clang)
 #   make bench          benchmarks (bench/README.md)
+#   make bench-stream   the stream's speed model on the fake CUDA driver (bench/README.md)
+#   make gpu-dry-run    bench/gpu/run.sh against the fake driver (no GPU needed)
+#   make fakecuda       the strict fake CUDA driver the tests load (tests/fakecuda)
 #   make format         clang-format every C file
 #   make format-check   name the C files clang-format would change, changing none
 #   make install        hoist, include/*.h, libhoist.a, libhoist.so.X.Y.Z and its links,
@@ -18,6 +24,7 @@
 #   make uninstall      remove exactly what install puts there
 CC ?= cc
 BUILD ?= build
+include tests/fakecuda/fakecuda.mk
 OPT ?= -O2 -g
 SAN ?=
 # Each compile writes a .d file next to its object naming the headers it read (-MP
@@ -101,7 +108,32 @@ TEST_CACHE = $(CURDIR)/$(BUILD)/test-cache
 # plain build only (a sanitizer's runtime would have to be preloaded into Python).
 CHECK_PYTHON = $(if $(TESTS)$(SAN),,python-check)
 
-check: all $(BUILD)/hoist_test $(if $(CHECK_PYTHON),$(PY_EXT))
+# The C runner's tests load the strict fake CUDA driver and NVML (tests/fakecuda), built
+# with the same sanitizer, unless CUDA_DRIVER=system: then the system's driver, if
+# any (a GPU machine: `make check CUDA_DRIVER=system`).
+CUDA_DRIVER ?= fake
+ifeq ($(CUDA_DRIVER),fake)
+TEST_DRIVER_ENV = HOIST_CUDA_LIBRARY=$(FAKECUDA_LIB) HOIST_NVML_LIBRARY=$(FAKENVML_LIB)
+TEST_DRIVER_DEPS = $(FAKECUDA_LIB) $(FAKENVML_LIB)
+else ifneq ($(CUDA_DRIVER),system)
+$(error CUDA_DRIVER=$(CUDA_DRIVER): expected fake or system)
+endif
+
+# The runner's tests on the two other kinds of machine a user may have: no CUDA driver
+# at all, and a driver without a GPU (the fake with no devices, standing for a system
+# driver: its knob tests skip as on a real one).
+.PHONY: check-no-driver check-no-gpu
+check-no-driver: all $(BUILD)/hoist_test
+	@rm -rf $(TEST_CACHE) && mkdir -p $(TEST_CACHE)
+	XDG_CACHE_HOME=$(TEST_CACHE) HOIST_CUDA_LIBRARY=/nonexistent/libcuda.so.1 \
+		HOIST_BIN=$(BUILD)/hoist ./$(BUILD)/hoist_test $(TESTS)
+check-no-gpu: all $(BUILD)/hoist_test $(FAKECUDA_LIB) $(FAKENVML_LIB)
+	@rm -rf $(TEST_CACHE) && mkdir -p $(TEST_CACHE)
+	XDG_CACHE_HOME=$(TEST_CACHE) HOIST_CUDA_LIBRARY=$(FAKECUDA_LIB) \
+		HOIST_NVML_LIBRARY=$(FAKENVML_LIB) FAKECUDA_DEVICES=0 HOIST_TEST_FAKE_AS_SYSTEM=1 \
+		HOIST_BIN=$(BUILD)/hoist ./$(BUILD)/hoist_test $(TESTS)
+
+check: all $(BUILD)/hoist_test $(TEST_DRIVER_DEPS) $(FAKECUDA_SELFTEST) $(if $(CHECK_PYTHON),$(PY_EXT))
 ifeq ($(TESTS),)
 	@if $(INSTALL_TEST) > $(BUILD)/install_test.log 2>&1; then \
 		tail -n 1 $(BUILD)/install_test.log; \
@@ -110,12 +142,19 @@ ifeq ($(TESTS),)
 		echo "install_test: FAILED (make install-check to rerun it; log in $(BUILD)/install_test.log)"; \
 		exit 1; \
 	fi
+	@if $(FAKECUDA_SELFTEST) $(FAKECUDA_LIB) $(FAKENVML_LIB) > $(BUILD)/fakecuda_selftest.log 2>&1; then \
+		tail -n 1 $(BUILD)/fakecuda_selftest.log; \
+	else \
+		cat $(BUILD)/fakecuda_selftest.log; \
+		echo "fakecuda-selftest: FAILED (log in $(BUILD)/fakecuda_selftest.log)"; \
+		exit 1; \
+	fi
 endif
 	@rm -rf $(TEST_CACHE) && mkdir -p $(TEST_CACHE)
 ifneq ($(CHECK_PYTHON),)
 	@XDG_CACHE_HOME=$(TEST_CACHE) $(MAKE) --no-print-directory python-check
 endif
-	XDG_CACHE_HOME=$(TEST_CACHE) HOIST_BIN=$(BUILD)/hoist ./$(BUILD)/hoist_test $(TESTS)
+	XDG_CACHE_HOME=$(TEST_CACHE) $(TEST_DRIVER_ENV) HOIST_BIN=$(BUILD)/hoist ./$(BUILD)/hoist_test $(TESTS)
 
 install-check: all
 	$(INSTALL_TEST)
@@ -227,6 +266,20 @@ bench-tools: $(BUILD)/ceiling
 bench-verify: all bench-tools
 	./bench/verify.sh
 
+# A speed model of the stream into one GPU, on the fake driver (bench/bench_stream.c).
+$(BUILD)/bench_stream: bench/bench_stream.c $(BUILD)/libhoist.a
+	$(CC) $(CFLAGS_ALL) $(DEPFLAGS) -o $@ $< $(BUILD)/libhoist.a $(LDLIBS_ALL)
+
+BENCH_STREAM_RUNS ?= 3
+.PHONY: bench-stream gpu-dry-run
+bench-stream: $(BUILD)/bench_stream $(FAKECUDA_LIB)
+	HOIST_CUDA_LIBRARY=$(FAKECUDA_LIB) ./$(BUILD)/bench_stream $(BENCH_STREAM_RUNS)
+
+# bench/gpu/run.sh against the fake driver and a small checkpoint: a check of the
+# script where there is no GPU (bench/README.md).
+gpu-dry-run: fakecuda
+	HOIST_GPU_DRY_RUN=1 OUT=$(BUILD)/gpu-dry-run bash bench/gpu/run.sh
+
 # Open speed: a 100,000-tensor checkpoint, 4 shards and an index (bench/bench_open.c).
 $(BUILD)/bench_open: bench/bench_open.c $(BUILD)/libhoist.a
 	$(CC) $(CFLAGS_ALL) $(DEPFLAGS) -o $@ $< $(BUILD)/libhoist.a $(LDLIBS_ALL)
@@ -237,7 +290,7 @@ bench-open: $(BUILD)/bench_open
 	./$(BUILD)/bench_open
 
 DEPS := $(LIB_OBJ:.o=.d) $(TOOL_OBJ:.o=.d) $(TEST_OBJ:.o=.d) \
-	$(addprefix $(BUILD)/,cuda_abi_check.d bench_plan.d bench_open.d ceiling.d)
+	$(addprefix $(BUILD)/,cuda_abi_check.d bench_plan.d bench_open.d bench_stream.d ceiling.d)
 -include $(DEPS)
 
 # The Python extension, in place for the tests (python/hoist/_hoist.abi3.so): the

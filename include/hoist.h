@@ -31,6 +31,15 @@
  *  - The library never writes to stdout or stderr: notices reach the log callback.
  *  - Unstable calls for tests and demos (the simulated accelerator, synthetic
  *    checkpoints, fault injection) are in hoist_testing.h, not here.
+ *
+ * The CUDA driver is loaded at run time, on first use: the library named by the
+ * environment variable HOIST_CUDA_LIBRARY (for tests, which point it at the fake
+ * driver in tests/fakecuda, and for unusual installs), else "libcuda.so.1" as the
+ * dynamic linker finds it; NVML (free GPU memory, read without creating a CUDA
+ * context) likewise from HOIST_NVML_LIBRARY, else "libnvidia-ml.so.1". hoist uses each
+ * GPU's primary context (the one the CUDA runtime and PyTorch share), holds a
+ * reference on it only while a model, a warm-up or a pinned arena needs it, and never
+ * changes the calling thread's current context.
  */
 #ifndef HOIST_H
 #define HOIST_H
@@ -156,9 +165,13 @@ struct hoist_device_info {
 };
 
 /* Lists the devices of `kind` present now into out[0 .. cap), *count of them (cpu:
- * one; sim: as opt->sim says; cuda: through the driver). opt may be NULL.
+ * one; sim: as opt->sim says; cuda: through the driver, without creating a CUDA
+ * context: free memory comes from NVML, or, where NVML is absent, from the context of
+ * the GPUs opt->device targets). opt may be NULL.
  * Errors: HOIST_ERR_NO_DEVICE when the kind's driver does not load or finds no
- * device (the message says which), HOIST_ERR_INVALID for disk. */
+ * device (the message says which), HOIST_ERR_DEVICE when the CUDA driver loads but
+ * cannot use its GPUs (the message names cuInit's error, e.g.
+ * CUDA_ERROR_SYSTEM_NOT_READY), HOIST_ERR_INVALID for disk. */
 enum hoist_status hoist_device_list(enum hoist_device_kind kind, const struct hoist_options *opt,
                                     struct hoist_device_info *out, size_t cap, size_t *count);
 
@@ -244,10 +257,33 @@ enum hoist_offload_room {
 	HOIST_ROOM_LARGEST_UNIT = 1,
 };
 
+/* Where a load to a GPU takes a chunk's bytes from (options.source).
+ *  - pread: reader threads pread the files into a ring of pinned staging buffers
+ *    (CPU copies out of the page cache), the GPU copies from there.
+ *  - register: each chunk's window of the memory-mapped file is registered with the
+ *    driver (cuMemHostRegister, read-only) and the GPU copies straight from the page
+ *    cache (registering faults in pages that are not resident); the window is
+ *    unregistered, then unmapped, once its copy has landed. Every reader registers,
+ *    two windows at a time each; a chunk that finds no window free is pread.
+ *    HOIST_ERR_INVALID where a target GPU lacks read-only registration.
+ *  - auto: register windows whose pages are all resident now (mincore), on two of
+ *    the readers, beside pread for the rest, where the GPU supports read-only
+ *    registration (CU_DEVICE_ATTRIBUTE_READ_ONLY_HOST_REGISTER_SUPPORTED); else, or
+ *    once a registration fails, pread. Converting chunks, O_DIRECT reads and host or sim
+ *    targets always use pread. The report says which moved how many bytes. */
+enum hoist_source {
+	HOIST_SOURCE_AUTO = 0,
+	HOIST_SOURCE_PREAD = 1,
+	HOIST_SOURCE_REGISTER = 2,
+};
+
+/* Starting early: see hoist_warmup_start. */
+struct hoist_warmup;
+
 struct hoist_options {
 	/* Target: "cuda:0", "cuda" (every GPU), "cpu", "sim:0", "sim". NULL: every GPU
-	 * if a CUDA driver and GPU are present, else cpu (with a notice). Read by
-	 * hoist_plan_create. */
+	 * if a CUDA driver and GPU are present, else cpu (with a notice; a warning where
+	 * a driver is present but cannot use its GPUs). Read by hoist_plan_create. */
 	const char *device;
 	/* Placement strategy: NULL or "auto", "balanced", "sequential", or the path of a
 	 * JSON file mapping module / tensor-name prefixes to devices (accelerate's form).
@@ -268,7 +304,7 @@ struct hoist_options {
 	enum hoist_host_memory host_memory;
 	/* The stream, read by hoist_model_load: */
 	unsigned threads;       /* reader threads; 0: min(16, 2 x cores) */
-	uint64_t chunk_bytes;   /* read unit; 0: 32 MiB */
+	uint64_t chunk_bytes;   /* read unit; 0: 32 MiB (at most staging_bytes / 2 / threads) */
 	uint64_t staging_bytes; /* staging ring in total; 0: 256 MiB */
 	int direct;             /* non-zero: O_DIRECT reads (cold storage) */
 	hoist_progress_fn progress;
@@ -287,6 +323,14 @@ struct hoist_options {
 	 * units and their execution order, one unit per line (see "Planning in detail"). */
 	const char *module_order;
 	enum hoist_offload_room offload_room; /* read by hoist_plan_create */
+	/* Where a load to a GPU takes bytes from: pread into pinned staging, or the page
+	 * cache itself, registered with the driver (see enum hoist_source). Read by
+	 * hoist_model_load. */
+	enum hoist_source source;
+	/* The slow first steps of a load, started early (hoist_warmup_start): read by
+	 * hoist_model_load, which waits for them and takes over what they made. NULL:
+	 * none. */
+	struct hoist_warmup *warmup;
 };
 
 /* ------------------------------------------------------------------------------ */
@@ -465,7 +509,8 @@ struct hoist_placement {
  * opt->device_map and with a single target device, everything goes to that device.
  * The plan borrows ckpt, which must outlive it.
  * Errors: HOIST_ERR_INVALID (a bad option or map file), HOIST_ERR_NO_DEVICE (a GPU
- * was asked for explicitly and none is present), HOIST_ERR_NO_SPACE (the message
+ * was asked for explicitly and none is present), HOIST_ERR_DEVICE (a GPU was asked
+ * for and the driver cannot use its GPUs), HOIST_ERR_NO_SPACE (the message
  * lists what did not fit and by how much), HOIST_ERR_NOMEM. */
 enum hoist_status hoist_plan_create(const struct hoist_checkpoint *ckpt,
                                     const struct hoist_options *opt, struct hoist_plan **out);
@@ -551,7 +596,9 @@ enum hoist_status hoist_plan_print_json(const struct hoist_plan *plan, FILE *out
  *    A tensor no key covers is HOIST_ERR_INVALID. */
 
 /* A one-line notice about the plan (e.g. "no GPU (...): every tensor planned for cpu"),
- * or NULL; also sent to the log callback at HOIST_LOG_NOTICE. Borrowed from the plan. */
+ * or NULL; also sent to the log callback at HOIST_LOG_NOTICE, or HOIST_LOG_WARNING for
+ * "GPUs present but unusable (...): every tensor planned for cpu". Borrowed from the
+ * plan. */
 const char *hoist_plan_notice(const struct hoist_plan *plan);
 
 /* Predicted seconds to load by this plan: from this machine's figures where hoist
@@ -586,15 +633,18 @@ struct hoist_model_device {
 };
 
 /* Loads the plan's checkpoint as the plan says (devices, offsets, dtype), with opt's
- * stream settings (threads, chunk_bytes, staging_bytes, direct, host_memory,
- * progress, landed, log, sim). Either every tensor lands and HOIST_OK is returned, or
- * nothing stays allocated (but what the landed callback kept references to) and an
- * error is returned. Host memory "mmap" views are private: a write goes to the
- * process's own copy of the page, never to the file. The plan may be freed after the
- * call; the checkpoint must outlive the model.
+ * stream settings (threads, chunk_bytes, staging_bytes, direct, host_memory, source,
+ * warmup, progress, landed, log, sim). The staging ring holds at least two chunks per
+ * reader: where staging_bytes cannot, the chunk is cut (256 MiB and 16 readers:
+ * 8 MiB). Either every tensor lands and HOIST_OK is returned, or nothing stays
+ * allocated (but what the landed callback kept references to) and an error is
+ * returned. Host memory "mmap" views are private: a write goes to the process's own
+ * copy of the page, never to the file. The plan may be freed after the call; the
+ * checkpoint must outlive the model.
  * Errors: any of the above; HOIST_ERR_INVALID for host memory "mmap" with a plan that
- * converts a tensor it puts on cpu; HOIST_ERR_DEVICE names the driver error; HOIST_ERR_NO_SPACE
- * when a device has less memory than the plan assumed; HOIST_ERR_CANCELLED when the progress
+ * converts a tensor it puts on cpu; HOIST_ERR_DEVICE names the driver error;
+ * HOIST_ERR_NO_SPACE when a device has less memory than the plan assumed, or
+ * page-locked host memory runs out; HOIST_ERR_CANCELLED when the progress (or landed)
  * callback asked to stop. */
 enum hoist_status hoist_model_load(const struct hoist_plan *plan, const struct hoist_options *opt,
                                    struct hoist_model **out);
@@ -630,6 +680,24 @@ enum hoist_status hoist_model_read_at(const struct hoist_model *model, size_t in
  * the model is freed. Errors as hoist_model_read, plus HOIST_ERR_NO_SPACE. */
 enum hoist_status hoist_model_fetch(struct hoist_model *model, size_t index,
                                     struct hoist_device device, struct hoist_tensor *out);
+
+/* ------------------------------------------------------------------------------ */
+/* Starting early (appended in 0.2, issue 8): the slow first steps of a load to GPUs,  */
+/* on a thread of their own while the caller opens the checkpoint and plans.        */
+
+/* Starts, on a thread of its own, what a load by opt does first on the GPUs
+ * opt->device names (every GPU for NULL or "cuda"; nothing for cpu, sim or disk):
+ * loading the CUDA driver, opening each GPU (its primary context retained, its copy
+ * streams made), and pinning a staging ring for opt's threads, chunk_bytes and
+ * staging_bytes. Returns at once. Pass it as options.warmup to hoist_model_load,
+ * which waits for it, takes over the GPUs it opened and borrows its ring. The caller
+ * owns it: hoist_warmup_free joins the thread and frees what no load took (the ring
+ * included, so free it only after every load that borrowed the ring has returned;
+ * a program about to exit may leave it, and a loaded model, to process exit).
+ * Failures of the steps themselves are not reported: the load meets them again and
+ * says what failed. Errors: HOIST_ERR_NOMEM (no memory or no thread). */
+enum hoist_status hoist_warmup_start(const struct hoist_options *opt, struct hoist_warmup **out);
+void hoist_warmup_free(struct hoist_warmup *warmup);
 
 /* ------------------------------------------------------------------------------ */
 /* The timing report of a load.                                                    */
@@ -671,6 +739,10 @@ struct hoist_report {
 	int mapped;             /* non-zero: host tensors are views of the mapped files */
 	enum hoist_dtype dtype; /* the conversion target; 0: none */
 	const char *note;       /* e.g. why O_DIRECT was not used; "" for none */
+	/* ---- appended in 0.2: bytes by source (options.source) ---- */
+	uint64_t pread_bytes;      /* read by the readers (pread) */
+	uint64_t registered_bytes; /* copied by a GPU straight from the page cache */
+	size_t registered_chunks;  /* windows registered for that */
 };
 
 /* The load's report, borrowed from the model. */

@@ -6,11 +6,13 @@
 #   tests:  python3 with numpy and torch (CPU), its headers and setuptools from Debian (the
 #           extension); from PyPI, in a venv that sees the system packages (.venv, ignored
 #           by git): safetensors, and transformers and accelerate at the versions the
-#           Python tests pin; groff-base (the install test renders the man page)
+#           Python tests pin; groff-base (the install test renders the man page); shellcheck
+#           (a test checks bench/gpu/*.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PKGS=(build-essential make clang clang-format libjansson-dev libxxhash-dev libssl-dev pkg-config groff-base
+      shellcheck
       python3 python3-dev python3-venv python3-numpy python3-torch python3-setuptools
       python3-wheel python3-packaging)
 missing=()

@@ -20,6 +20,7 @@
 #include "model.h"
 #include "report.h"
 #include "stream.h"
+#include "warmup.h"
 
 #include <errno.h>
 #include <stdatomic.h>
@@ -65,7 +66,8 @@ struct hoist_model {
 	size_t nshards;
 	struct fetched *fetched;
 	size_t nfetched, fcap;
-	uint8_t *landed; /* per tensor, during a load with a landed callback: reported */
+	uint8_t *landed;           /* per tensor, during a load with a landed callback: reported */
+	struct hoist_warmup *warm; /* options.warmup, during the load only */
 	struct hoist__report report;
 };
 
@@ -138,7 +140,10 @@ static enum hoist_status add_dev(struct hoist_model *m, struct hoist_device devi
 	memset(d, 0, sizeof *d);
 	d->device = device;
 	if (device.kind != HOIST_DEVICE_DISK) {
-		enum hoist_status st = hoist__device_open(device, &m->opt, &d->dev);
+		/* a GPU the warm-up opened is taken over, context, streams and all */
+		d->dev = hoist__warmup_take(m->warm, device);
+		enum hoist_status st =
+		        d->dev ? HOIST_OK : hoist__device_open(device, &m->opt, &d->dev);
 		if (st != HOIST_OK)
 			return st;
 	}
@@ -419,7 +424,9 @@ static enum hoist_status make_job(struct hoist_model *m, const struct hoist_opti
 	        .threads = opt->threads,
 	        .chunk_bytes = opt->chunk_bytes,
 	        .staging_bytes = opt->staging_bytes,
+	        .source = opt->source,
 	};
+	hoist__warmup_ring(m->warm, &b->job.staging, &b->job.staging_size, &b->job.staging_how);
 	return HOIST_OK;
 }
 
@@ -482,6 +489,8 @@ enum hoist_status hoist_model_load(const struct hoist_plan *plan,
 	m->opt.progress_arg = NULL;
 	m->opt.log = NULL;
 	m->opt.log_arg = NULL;
+	m->warm = opt->warmup; /* only while loading: it may go before the model */
+	m->opt.warmup = NULL;
 	if (opt->sim) {
 		m->sim = *opt->sim;
 		m->opt.sim = &m->sim;
@@ -564,6 +573,7 @@ out:
 	if (m) {
 		hoist__free(m->landed);
 		m->landed = NULL;
+		m->warm = NULL;
 	}
 	if (st != HOIST_OK) {
 		hoist_model_free(m);

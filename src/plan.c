@@ -792,9 +792,20 @@ static enum hoist_status strategy_devices(struct hoist_plan *p, struct hoist__ma
 			return hoist__error(m->gpu_status, "%s: %s",
 			                    m->gpu_kind == HOIST_DEVICE_SIM ? "sim" : "cuda",
 			                    m->gpu_error);
-		} else {
+		} else if (m->gpu_status == HOIST_ERR_DEVICE) {
+			/* A driver that cannot use its GPUs: a broken GPU machine, said loudly
+			 * (a warning) before the load goes on to cpu. */
+			p->notice_level = HOIST_LOG_WARNING;
 			snprintf(p->notice, sizeof p->notice,
-			         "no GPU (%s): every tensor planned for cpu", m->gpu_error);
+			         "GPUs present but unusable (%s): every tensor planned for cpu",
+			         m->gpu_error);
+		} else {
+			const char *why = m->gpu_error;
+			if (strncmp(why, "no CUDA GPU: ", 13) == 0)
+				why += 13;
+			p->notice_level = HOIST_LOG_NOTICE;
+			snprintf(p->notice, sizeof p->notice,
+			         "no GPU (%s): every tensor planned for cpu", why);
 		}
 		if (st != HOIST_OK)
 			return st;
@@ -997,7 +1008,7 @@ enum hoist_status hoist_plan_create(const struct hoist_checkpoint *ckpt,
 	if (st != HOIST_OK)
 		goto out;
 	if (p->notice[0])
-		hoist__log(opt->log, opt->log_arg, HOIST_LOG_NOTICE, "%s", p->notice);
+		hoist__log(opt->log, opt->log_arg, p->notice_level, "%s", p->notice);
 	p->seconds = hoist__now() - t0;
 	*out = p;
 	p = NULL;

@@ -81,6 +81,7 @@ struct hoist_plan {
 	double copy_bw;        /* host -> device copy bandwidth assumed for GPUs */
 	double warm_s, cold_s; /* predicted load seconds */
 	char notice[512];
+	enum hoist_log_level notice_level; /* NOTICE; WARNING for GPUs present but unusable */
 	/* What the accessors return, filled once the plan is made. */
 	struct hoist_plan_device pub_dev[HOIST_MAX_DEVICES + 2];
 	struct hoist_placement *placements;     /* per tensor */

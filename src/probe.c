@@ -677,36 +677,20 @@ static enum hoist_status copies(struct hoist__dev *dev, uint64_t daddr, uint64_t
 static enum hoist_status measure_register(struct run *r, struct hoist__dev *dev, uint64_t daddr,
                                           uint64_t dsize, const char *gpu_name)
 {
-	struct cuda_extra x;
 	struct hoist_device gpu = dev->device;
-	hcu_device cudev;
-	int supported = 0;
 	enum hoist_status st = HOIST_OK;
-	if (!cuda_extra_open(&x))
-		return skip(r, HOIST_LINK_REGISTER, "no CUDA driver loaded");
-	hcu_result cr = HCU_ERROR_NOT_SUPPORTED;
-	if (!x.device_get || !x.attribute || !x.reg || !x.unreg ||
-	    (cr = x.device_get(&cudev, gpu.index)) != HCU_SUCCESS ||
-	    (cr = x.attribute(&supported, HCU_DEVICE_ATTRIBUTE_READ_ONLY_HOST_REGISTER_SUPPORTED,
-	                      cudev)) != HCU_SUCCESS) {
-		st = skip(r, HOIST_LINK_REGISTER, "cuda:%d: the driver cannot say (%s)", gpu.index,
-		          cu_name(&x, cr));
-		goto out;
-	}
-	if (!supported) {
-		st = skip(r, HOIST_LINK_REGISTER,
-		          "cuda:%d: the driver registers no read-only memory "
-		          "(READ_ONLY_HOST_REGISTER_SUPPORTED is 0)",
-		          gpu.index);
-		goto out;
-	}
+	if (!dev->ops->host_register || !dev->registers)
+		return skip(r, HOIST_LINK_REGISTER,
+		            "cuda:%d: the driver registers no read-only memory "
+		            "(READ_ONLY_HOST_REGISTER_SUPPORTED is 0)",
+		            gpu.index);
 	int fd = hoist__open(r->paths[0], O_RDONLY);
 	struct stat fst;
 	if (fd < 0 || fstat(fd, &fst) != 0) {
 		st = hoist__error(HOIST_ERR_IO, "%s: cannot open: %s", r->paths[0],
 		                  strerror(errno));
 		hoist__close(fd);
-		goto out;
+		return st;
 	}
 	size_t len =
 	        (size_t)HOIST__MIN((uint64_t)fst.st_size & ~(uint64_t)(HUGE - 1), r->sample_bytes);
@@ -714,24 +698,20 @@ static enum hoist_status measure_register(struct run *r, struct hoist__dev *dev,
 		hoist__close(fd);
 		st = skip(r, HOIST_LINK_REGISTER, "%s: too small a file to register (%zu bytes)",
 		          r->paths[0], len);
-		goto out;
+		return st;
 	}
 	void *p = mmap(NULL, len, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, 0);
 	hoist__close(fd);
 	if (p == MAP_FAILED) {
-		st = hoist__error(HOIST_ERR_IO, "%s: cannot map: %s", r->paths[0], strerror(errno));
-		goto out;
+		return hoist__error(HOIST_ERR_IO, "%s: cannot map: %s", r->paths[0],
+		                    strerror(errno));
 	}
-	/* The backend binds the device's context on every call: synchronize makes it
-	 * current on this thread for the registration. */
-	st = dev->ops->synchronize(dev);
 	double t0 = hoist__now();
-	cr = st == HOIST_OK ? x.reg(p, len, HCU_MEMHOSTREGISTER_READ_ONLY) : HCU_SUCCESS;
+	st = dev->ops->host_register(dev, p, len);
 	double t_reg = hoist__now() - t0;
-	if (st == HOIST_OK && cr != HCU_SUCCESS) {
-		st = skip(r, HOIST_LINK_REGISTER, "cuda:%d: cuMemHostRegister_v2(READ_ONLY): %s",
-		          gpu.index, cu_name(&x, cr));
-	} else if (st == HOIST_OK) {
+	if (st != HOIST_OK) {
+		st = skip(r, HOIST_LINK_REGISTER, "%s", hoist_errmsg());
+	} else {
 		struct hoist__figure f;
 		figure_set(&f, HOIST_LINK_REGISTER, gpu, len, t_reg, 1, gpu_name);
 		st = keep(r, &f);
@@ -747,11 +727,9 @@ static enum hoist_status measure_register(struct run *r, struct hoist__dev *dev,
 			st = keep(r, &f);
 		}
 		dev->ops->synchronize(dev);
-		x.unreg(p);
+		dev->ops->host_unregister(dev, p);
 	}
 	munmap(p, len);
-out:
-	cuda_extra_close(&x);
 	return st;
 }
 

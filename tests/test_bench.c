@@ -3,6 +3,7 @@
  * file system, a damaged file, a load held against its prediction, and the GPU links
  * against the fake driver (with a GPU, and with none). Asserts contents, never
  * timings: figures are checked for presence and for the arithmetic made of them. */
+#include "fakecuda_check.h"
 #include "test.h"
 #include "fixtures.h"
 
@@ -75,6 +76,7 @@ static double rel(double a, double b)
 
 TEST_TIMEOUT(bench_measures_keeps_and_plans_predict_from_it, 120)
 {
+	test_cuda_absent(); /* the GPU links' reasons below are a machine's without a driver */
 	const char *cache = own_cache();
 	const char *dir = synth(0.02, 3);
 	char *out;
@@ -473,10 +475,9 @@ TEST_TIMEOUT(bench_gpu_links_against_the_fake_driver, 120)
 	              "FAKECUDA_FAIL_HOST_REGISTER=1 %s bench 2>&1",
 	              fake, test_hoist_bin());
 	CHECK_EQ_INT(rc, 0);
-	CHECK(strstr(out, "pinned -> device: cuda:0: cuMemAlloc_v2("));
+	CHECK(strstr(out, "pinned -> device: cuda:0: out of device memory: cuMemAlloc_v2("));
 	CHECK(strstr(out, "CUDA_ERROR_OUT_OF_MEMORY"));
-	CHECK(strstr(out, "registration: cuda:1: cuMemHostRegister_v2(READ_ONLY): "
-	                  "CUDA_ERROR_OUT_OF_MEMORY"));
+	CHECK(strstr(out, "registration: cuda:1: cuMemHostRegister_v2: CUDA_ERROR_OUT_OF_MEMORY"));
 	CHECK(strstr(out, "  pinned -> cuda:1 "));
 	CHECK(!strstr(out, "VIOLATION"));
 	free(out);
@@ -485,7 +486,7 @@ TEST_TIMEOUT(bench_gpu_links_against_the_fake_driver, 120)
 	rc = test_run(&out, "LD_LIBRARY_PATH=%s FAKECUDA_DEVICES=0 %s bench 2>&1", fake,
 	              test_hoist_bin());
 	CHECK_EQ_INT(rc, 0);
-	CHECK(strstr(out, "not measured:\n  pinned -> device: no CUDA GPU (cuInit: "
-	                  "CUDA_ERROR_NO_DEVICE)"));
+	CHECK(strstr(out, "not measured:\n  pinned -> device: no CUDA GPU: cuInit: "
+	                  "CUDA_ERROR_NO_DEVICE"));
 	free(out);
 }

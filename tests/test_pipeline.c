@@ -81,7 +81,9 @@ TEST_TIMEOUT(load_generated_multishard, 120)
 	        .device = "sim:0", .chunk_bytes = 1 << 20, .staging_bytes = 100000};
 	struct hoist_model *m;
 	CHECK_OK(test_load(ck, &opt, &m));
-	CHECK_EQ_INT(hoist_model_report(m)->staging_slots, 2);
+	/* the chunk gives way so that the ring holds two per reader, within the budget */
+	CHECK(hoist_model_report(m)->staging_slots >= 2);
+	CHECK(hoist_model_report(m)->chunk_bytes * hoist_model_report(m)->staging_slots <= 100000);
 	check_gen(m, ck);
 	hoist_model_free(m);
 	hoist_checkpoint_close(ck);

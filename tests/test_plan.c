@@ -1,6 +1,7 @@
 /* test_plan.c - the planner: single targets, strategies, explicit maps, budgets,
  * errors, printing, `hoist plan`, and accelerate's decisions on the real 7B layout
  * (tests/data/device-maps/qwen2-vl-7b-accelerate.json) as an oracle. */
+#include "fakecuda_check.h"
 #include "test.h"
 #include "fixtures.h"
 
@@ -322,6 +323,7 @@ TEST(plan_single_cpu_no_space_and_disk_target)
 
 TEST(plan_cuda_explicit_without_driver_is_no_device)
 {
+	test_cuda_absent(); /* the fake driver of `make check` too */
 	if (cuda_present())
 		SKIP("a CUDA driver and GPU are present: the no-driver paths cannot be reached");
 	struct hoist_checkpoint *c = mixed_ckpt();
@@ -345,6 +347,7 @@ TEST(plan_cuda_explicit_without_driver_is_no_device)
 
 TEST(plan_cpu_fallback_notice_when_device_unset)
 {
+	test_cuda_absent(); /* the fake driver of `make check` too */
 	if (cuda_present())
 		SKIP("a CUDA driver and GPU are present: no fallback to cpu happens");
 	struct hoist_checkpoint *c = mixed_ckpt();

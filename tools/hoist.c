@@ -26,7 +26,10 @@ const struct cli_command cli_commands[] = {
          "terminal; Ctrl-C stops the load and frees everything.\n"
          "  --verify            read every tensor back and compare it with the synthetic\n"
          "                      content (checkpoints written by `hoist synth`; any other\n"
-         "                      checkpoint: `hoist verify`)\n",
+         "                      checkpoint: `hoist verify`)\n"
+         "  --source S          pread | register | auto: where copies to a GPU take their\n"
+         "                      bytes from (pinned staging, or the page cache registered\n"
+         "                      with the driver; default auto)\n",
          NULL, CLI_JSON | CLI_PLAN | CLI_LOAD, "PATH", cmd_load},
         {"verify", "PATH [OPTIONS] [--sha256] [--manifest FILE] [--json]",
          "load, then check every tensor where it landed against the files",
