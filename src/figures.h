@@ -11,7 +11,7 @@
 #include "base.h"
 
 /* The assumptions where a link was not measured: the figures of one H200 machine
- * (tests/data/README.md), the same as plan.h's HOIST__BW_* (predict.c checks). */
+ * (tests/data/README.md), the same as plan_state.h's HOIST__BW_* (predict.c checks). */
 #define HOIST__ASSUMED_STORAGE 2.0e9 /* O_DIRECT, 16 readers */
 #define HOIST__ASSUMED_WARM 40.0e9   /* page cache -> host memory, 16 readers */
 #define HOIST__ASSUMED_COPY 55.0e9   /* pinned host -> GPU */

@@ -13,7 +13,8 @@
  * Arena offsets are assigned afterwards, per device, in checkpoint tensor order, each
  * a multiple of HOIST_ARENA_ALIGN: a device's arena is the sum of its tensors' sizes
  * rounded up to the alignment, which is also what the budgets are checked against. */
-#include "plan.h"
+#include "plan_order.h"
+#include "plan_state.h"
 #include "budget.h"
 #include "figures.h"
 #include "names.h"

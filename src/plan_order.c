@@ -8,7 +8,7 @@
  * model.*, visual.* after model.*) cross back and forth. */
 #include "json.h"
 #include "names.h"
-#include "plan.h"
+#include "plan_order.h"
 #include "source.h"
 
 #include <ctype.h>

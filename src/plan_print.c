@@ -2,7 +2,7 @@
  * runs of numbered layers, each with its device) and as one JSON object. */
 #include "json.h"
 #include "names.h"
-#include "plan.h"
+#include "plan_state.h"
 
 #include <inttypes.h>
 #include <stdio.h>

@@ -3,7 +3,7 @@
  * (hoist_model_shortfall): which link fell short, and by how much. */
 #include "budget.h"
 #include "figures.h"
-#include "plan.h"
+#include "plan_state.h"
 
 #include <string.h>
 
@@ -14,7 +14,7 @@
 _Static_assert((long long)HOIST__BW_COLD == (long long)HOIST__ASSUMED_STORAGE &&
                        (long long)HOIST__BW_WARM == (long long)HOIST__ASSUMED_WARM &&
                        (long long)HOIST__BW_COPY == (long long)HOIST__ASSUMED_COPY,
-               "figures.h and plan.h assume different bandwidths");
+               "figures.h and plan_state.h assume different bandwidths");
 
 /* The load by plan as hoist__predict sees it (the planner's own predict() does the
  * same from inside plan.c). */

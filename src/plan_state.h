@@ -1,9 +1,10 @@
 /*
- * plan.h - the plan as the planner's files share it (plan.c places, plan_print.c
- * prints). The rest of the library sees a plan through hoist.h only.
+ * plan_state.h - the plan as the planner's files share it (plan_order.c makes its units
+ * and their order, plan.c places them, plan_print.c and predict.c read the result). The
+ * rest of the library sees a plan through hoist.h only.
  */
-#ifndef HOIST_PLAN_H
-#define HOIST_PLAN_H
+#ifndef HOIST_PLAN_STATE_H
+#define HOIST_PLAN_STATE_H
 
 #include "base.h"
 
@@ -88,23 +89,7 @@ struct hoist_plan {
 	struct hoist_plan_unit_info *unit_info; /* per unit, in seq order */
 };
 
-/* ---- units and their order (plan_order.c) ---- */
-
-/* Replaces the plan's units by the caller's: req's units in its order, each tensor in
- * the unit whose prefix covering it is longest, skipped tensors in none; the tie
- * groups. Needs p->tbytes. Errors: HOIST_ERR_INVALID (a tensor no unit covers, a bad
- * tie group), HOIST_ERR_NOMEM. */
-enum hoist_status hoist__plan_request_units(struct hoist_plan *p,
-                                            const struct hoist_plan_request *req);
-/* The same from a module-order file. Errors: those, and HOIST_ERR_IO. */
-enum hoist_status hoist__plan_file_units(struct hoist_plan *p, const char *path);
-/* hoist's execution order of its own units (p->seq), and the tie group of
- * config.json's tie_word_embeddings. Errors: HOIST_ERR_NOMEM. */
-enum hoist_status hoist__plan_default_order(struct hoist_plan *p);
-/* The device changes along p->seq, and p->unit_info. Errors: HOIST_ERR_NOMEM. */
-enum hoist_status hoist__plan_publish_units(struct hoist_plan *p);
-
 /* "unlimited" for UINT64_MAX, else hoist_bytes_format. */
 char *hoist__plan_bytes(uint64_t bytes, char *buf, size_t size);
 
-#endif /* HOIST_PLAN_H */
+#endif /* HOIST_PLAN_STATE_H */
