@@ -36,7 +36,9 @@
 #include <time.h>
 #include <unistd.h>
 #include <xxhash.h>
-#if defined(__x86_64__) && defined(__has_include)
+/* HOIST_NO_XXH_DISPATCH: Debian's static libxxhash.a lacks the 64-bit dispatch entry
+ * points its shared library has (the static GPU-machine build, bench/gpu/prepare.sh). */
+#if defined(__x86_64__) && defined(__has_include) && !defined(HOIST_NO_XXH_DISPATCH)
 #if __has_include(<xxh_x86dispatch.h>)
 #include <xxh_x86dispatch.h>
 #define XXH_UPDATE XXH3_64bits_update_dispatch

@@ -4,8 +4,8 @@
 # which the session carries to the GPU machine, where nothing can be installed:
 #   .gpu/*.py, *.json   the shared GPU helpers (../shared/gpu: make_checkpoint.py,
 #                       peers.py, the 7B config)
-#   .gpu/debs/          libjansson-dev and libssl-dev (headers and static libraries),
-#                       fetched with apt-get download; run.sh unpacks them there with
+#   .gpu/debs/          libjansson-dev, libssl-dev and libxxhash-dev (headers and static
+#                       libraries), fetched with apt-get download; run.sh unpacks them with
 #                       dpkg -x into a private prefix and builds hoist from source
 #   .gpu/bin/           hoist, hoist_test and ceiling built here, statically linked
 #                       against those libraries: run.sh's fallback where the GPU
@@ -18,7 +18,7 @@ shared=${SHARED_GPU:-$root/../shared/gpu}
 mkdir -p .gpu/debs .gpu/bin
 cp "$shared"/*.py "$shared"/*.json .gpu/
 rm -f .gpu/debs/*.deb
-(cd .gpu/debs && apt-get download libjansson-dev libssl-dev)
+(cd .gpu/debs && apt-get download libjansson-dev libssl-dev libxxhash-dev)
 
 # The static build, from the packages just fetched (as run.sh builds there).
 prefix=$(mktemp -d /tmp/hoist-gpu-prefix.XXXXXX)
@@ -30,7 +30,7 @@ done
 # only the static libraries: the shared ones' links would point at packages not here
 find "$prefix" -name '*.so' -delete
 lib=$(dirname "$(find "$prefix" -name libjansson.a | head -n 1)")
-make -s -j"$(nproc)" BUILD="$build" CFLAGS="-I$prefix/usr/include -I$prefix/usr/include/x86_64-linux-gnu" \
+make -s -j"$(nproc)" BUILD="$build" CFLAGS="-I$prefix/usr/include -I$prefix/usr/include/x86_64-linux-gnu -DHOIST_NO_XXH_DISPATCH" \
 	LDFLAGS="-L$lib" "$build/hoist" "$build/hoist_test"
 cc -O2 -std=c11 -D_GNU_SOURCE -Isrc -o "$build/ceiling" bench/gpu/ceiling.c -ldl -pthread
 cp "$build/hoist" "$build/hoist_test" "$build/ceiling" .gpu/bin/

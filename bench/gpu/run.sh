@@ -125,7 +125,7 @@ if command -v cc >/dev/null && command -v make >/dev/null && ls .gpu/debs/*.deb 
 	find "$prefix" -name '*.so' -delete
 	lib=$(dirname "$(find "$prefix" -name libjansson.a | head -n 1)")
 	if plain build 180 make -j"$(nproc)" BUILD="$B" \
-		CFLAGS="-I$prefix/usr/include -I$prefix/usr/include/x86_64-linux-gnu" \
+		CFLAGS="-I$prefix/usr/include -I$prefix/usr/include/x86_64-linux-gnu -DHOIST_NO_XXH_DISPATCH" \
 		LDFLAGS="-L$lib" "$B/hoist" "$B/hoist_test" &&
 		plain build_ceiling 60 cc -O2 -std=c11 -D_GNU_SOURCE -Isrc -o "$B/ceiling" \
 			bench/gpu/ceiling.c -ldl -pthread; then
