@@ -86,10 +86,12 @@ void hoist_synth_fill(uint64_t seed, const char *name, uint64_t offset, void *bu
  * (struct hoist_sim_options) and the fake CUDA driver its knobs.                  */
 
 enum hoist_fault {
-	HOIST_FAULT_ALLOC,      /* an allocation returns NULL */
-	HOIST_FAULT_OPEN,       /* opening a file fails with the given errno */
-	HOIST_FAULT_READ,       /* a read fails with the given errno */
-	HOIST_FAULT_SHORT_READ, /* a read returns half of what was asked (at least 1 byte) */
+	HOIST_FAULT_ALLOC, /* an allocation returns NULL */
+	HOIST_FAULT_OPEN,  /* opening a file fails with the given errno */
+	HOIST_FAULT_READ,  /* a read fails with the given errno */
+	/* A read returns half of what was asked (at least 1 byte); from a file opened
+	 * with O_DIRECT, whole 4096-byte blocks of that half, as direct reads do. */
+	HOIST_FAULT_SHORT_READ,
 	/* An open or a read is interrupted by a signal before it starts (EINTR, as
 	 * without SA_RESTART); the wrappers retry it, so nothing fails. err is unused. */
 	HOIST_FAULT_EINTR,

@@ -12,6 +12,10 @@
 #include <time.h>
 #include <unistd.h>
 
+/* The block an injected short read of an O_DIRECT descriptor keeps whole (the
+ * alignment source.c's direct reads use). */
+#define SHORT_READ_BLOCK 4096u
+
 struct fault {
 	atomic_long countdown; /* calls left before the fault strikes; <= 0: disarmed */
 	atomic_bool sticky;
@@ -174,6 +178,18 @@ void *hoist__aligned_alloc(size_t alignment, size_t size)
 	return p;
 }
 
+/* What an injected short read returns: half, and from a descriptor opened with
+ * O_DIRECT whole blocks of it (direct reads end inside a block only at the end of the
+ * file), none when that leaves nothing. */
+static size_t short_count(int fd, size_t count)
+{
+	int fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || !(fl & O_DIRECT))
+		return count / 2;
+	size_t blocks = count / 2 / SHORT_READ_BLOCK * SHORT_READ_BLOCK;
+	return blocks ? blocks : count;
+}
+
 int hoist__open(const char *path, int flags)
 {
 	int fd;
@@ -198,7 +214,7 @@ ssize_t hoist__pread(int fd, void *buf, size_t count, uint64_t offset)
 	if (fault_strikes(HOIST_FAULT_READ) || read_at_strikes(fd, count, offset))
 		return -1;
 	if (count > 1 && fault_strikes(HOIST_FAULT_SHORT_READ))
-		count /= 2;
+		count = short_count(fd, count);
 	bool interrupted = fault_strikes(HOIST_FAULT_EINTR);
 	do {
 		if (interrupted) {
