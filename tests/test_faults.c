@@ -10,6 +10,7 @@
  *
  * The checkpoint: 2 shards of 10 tensors "layers.<N>.w<M>" (gen_checkpoint), tensors
  * 4, 9, 14 and 19 of about 800 KB, and a config.json. */
+#include "fakecuda/fakecuda.h"
 #include "fixtures.h"
 #include "resources.h"
 #include "test.h"
@@ -404,6 +405,95 @@ TEST(faults_sim_device_alloc_and_copy)
 	test_held_check(&before, "sim too small");
 	hoist_plan_free(plan);
 	sim_opt = (struct hoist_sim_options){0};
+	load_check_free(ck, &opt);
+	hoist_checkpoint_close(ck);
+}
+
+/* ---- device allocation, copy and pinned-memory failures (the fake CUDA driver) ---- */
+
+static struct fakecuda_api fake;
+
+/* Skips unless the CUDA driver that loads is the strict fake (tests/fakecuda; found
+ * through LD_LIBRARY_PATH), whose knobs inject the driver's failures. */
+static void need_fake(void)
+{
+	struct hoist_device_info info[4];
+	size_t n;
+	if (hoist_device_list(HOIST_DEVICE_CUDA, NULL, info, 4, &n) != HOIST_OK)
+		SKIP("%s", hoist_errmsg());
+	if (fakecuda_load("libcuda.so.1", &fake) != 0)
+		SKIP("the CUDA driver here is not the fake (tests/fakecuda): no faults to inject");
+}
+
+/* The fake holds nothing hoist allocated, and saw no breach of the driver's rules. */
+static void fake_holds_nothing(const char *when)
+{
+	struct fakecuda_counters c;
+	CHECK_EQ_INT(fake.counters_get(&c, sizeof c), 0);
+	if (c.violations)
+		FAIL("%s: %llu violations of the driver's rules, the first: %s", when, c.violations,
+		     c.messages[0]);
+	if (c.device[0].allocations_now || c.host_allocations_now || c.registrations_now ||
+	    c.streams_now || c.events_now)
+		FAIL("%s: the driver holds %llu device allocations, %llu host allocations, %llu "
+		     "registrations, %llu streams, %llu events",
+		     when, c.device[0].allocations_now, c.host_allocations_now, c.registrations_now,
+		     c.streams_now, c.events_now);
+}
+
+TEST(faults_cuda_alloc_copy_and_pinned_refused)
+{
+	need_fake();
+	struct hoist_checkpoint *ck = open_gen();
+	struct hoist_options opt = {.device = "cuda:0", .chunk_bytes = 65536, .threads = 3};
+	/* a first load brings up what the driver keeps for the process (its threads) */
+	load_check_free(ck, &opt);
+	fake_holds_nothing("after a load");
+	struct {
+		const char *knob, *value;
+		const char *needle;
+	} cases[] = {
+	        {"FAKECUDA_FAIL_ALLOC", "1", "cuMemAlloc_v2"},
+	        {"FAKECUDA_FAIL_HOST_ALLOC", "1", "cuMemHostAlloc"},
+	        {"FAKECUDA_FAIL_COPY_SUBMIT", "1", "CUDA_ERROR_UNKNOWN"},
+	        /* the third copy: the first chunk's earlier copies are in flight */
+	        {"FAKECUDA_FAIL_COPY_SUBMIT", "3", "CUDA_ERROR_UNKNOWN"},
+	        {"FAKECUDA_FAIL_COPY_EXEC", "1", "CUDA_ERROR_ILLEGAL_ADDRESS"},
+	        {"FAKECUDA_FAIL_COPY_EXEC", "7", "CUDA_ERROR_ILLEGAL_ADDRESS"},
+	};
+	for (size_t k = 0; k < TEST_ARRAY_SIZE(cases); k++) {
+		char when[96];
+		snprintf(when, sizeof when, "%s=%s", cases[k].knob, cases[k].value);
+		CHECK_EQ_INT(fake.set(cases[k].knob, cases[k].value), 0);
+		struct test_held before;
+		test_held_now(&before);
+		struct hoist_model *m = (struct hoist_model *)1;
+		enum hoist_status st = test_load(ck, &opt, &m);
+		CHECK_EQ_INT(fake.set(cases[k].knob, NULL), 0);
+		/* an out-of-memory device may say NO_SPACE (backend.h) or DEVICE */
+		if ((st != HOIST_ERR_DEVICE && st != HOIST_ERR_NO_SPACE) ||
+		    !strstr(hoist_errmsg(), cases[k].needle))
+			FAIL("%s: %s (%s)", when, hoist_status_name(st), hoist_errmsg());
+		CHECK(m == NULL);
+		test_held_check(&before, when);
+		fake_holds_nothing(when);
+		test_check_no_leaks();
+	}
+	/* a pinned cpu arena the driver refuses: pinned by mlock instead, or refused */
+	CHECK_EQ_INT(fake.set("FAKECUDA_FAIL_HOST_ALLOC", "1"), 0);
+	struct hoist_options cpu = {.device = "cpu", .host_memory = HOIST_HOST_PINNED};
+	struct hoist_model *m;
+	enum hoist_status st = test_load(ck, &cpu, &m);
+	CHECK_EQ_INT(fake.set("FAKECUDA_FAIL_HOST_ALLOC", NULL), 0);
+	if (st == HOIST_OK) {
+		CHECK_STR(hoist_model_device(m, 0)->memory, "pinned by mlock");
+		check_gen(m, ck);
+		hoist_model_free(m);
+	} else {
+		CHECK_EQ_INT(st, HOIST_ERR_NOMEM);
+		CHECK(strstr(hoist_errmsg(), "mlock"));
+	}
+	fake_holds_nothing("after the pinned load");
 	load_check_free(ck, &opt);
 	hoist_checkpoint_close(ck);
 }
