@@ -32,9 +32,7 @@ uint64_t test_status_kb(const char *field);
 int test_reset_hwm(void);
 
 /* True under AddressSanitizer or ThreadSanitizer, whose shadow memory and quarantine
- * make resident-memory figures meaningless. */
+ * make resident-memory figures meaningless, and whose mlock does nothing. */
 int test_sanitized(void);
-/* True under AddressSanitizer (whose mlock does nothing and always succeeds). */
-int test_asan(void);
 
 #endif

@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -129,12 +130,13 @@ TEST(faults_eintr_every_call_retried)
 	test_held_check(&before, "after the loads");
 }
 
-static volatile sig_atomic_t signals;
+/* Lock-free, so the handler may count on any thread. */
+static atomic_int signals;
 
 static void on_signal(int sig)
 {
 	(void)sig;
-	signals++;
+	atomic_fetch_add_explicit(&signals, 1, memory_order_relaxed);
 }
 
 /* Real signals, SIGUSR1 from a timer every 200 us (to whichever thread runs, hoist's
@@ -163,7 +165,7 @@ TEST(faults_signal_storm_without_sa_restart)
 		hoist_checkpoint_close(ck);
 	}
 	CHECK_EQ_INT(timer_delete(timer), 0);
-	CHECK(signals > 10);
+	CHECK(atomic_load(&signals) > 10);
 }
 
 TEST(faults_short_reads_every_phase)
@@ -355,8 +357,8 @@ TEST(faults_pinned_memory_refused)
 {
 	struct hoist_device_info info[4];
 	size_t n;
-	if (test_asan())
-		SKIP("AddressSanitizer's mlock does nothing and succeeds");
+	if (test_sanitized())
+		SKIP("the sanitizers' mlock does nothing and succeeds");
 	if (hoist_device_list(HOIST_DEVICE_CUDA, NULL, info, 4, &n) == HOIST_OK)
 		SKIP("a CUDA driver pins host memory here, not mlock");
 	struct hoist_checkpoint *ck = open_gen();
