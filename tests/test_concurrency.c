@@ -2,7 +2,9 @@
  * own checkpoint handle, plan and model, loading to cpu (pageable, O_DIRECT, mapped)
  * and to their own sim devices, every byte checked; and a stress run of tiny chunks
  * and many reader threads per load, several loads at once, which `make tsan` runs
- * under ThreadSanitizer. Afterwards the process holds what it held before.
+ * under ThreadSanitizer. Afterwards the process holds what it held before. Where a
+ * CUDA driver loads (a GPU, or the fake driver of tests/fakecuda), the same with
+ * every thread loading onto cuda:0.
  *
  * (Loads from Python threads come with the binding.) */
 #include "fixtures.h"
@@ -114,5 +116,28 @@ TEST_TIMEOUT(concurrency_stress_tiny_chunks_many_threads, 300)
 	w[2].opt.device = "cpu";
 	w[3].opt.device = "cpu";
 	w[3].opt.direct = 1;
+	run_workers(w, TEST_ARRAY_SIZE(w));
+}
+
+/* Four threads loading onto the same GPU at once, each with its own handles (and so
+ * its own device arena, staging ring and streams), and one onto cpu beside them. */
+TEST_TIMEOUT(concurrency_loads_to_cuda_in_threads, 300)
+{
+	struct hoist_device_info info[HOIST_MAX_DEVICES];
+	size_t n;
+	if (hoist_device_list(HOIST_DEVICE_CUDA, NULL, info, HOIST_MAX_DEVICES, &n) != HOIST_OK)
+		SKIP("%s", hoist_errmsg());
+	struct worker w[5];
+	memset(w, 0, sizeof w);
+	for (size_t i = 0; i < TEST_ARRAY_SIZE(w); i++) {
+		w[i].dir = worker_dir(i, 300000);
+		w[i].rounds = 3;
+		w[i].opt.device = i < 4 ? "cuda:0" : "cpu";
+		w[i].opt.threads = 4;
+		w[i].opt.chunk_bytes = i % 2 ? 65536 : 0;
+		w[i].opt.staging_bytes = i % 2 ? 262144 : 0;
+	}
+	w[3].opt.host_memory = HOIST_HOST_PINNED;
+	w[4].opt.host_memory = HOIST_HOST_PINNED; /* pinned cpu arena, from the driver */
 	run_workers(w, TEST_ARRAY_SIZE(w));
 }
