@@ -1,13 +1,22 @@
 # hoist - plain GNU Makefile.
 #   make                build/libhoist.so, build/libhoist.a, build/hoist
-#   make check          every test: the install test, then the C runner (unit, end-to-end
-#                       and differential tests); TESTS="NAME..." runs only those runner tests
+#   make check          every test: the install test, the fake CUDA driver's self-test,
+#                       the Python suite, then the C runner (unit, end-to-end and
+#                       differential tests) against the fake driver; TESTS="NAME..."
+#                       runs only those runner tests; CUDA_DRIVER=system uses the
+#                       system's driver instead (a GPU machine); check-no-driver and
+#                       check-no-gpu run them as on machines without a driver or GPU
+#   make python         the Python extension in place (python/hoist/_hoist.abi3.so)
+#   make python-check   the Python suite alone (python/tests)
 #   make install-check  the install test alone (tests/install_test.sh)
 #   make asan           the tests under AddressSanitizer + UBSan (build-asan/)
 #   make tsan           the tests under ThreadSanitizer (build-tsan/)
 #   make fuzz           libFuzzer, FUZZ_SECONDS per target (clang): the header parser,
 #                       the index, config.json, device maps, whole checkpoint directories
 #   make bench          benchmarks (bench/README.md)
+#   make bench-stream   the stream's speed model on the fake CUDA driver (bench/README.md)
+#   make gpu-dry-run    bench/gpu/run.sh against the fake driver (no GPU needed)
+#   make fakecuda       the strict fake CUDA driver the tests load (tests/fakecuda)
 #   make format         clang-format every C file
 #   make format-check   name the C files clang-format would change, changing none
 #   make install        hoist, include/*.h, libhoist.a, libhoist.so.X.Y.Z and its links,
@@ -16,13 +25,14 @@
 #   make uninstall      remove exactly what install puts there
 CC ?= cc
 BUILD ?= build
+include tests/fakecuda/fakecuda.mk
 OPT ?= -O2 -g
 SAN ?=
 # Each compile writes a .d file next to its object naming the headers it read (-MP
 # adds an empty rule per header, so deleting a header does not break the build).
 DEPFLAGS = -MMD -MP
 CFLAGS_ALL = -std=c11 -Wall -Wextra -Werror -D_GNU_SOURCE -fPIC -pthread -Iinclude -Isrc $(OPT) $(SAN) $(CFLAGS)
-LDLIBS_ALL = -ljansson -ldl -lm -pthread $(SAN) $(LDFLAGS)
+LDLIBS_ALL = -ljansson -lxxhash -ldl -lm -pthread $(SAN) $(LDFLAGS)
 PREFIX ?= /usr/local
 LIBDIR ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
@@ -91,8 +101,40 @@ $(BUILD)/cuda_abi_check.o: tests/cuda_abi_check.c
 # log is shown only if it fails, and then the C runner does not start. It is left out
 # when TESTS picks runner tests. The runner's summary line ends the output.
 INSTALL_TEST = BUILD=$(BUILD) CC="$(CC)" EXAMPLE_CFLAGS="$(SAN)" tests/install_test.sh
+# Predictions use this machine's figures where `hoist bench` kept them: the tests get
+# an empty cache of their own, so they see the assumptions unless they measure.
+TEST_CACHE = $(CURDIR)/$(BUILD)/test-cache
 
-check: all $(BUILD)/hoist_test
+# The Python suite (python/tests, unittest) runs next, before the C runner, in the
+# plain build only (a sanitizer's runtime would have to be preloaded into Python).
+CHECK_PYTHON = $(if $(TESTS)$(SAN),,python-check)
+
+# The C runner's tests load the strict fake CUDA driver and NVML (tests/fakecuda), built
+# with the same sanitizer, unless CUDA_DRIVER=system: then the system's driver, if
+# any (a GPU machine: `make check CUDA_DRIVER=system`).
+CUDA_DRIVER ?= fake
+ifeq ($(CUDA_DRIVER),fake)
+TEST_DRIVER_ENV = HOIST_CUDA_LIBRARY=$(FAKECUDA_LIB) HOIST_NVML_LIBRARY=$(FAKENVML_LIB)
+TEST_DRIVER_DEPS = $(FAKECUDA_LIB) $(FAKENVML_LIB)
+else ifneq ($(CUDA_DRIVER),system)
+$(error CUDA_DRIVER=$(CUDA_DRIVER): expected fake or system)
+endif
+
+# The runner's tests on the two other kinds of machine a user may have: no CUDA driver
+# at all, and a driver without a GPU (the fake with no devices, standing for a system
+# driver: its knob tests skip as on a real one).
+.PHONY: check-no-driver check-no-gpu
+check-no-driver: all $(BUILD)/hoist_test
+	@rm -rf $(TEST_CACHE) && mkdir -p $(TEST_CACHE)
+	XDG_CACHE_HOME=$(TEST_CACHE) HOIST_CUDA_LIBRARY=/nonexistent/libcuda.so.1 \
+		HOIST_BIN=$(BUILD)/hoist ./$(BUILD)/hoist_test $(TESTS)
+check-no-gpu: all $(BUILD)/hoist_test $(FAKECUDA_LIB) $(FAKENVML_LIB)
+	@rm -rf $(TEST_CACHE) && mkdir -p $(TEST_CACHE)
+	XDG_CACHE_HOME=$(TEST_CACHE) HOIST_CUDA_LIBRARY=$(FAKECUDA_LIB) \
+		HOIST_NVML_LIBRARY=$(FAKENVML_LIB) FAKECUDA_DEVICES=0 HOIST_TEST_FAKE_AS_SYSTEM=1 \
+		HOIST_BIN=$(BUILD)/hoist ./$(BUILD)/hoist_test $(TESTS)
+
+check: all $(BUILD)/hoist_test $(TEST_DRIVER_DEPS) $(FAKECUDA_SELFTEST) $(if $(CHECK_PYTHON),$(PY_EXT))
 ifeq ($(TESTS),)
 	@if $(INSTALL_TEST) > $(BUILD)/install_test.log 2>&1; then \
 		tail -n 1 $(BUILD)/install_test.log; \
@@ -101,8 +143,19 @@ ifeq ($(TESTS),)
 		echo "install_test: FAILED (make install-check to rerun it; log in $(BUILD)/install_test.log)"; \
 		exit 1; \
 	fi
+	@if $(FAKECUDA_SELFTEST) $(FAKECUDA_LIB) $(FAKENVML_LIB) > $(BUILD)/fakecuda_selftest.log 2>&1; then \
+		tail -n 1 $(BUILD)/fakecuda_selftest.log; \
+	else \
+		cat $(BUILD)/fakecuda_selftest.log; \
+		echo "fakecuda-selftest: FAILED (log in $(BUILD)/fakecuda_selftest.log)"; \
+		exit 1; \
+	fi
 endif
-	HOIST_BIN=$(BUILD)/hoist ./$(BUILD)/hoist_test $(TESTS)
+	@rm -rf $(TEST_CACHE) && mkdir -p $(TEST_CACHE)
+ifneq ($(CHECK_PYTHON),)
+	@XDG_CACHE_HOME=$(TEST_CACHE) $(MAKE) --no-print-directory python-check
+endif
+	XDG_CACHE_HOME=$(TEST_CACHE) $(TEST_DRIVER_ENV) HOIST_BIN=$(BUILD)/hoist ./$(BUILD)/hoist_test $(TESTS)
 
 install-check: all
 	$(INSTALL_TEST)
@@ -125,7 +178,7 @@ fuzz:
 		clang -std=c11 -g -O1 -D_GNU_SOURCE -pthread -Iinclude -Isrc -Itests \
 			-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 			-o build-fuzz/fuzz_$$n tests/fuzz_$$n.c tests/fuzzdrv.c $(LIB_SRC) \
-			-ljansson -ldl -lm; \
+			-ljansson -lxxhash -ldl -lm; \
 		mkdir -p build-fuzz/$$n tests/fuzz/$$n; \
 		dict=; [ -f tests/fuzz/$$n.dict ] && dict=-dict=tests/fuzz/$$n.dict; \
 		echo "fuzz: $$n for $(FUZZ_SECONDS) s"; \
@@ -164,9 +217,10 @@ INSTALLED = $(DESTDIR)$(BINDIR)/hoist \
 	$(addprefix $(DESTDIR)$(LIBDIR)/,libhoist.a $(REALNAME) $(SONAME) libhoist.so) \
 	$(DESTDIR)$(PKGCONFIGDIR)/hoist.pc $(DESTDIR)$(MANDIR)/man1/hoist.1
 
-# Where jansson has a .pc file, static users get it (and its -L) through
-# Requires.private; where it has none, -ljansson goes in Libs.private.
+# Where jansson and libxxhash have .pc files, static users get them (and their -L)
+# through Requires.private; where one has none, its -l goes in Libs.private.
 JANSSON_PC = $(shell pkg-config --exists jansson 2>/dev/null && echo jansson)
+XXHASH_PC = $(shell pkg-config --exists libxxhash 2>/dev/null && echo libxxhash)
 
 # hoist.pc is written by install, straight into place: its directories are install's,
 # not the build's (and a root-owned copy in BUILD would stop a later install by its
@@ -184,8 +238,8 @@ install: all
 	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libhoist.so
 	sed -e 's|@prefix@|$(PREFIX)|' -e 's|@libdir@|$(call pc_dir,$(LIBDIR))|' \
 		-e 's|@includedir@|$(call pc_dir,$(INCLUDEDIR))|' -e 's|@version@|$(VERSION)|' \
-		-e 's|@requires_private@|$(JANSSON_PC)|' \
-		-e 's|@libs_private@|$(if $(JANSSON_PC),,-ljansson )-ldl -lm -pthread|' \
+		-e 's|@requires_private@|$(strip $(JANSSON_PC) $(XXHASH_PC))|' \
+		-e 's|@libs_private@|$(if $(JANSSON_PC),,-ljansson )$(if $(XXHASH_PC),,-lxxhash )-ldl -lm -pthread|' \
 		hoist.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/hoist.pc
 	chmod 644 $(DESTDIR)$(PKGCONFIGDIR)/hoist.pc
 	install -m 644 doc/hoist.1 $(DESTDIR)$(MANDIR)/man1/hoist.1
@@ -194,7 +248,7 @@ uninstall:
 	rm -f $(INSTALLED)
 
 clean:
-	rm -rf build build-asan build-tsan build-fuzz
+	rm -rf build build-asan build-tsan build-fuzz $(PY_EXT) python/build
 
 # Planning speed: the 7B layout and a synthetic 100,000-tensor checkpoint (bench/bench_plan.c).
 $(BUILD)/bench_plan: bench/bench_plan.c $(BUILD)/libhoist.a
@@ -212,6 +266,25 @@ $(BUILD)/ceiling: bench/ceiling.c
 .PHONY: bench-tools
 bench-tools: $(BUILD)/ceiling
 
+# Verify's speed against a load plus one read of the files (bench/verify.sh).
+.PHONY: bench-verify
+bench-verify: all bench-tools
+	./bench/verify.sh
+
+# A speed model of the stream into one GPU, on the fake driver (bench/bench_stream.c).
+$(BUILD)/bench_stream: bench/bench_stream.c $(BUILD)/libhoist.a
+	$(CC) $(CFLAGS_ALL) $(DEPFLAGS) -o $@ $< $(BUILD)/libhoist.a $(LDLIBS_ALL)
+
+BENCH_STREAM_RUNS ?= 3
+.PHONY: bench-stream gpu-dry-run
+bench-stream: $(BUILD)/bench_stream $(FAKECUDA_LIB)
+	HOIST_CUDA_LIBRARY=$(FAKECUDA_LIB) ./$(BUILD)/bench_stream $(BENCH_STREAM_RUNS)
+
+# bench/gpu/run.sh against the fake driver and a small checkpoint: a check of the
+# script where there is no GPU (bench/README.md).
+gpu-dry-run: fakecuda
+	HOIST_GPU_DRY_RUN=1 OUT=$(BUILD)/gpu-dry-run bash bench/gpu/run.sh
+
 # Open speed: a 100,000-tensor checkpoint, 4 shards and an index (bench/bench_open.c).
 $(BUILD)/bench_open: bench/bench_open.c $(BUILD)/libhoist.a
 	$(CC) $(CFLAGS_ALL) $(DEPFLAGS) -o $@ $< $(BUILD)/libhoist.a $(LDLIBS_ALL)
@@ -222,5 +295,31 @@ bench-open: $(BUILD)/bench_open
 	./$(BUILD)/bench_open
 
 DEPS := $(LIB_OBJ:.o=.d) $(TOOL_OBJ:.o=.d) $(TEST_OBJ:.o=.d) \
-	$(addprefix $(BUILD)/,cuda_abi_check.d bench_plan.d bench_open.d ceiling.d)
+	$(addprefix $(BUILD)/,cuda_abi_check.d bench_plan.d bench_open.d bench_stream.d ceiling.d)
 -include $(DEPS)
+
+# The Python extension, in place for the tests (python/hoist/_hoist.abi3.so): the
+# library's objects linked in, only its init function exported. pip builds the same
+# from python/setup.py (or setup.py at the root).
+PYTHON ?= $(if $(wildcard .venv/bin/python3),.venv/bin/python3,python3)
+PY_INCLUDE = $(shell $(PYTHON) -c 'import sysconfig; print(sysconfig.get_paths()["include"])')
+PY_EXT := python/hoist/_hoist.abi3.so
+
+$(PY_EXT): python/_hoist.c $(BUILD)/libhoist.a python/hoist.map
+	$(CC) $(CFLAGS_ALL) -I$(PY_INCLUDE) $(DEPFLAGS) -MF $(BUILD)/_hoist.d -shared \
+		-Wl,--version-script=python/hoist.map -o $@ python/_hoist.c $(BUILD)/libhoist.a \
+		$(LDLIBS_ALL)
+
+.PHONY: python python-check
+python: $(PY_EXT)
+
+# The Python suite (unittest), quietly: its log is shown when it fails.
+python-check: $(PY_EXT)
+	@if HOIST_BIN=$(BUILD)/hoist $(PYTHON) -m unittest discover -s python/tests -t python \
+		> $(BUILD)/python_test.log 2>&1; then \
+		echo "python: $$(grep -E '^Ran [0-9]+ tests' $(BUILD)/python_test.log), $$(tail -n 1 $(BUILD)/python_test.log)"; \
+	else \
+		cat $(BUILD)/python_test.log; \
+		echo "python: FAILED (make python-check to rerun; log in $(BUILD)/python_test.log)"; \
+		exit 1; \
+	fi

@@ -217,4 +217,51 @@ typedef struct DLManagedTensorVersioned {
 #error "hoist_dlpack.h: a dlpack.h of another major version than 1 was included first"
 #endif
 
+/* ------------------------------------------------------------------------------ */
+/* hoist's exports: a loaded tensor as a DLPack managed tensor.                     */
+
+#include "hoist.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The DLPack element type of a hoist dtype: BOOL {kDLBool, 8}, U8..U64 {kDLUInt},
+ * I8..I64 {kDLInt}, F16 F32 F64 {kDLFloat}, BF16 {kDLBfloat, 16}, C64 {kDLComplex,
+ * 64}, F8_E4M3 {kDLFloat8_e4m3fn, 8}, F8_E5M2 {kDLFloat8_e5m2, 8}, F8_E8M0
+ * {kDLFloat8_e8m0fnu, 8}, F4 {kDLFloat4_e2m1fn, 4}, F6_E2M3 {kDLFloat6_e2m3fn, 6},
+ * F6_E3M2 {kDLFloat6_e3m2fn, 6}; lanes 1. Errors: HOIST_ERR_INVALID for a value that
+ * is not a dtype. */
+enum hoist_status hoist_dtype_dlpack(enum hoist_dtype dtype, DLDataType *out);
+
+/* Flags of an export. */
+enum {
+	/* The tensor's bytes as uint8 ({kDLUInt, 8}): the shape with its last dimension
+	 * counted in bytes (a scalar, or a packed tensor whose rows do not end on a byte,
+	 * as one dimension of all its bytes). For consumers that lack the dtype (NumPy and
+	 * bfloat16; torch before 2.1 and float8; most and float4), which view the bytes as
+	 * the dtype themselves. */
+	HOIST_DLPACK_BYTES = 1u << 0,
+};
+
+/* Exports tensor `index` of model as a DLPack managed tensor: the legacy
+ * DLManagedTensor (the capsule "dltensor") or the versioned one of DLPack 1.1
+ * ("dltensor_versioned"; flags 0: the views are writable, host mmap views included,
+ * which are private). data is the tensor's address (NULL for an empty tensor),
+ * byte_offset 0, strides always set (compact row-major, in elements); the device is
+ * kDLCPU for host memory of every kind, kDLCUDA N for cuda:N, kDLExtDev N for sim:N
+ * (no consumer reads it: tests only). The export holds a reference on the model:
+ * the memory stays until the model is freed and every export's deleter has run,
+ * which may happen on any thread. The shape is the export's own copy.
+ * Errors: HOIST_ERR_INVALID (no such tensor; a disk-placed tensor, which is in no
+ * memory: read it), HOIST_ERR_NOMEM. */
+enum hoist_status hoist_model_dlpack(struct hoist_model *model, size_t index, unsigned flags,
+                                     DLManagedTensor **out);
+enum hoist_status hoist_model_dlpack_versioned(struct hoist_model *model, size_t index,
+                                               unsigned flags, DLManagedTensorVersioned **out);
+
+#ifdef __cplusplus
+}
+#endif
+
 #endif /* HOIST_DLPACK_H */

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # hoist's main job on a built-in default, on a fresh machine:
 # installs what is needed, builds, writes a small synthetic checkpoint, shows what is in
-# it and where it would go, then loads it with the phase report and verifies every byte.
+# it, measures this machine's links (kept for later predictions), shows where it would
+# go and how long that should take, then loads it with the phase report and verifies
+# every byte.
 #   usage: scripts/demo.sh [DEVICE]     (default: cuda:0 when a GPU driver loads, else cpu)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,6 +25,9 @@ if [ -z "$device" ]; then
 fi
 echo "== hoist inspect $dir"
 ./build/hoist inspect "$dir"
+echo
+echo "== hoist bench $dir --device $device"
+./build/hoist bench "$dir" --device "$device"
 echo
 echo "== hoist plan $dir --device $device"
 ./build/hoist plan "$dir" --device "$device"

@@ -69,13 +69,17 @@ struct hoist__backend {
 	/* Marks ev pending until every copy queued on `stream` so far has completed. */
 	enum hoist_status (*event_record)(struct hoist__dev *dev, struct hoist__event *ev,
 	                                  unsigned stream);
-	/* Waits at most timeout_s for ev. *done says whether it completed; an error means
-	 * a copy before it failed (the message names the device and the driver error). */
+	/* Waits for ev: at most timeout_s where the backend can bound a wait (sim); cuda
+	 * sleeps in cuEventSynchronize until the copies before it are done, which the
+	 * caller only asks for copies in flight. timeout_s <= 0 only asks. *done says
+	 * whether it completed; an error means a copy before it failed (the message names
+	 * the device and the driver error). */
 	enum hoist_status (*event_wait)(struct hoist__dev *dev, struct hoist__event *ev,
 	                                double timeout_s, bool *done);
-	/* Waits for everything queued on the device. */
+	/* Waits for everything this device (hoist's streams) has queued. */
 	enum hoist_status (*synchronize)(struct hoist__dev *dev);
-	/* Synchronous copies (hoist_model_read, hoist_model_fetch). */
+	/* Synchronous copies (hoist_model_read, hoist_model_fetch), after everything
+	 * queued on the device; host memory may be pageable. */
 	enum hoist_status (*copy_out)(struct hoist__dev *dev, void *dst, uint64_t src, size_t n);
 	enum hoist_status (*copy_in)(struct hoist__dev *dev, uint64_t dst, const void *src,
 	                             size_t n);
@@ -85,6 +89,12 @@ struct hoist__backend {
 	 * cuMemHostAlloc"). */
 	enum hoist_status (*pin_alloc)(size_t size, void **p, const char **how);
 	void (*pin_free)(void *p);
+	/* Copies straight from the page cache (dev->registers): registers [p, p + n),
+	 * page-aligned and mapped read-only, so the device's copies read it in place;
+	 * unregistered once no copy reads it, before it is unmapped. NULL where the
+	 * backend cannot. Errors: HOIST_ERR_DEVICE, HOIST_ERR_NO_SPACE. */
+	enum hoist_status (*host_register)(struct hoist__dev *dev, void *p, size_t n);
+	void (*host_unregister)(struct hoist__dev *dev, void *p);
 };
 
 /* What every backend's device struct starts with. */
@@ -94,6 +104,7 @@ struct hoist__dev {
 	unsigned streams;      /* copy streams (>= 1) */
 	bool host_addressable; /* device addresses are host pointers (host backend) */
 	bool maps_sources;     /* holds tensors as views of their sources (ops->map), no arena */
+	bool registers;        /* host_register takes read-only memory here */
 	char name[96];         /* "NVIDIA H200", "sim", "host" */
 	char memory[64];       /* what the device memory is: "pageable", "pinned (mlock)" ... */
 };
@@ -108,6 +119,13 @@ struct hoist__host_config {
 	/* Where pinned arenas come from first (a GPU driver's page-locked memory, which
 	 * the GPUs then copy from at full speed); NULL: mlock. */
 	const struct hoist__backend *pinner;
+};
+
+/* The cuda backend's configuration: which GPUs the options target (-1: every GPU,
+ * -2: none, else that ordinal). Where NVML is absent, listing reads a targeted GPU's
+ * free memory through its context; the others get none made for them. */
+struct hoist__cuda_config {
+	int target;
 };
 
 #endif /* HOIST_BACKEND_H */

@@ -130,7 +130,8 @@ enum hoist_status hoist__machine_gpus(struct hoist__machine *m)
 		m->gpu_status = hoist_device_list(m->gpu_kind, m->opt, m->gpus,
 		                                  HOIST__ARRAY_SIZE(m->gpus), &m->ngpus);
 		if (m->gpu_status == HOIST_OK && m->ngpus == 0)
-			m->gpu_status = hoist__error(HOIST_ERR_NO_DEVICE, "no GPU");
+			m->gpu_status =
+			        hoist__error(HOIST_ERR_NO_DEVICE, "no CUDA GPU: none listed");
 		if (m->gpu_status != HOIST_OK) {
 			snprintf(m->gpu_error, sizeof m->gpu_error, "%s", hoist_errmsg());
 			m->ngpus = 0;

@@ -12,6 +12,7 @@
  */
 #include "checkpoint.h"
 #include "groups.h"
+#include "hub.h"
 #include "json.h"
 #include "safetensors.h"
 
@@ -676,8 +677,22 @@ enum hoist_status hoist_checkpoint_open(const char *path, const struct hoist_opt
 		return hoist__error(HOIST_ERR_INVALID, "hoist_checkpoint_open: %s",
 		                    !out ? "out is NULL" : "no path");
 	struct stat st;
-	if (stat(path, &st) != 0)
-		return hoist__error(HOIST_ERR_IO, "%s: %s", path, strerror(errno));
+	char hub_dir[4096];
+	if (stat(path, &st) != 0) {
+		/* nothing here by that name: a Hub model id in the local cache? */
+		int err = errno;
+		if (err != ENOENT || !hoist__hub_is_id(path))
+			return hoist__error(HOIST_ERR_IO, "%s: %s", path, strerror(err));
+		if (hoist__hub_resolve_text(path, hub_dir, sizeof hub_dir) != HOIST_OK) {
+			char why[1024];
+			snprintf(why, sizeof why, "%s", hoist_errmsg());
+			return hoist__error(HOIST_ERR_IO, "%s: no such file or directory, and %s",
+			                    path, why);
+		}
+		path = hub_dir;
+		if (stat(path, &st) != 0)
+			return hoist__error(HOIST_ERR_IO, "%s: %s", path, strerror(errno));
+	}
 
 	if (!(c = hoist__calloc(1, sizeof *c))) {
 		status = nomem();

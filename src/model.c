@@ -8,14 +8,23 @@
  *             holds tensors in place; the sources; the stream's ring (allocate);
  *   stream    every tensor's bytes, as segments of a job for stream.c (stream);
  *   finalize  wait for the devices, say what landed where (finalize).
- * Either every tensor lands, or everything made so far is freed. */
+ * Either every tensor lands, or everything made so far is freed.
+ *
+ * Lifetime: a model is reference-counted. The caller holds the first reference
+ * (hoist_model_free drops it); DLPack exports (dlpack.c) and hoist_model_retain hold
+ * others, possibly on other threads, so the count is atomic and whoever drops the
+ * last one frees the arenas, the mappings and the devices. Nothing that frees reads
+ * the checkpoint, which the exports do not keep open. */
 #include "registry.h"
 #include "checkpoint.h"
 #include "convert.h"
+#include "model.h"
 #include "report.h"
 #include "stream.h"
+#include "warmup.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -41,6 +50,7 @@ struct shard_source {
 };
 
 struct hoist_model {
+	atomic_size_t refs;
 	const struct hoist_checkpoint *ckpt;
 	/* What fetching onto a device the load did not use needs: the load's host memory
 	 * and sim settings (copied, so the caller's options need not outlive the load). */
@@ -57,6 +67,8 @@ struct hoist_model {
 	size_t nshards;
 	struct fetched *fetched;
 	size_t nfetched, fcap;
+	uint8_t *landed;           /* per tensor, during a load with a landed callback: reported */
+	struct hoist_warmup *warm; /* options.warmup, during the load only */
 	struct hoist__report report;
 };
 
@@ -80,15 +92,35 @@ static enum hoist_status cancelled(uint64_t done, uint64_t total)
 	        hoist_bytes_format(done, a, sizeof a), hoist_bytes_format(total, b, sizeof b));
 }
 
+static enum hoist_status landed_cancelled(const struct hoist_model *m)
+{
+	size_t told = 0;
+	for (size_t t = 0; t < m->ntensors; t++)
+		told += m->landed[t];
+	return hoist__error(HOIST_ERR_CANCELLED,
+	                    "load cancelled by the landed callback after %zu of %zu tensors", told,
+	                    m->ntensors);
+}
+
 static enum hoist_status validate(const struct hoist_plan *plan, const struct hoist_options *opt)
 {
 	enum hoist_dtype dtype = hoist_plan_dtype(plan);
-	if (opt->host_memory == HOIST_HOST_MMAP && dtype != HOIST_DTYPE_NONE)
-		return hoist__error(
-		        HOIST_ERR_INVALID,
-		        "host memory \"mmap\" gives zero-copy views of the files: it cannot "
-		        "convert to %s (plan without a dtype, or use pageable/pinned memory)",
-		        hoist_dtype_name(dtype));
+	if (opt->host_memory != HOIST_HOST_MMAP || dtype == HOIST_DTYPE_NONE)
+		return HOIST_OK;
+	/* A plan with a dtype converts only what is stored otherwise: a BF16 checkpoint
+	 * planned at BF16 maps as well as one planned without. */
+	const struct hoist_checkpoint *ck = hoist_plan_checkpoint(plan);
+	for (size_t t = 0; t < hoist_plan_tensor_count(plan); t++) {
+		const struct hoist_placement *pl = hoist_plan_tensor(plan, t);
+		const struct hoist_tensor_info *ti = hoist_checkpoint_tensor(ck, t);
+		if (pl->device.kind == HOIST_DEVICE_CPU && pl->dtype != ti->dtype)
+			return hoist__error(HOIST_ERR_INVALID,
+			                    "host memory \"mmap\" gives zero-copy views of the "
+			                    "files: it cannot convert tensor \"%s\" from %s to %s "
+			                    "(plan without a dtype, or use pageable/pinned memory)",
+			                    ti->name, hoist_dtype_name(ti->dtype),
+			                    hoist_dtype_name(pl->dtype));
+	}
 	return HOIST_OK;
 }
 
@@ -109,7 +141,10 @@ static enum hoist_status add_dev(struct hoist_model *m, struct hoist_device devi
 	memset(d, 0, sizeof *d);
 	d->device = device;
 	if (device.kind != HOIST_DEVICE_DISK) {
-		enum hoist_status st = hoist__device_open(device, &m->opt, &d->dev);
+		/* a GPU the warm-up opened is taken over, context, streams and all */
+		d->dev = hoist__warmup_take(m->warm, device);
+		enum hoist_status st =
+		        d->dev ? HOIST_OK : hoist__device_open(device, &m->opt, &d->dev);
 		if (st != HOIST_OK)
 			return st;
 	}
@@ -184,14 +219,14 @@ static enum hoist_status build(struct hoist_model *m, const struct hoist_plan *p
 }
 
 /* The shard's source, opened on first need. */
-static enum hoist_status shard_source(struct hoist_model *m, uint32_t shard, bool direct,
+static enum hoist_status shard_source(struct hoist_model *m, uint32_t shard, unsigned flags,
                                       struct hoist__source **out)
 {
 	struct shard_source *s = &m->shards[shard];
+	bool direct = flags & HOIST__SOURCE_DIRECT;
 	if (!s->src) {
 		const char *path = hoist_checkpoint_shard(m->ckpt, shard)->path;
-		enum hoist_status st =
-		        hoist__source_open(path, direct ? HOIST__SOURCE_DIRECT : 0, &s->src);
+		enum hoist_status st = hoist__source_open(path, flags, &s->src);
 		if (st == HOIST_OK)
 			st = hoist__source_verify(s->src,
 			                          hoist__checkpoint_shard_id(m->ckpt, shard));
@@ -233,8 +268,15 @@ static enum hoist_status allocate(struct hoist_model *m, bool direct)
 			const struct hoist_tensor_info *ti = hoist_checkpoint_tensor(m->ckpt, t);
 			struct shard_source *s = &m->shards[ti->shard];
 			if (!s->map_addr) {
+				/* host views are private: a consumer that writes to
+				 * one (torch ignores DLPack's read-only flag) gets its
+				 * own copy of the page instead of a fault */
+				unsigned flags = (direct ? HOIST__SOURCE_DIRECT : 0) |
+				                 (d->device.kind == HOIST_DEVICE_CPU
+				                          ? HOIST__SOURCE_MAP_PRIVATE
+				                          : 0);
 				struct hoist__source *src;
-				enum hoist_status st = shard_source(m, ti->shard, direct, &src);
+				enum hoist_status st = shard_source(m, ti->shard, flags, &src);
 				if (st == HOIST_OK)
 					st = d->dev->ops->map(d->dev, src, 0, src->size,
 					                      &s->map_addr);
@@ -264,14 +306,65 @@ static const char *tensor_name(void *arg, size_t tag)
 	return hoist_checkpoint_tensor(m->ckpt, tag)->name;
 }
 
+/* The landed callback's side of a load: which tensors it has been told of. */
+struct landing {
+	struct hoist_model *m;
+	const struct hoist_options *opt;
+	const struct hoist__segment *segments;
+	bool stop; /* the callback asked to stop */
+};
+
+/* Tells the caller that tensor t has landed, once; true if it asked to stop. */
+static bool land(struct landing *l, size_t t)
+{
+	if (!l->opt->landed || l->stop || l->m->landed[t])
+		return l->stop;
+	l->m->landed[t] = 1;
+	if (l->opt->landed(l->m, t, l->opt->landed_arg) != 0)
+		l->stop = true;
+	return l->stop;
+}
+
+static void stream_landed(void *arg, size_t segment)
+{
+	struct landing *l = arg;
+	land(l, l->segments[segment].tag);
+}
+
+/* Tensors with no bytes to move (views of the files, disk, empty) have landed once
+ * the arenas and mappings exist. */
+static bool land_in_place(struct landing *l)
+{
+	const struct hoist_model *m = l->m;
+	for (size_t t = 0; t < m->ntensors && !l->stop; t++) {
+		int di = m->devi[t];
+		if (di < 0 || in_place(&m->devs[di]) || m->tensors[t].nbytes == 0 ||
+		    hoist_checkpoint_tensor(m->ckpt, t)->nbytes == 0)
+			land(l, t);
+	}
+	return l->stop;
+}
+
+/* What the stream did not name (a stream that does not report landings names none)
+ * has landed once the devices are synchronized: in file order. */
+static bool land_rest(struct landing *l)
+{
+	for (size_t t = 0; t < l->m->ntensors && !l->stop; t++)
+		land(l, t);
+	return l->stop;
+}
+
 struct stream_progress {
 	const struct hoist_options *opt;
 	double since;
+	const struct landing *landing;
 };
 
 static int stream_progress(void *arg, uint64_t done, uint64_t total)
 {
 	const struct stream_progress *sp = arg;
+	if (sp->landing->stop)
+		return 1;
 	return progress(sp->opt, HOIST_PHASE_STREAM, done, total, sp->since);
 }
 
@@ -308,7 +401,8 @@ static enum hoist_status make_job(struct hoist_model *m, const struct hoist_opti
 		if (di < 0 || in_place(&m->devs[di]) || ti->nbytes == 0)
 			continue;
 		struct hoist__source *src;
-		enum hoist_status st = shard_source(m, ti->shard, opt->direct != 0, &src);
+		enum hoist_status st =
+		        shard_source(m, ti->shard, opt->direct ? HOIST__SOURCE_DIRECT : 0, &src);
 		if (st != HOIST_OK)
 			return st;
 		b->sources[ti->shard] = src;
@@ -337,7 +431,9 @@ static enum hoist_status make_job(struct hoist_model *m, const struct hoist_opti
 	        .threads = opt->threads,
 	        .chunk_bytes = opt->chunk_bytes,
 	        .staging_bytes = opt->staging_bytes,
+	        .source = opt->source,
 	};
+	hoist__warmup_ring(m->warm, &b->job.staging, &b->job.staging_size, &b->job.staging_how);
 	return HOIST_OK;
 }
 
@@ -408,6 +504,7 @@ enum hoist_status hoist_model_load(const struct hoist_plan *plan,
 	m = hoist__calloc(1, sizeof *m);
 	if (!m)
 		return hoist__error(HOIST_ERR_NOMEM, "out of memory for the model");
+	atomic_init(&m->refs, 1);
 	m->ckpt = ckpt;
 	m->opt = *opt;
 	m->opt.device = m->opt.device_map = m->opt.max_memory = NULL;
@@ -415,6 +512,8 @@ enum hoist_status hoist_model_load(const struct hoist_plan *plan,
 	m->opt.progress_arg = NULL;
 	m->opt.log = NULL;
 	m->opt.log_arg = NULL;
+	m->warm = opt->warmup; /* only while loading: it may go before the model */
+	m->opt.warmup = NULL;
 	if (opt->sim) {
 		m->sim = *opt->sim;
 		m->opt.sim = &m->sim;
@@ -431,7 +530,8 @@ enum hoist_status hoist_model_load(const struct hoist_plan *plan,
 	r->pub.mapped = opt->host_memory == HOIST_HOST_MMAP;
 	r->pub.seconds[HOIST_PHASE_OPEN] = hoist_checkpoint_open_seconds(ckpt);
 	m->shards = hoist__calloc(m->nshards ? m->nshards : 1, sizeof *m->shards);
-	if (!m->shards) {
+	m->landed = hoist__calloc(m->ntensors ? m->ntensors : 1, 1);
+	if (!m->shards || !m->landed) {
 		st = hoist__error(HOIST_ERR_NOMEM, "out of memory for the model");
 		goto out;
 	}
@@ -452,9 +552,18 @@ enum hoist_status hoist_model_load(const struct hoist_plan *plan,
 	report_phase(m, HOIST_PHASE_ALLOCATE, t_alloc);
 
 	uint64_t total = hoist__stream_stats(stream)->moved_bytes;
-	struct stream_progress sp = {opt, hoist__now()};
+	struct landing landing = {m, opt, job.segments, false};
+	struct stream_progress sp = {opt, hoist__now(), &landing};
 	job.job.progress = stream_progress;
 	job.job.progress_arg = &sp;
+	if (opt->landed) {
+		job.job.landed = stream_landed;
+		job.job.landed_arg = &landing;
+	}
+	if (land_in_place(&landing)) {
+		st = landed_cancelled(m);
+		goto out;
+	}
 	if (progress(opt, HOIST_PHASE_STREAM, 0, total, sp.since)) {
 		st = cancelled(0, total);
 		goto out;
@@ -463,7 +572,8 @@ enum hoist_status hoist_model_load(const struct hoist_plan *plan,
 	st = hoist__stream_run(stream);
 	report_phase(m, HOIST_PHASE_STREAM, sp.since);
 	if (st == HOIST_ERR_CANCELLED)
-		st = cancelled(hoist__stream_stats(stream)->landed, total);
+		st = landing.stop ? landed_cancelled(m)
+		                  : cancelled(hoist__stream_stats(stream)->landed, total);
 	else
 		st = verify_sources(m, st);
 	if (st != HOIST_OK)
@@ -478,11 +588,18 @@ enum hoist_status hoist_model_load(const struct hoist_plan *plan,
 	report_phase(m, HOIST_PHASE_FINALIZE, t_fin);
 	for (int i = 0; i < HOIST_PHASE_COUNT; i++)
 		r->pub.total_seconds += r->pub.seconds[i];
-	if (progress(opt, HOIST_PHASE_FINALIZE, total, total, t_fin))
+	if (land_rest(&landing))
+		st = landed_cancelled(m);
+	else if (progress(opt, HOIST_PHASE_FINALIZE, total, total, t_fin))
 		st = cancelled(total, total);
 out:
 	hoist__stream_free(stream);
 	job_free(&job);
+	if (m) {
+		hoist__free(m->landed);
+		m->landed = NULL;
+		m->warm = NULL;
+	}
 	if (st != HOIST_OK) {
 		hoist_model_free(m);
 		return st;
@@ -491,10 +608,24 @@ out:
 	return HOIST_OK;
 }
 
+struct hoist_model *hoist_model_retain(struct hoist_model *m)
+{
+	if (m)
+		atomic_fetch_add_explicit(&m->refs, 1, memory_order_relaxed);
+	return m;
+}
+
+static void destroy(struct hoist_model *m);
+
 void hoist_model_free(struct hoist_model *m)
 {
-	if (!m)
-		return;
+	/* acq_rel: the last one to drop sees every other holder's writes before freeing */
+	if (m && atomic_fetch_sub_explicit(&m->refs, 1, memory_order_acq_rel) == 1)
+		destroy(m);
+}
+
+static void destroy(struct hoist_model *m)
+{
 	for (size_t i = 0; i < m->nfetched; i++) {
 		struct mdev *d = &m->devs[m->fetched[i].devi];
 		d->dev->ops->free(d->dev, m->fetched[i].addr, m->fetched[i].size);
@@ -565,15 +696,21 @@ enum hoist_status hoist_model_report_print_json(const struct hoist_model *model,
 	return hoist__report_print_json(&model->report, out);
 }
 
-/* Reads a disk-placed tensor from its file, converting as the load would have. */
-static enum hoist_status read_from_file(const struct hoist_model *m, size_t index, void *dst)
+/* Reads bytes [offset, offset + size) of a disk-placed tensor as loaded, from its file,
+ * converting as the load would have (the range is then whole loaded elements). */
+static enum hoist_status read_from_file(const struct hoist_model *m, size_t index, uint64_t offset,
+                                        void *dst, uint64_t size)
 {
 	const struct hoist_tensor_info *ti = hoist_checkpoint_tensor(m->ckpt, index);
 	const char *path = hoist_checkpoint_shard(m->ckpt, ti->shard)->path;
-	bool conv = m->tensors[index].dtype != ti->dtype;
+	enum hoist_dtype to = m->tensors[index].dtype;
+	bool conv = to != ti->dtype;
+	uint64_t from_size = hoist_dtype_bits(ti->dtype) / 8, to_size = hoist_dtype_bits(to) / 8;
+	uint64_t at = conv ? offset / to_size * from_size : offset;
+	uint64_t n = conv ? size / to_size * from_size : size;
 	void *raw = dst;
 	struct hoist__source *src = NULL;
-	if (conv && !(raw = hoist__malloc(ti->nbytes)))
+	if (conv && !(raw = hoist__malloc(n)))
 		return hoist__error(HOIST_ERR_NOMEM, "%s: tensor \"%s\": out of memory reading it",
 		                    path, ti->name);
 	/* the file must still be the one the header was read from, before and after */
@@ -582,21 +719,50 @@ static enum hoist_status read_from_file(const struct hoist_model *m, size_t inde
 	if (st == HOIST_OK)
 		st = hoist__source_verify(src, id);
 	if (st == HOIST_OK) {
-		int rc = hoist__source_read_full(src, raw, ti->nbytes, ti->offset), err = errno;
+		int rc = hoist__source_read_full(src, raw, n, ti->offset + at), err = errno;
 		st = hoist__source_verify(src, id);
 		if (st == HOIST_OK && rc != 0)
 			st = hoist__error(
 			        HOIST_ERR_IO,
 			        "%s: tensor \"%s\": reading %llu bytes at offset %llu: %s", path,
-			        ti->name, (unsigned long long)ti->nbytes,
-			        (unsigned long long)ti->offset, strerror(err));
+			        ti->name, (unsigned long long)n,
+			        (unsigned long long)(ti->offset + at), strerror(err));
 	}
 	hoist__source_close(src);
 	if (st == HOIST_OK && conv)
-		hoist__convert(ti->dtype, m->tensors[index].dtype, dst, raw,
-		               ti->nbytes / (hoist_dtype_bits(ti->dtype) / 8));
+		hoist__convert(ti->dtype, to, dst, raw, n / from_size);
 	if (conv)
 		hoist__free(raw);
+	return st;
+}
+
+enum hoist_status hoist_model_read_at(const struct hoist_model *model, size_t index,
+                                      uint64_t offset, void *dst, uint64_t size)
+{
+	if (!model || index >= model->ntensors || (!dst && size))
+		return hoist__error(HOIST_ERR_INVALID, "hoist_model_read: no tensor %zu", index);
+	const struct hoist_tensor *t = &model->tensors[index];
+	uint64_t end, elem = hoist_dtype_bits(t->dtype) >= 8 ? hoist_dtype_bits(t->dtype) / 8 : 1;
+	bool converted = model->devi[index] < 0 &&
+	                 t->dtype != hoist_checkpoint_tensor(model->ckpt, index)->dtype;
+	if (!hoist__add_u64(offset, size, &end) || end > t->nbytes ||
+	    (converted && (offset % elem || size % elem)))
+		return hoist__error(HOIST_ERR_INVALID,
+		                    "hoist_model_read: tensor \"%s\" (%llu bytes): bytes [%llu, "
+		                    "+%llu) are not a range of it%s",
+		                    t->name, (unsigned long long)t->nbytes,
+		                    (unsigned long long)offset, (unsigned long long)size,
+		                    converted ? " in whole elements" : "");
+	if (size == 0)
+		return HOIST_OK;
+	int di = model->devi[index];
+	if (di < 0)
+		return read_from_file(model, index, offset, dst, size);
+	const struct mdev *d = &model->devs[di];
+	enum hoist_status st =
+	        d->dev->ops->copy_out(d->dev, dst, model->addr[index] + offset, (size_t)size);
+	if (st != HOIST_OK)
+		hoist__error_prefix("tensor \"%s\"", t->name);
 	return st;
 }
 
@@ -611,16 +777,7 @@ enum hoist_status hoist_model_read(const struct hoist_model *model, size_t index
 		                    "hoist_model_read: tensor \"%s\" is %llu bytes, not %llu",
 		                    t->name, (unsigned long long)t->nbytes,
 		                    (unsigned long long)size);
-	if (size == 0)
-		return HOIST_OK;
-	int di = model->devi[index];
-	if (di < 0)
-		return read_from_file(model, index, dst);
-	const struct mdev *d = &model->devs[di];
-	enum hoist_status st = d->dev->ops->copy_out(d->dev, dst, model->addr[index], size);
-	if (st != HOIST_OK)
-		hoist__error_prefix("tensor \"%s\"", t->name);
-	return st;
+	return hoist_model_read_at(model, index, 0, dst, size);
 }
 
 enum hoist_status hoist_model_fetch(struct hoist_model *model, size_t index,
@@ -683,4 +840,24 @@ enum hoist_status hoist_model_fetch(struct hoist_model *model, size_t index,
 	out->device = device;
 	out->data = (void *)(uintptr_t)addr;
 	return HOIST_OK;
+}
+
+enum hoist_status hoist__model_locate(const struct hoist_model *model, size_t index,
+                                      struct hoist__dev **dev, uint64_t *addr)
+{
+	*dev = NULL;
+	*addr = 0;
+	if (!model || index >= model->ntensors)
+		return hoist__error(HOIST_ERR_INVALID, "no tensor %zu in the model", index);
+	int di = model->devi[index];
+	if (di >= 0) {
+		*dev = model->devs[di].dev;
+		*addr = model->addr[index];
+	}
+	return HOIST_OK;
+}
+
+const struct hoist_checkpoint *hoist__model_checkpoint(const struct hoist_model *model)
+{
+	return model ? model->ckpt : NULL;
 }

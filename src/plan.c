@@ -4,15 +4,18 @@
  * Tensors are placed in units that are never split across devices: a layer group
  * (every tensor under "model.layers.12.", see hoist_layer_group_prefix), or else a
  * module (the name without its last component, so a weight and its bias stay
- * together). Units are ordered by name, component by component, numbers numerically
- * ("layers.2" before "layers.10"), so a strategy that fills devices in that order gives
- * each device whole runs of consecutive layers.
+ * together); or the caller's units (plan_order.c). Units are kept in name order,
+ * component by component, numbers numerically ("layers.2" before "layers.10"), for
+ * the printed map; the strategies fill devices along the execution order (p->seq,
+ * plan_order.c), moving on when a unit does not fit and never back, so each device
+ * holds one run of it. A tie group goes whole to the device of its first unit.
  *
  * Arena offsets are assigned afterwards, per device, in checkpoint tensor order, each
  * a multiple of HOIST_ARENA_ALIGN: a device's arena is the sum of its tensors' sizes
  * rounded up to the alignment, which is also what the budgets are checked against. */
 #include "plan.h"
 #include "budget.h"
+#include "figures.h"
 #include "names.h"
 #include "plan_map.h"
 
@@ -70,6 +73,11 @@ void hoist_plan_free(struct hoist_plan *plan)
 	hoist__free(plan->map_path);
 	hoist__free(plan->map_unused);
 	hoist__free(plan->placements);
+	hoist__free(plan->seq);
+	hoist__free(plan->order_path);
+	hoist__free(plan->skipped);
+	hoist__free(plan->strings);
+	hoist__free(plan->unit_info);
 	hoist__free(plan);
 }
 
@@ -161,7 +169,8 @@ static enum hoist_status build_units(struct hoist_plan *p)
 		    memcmp(items[i].key, items[i - 1].key, items[i].keylen) != 0)
 			nunits++;
 	p->units = hoist__calloc(nunits ? nunits : 1, sizeof *p->units);
-	if (!p->units) {
+	p->seq = hoist__calloc(n ? n : 1, sizeof *p->seq); /* room for a request's units too */
+	if (!p->units || !p->seq) {
 		st = hoist__error(HOIST_ERR_NOMEM, "plan: out of memory for %zu groups", nunits);
 		goto out;
 	}
@@ -173,7 +182,7 @@ static enum hoist_status build_units(struct hoist_plan *p)
 			u->key = items[i].key;
 			u->keylen = items[i].keylen;
 			u->first = i;
-			u->dev = -1;
+			u->dev = u->fixed = u->tie = -1;
 		}
 		size_t t = items[i].index;
 		p->order[i] = t;
@@ -200,16 +209,53 @@ static uint64_t unit_cost(const struct hoist_plan *p, const struct hoist__unit *
 	return p->dev[d].device.kind == HOIST_DEVICE_DISK ? u->file_bytes : u->bytes;
 }
 
-static bool fits(const struct hoist_plan *p, const struct hoist__unit *u, size_t d)
+/* The first GPU and cpu keep p->room free where offloaded layers run (accelerate's
+ * "main devices"). */
+static uint64_t usable(const struct hoist_plan *p, size_t d)
 {
 	const struct hoist__plan_dev *dev = &p->dev[d];
-	return dev->bytes <= dev->budget && unit_cost(p, u, d) <= dev->budget - dev->bytes;
+	bool main =
+	        (d == 0 && hoist__is_gpu(dev->device.kind)) || dev->device.kind == HOIST_DEVICE_CPU;
+	if (!main || !p->room || dev->budget == UINT64_MAX)
+		return dev->budget;
+	return dev->budget > p->room ? dev->budget - p->room : 0;
 }
 
-static void assign(struct hoist_plan *p, struct hoist__unit *u, size_t d)
+/* What placing unit u on d costs: its bytes, and those of the rest of its tie group
+ * not yet placed (they follow it there). */
+static uint64_t need(const struct hoist_plan *p, const struct hoist__unit *u, size_t d)
+{
+	uint64_t n = unit_cost(p, u, d);
+	if (u->tie < 0)
+		return n;
+	for (size_t i = 0; i < p->nunits; i++) {
+		const struct hoist__unit *o = &p->units[i];
+		if (o != u && o->tie == u->tie && o->dev < 0)
+			n += unit_cost(p, o, d);
+	}
+	return n;
+}
+
+static bool fits(const struct hoist_plan *p, const struct hoist__unit *u, size_t d)
+{
+	uint64_t cap = usable(p, d), used = p->dev[d].bytes;
+	return used <= cap && need(p, u, d) <= cap - used;
+}
+
+static void assign_one(struct hoist_plan *p, struct hoist__unit *u, size_t d)
 {
 	u->dev = (int)d;
 	p->dev[d].bytes += unit_cost(p, u, d);
+}
+
+/* Places u on d, with the rest of its tie group. */
+static void assign(struct hoist_plan *p, struct hoist__unit *u, size_t d)
+{
+	if (u->tie >= 0)
+		for (size_t i = 0; i < p->nunits; i++)
+			if (&p->units[i] != u && p->units[i].tie == u->tie && p->units[i].dev < 0)
+				assign_one(p, &p->units[i], d);
+	assign_one(p, u, d);
 }
 
 static void reset_placement(struct hoist_plan *p)
@@ -222,75 +268,101 @@ static void reset_placement(struct hoist_plan *p)
 		p->units[i].dev = -1;
 }
 
-static int tier(enum hoist_device_kind kind)
+/* The caller's fixed devices first: each such unit (and its tie group) goes where it
+ * was told. Errors: HOIST_ERR_INVALID for a tie group told two devices. */
+static enum hoist_status place_fixed(struct hoist_plan *p)
 {
-	return hoist__is_gpu(kind) ? 0 : kind == HOIST_DEVICE_CPU ? 1 : 2;
+	for (size_t i = 0; i < p->nunits; i++) {
+		struct hoist__unit *u = &p->units[i];
+		if (u->fixed < 0)
+			continue;
+		if (u->dev >= 0 && u->dev != u->fixed) {
+			char a[32], b[32];
+			return hoist__error(
+			        HOIST_ERR_INVALID,
+			        "plan request: unit \"%s\" is told %s, but its tie "
+			        "group is on %s",
+			        u->key, hoist_device_format(p->dev[u->fixed].device, a, sizeof a),
+			        hoist_device_format(p->dev[u->dev].device, b, sizeof b));
+		}
+		if (u->dev < 0)
+			assign(p, u, (size_t)u->fixed);
+	}
+	return HOIST_OK;
 }
 
-/* Fills devices in order: each unit goes to the current device if it fits, else the
- * current device is full and the next one is tried. A unit that fits none from the
- * current one on goes to the first device with room (so a strict order never causes a
- * NO_SPACE that a looser one would avoid), else stays unplaced. With backfill (auto),
- * a unit that would go down a tier (GPU -> cpu -> disk) goes instead to the first
- * device of a better tier that still has room for it: more bytes on GPUs, at the
- * cost of the strict order. */
-static void place_sequential(struct hoist_plan *p, bool backfill)
+/* Fills devices in order along the execution order: each unit goes to the current
+ * device if it fits, else the current device is full and the next one is tried; the
+ * plan never goes back to an earlier device, so each holds one run of the order. A
+ * unit that fits none from the current one on goes to the first device with room
+ * (so a strict order never causes a NO_SPACE that a looser one would avoid), else
+ * stays unplaced. */
+static void place_sequential(struct hoist_plan *p)
 {
 	size_t j = 0;
 	for (size_t i = 0; i < p->nunits; i++) {
-		struct hoist__unit *u = &p->units[i];
+		struct hoist__unit *u = &p->units[p->seq[i]];
+		if (u->dev >= 0)
+			continue;
 		size_t k = j;
 		while (k < p->ndev && !fits(p, u, k))
 			k++;
-		size_t first = 0;
-		while (first < p->ndev && !fits(p, u, first))
-			first++;
-		if (k < p->ndev &&
-		    (!backfill || tier(p->dev[first].device.kind) >= tier(p->dev[k].device.kind))) {
+		if (k < p->ndev) {
 			for (; j < k; j++)
 				if (p->dev[j].full_unit == SIZE_MAX)
-					p->dev[j].full_unit = i;
+					p->dev[j].full_unit = p->seq[i];
 			assign(p, u, k);
-		} else if (first < p->ndev) {
-			assign(p, u, first);
+			continue;
 		}
+		for (size_t first = 0; first < p->ndev; first++)
+			if (fits(p, u, first)) {
+				assign(p, u, first);
+				break;
+			}
 	}
 }
 
 /* Spreads the units over the GPUs (the first ngpu devices) in proportion to their
- * budgets, in contiguous runs. Returns false (placing nothing) when the whole model
- * does not fit the GPUs that way; the caller then fills devices in order. */
+ * budgets, in contiguous runs of the execution order. Returns false (placing
+ * nothing) when the whole model does not fit the GPUs that way; the caller then fills
+ * devices in order. */
 static bool place_balanced(struct hoist_plan *p, size_t ngpu)
 {
 	if (ngpu < 2)
 		return false;
 	uint64_t total = 0, cap = 0;
-	for (size_t i = 0; i < p->nunits; i++)
+	for (size_t i = 0; i < p->nunits; i++) {
+		if (p->units[i].fixed >= 0)
+			return false; /* the caller placed some: fill around them in order */
 		if (!hoist__add_u64(total, p->units[i].bytes, &total))
 			return false;
+	}
 	for (size_t d = 0; d < ngpu; d++)
-		if (!hoist__add_u64(cap, p->dev[d].budget, &cap))
+		if (!hoist__add_u64(cap, usable(p, d), &cap))
 			cap = UINT64_MAX;
 	if (total > cap || cap == 0)
 		return false;
 	/* Cumulative targets: GPU d should end near total * (budgets up to d) / cap. */
 	double target = 0, placed = 0;
 	size_t j = 0;
-	target = (double)total * (double)p->dev[0].budget / (double)cap;
+	target = (double)total * (double)usable(p, 0) / (double)cap;
 	for (size_t i = 0; i < p->nunits; i++) {
-		struct hoist__unit *u = &p->units[i];
-		while (j + 1 < ngpu &&
-		       (!fits(p, u, j) ||
-		        (p->dev[j].bytes > 0 && placed + (double)u->bytes / 2 > target))) {
+		struct hoist__unit *u = &p->units[p->seq[i]];
+		if (u->dev >= 0)
+			continue;
+		uint64_t n = need(p, u, j);
+		while (j + 1 < ngpu && (!fits(p, u, j) ||
+		                        (p->dev[j].bytes > 0 && placed + (double)n / 2 > target))) {
 			j++;
-			target += (double)total * (double)p->dev[j].budget / (double)cap;
+			target += (double)total * (double)usable(p, j) / (double)cap;
 		}
 		if (!fits(p, u, j)) {
 			reset_placement(p);
 			return false;
 		}
+		n = need(p, u, j);
 		assign(p, u, j);
-		placed += (double)u->bytes;
+		placed += (double)n;
 	}
 	return true;
 }
@@ -453,6 +525,79 @@ out:
 	return st;
 }
 
+/* ---- the caller's devices, skipped tensors ------------------------------------------ */
+
+/* The plan's device for the caller's text ("cuda:1", "sim:0", "1", "cpu", "disk"). */
+static enum hoist_status fixed_device(const struct hoist_plan *p, const struct hoist__machine *m,
+                                      const struct hoist__unit *u, size_t *out)
+{
+	struct hoist_device d;
+	const char *t = u->fixed_text;
+	if (hoist__name_digits(t, strlen(t)) && strlen(t) < 4) {
+		d = (struct hoist_device){m->gpu_kind, atoi(t)};
+	} else if (hoist_device_parse(t, &d) != HOIST_OK || d.index < 0) {
+		return hoist__error(
+		        HOIST_ERR_INVALID,
+		        "plan request: unit \"%s\": unknown device \"%s\" (expected a GPU "
+		        "ordinal, cuda:N, sim:N, cpu or disk)",
+		        u->key, t);
+	}
+	size_t i = find_dev(p, d);
+	if (i == SIZE_MAX) {
+		char list[256], name[32];
+		size_t len = 0;
+		list[0] = '\0';
+		for (size_t k = 0; k < p->ndev && len < sizeof list; k++)
+			len += (size_t)snprintf(list + len, sizeof list - len, "%s%s",
+			                        k ? ", " : "",
+			                        dev_name(&p->dev[k], name, sizeof name));
+		return hoist__error(HOIST_ERR_INVALID,
+		                    "plan request: unit \"%s\" is told \"%s\", which is not among "
+		                    "the plan's devices (%s)",
+		                    u->key, t, list);
+	}
+	*out = i;
+	return HOIST_OK;
+}
+
+static enum hoist_status resolve_fixed(struct hoist_plan *p, const struct hoist__machine *m)
+{
+	for (size_t i = 0; i < p->nunits; i++) {
+		struct hoist__unit *u = &p->units[i];
+		size_t d;
+		if (!u->fixed_text)
+			continue;
+		enum hoist_status st = fixed_device(p, m, u, &d);
+		if (st != HOIST_OK)
+			return st;
+		if (p->strategy == HOIST__STRATEGY_SINGLE && d != 0)
+			return hoist__error(
+			        HOIST_ERR_INVALID,
+			        "plan request: unit \"%s\" is told \"%s\", but the plan "
+			        "is for one device",
+			        u->key, u->fixed_text);
+		u->fixed = (int)d;
+	}
+	return HOIST_OK;
+}
+
+/* Tensors the caller asked not to load stay in their files: on disk, unread and
+ * budgeted nowhere (also where disk placement is forbidden: they are not placed). */
+static enum hoist_status place_skipped(struct hoist_plan *p, const struct hoist__budgets *b)
+{
+	size_t d = find_dev(p, (struct hoist_device){HOIST_DEVICE_DISK, 0});
+	if (d == SIZE_MAX) {
+		if (p->ndev >= HOIST__ARRAY_SIZE(p->dev))
+			return hoist__error(HOIST_ERR_INVALID, "plan: too many devices");
+		add_disk(p, b);
+		d = p->ndev - 1;
+	}
+	for (size_t t = 0; t < p->ntensors; t++)
+		if (p->skipped[t])
+			p->tdev[t] = (uint8_t)d;
+	return HOIST_OK;
+}
+
 /* ---- offsets and the prediction ------------------------------------------------------- */
 
 /* Drops the spill devices (cpu, disk) that a strategy listed but gave nothing and
@@ -495,7 +640,8 @@ static enum hoist_status assign_offsets(struct hoist_plan *p)
 		p->dev[d].tensors++;
 		if (p->dev[d].device.kind == HOIST_DEVICE_DISK) {
 			p->toff[t] = ti->offset;
-			p->dev[d].bytes += ti->nbytes;
+			if (!p->skipped || !p->skipped[t])
+				p->dev[d].bytes += ti->nbytes;
 		} else {
 			p->toff[t] = run[d];
 			run[d] += p->tbytes[t];
@@ -507,18 +653,34 @@ static enum hoist_status assign_offsets(struct hoist_plan *p)
 
 static void predict(struct hoist_plan *p)
 {
-	double read = 0, copy = 0;
+	/* The stream as figures.c predicts it, from this machine's figures where hoist
+	 * bench kept them: the bytes read (disk-placed tensors cost nothing), those of
+	 * them landing in host arenas, and each GPU's bytes, copied in parallel. */
+	struct hoist__load_shape s;
+	memset(&s, 0, sizeof s);
+	if (hoist_checkpoint_shard_count(p->ckpt) > 0)
+		s.path = hoist_checkpoint_shard(p->ckpt, 0)->path;
 	for (size_t t = 0; t < p->ntensors; t++) {
 		const struct hoist__plan_dev *d = &p->dev[p->tdev[t]];
-		if (d->device.kind != HOIST_DEVICE_DISK)
-			read += (double)hoist_checkpoint_tensor(p->ckpt, t)->nbytes;
+		uint64_t nbytes = hoist_checkpoint_tensor(p->ckpt, t)->nbytes;
+		if (d->device.kind == HOIST_DEVICE_DISK)
+			continue;
+		s.read_bytes += nbytes;
+		if (d->device.kind == HOIST_DEVICE_CPU)
+			s.host_bytes += nbytes;
 	}
-	/* GPUs copy in parallel; the reads are shared. */
-	for (size_t d = 0; d < p->ndev; d++)
-		if (hoist__is_gpu(p->dev[d].device.kind))
-			copy = HOIST__MAX(copy, (double)p->dev[d].bytes / p->copy_bw);
-	p->warm_s = HOIST__MAX(read / HOIST__BW_WARM, copy);
-	p->cold_s = HOIST__MAX(read / HOIST__BW_COLD, copy);
+	for (size_t d = 0; d < p->ndev && s.ngpu < HOIST_MAX_DEVICES; d++)
+		if (hoist__is_gpu(p->dev[d].device.kind)) {
+			s.gpu[s.ngpu] = p->dev[d].device;
+			s.gpu_bytes[s.ngpu++] = p->dev[d].bytes;
+		}
+	s.copy_bw = p->copy_bw;
+	s.copy_known = p->copy_bw != HOIST__BW_COPY; /* a sim device's cap */
+	struct hoist_prediction warm, cold;
+	hoist__predict(&s, 0, &warm);
+	hoist__predict(&s, 1, &cold);
+	p->warm_s = warm.seconds;
+	p->cold_s = cold.seconds;
 }
 
 /* What the accessors return: each device's figures, each tensor's placement. */
@@ -630,9 +792,20 @@ static enum hoist_status strategy_devices(struct hoist_plan *p, struct hoist__ma
 			return hoist__error(m->gpu_status, "%s: %s",
 			                    m->gpu_kind == HOIST_DEVICE_SIM ? "sim" : "cuda",
 			                    m->gpu_error);
-		} else {
+		} else if (m->gpu_status == HOIST_ERR_DEVICE) {
+			/* A driver that cannot use its GPUs: a broken GPU machine, said loudly
+			 * (a warning) before the load goes on to cpu. */
+			p->notice_level = HOIST_LOG_WARNING;
 			snprintf(p->notice, sizeof p->notice,
-			         "no GPU (%s): every tensor planned for cpu", m->gpu_error);
+			         "GPUs present but unusable (%s): every tensor planned for cpu",
+			         m->gpu_error);
+		} else {
+			const char *why = m->gpu_error;
+			if (strncmp(why, "no CUDA GPU: ", 13) == 0)
+				why += 13;
+			p->notice_level = HOIST_LOG_NOTICE;
+			snprintf(p->notice, sizeof p->notice,
+			         "no GPU (%s): every tensor planned for cpu", why);
 		}
 		if (st != HOIST_OK)
 			return st;
@@ -721,8 +894,26 @@ enum hoist_status hoist_plan_create(const struct hoist_checkpoint *ckpt,
 		goto out;
 	}
 	st = build_units(p);
+	if (st == HOIST_OK && opt->request)
+		st = hoist__plan_request_units(p, opt->request);
+	else if (st == HOIST_OK && opt->module_order)
+		st = hoist__plan_file_units(p, opt->module_order);
+	else if (st == HOIST_OK)
+		st = hoist__plan_default_order(p);
 	if (st != HOIST_OK)
 		goto out;
+	if (opt->request)
+		p->order_source = HOIST__ORDER_REQUEST;
+	if (opt->offload_room == HOIST_ROOM_LARGEST_UNIT)
+		for (size_t i = 0; i < p->nunits; i++)
+			p->room = HOIST__MAX(p->room, p->units[i].bytes);
+	else if (opt->offload_room != HOIST_ROOM_NONE) {
+		st = hoist__error(HOIST_ERR_INVALID,
+		                  "offload_room %d: expected HOIST_ROOM_NONE or "
+		                  "HOIST_ROOM_LARGEST_UNIT",
+		                  (int)opt->offload_room);
+		goto out;
+	}
 
 	const char *dm = opt->device_map;
 	if (!dm || !*dm) {
@@ -754,6 +945,8 @@ enum hoist_status hoist_plan_create(const struct hoist_checkpoint *ckpt,
 
 	if (p->strategy == HOIST__STRATEGY_SINGLE) {
 		st = single_target(p, m, &b, target, opt);
+		if (st == HOIST_OK)
+			st = resolve_fixed(p, m);
 		if (st != HOIST_OK)
 			goto out;
 		for (size_t t = 0; t < p->ntensors; t++)
@@ -767,12 +960,14 @@ enum hoist_status hoist_plan_create(const struct hoist_checkpoint *ckpt,
 	} else {
 		size_t ngpu = 0;
 		st = strategy_devices(p, m, &b, target, target_set, opt, &ngpu);
+		if (st == HOIST_OK)
+			st = resolve_fixed(p, m);
+		if (st == HOIST_OK)
+			st = place_fixed(p);
 		if (st != HOIST_OK)
 			goto out;
-		if (p->strategy == HOIST__STRATEGY_SEQUENTIAL)
-			place_sequential(p, false);
-		else if (!place_balanced(p, ngpu))
-			place_sequential(p, true);
+		if (p->strategy == HOIST__STRATEGY_SEQUENTIAL || !place_balanced(p, ngpu))
+			place_sequential(p);
 		for (size_t i = 0; i < p->nunits; i++) {
 			if (p->units[i].dev < 0) {
 				st = no_space(p, opt);
@@ -785,6 +980,8 @@ enum hoist_status hoist_plan_create(const struct hoist_checkpoint *ckpt,
 				p->tdev[p->order[u->first + k]] = (uint8_t)u->dev;
 		}
 	}
+	if (p->nskipped && (st = place_skipped(p, &b)) != HOIST_OK)
+		goto out;
 	assign_offsets(p);
 	if (p->strategy == HOIST__STRATEGY_BALANCED || p->strategy == HOIST__STRATEGY_SEQUENTIAL)
 		drop_unused_spill(p, &b);
@@ -806,10 +1003,12 @@ enum hoist_status hoist_plan_create(const struct hoist_checkpoint *ckpt,
 	}
 	predict(p);
 	st = publish(p);
+	if (st == HOIST_OK)
+		st = hoist__plan_publish_units(p);
 	if (st != HOIST_OK)
 		goto out;
 	if (p->notice[0])
-		hoist__log(opt->log, opt->log_arg, HOIST_LOG_NOTICE, "%s", p->notice);
+		hoist__log(opt->log, opt->log_arg, p->notice_level, "%s", p->notice);
 	p->seconds = hoist__now() - t0;
 	*out = p;
 	p = NULL;
@@ -867,4 +1066,19 @@ const struct hoist_checkpoint *hoist_plan_checkpoint(const struct hoist_plan *pl
 enum hoist_dtype hoist_plan_dtype(const struct hoist_plan *plan)
 {
 	return plan ? plan->dtype : HOIST_DTYPE_NONE;
+}
+
+size_t hoist_plan_unit_count(const struct hoist_plan *plan)
+{
+	return plan ? plan->nunits : 0;
+}
+
+const struct hoist_plan_unit_info *hoist_plan_unit(const struct hoist_plan *plan, size_t i)
+{
+	return plan && i < plan->nunits ? &plan->unit_info[i] : NULL;
+}
+
+size_t hoist_plan_device_changes(const struct hoist_plan *plan)
+{
+	return plan ? plan->changes : 0;
 }

@@ -29,6 +29,8 @@ struct line {
 /* The device of a unit: with a map, units may be split; -1 then. */
 static int unit_dev(const struct hoist_plan *p, const struct hoist__unit *u)
 {
+	if (u->count == 0)
+		return u->dev;
 	int d = p->tdev[p->order[u->first]];
 	for (size_t k = 1; k < u->count; k++)
 		if (p->tdev[p->order[u->first + k]] != d)
@@ -57,7 +59,17 @@ static enum hoist_status make_lines(const struct hoist_plan *p, struct line **ou
 	}
 	for (size_t i = 0; i < p->nunits; i++)
 		udev[i] = unit_dev(p, &p->units[i]);
-	for (size_t i = 0; i < p->nunits;) {
+	/* The caller's units are named, not prefixes of one another: a line each, in
+	 * their order. */
+	for (size_t i = 0; p->by_request && i < p->nunits; i++) {
+		const struct hoist__unit *u = &p->units[p->seq[i]];
+		lines[n++] = (struct line){.key = u->key,
+		                           .keylen = u->keylen,
+		                           .dev = udev[p->seq[i]],
+		                           .bytes = unit_bytes_on(p, u, udev[p->seq[i]]),
+		                           .tensors = u->count};
+	}
+	for (size_t i = 0; !p->by_request && i < p->nunits;) {
 		const struct hoist__unit *u = &p->units[i];
 		size_t end = i + 1, len = u->keylen;
 		/* Candidate prefixes from the shortest: "" (everything), then each
@@ -146,6 +158,49 @@ static void line_text(const struct line *l, char *buf, size_t size)
 		snprintf(buf, size, "%.*s", (int)l->keylen, l->key);
 }
 
+static const char *order_source(const struct hoist_plan *p)
+{
+	switch (p->order_source) {
+	case HOIST__ORDER_REQUEST: return "the caller's";
+	case HOIST__ORDER_FILE: return "from the module-order file";
+	default: return "from the names";
+	}
+}
+
+/* The runs of one device along the execution order: "first .. last -> device". */
+static void print_order(const struct hoist_plan *p, FILE *out)
+{
+	char name[32], b1[32];
+	fprintf(out, "\norder (%s%s%s): %zu unit%s, %zu device change%s\n", order_source(p),
+	        p->order_path ? " " : "", p->order_path ? p->order_path : "", p->nunits,
+	        p->nunits == 1 ? "" : "s", p->changes, p->changes == 1 ? "" : "s");
+	for (size_t i = 0; i < p->nunits;) {
+		size_t j = i;
+		uint64_t bytes = 0;
+		const struct hoist_plan_unit_info *a = &p->unit_info[i];
+		while (j < p->nunits && p->unit_info[j].device.kind == a->device.kind &&
+		       p->unit_info[j].device.index == a->device.index)
+			bytes += p->unit_info[j++].bytes;
+		if (j - i == 1)
+			fprintf(out, "  %s", a->name);
+		else
+			fprintf(out, "  %s .. %s", a->name, p->unit_info[j - 1].name);
+		fprintf(out, " -> %s  %s, %zu unit%s\n",
+		        hoist_device_format(a->device, name, sizeof name),
+		        hoist__plan_bytes(bytes, b1, sizeof b1), j - i, j - i == 1 ? "" : "s");
+		i = j;
+	}
+	size_t tied = 0;
+	for (size_t i = 0; i < p->nunits; i++)
+		tied += p->unit_info[i].tied != 0;
+	if (p->nties)
+		fprintf(out, "  tied: %zu group%s (%zu units), each on one device\n", p->nties,
+		        p->nties == 1 ? "" : "s", tied);
+	if (p->nskipped)
+		fprintf(out, "  skipped: %zu tensor%s left unread in the files, as asked\n",
+		        p->nskipped, p->nskipped == 1 ? "" : "s");
+}
+
 static uint64_t total_file_bytes(const struct hoist_plan *p)
 {
 	uint64_t total = 0;
@@ -232,12 +287,20 @@ enum hoist_status hoist_plan_print(const struct hoist_plan *plan, FILE *out)
 			        hoist__plan_bytes(dv->bytes, b1, sizeof b1));
 	}
 
+	print_order(p, out);
+
 	fprintf(out, "\npredicted load: %.2f s from page cache, %.2f s from cold storage\n",
 	        p->warm_s, p->cold_s);
-	fprintf(out,
-	        "  (assumed, not measured here: storage %.1f GB/s cold, page cache %.0f GB/s "
-	        "warm, host->GPU copy %.0f GB/s; from one H200 machine, tests/data/README.md)\n",
-	        HOIST__BW_COLD / 1e9, HOIST__BW_WARM / 1e9, p->copy_bw / 1e9);
+	for (int cold = 0; cold < 2; cold++) {
+		struct hoist_prediction pr;
+		if (hoist_plan_predict(p, cold, &pr) != HOIST_OK || pr.bound == HOIST_LINK_NONE)
+			continue;
+		fprintf(out, "  %s: bound by %s at %.1f GB/s, %s\n", cold ? "cold" : "warm",
+		        hoist_link_name(pr.bound), pr.bound_bytes_per_second / 1e9,
+		        pr.assumed ? "assumed (one H200 machine's figures, tests/data/README.md; "
+		                     "`hoist bench` measures this one)"
+		                   : "measured here by hoist bench");
+	}
 	hoist__free(lines);
 	return ferror(out) ? hoist__error(HOIST_ERR_IO, "plan: write failed") : HOIST_OK;
 }
@@ -306,10 +369,36 @@ enum hoist_status hoist_plan_print_json(const struct hoist_plan *plan, FILE *out
 		fprintf(out, ",\"bytes\":%" PRIu64 ",\"tensors\":%zu}", lines[i].bytes,
 		        lines[i].tensors);
 	}
-	fprintf(out, "],\"predicted_seconds\":{\"warm\":%.3f,\"cold\":%.3f},", p->warm_s,
+	fputs("],\"order\":{\"source\":", out);
+	hoist__json_write_string(out, p->order_source == HOIST__ORDER_REQUEST ? "request"
+	                              : p->order_source == HOIST__ORDER_FILE  ? "file"
+	                                                                      : "names");
+	fprintf(out, ",\"device_changes\":%zu,\"tie_groups\":%zu,\"skipped\":%zu,\"units\":[",
+	        p->changes, p->nties, p->nskipped);
+	for (size_t i = 0; i < p->nunits; i++) {
+		const struct hoist_plan_unit_info *u = &p->unit_info[i];
+		fputs(i ? ",{\"name\":" : "{\"name\":", out);
+		hoist__json_write_string(out, u->name);
+		fputs(",\"device\":", out);
+		hoist__json_write_string(out, hoist_device_format(u->device, name, sizeof name));
+		fprintf(out, ",\"bytes\":%" PRIu64 ",\"tensors\":%zu%s}", u->bytes, u->tensors,
+		        u->tied ? ",\"tied\":true" : "");
+	}
+	fprintf(out, "]},\"predicted_seconds\":{\"warm\":%.3f,\"cold\":%.3f},", p->warm_s,
 	        p->cold_s);
+	fputs("\"prediction\":{", out);
+	for (int cold = 0; cold < 2; cold++) {
+		struct hoist_prediction pr;
+		if (hoist_plan_predict(p, cold, &pr) != HOIST_OK)
+			memset(&pr, 0, sizeof pr);
+		fprintf(out, "%s\"%s\":{\"seconds\":%.3f,\"bound\":", cold ? "," : "",
+		        cold ? "cold" : "warm", pr.seconds);
+		hoist__json_write_string(out, hoist_link_name(pr.bound));
+		fprintf(out, ",\"bytes_per_second\":%.0f,\"assumed_figures\":%u}",
+		        pr.bound_bytes_per_second, pr.assumed);
+	}
 	fprintf(out,
-	        "\"assumed_bytes_per_second\":{\"cold_storage\":%.0f,\"page_cache\":%.0f,"
+	        "},\"assumed_bytes_per_second\":{\"cold_storage\":%.0f,\"page_cache\":%.0f,"
 	        "\"copy\":%.0f},\"placement\":{",
 	        HOIST__BW_COLD, HOIST__BW_WARM, p->copy_bw);
 	for (size_t t = 0; t < p->ntensors; t++) {

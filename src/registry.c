@@ -15,9 +15,21 @@ const struct hoist__backend *hoist__backend_for(enum hoist_device_kind kind)
 	return (unsigned)kind < HOIST__ARRAY_SIZE(by_kind) ? by_kind[kind] : NULL;
 }
 
-/* The configuration the options give a backend; *host is filled for the host's. */
+/* The GPUs opt->device targets, for the cuda backend. */
+static int cuda_target(const struct hoist_options *opt)
+{
+	struct hoist_device d;
+	if (!opt || !opt->device)
+		return -1;
+	if (hoist_device_parse(opt->device, &d) != HOIST_OK || d.kind != HOIST_DEVICE_CUDA)
+		return -2;
+	return d.index;
+}
+
+/* The configuration the options give a backend; *host is filled for the host's,
+ * *cuda for cuda's. */
 static const void *config_for(enum hoist_device_kind kind, const struct hoist_options *opt,
-                              struct hoist__host_config *host)
+                              struct hoist__host_config *host, struct hoist__cuda_config *cuda)
 {
 	switch (kind) {
 	case HOIST_DEVICE_CPU:
@@ -25,7 +37,7 @@ static const void *config_for(enum hoist_device_kind kind, const struct hoist_op
 		host->pinner = &hoist__backend_cuda;
 		return host;
 	case HOIST_DEVICE_SIM: return opt ? opt->sim : NULL;
-	case HOIST_DEVICE_CUDA:
+	case HOIST_DEVICE_CUDA: cuda->target = cuda_target(opt); return cuda;
 	case HOIST_DEVICE_DISK: break;
 	}
 	return NULL;
@@ -35,6 +47,7 @@ enum hoist_status hoist_device_list(enum hoist_device_kind kind, const struct ho
                                     struct hoist_device_info *out, size_t cap, size_t *count)
 {
 	struct hoist__host_config host;
+	struct hoist__cuda_config cuda;
 	const struct hoist__backend *b = hoist__backend_for(kind);
 	if (count)
 		*count = 0;
@@ -45,20 +58,22 @@ enum hoist_status hoist_device_list(enum hoist_device_kind kind, const struct ho
 		                    "no device list for device kind %d (disk is "
 		                    "no device to list)",
 		                    (int)kind);
-	return b->list(config_for(kind, opt, &host), out, cap, count);
+	return b->list(config_for(kind, opt, &host, &cuda), out, cap, count);
 }
 
 enum hoist_status hoist__device_open(struct hoist_device device, const struct hoist_options *opt,
                                      struct hoist__dev **out)
 {
 	struct hoist__host_config host;
+	struct hoist__cuda_config cuda;
 	char name[24];
 	const struct hoist__backend *b = hoist__backend_for(device.kind);
 	*out = NULL;
 	hoist_device_format(device, name, sizeof name);
 	if (!b || device.index < 0)
 		return hoist__error(HOIST_ERR_INVALID, "%s is not a device to open", name);
-	enum hoist_status st = b->open(config_for(device.kind, opt, &host), device.index, out);
+	enum hoist_status st =
+	        b->open(config_for(device.kind, opt, &host, &cuda), device.index, out);
 	if (st != HOIST_OK) {
 		/* name the device, unless the backend's message already starts with it */
 		size_t n = strlen(name);

@@ -107,6 +107,9 @@ void hoist__report_stream_end(struct hoist__report *r, const struct hoist__strea
 	p->readers = s->readers;
 	p->chunks = s->chunks;
 	p->direct_chunks = s->direct_chunks;
+	p->registered_bytes = s->registered_bytes;
+	p->registered_chunks = s->registered_chunks;
+	p->pread_bytes = s->read_bytes - s->registered_bytes;
 	p->chunk_bytes = s->chunk_bytes;
 	p->staging_slots = s->slots;
 	p->staging_slot_bytes = s->slot_bytes;
@@ -199,6 +202,13 @@ enum hoist_status hoist__report_print(const struct hoist__report *r, FILE *out)
 		        "                %zu of %zu chunks read straight into host memory "
 		        "(no staging)\n",
 		        p->direct_chunks, p->chunks);
+	if (p->registered_chunks)
+		fprintf(out,
+		        "                sources: %s by pread, %s copied straight from the page "
+		        "cache (%zu windows registered)\n",
+		        hoist_bytes_format(p->pread_bytes, b2, sizeof b2),
+		        hoist_bytes_format(p->registered_bytes, b3, sizeof b3),
+		        p->registered_chunks);
 	if (p->mapped)
 		fprintf(out,
 		        "                host tensors are zero-copy views of the mapped files\n");
@@ -241,8 +251,12 @@ enum hoist_status hoist__report_print_json(const struct hoist__report *r, FILE *
 	        p->chunks, p->direct_chunks, p->readers, (unsigned long long)p->chunk_bytes,
 	        (unsigned long long)(p->staging_slots * p->staging_slot_bytes), p->staging_slots);
 	hoist__json_write_string(out, p->staging);
-	fprintf(out, ", \"o_direct\": %s, \"read_bytes\": %llu, \"storage_read_bytes\": ",
-	        p->direct_io ? "true" : "false", (unsigned long long)p->read_bytes);
+	fprintf(out,
+	        ", \"o_direct\": %s, \"read_bytes\": %llu, \"pread_bytes\": %llu, "
+	        "\"registered_bytes\": %llu, \"registered_chunks\": %zu, \"storage_read_bytes\": ",
+	        p->direct_io ? "true" : "false", (unsigned long long)p->read_bytes,
+	        (unsigned long long)p->pread_bytes, (unsigned long long)p->registered_bytes,
+	        p->registered_chunks);
 	if (r->storage_known)
 		fprintf(out, "%llu}, ", (unsigned long long)p->storage_read_bytes);
 	else

@@ -18,7 +18,8 @@
 struct local_file {
 	struct hoist__source base; /* first */
 	int fd;
-	char path[]; /* base.path points here */
+	bool private_maps; /* HOIST__SOURCE_MAP_PRIVATE */
+	char path[];       /* base.path points here */
 };
 
 static ssize_t local_read_at(struct hoist__source *src, void *buf, size_t n, uint64_t offset)
@@ -36,7 +37,9 @@ static enum hoist_status local_map(struct hoist__source *src, uint64_t offset, u
 	if (len > SIZE_MAX)
 		return hoist__error(HOIST_ERR_IO, "%s: cannot map %llu bytes", src->path,
 		                    (unsigned long long)length);
-	void *p = mmap(NULL, len ? (size_t)len : 1, PROT_READ, MAP_SHARED, f->fd, (off_t)start);
+	int prot = f->private_maps ? PROT_READ | PROT_WRITE : PROT_READ;
+	int kind = f->private_maps ? MAP_PRIVATE : MAP_SHARED;
+	void *p = mmap(NULL, len ? (size_t)len : 1, prot, kind, f->fd, (off_t)start);
 	if (p == MAP_FAILED)
 		return hoist__error(HOIST_ERR_IO, "%s: cannot map %llu bytes at offset %llu: %s",
 		                    src->path, (unsigned long long)length,
@@ -129,6 +132,7 @@ enum hoist_status hoist__source_open(const char *path, unsigned flags, struct ho
 	}
 	memcpy(f->path, path, n + 1);
 	f->fd = fd;
+	f->private_maps = flags & HOIST__SOURCE_MAP_PRIVATE;
 	f->base = (struct hoist__source){
 	        .methods = &local_methods,
 	        .path = f->path,

@@ -31,7 +31,8 @@ struct hoist__source_methods {
 	 * source), or -1 with errno set. May read fewer bytes than asked. With
 	 * HOIST__SOURCE_DIRECT, buf, n and offset are multiples of src->align. */
 	ssize_t (*read_at)(struct hoist__source *src, void *buf, size_t n, uint64_t offset);
-	/* Maps [offset, offset + length) read-only into memory: *addr is where byte
+	/* Maps [offset, offset + length) into memory, read-only (or copy-on-write with
+	 * HOIST__SOURCE_MAP_PRIVATE): *addr is where byte
 	 * `offset` lies. Until unmap, the bytes stay readable. Errors: HOIST_ERR_IO. */
 	enum hoist_status (*map)(struct hoist__source *src, uint64_t offset, uint64_t length,
 	                         const void **addr);
@@ -58,6 +59,11 @@ enum {
 	/* Bypass the page cache where the file system can (O_DIRECT); where it cannot,
 	 * the source opens buffered and says so with direct = false. */
 	HOIST__SOURCE_DIRECT = 1u << 0,
+	/* Maps are private and writable (copy-on-write): the pages are the page cache's
+	 * until written, and a write lands in the process's own copy, never in the file.
+	 * For views handed to consumers that ignore DLPack's read-only flag (torch), for
+	 * whom a write into a read-only mapping would be a crash. */
+	HOIST__SOURCE_MAP_PRIVATE = 1u << 1,
 };
 
 /* Opens the local file at path, which must be a regular file.

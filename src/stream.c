@@ -1,13 +1,23 @@
 /* stream.c - a job's bytes from its sources to its devices.
  *
  * Segments are read by file range, not one by one: segments of a source that lie back
- * to back and go to the same target form one range, cut into chunks (default 32 MiB).
- * A pool of reader threads takes chunks in file order and reads each into a free
- * buffer of a bounded ring of staging buffers (pinned, from a device's backend); a
- * copy engine thread per device queues asynchronous copies from staged chunks into the
- * device, spread over its streams, and frees each buffer when the event after its
- * copies completes. Readers block when no buffer is free, so host memory is the ring
- * plus metadata, whatever the job.
+ * to back and go to the same target form one range, cut into chunks. A pool of reader
+ * threads takes chunks in file order and reads each into a free buffer of a bounded
+ * ring of staging buffers (pinned, from a device's backend); for a device with copy
+ * engines the reader then queues the chunk's copies itself, on its own stream, and an
+ * event after them. The calling thread, waiting in hoist__stream_run, completes the
+ * copies: it waits for the oldest event in flight (the driver wakes it; nothing
+ * polls), harvests every other event already done, frees those buffers, and reports
+ * progress and landed segments. Readers block only when no buffer is free, so host
+ * memory is the ring plus metadata, whatever the job.
+ *
+ * Sizing: the ring holds at least two buffers per reader (one whose copy is in flight,
+ * one being read) within the staging budget, so the chunk is cut, not the ring grown:
+ * the default 256 MiB and 16 readers make 32 slots of 8 MiB. The speed model of
+ * bench/bench_stream.c (the H200's read and copy figures on the fake driver) put the
+ * 7B load at 0.84 of min(read, copy) with 8 slots of 32 MiB and one copy-engine thread
+ * that waited on the oldest event between submissions; bench/RESULTS.md has the
+ * figures after.
  *
  * Host-addressable targets have no copy engine: a chunk holding one segment's bytes
  * is read straight into place, which is the fastest path on a CPU (one copy, by the
@@ -24,6 +34,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -47,6 +58,7 @@ struct piece {
 	uint64_t dst; /* device address */
 	uint64_t len; /* bytes landed */
 	size_t tag;
+	size_t seg; /* index into job->segments */
 };
 
 struct chunk {
@@ -59,24 +71,30 @@ struct chunk {
 	bool direct;               /* read straight into a host target */
 };
 
-struct qitem {
-	size_t chunk, slot;
-	uint64_t data; /* offset of the chunk's data in its slot */
+/* A chunk whose copies are in flight, by staging slot, or by window past the slots. */
+struct flight {
+	size_t chunk;
+	uint64_t seq; /* submission order: the smallest is the oldest */
+	bool busy;
 };
 
-struct hoist__stream;
-
-struct engine {
-	struct hoist__stream *s;
+/* A chunk's window of its mapped source, registered with the driver so the copies read
+ * the page cache in place (job->source). */
+struct window {
+	struct hoist__source *src;
 	struct hoist__dev *dev;
-	struct hoist__event **ev; /* one per staging slot */
-	struct qitem *queue;      /* ring of nslots: at most every slot waits here */
-	size_t qhead, qcount;
-	pthread_cond_t cond;
-	size_t expected;
-	double busy;
-	pthread_t thread;
-	bool started;
+	const void *map; /* the chunk's first byte */
+	uint64_t len;
+	void *reg; /* the registered pages */
+	size_t reg_len;
+};
+
+/* A target with copy engines: its events (one per slot) and how busy it was. */
+struct engine {
+	struct hoist__dev *dev;
+	struct hoist__event **ev; /* by slot */
+	size_t in_flight;
+	double busy, busy_since;
 };
 
 struct hoist__stream {
@@ -85,24 +103,36 @@ struct hoist__stream {
 	size_t nchunks, ccap;
 	struct piece *pieces;
 	size_t npieces, pcap;
+	size_t *seg_left; /* per segment: chunks of it not yet landed */
 	uint64_t chunk_bytes;
 	unsigned char *ring;
+	bool ring_borrowed; /* job->staging: not freed here */
 	size_t slot_bytes, nslots;
 	struct hoist__dev *ring_dev;
 	size_t *free_slots;
 	size_t nfree;
 	struct engine **engines; /* by target; NULL: the readers land its bytes */
 	struct hoist__stream_stats stats;
+	/* Registered windows (copies straight from the page cache): flights nslots + w. */
+	struct window *win;
+	size_t nwin, *free_win, nfree_win;
+	unsigned nreg;       /* readers that register: those with ids below */
+	atomic_bool reg_off; /* auto: registration failed once, pread from then on */
+	long page;
 
 	atomic_size_t next_chunk;
 	atomic_uint_fast64_t bytes_done;
 	atomic_bool stop;
-	pthread_mutex_t lock;
+	pthread_mutex_t lock; /* guards what follows, free_slots and the engines' counts */
 	pthread_cond_t slot_cond, main_cond;
-	unsigned active; /* workers still running */
+	unsigned active;    /* readers still running */
+	struct flight *fly; /* by slot */
+	size_t nfly;
+	uint64_t seq;
+	size_t *landed; /* chunks landed, for the calling thread to report (nchunks) */
+	size_t nlanded, reported;
 	enum hoist_status status;
 	char errmsg[1024];
-	pthread_t *readers;
 	unsigned readers_started;
 };
 
@@ -129,9 +159,6 @@ static void wake_all(struct hoist__stream *s)
 {
 	pthread_cond_broadcast(&s->slot_cond);
 	pthread_cond_broadcast(&s->main_cond);
-	for (size_t i = 0; i < s->job->ntargets; i++)
-		if (s->engines[i])
-			pthread_cond_broadcast(&s->engines[i]->cond);
 }
 
 /* Records a worker's failure (first one wins) and stops everyone. */
@@ -152,6 +179,7 @@ static enum hoist_status push_piece(struct hoist__stream *s, struct piece p)
 	if (!hoist__grow(&s->pieces, &s->pcap, s->npieces, sizeof *s->pieces, 256))
 		return hoist__error(HOIST_ERR_NOMEM, "out of memory planning the reads");
 	s->pieces[s->npieces++] = p;
+	s->seg_left[p.seg]++;
 	return HOIST_OK;
 }
 
@@ -197,7 +225,7 @@ static enum hoist_status cut_range(struct hoist__stream *s, size_t g0, size_t g1
 			if (a < b) {
 				enum hoist_status st = push_piece(
 				        s, (struct piece){a - c, x->dst + (a - x->offset), b - a,
-				                          x->tag});
+				                          x->tag, g});
 				if (st != HOIST_OK)
 					return st;
 				ch.npieces++;
@@ -233,7 +261,8 @@ static enum hoist_status cut_converting(struct hoist__stream *s, const struct ho
 		                   .from = g->from,
 		                   .to = g->to};
 		enum hoist_status st =
-		        push_piece(s, (struct piece){0, g->dst + e * out, n * out, g->tag});
+		        push_piece(s, (struct piece){0, g->dst + e * out, n * out, g->tag,
+		                                     (size_t)(g - s->job->segments)});
 		if (st == HOIST_OK)
 			st = push_chunk(s, ch);
 		if (st != HOIST_OK)
@@ -354,22 +383,192 @@ static void land_on_host(struct hoist__stream *s, const struct chunk *c, const u
 	}
 }
 
-struct reader_stats {
+struct reader {
+	struct hoist__stream *s;
+	unsigned id; /* its copies go on stream id % streams of each device */
 	double read_s, wait_s;
+	pthread_t thread;
 };
 
-static enum hoist_status reader_chunk(struct hoist__stream *s, const struct chunk *c,
-                                      struct reader_stats *rs)
+/* Names what a failed copy of chunk c (piece p, or all its pieces where p is NULL)
+ * moved: the file, the tensor and the byte offset in the file. */
+static void copy_error(struct hoist__stream *s, const struct chunk *c, const struct piece *p)
 {
+	const struct piece *first = p ? p : &s->pieces[c->piece0];
+	uint64_t at = c->off + (c->from != HOIST_DTYPE_NONE ? 0 : first->src);
+	char more[48] = "";
+	if (!p && c->npieces > 1)
+		snprintf(more, sizeof more, " and %zu more", c->npieces - 1);
+	hoist__error_prefix("%s: tensor \"%s\"%s (bytes at offset %llu)", source_of(s, c)->path,
+	                    seg_name(s, first->tag), more, (unsigned long long)at);
+}
+
+/* A flight whose submission failed: stopped and in flight, for drain_devices. */
+static enum hoist_status submit_failed(struct hoist__stream *s, const struct chunk *c, size_t slot,
+                                       enum hoist_status st)
+{
+	stream_fail(s, st);
+	pthread_mutex_lock(&s->lock);
+	s->fly[slot] = (struct flight){(size_t)(c - s->chunks), s->seq++, true};
+	s->nfly++;
+	pthread_mutex_unlock(&s->lock);
+	return st;
+}
+
+/* Queues chunk c's copies from flight `slot` (a staging slot, or a window past them;
+ * its bytes at data) on the reader's stream and the flight's event after them; the
+ * calling thread completes them. On failure the flight is marked in flight all the
+ * same: copies queued before the failing one may still read it, and the stream waits
+ * for every device, then lets it go. */
+static enum hoist_status submit(struct reader *r, const struct chunk *c, size_t slot,
+                                const unsigned char *data)
+{
+	struct hoist__stream *s = r->s;
+	struct engine *e = s->engines[c->target];
+	struct hoist__dev *dev = e->dev;
+	unsigned stream = r->id % dev->streams;
+	for (size_t i = 0; i < c->npieces; i++) {
+		const struct piece *p = &s->pieces[c->piece0 + i];
+		enum hoist_status st =
+		        dev->ops->copy_async(dev, stream, p->dst, data + p->src, p->len);
+		if (st != HOIST_OK) {
+			copy_error(s, c, p);
+			return submit_failed(s, c, slot, st);
+		}
+	}
+	enum hoist_status st = dev->ops->event_record(dev, e->ev[slot], stream);
+	if (st != HOIST_OK) {
+		copy_error(s, c, NULL);
+		return submit_failed(s, c, slot, st);
+	}
+	pthread_mutex_lock(&s->lock);
+	s->fly[slot] = (struct flight){(size_t)(c - s->chunks), s->seq++, true};
+	s->nfly++;
+	if (slot >= s->nslots) {
+		s->stats.registered_bytes += c->len;
+		s->stats.registered_chunks++;
+	}
+	if (e->in_flight++ == 0)
+		e->busy_since = hoist__now();
+	pthread_cond_signal(&s->main_cond);
+	pthread_mutex_unlock(&s->lock);
+	return HOIST_OK;
+}
+
+/* A chunk whose bytes are all on their device, for the calling thread (lock held). */
+static void chunk_landed(struct hoist__stream *s, size_t chunk)
+{
+	s->landed[s->nlanded++] = chunk;
+	pthread_cond_signal(&s->main_cond);
+}
+
+/* Whether all of [p, p + n) (page-aligned) is in the page cache now. */
+static bool resident(const struct hoist__stream *s, uintptr_t p, size_t n)
+{
+	unsigned char vec[4096];
+	size_t pages = n / (size_t)s->page;
+	for (size_t at = 0; at < pages; at += sizeof vec) {
+		size_t k = HOIST__MIN(sizeof vec, pages - at);
+		if (mincore((void *)(p + at * (size_t)s->page), k * (size_t)s->page, vec) != 0)
+			return false;
+		for (size_t i = 0; i < k; i++)
+			if (!(vec[i] & 1))
+				return false;
+	}
+	return true;
+}
+
+/* Whether reader r copies chunk c straight from the page cache. */
+static bool registers(const struct reader *r, const struct chunk *c)
+{
+	const struct hoist__stream *s = r->s;
+	const struct engine *e = s->engines[c->target];
+	const struct hoist__source *src = s->job->sources[c->source];
+	return s->nwin > 0 && r->id < s->nreg && e && e->dev->registers &&
+	       c->from == HOIST_DTYPE_NONE && !src->direct && src->methods->map &&
+	       !atomic_load(&s->reg_off);
+}
+
+/* Copies chunk c straight from its mapped, registered window; *done false (and
+ * HOIST_OK) where the reader should pread it instead: no window free now, the pages
+ * not all resident (auto), or the driver refusing the registration (auto). */
+static enum hoist_status register_chunk(struct reader *r, const struct chunk *c, bool *done)
+{
+	struct hoist__stream *s = r->s;
+	struct hoist__source *src = source_of(s, c);
+	struct hoist__dev *dev = s->engines[c->target]->dev;
+	bool forced = s->job->source == HOIST_SOURCE_REGISTER;
+	*done = false;
+	pthread_mutex_lock(&s->lock);
+	if (s->nfree_win == 0 || atomic_load(&s->stop)) {
+		pthread_mutex_unlock(&s->lock);
+		return HOIST_OK;
+	}
+	size_t w = s->free_win[--s->nfree_win];
+	pthread_mutex_unlock(&s->lock);
+	double t0 = hoist__now();
+	const void *addr = NULL;
+	enum hoist_status st = src->methods->map(src, c->off, c->len, &addr);
+	uintptr_t a = (uintptr_t)addr, pg = (uintptr_t)s->page;
+	uintptr_t start = a / pg * pg, end = (a + c->len + pg - 1) / pg * pg;
+	if (st == HOIST_OK && !forced && !resident(s, start, end - start)) {
+		src->methods->unmap(src, addr, c->len);
+		st = HOIST_ERR_IO; /* not an error: pread it */
+	} else if (st == HOIST_OK) {
+		st = dev->ops->host_register(dev, (void *)start, end - start);
+		if (st != HOIST_OK)
+			src->methods->unmap(src, addr, c->len);
+		if (st != HOIST_OK && !forced)
+			atomic_store(&s->reg_off, true);
+	}
+	r->read_s += hoist__now() - t0;
+	if (st != HOIST_OK) {
+		pthread_mutex_lock(&s->lock);
+		s->free_win[s->nfree_win++] = w;
+		pthread_mutex_unlock(&s->lock);
+		if (!forced) {
+			hoist__error_clear();
+			return HOIST_OK;
+		}
+		hoist__error_prefix("%s: bytes at offset %llu (--source register)", src->path,
+		                    (unsigned long long)c->off);
+		return st;
+	}
+	s->win[w] = (struct window){src, dev, addr, c->len, (void *)start, end - start};
+	*done = true;
+	return submit(r, c, s->nslots + w, addr);
+}
+
+/* Unregisters window w, then unmaps it (no copy reads it any more). */
+static void window_release(struct hoist__stream *s, size_t w)
+{
+	struct window *win = &s->win[w];
+	win->dev->ops->host_unregister(win->dev, win->reg);
+	win->src->methods->unmap(win->src, win->map, win->len);
+}
+
+static enum hoist_status reader_chunk(struct reader *r, const struct chunk *c)
+{
+	struct hoist__stream *s = r->s;
+	size_t ci = (size_t)(c - s->chunks);
 	double t0 = hoist__now();
 	if (c->direct) {
 		const struct piece *p = &s->pieces[c->piece0];
 		if (hoist__source_read_full(source_of(s, c), (void *)(uintptr_t)p->dst, c->len,
 		                            c->off) != 0)
 			return read_fail(s, c, c->off, errno);
-		rs->read_s += hoist__now() - t0;
+		r->read_s += hoist__now() - t0;
 		atomic_fetch_add(&s->bytes_done, c->out_len);
+		pthread_mutex_lock(&s->lock);
+		chunk_landed(s, ci);
+		pthread_mutex_unlock(&s->lock);
 		return HOIST_OK;
+	}
+	if (registers(r, c)) {
+		bool done;
+		enum hoist_status st = register_chunk(r, c, &done);
+		if (st != HOIST_OK || done)
+			return st;
 	}
 	pthread_mutex_lock(&s->lock);
 	while (s->nfree == 0 && !atomic_load(&s->stop))
@@ -381,173 +580,216 @@ static enum hoist_status reader_chunk(struct hoist__stream *s, const struct chun
 	size_t slot = s->free_slots[--s->nfree];
 	pthread_mutex_unlock(&s->lock);
 	double t1 = hoist__now();
-	rs->wait_s += t1 - t0;
+	r->wait_s += t1 - t0;
 	unsigned char *buf = s->ring + slot * s->slot_bytes;
 	unsigned char *raw = buf;
-	uint64_t out_off = 0;
 	if (c->from != HOIST_DTYPE_NONE)
 		raw = buf + (c->out_len + CHUNK_ALIGN - 1) / CHUNK_ALIGN * CHUNK_ALIGN;
 	uint64_t data;
 	enum hoist_status st = read_chunk(s, c, raw, &data);
-	rs->read_s += hoist__now() - t1;
+	r->read_s += hoist__now() - t1;
 	if (st != HOIST_OK) {
 		release_slot(s, slot);
 		return st;
 	}
-	struct engine *e = s->engines[c->target];
-	if (!e) {
+	if (!s->engines[c->target]) {
 		land_on_host(s, c, raw + data);
-		release_slot(s, slot);
 		atomic_fetch_add(&s->bytes_done, c->out_len);
+		pthread_mutex_lock(&s->lock);
+		s->free_slots[s->nfree++] = slot;
+		pthread_cond_signal(&s->slot_cond);
+		chunk_landed(s, ci);
+		pthread_mutex_unlock(&s->lock);
 		return HOIST_OK;
 	}
-	if (c->from != HOIST_DTYPE_NONE)
+	if (c->from != HOIST_DTYPE_NONE) {
 		hoist__convert(c->from, c->to, buf, raw + data,
 		               c->len / (hoist_dtype_bits(c->from) / 8));
-	else
-		out_off = data;
-	pthread_mutex_lock(&s->lock);
-	e->queue[(e->qhead + e->qcount) % s->nslots] =
-	        (struct qitem){(size_t)(c - s->chunks), slot, out_off};
-	e->qcount++;
-	pthread_cond_signal(&e->cond);
-	pthread_mutex_unlock(&s->lock);
-	return HOIST_OK;
-}
-
-static void worker_exit(struct hoist__stream *s)
-{
-	pthread_mutex_lock(&s->lock);
-	s->active--;
-	pthread_cond_broadcast(&s->main_cond);
-	pthread_mutex_unlock(&s->lock);
+		data = 0;
+	}
+	return submit(r, c, slot, buf + data);
 }
 
 static void *reader_main(void *arg)
 {
-	struct hoist__stream *s = arg;
-	struct reader_stats rs = {0, 0};
+	struct reader *r = arg;
+	struct hoist__stream *s = r->s;
 	while (!atomic_load(&s->stop)) {
 		size_t i = atomic_fetch_add(&s->next_chunk, 1);
 		if (i >= s->nchunks)
 			break;
-		enum hoist_status st = reader_chunk(s, &s->chunks[i], &rs);
+		enum hoist_status st = reader_chunk(r, &s->chunks[i]);
 		if (st != HOIST_OK) {
 			stream_fail(s, st);
 			break;
 		}
 	}
 	pthread_mutex_lock(&s->lock);
-	s->stats.read_s += rs.read_s;
-	s->stats.wait_s += rs.wait_s;
+	s->stats.read_s += r->read_s;
+	s->stats.wait_s += r->wait_s;
+	s->active--;
+	pthread_cond_broadcast(&s->main_cond);
 	pthread_mutex_unlock(&s->lock);
-	worker_exit(s);
 	return NULL;
 }
 
-/* ---- copy engines ------------------------------------------------------------- */
+/* ---- completing copies, on the calling thread -------------------------------------- */
 
-static enum hoist_status engine_submit(struct engine *e, const struct qitem *q, unsigned stream)
+/* The copies from `slot` are done: its chunk landed, the slot (or window, unregistered
+ * and unmapped first) is free. Called with the lock held; let go for a window. */
+static void flight_done(struct hoist__stream *s, size_t slot)
 {
-	struct hoist__stream *s = e->s;
-	const struct chunk *c = &s->chunks[q->chunk];
-	const unsigned char *data = s->ring + q->slot * s->slot_bytes + q->data;
-	for (size_t i = 0; i < c->npieces; i++) {
-		const struct piece *p = &s->pieces[c->piece0 + i];
-		enum hoist_status st =
-		        e->dev->ops->copy_async(e->dev, stream, p->dst, data + p->src, p->len);
-		if (st != HOIST_OK)
-			return st;
+	struct flight *f = &s->fly[slot];
+	struct engine *e = s->engines[s->chunks[f->chunk].target];
+	if (slot >= s->nslots) {
+		pthread_mutex_unlock(&s->lock);
+		window_release(s, slot - s->nslots);
+		pthread_mutex_lock(&s->lock);
 	}
-	return e->dev->ops->event_record(e->dev, e->ev[q->slot], stream);
+	f->busy = false;
+	s->nfly--;
+	if (--e->in_flight == 0)
+		e->busy += hoist__now() - e->busy_since;
+	atomic_fetch_add(&s->bytes_done, s->chunks[f->chunk].out_len);
+	chunk_landed(s, f->chunk);
+	if (slot >= s->nslots) {
+		s->free_win[s->nfree_win++] = slot - s->nslots;
+	} else {
+		s->free_slots[s->nfree++] = slot;
+		pthread_cond_signal(&s->slot_cond);
+	}
 }
 
-static void engine_error(struct engine *e, const struct qitem *q, enum hoist_status st)
+/* Waits (outside the lock) for event of slot `slot`; timeout 0 only asks. */
+static enum hoist_status flight_wait(struct hoist__stream *s, size_t slot, double timeout,
+                                     bool *done)
 {
-	const struct chunk *c = &e->s->chunks[q->chunk];
-	hoist__error_prefix("%s: tensor \"%s\" (bytes at offset %llu)", source_of(e->s, c)->path,
-	                    seg_name(e->s, e->s->pieces[c->piece0].tag),
-	                    (unsigned long long)c->off);
-	stream_fail(e->s, st);
+	const struct chunk *c = &s->chunks[s->fly[slot].chunk];
+	struct engine *e = s->engines[c->target];
+	enum hoist_status st = e->dev->ops->event_wait(e->dev, e->ev[slot], timeout, done);
+	if (st != HOIST_OK)
+		copy_error(s, c, NULL);
+	return st;
 }
 
-static void *engine_main(void *arg)
+/* Waits for the oldest copies in flight, then takes every other one already done.
+ * Called and returns with the lock held. */
+static void complete_copies(struct hoist__stream *s)
 {
-	struct engine *e = arg;
-	struct hoist__stream *s = e->s;
-	/* In flight, oldest first: at most one entry per slot. */
-	struct qitem *fly = hoist__calloc(s->nslots, sizeof *fly);
-	size_t fhead = 0, fcount = 0, submitted = 0;
-	unsigned stream = 0;
-	double busy_since = 0;
-	if (!fly) {
-		hoist__error(HOIST_ERR_NOMEM, "%s: out of memory starting the copy engine",
-		             e->dev->name);
-		stream_fail(s, HOIST_ERR_NOMEM);
-	}
+	size_t oldest = SIZE_MAX, nfly = s->nslots + s->nwin;
+	for (size_t k = 0; k < nfly; k++)
+		if (s->fly[k].busy && (oldest == SIZE_MAX || s->fly[k].seq < s->fly[oldest].seq))
+			oldest = k;
+	bool done = false;
+	pthread_mutex_unlock(&s->lock);
+	enum hoist_status st = flight_wait(s, oldest, PROGRESS_INTERVAL, &done);
 	pthread_mutex_lock(&s->lock);
-	while (fly && !atomic_load(&s->stop)) {
-		if (e->qcount > 0) {
-			struct qitem q = e->queue[e->qhead];
-			e->qhead = (e->qhead + 1) % s->nslots;
-			e->qcount--;
-			pthread_mutex_unlock(&s->lock);
-			enum hoist_status st = engine_submit(e, &q, stream);
-			stream = (stream + 1) % e->dev->streams;
-			pthread_mutex_lock(&s->lock);
-			if (st != HOIST_OK) {
+	if (st == HOIST_OK && done)
+		flight_done(s, oldest);
+	/* Only the calling thread ends a flight: a busy slot stays busy, and its entry
+	 * unchanged, while the lock is let go for the query. */
+	for (size_t k = 0; k < nfly && st == HOIST_OK; k++) {
+		if (!s->fly[k].busy)
+			continue;
+		pthread_mutex_unlock(&s->lock);
+		st = flight_wait(s, k, 0, &done);
+		pthread_mutex_lock(&s->lock);
+		if (st == HOIST_OK && done)
+			flight_done(s, k);
+	}
+	if (st != HOIST_OK) {
+		pthread_mutex_unlock(&s->lock);
+		stream_fail(s, st);
+		pthread_mutex_lock(&s->lock);
+	}
+}
+
+/* Reports the segments whose last chunk landed since the last call, in landing order
+ * (lock held; the callback runs with it let go). */
+static void report_landed(struct hoist__stream *s)
+{
+	const struct hoist__job *job = s->job;
+	while (s->reported < s->nlanded) {
+		const struct chunk *c = &s->chunks[s->landed[s->reported++]];
+		for (size_t i = 0; i < c->npieces; i++) {
+			size_t g = s->pieces[c->piece0 + i].seg;
+			if (--s->seg_left[g] == 0 && job->landed) {
 				pthread_mutex_unlock(&s->lock);
-				engine_error(e, &q, st);
+				job->landed(job->landed_arg, g);
 				pthread_mutex_lock(&s->lock);
-				/* its slot may still be read by earlier copies: freed at the end */
-				break;
 			}
-			if (fcount == 0)
-				busy_since = hoist__now();
-			fly[(fhead + fcount++) % s->nslots] = q;
-			submitted++;
-			continue;
 		}
-		if (fcount > 0) {
-			struct qitem q = fly[fhead];
-			bool done = false;
-			pthread_mutex_unlock(&s->lock);
-			enum hoist_status st =
-			        e->dev->ops->event_wait(e->dev, e->ev[q.slot], 0.02, &done);
-			if (st != HOIST_OK) {
-				engine_error(e, &q, st);
-				pthread_mutex_lock(&s->lock);
-				break;
-			}
-			if (done) {
-				fhead = (fhead + 1) % s->nslots;
-				fcount--;
-				if (fcount == 0)
-					e->busy += hoist__now() - busy_since;
-				atomic_fetch_add(&s->bytes_done, s->chunks[q.chunk].out_len);
-				release_slot(s, q.slot);
-			}
-			pthread_mutex_lock(&s->lock);
-			continue;
-		}
-		if (submitted == e->expected)
-			break;
-		pthread_cond_wait(&e->cond, &s->lock);
 	}
-	pthread_mutex_unlock(&s->lock);
-	if (fcount > 0) {
-		/* Stopping early: copies may still read staging; wait for all of them. */
-		e->busy += hoist__now() - busy_since;
-		enum hoist_status st = e->dev->ops->synchronize(e->dev);
-		if (st != HOIST_OK)
-			stream_fail(s, st);
-	}
-	hoist__free(fly);
-	worker_exit(s);
-	return NULL;
 }
 
 /* ---- prepare, run, free ----------------------------------------------------------- */
+
+/* The chunk size: two buffers per reader, one whose copy is in flight and one being
+ * read, within the staging budget; the chunk gives way, never the budget. */
+static uint64_t chunk_size(unsigned readers, uint64_t chunk, uint64_t staging)
+{
+	chunk = chunk ? chunk : DEFAULT_CHUNK;
+	if (chunk > staging / 2 / readers)
+		chunk = staging / 2 / readers;
+	return HOIST__MAX(CHUNK_ALIGN, chunk / CHUNK_ALIGN * CHUNK_ALIGN);
+}
+
+static size_t slot_size(uint64_t chunk)
+{
+	uint64_t b = chunk + SLOT_SLACK;
+	return (size_t)((b + CHUNK_ALIGN - 1) / CHUNK_ALIGN * CHUNK_ALIGN);
+}
+
+size_t hoist__stream_ring_bytes(unsigned threads, uint64_t chunk_bytes, uint64_t staging_bytes)
+{
+	unsigned readers = threads ? threads : default_threads();
+	uint64_t staging = staging_bytes ? staging_bytes : DEFAULT_STAGING;
+	uint64_t chunk = chunk_size(readers, chunk_bytes, staging);
+	uint64_t nslots = HOIST__MAX(2, staging / chunk);
+	uint64_t total;
+	if (!hoist__mul_u64(nslots, slot_size(chunk), &total) || total > SIZE_MAX)
+		return 0;
+	return (size_t)total;
+}
+
+/* Registering readers: auto, a few (registration ran at ~20 GB/s on the H200 machine
+ * and did not scale with threads, so a few feed the GPU beside the pread readers);
+ * register, all of them. Two windows each (one copying, one being registered). */
+#define AUTO_REGISTER_READERS 2
+
+static enum hoist_status windows(struct hoist__stream *s, const bool *used)
+{
+	const struct hoist__job *job = s->job;
+	bool any = false;
+	s->page = sysconf(_SC_PAGESIZE);
+	if (s->page <= 0)
+		s->page = 4096;
+	if (job->source == HOIST_SOURCE_PREAD)
+		return HOIST_OK;
+	for (size_t i = 0; i < job->ntargets; i++) {
+		struct hoist__dev *dev = job->targets[i];
+		if (!used[i] || dev->host_addressable)
+			continue;
+		if (dev->registers && dev->ops->host_register) {
+			any = true;
+		} else if (job->source == HOIST_SOURCE_REGISTER) {
+			char name[24];
+			hoist_device_format(dev->device, name, sizeof name);
+			return hoist__error(
+			        HOIST_ERR_INVALID,
+			        "%s: source \"register\": this device and driver cannot register "
+			        "read-only host memory "
+			        "(CU_DEVICE_ATTRIBUTE_READ_ONLY_HOST_REGISTER_"
+			        "SUPPORTED is 0, or not a GPU); use pread or auto",
+			        name);
+		}
+	}
+	unsigned readers = job->threads ? job->threads : default_threads();
+	s->nreg = job->source == HOIST_SOURCE_REGISTER ? readers
+	                                               : HOIST__MIN(AUTO_REGISTER_READERS, readers);
+	s->nwin = any ? 2 * (size_t)s->nreg : 0;
+	return HOIST_OK;
+}
 
 /* Staging ring and copy engines, sized to what the chunks need. */
 static enum hoist_status make_ring(struct hoist__stream *s, uint64_t staging)
@@ -584,8 +826,7 @@ static enum hoist_status make_ring(struct hoist__stream *s, uint64_t staging)
 		longest = HOIST__MAX(longest, ch->from != HOIST_DTYPE_NONE ? ch->len + ch->out_len
 		                                                           : ch->len);
 	}
-	s->slot_bytes = (size_t)HOIST__MIN(s->chunk_bytes, longest) + SLOT_SLACK;
-	s->slot_bytes = (s->slot_bytes + CHUNK_ALIGN - 1) / CHUNK_ALIGN * CHUNK_ALIGN;
+	s->slot_bytes = slot_size(HOIST__MIN(s->chunk_bytes, longest));
 	s->nslots = (size_t)HOIST__MAX(2, staging / s->chunk_bytes);
 	s->nslots = HOIST__MIN(s->nslots, HOIST__MAX(2, nstaged));
 	size_t total;
@@ -594,20 +835,34 @@ static enum hoist_status make_ring(struct hoist__stream *s, uint64_t staging)
 		goto out;
 	}
 	const char *how = "";
-	st = s->ring_dev->ops->host_alloc(s->ring_dev, total, (void **)&s->ring, &how);
+	if (job->staging && job->staging_size >= total && !s->ring_dev->host_addressable) {
+		/* a ring made before the load (hoist_warmup_start): borrowed */
+		s->ring = job->staging;
+		s->ring_borrowed = true;
+		how = job->staging_how ? job->staging_how : "borrowed";
+	} else {
+		st = s->ring_dev->ops->host_alloc(s->ring_dev, total, (void **)&s->ring, &how);
+	}
 	if (st != HOIST_OK) {
 		s->ring = NULL;
 		hoist__error_prefix("staging ring of %zu x %zu bytes", s->nslots, s->slot_bytes);
 		goto out;
 	}
 	snprintf(s->stats.staging, sizeof s->stats.staging, "%s", how);
+	if ((st = windows(s, used)) != HOIST_OK)
+		goto out;
 	s->free_slots = hoist__calloc(s->nslots, sizeof *s->free_slots);
-	if (!s->free_slots) {
+	s->fly = hoist__calloc(s->nslots + s->nwin, sizeof *s->fly);
+	s->win = hoist__calloc(s->nwin ? s->nwin : 1, sizeof *s->win);
+	s->free_win = hoist__calloc(s->nwin ? s->nwin : 1, sizeof *s->free_win);
+	if (!s->free_slots || !s->fly || !s->win || !s->free_win) {
 		st = hoist__error(HOIST_ERR_NOMEM, "out of memory for the staging ring");
 		goto out;
 	}
 	for (size_t k = 0; k < s->nslots; k++)
 		s->free_slots[s->nfree++] = s->nslots - 1 - k;
+	for (size_t w = 0; w < s->nwin; w++)
+		s->free_win[s->nfree_win++] = s->nwin - 1 - w;
 	for (size_t i = 0; i < job->ntargets && st == HOIST_OK; i++) {
 		struct hoist__dev *dev = job->targets[i];
 		if (!used[i] || dev->host_addressable)
@@ -617,23 +872,17 @@ static enum hoist_status make_ring(struct hoist__stream *s, uint64_t staging)
 			st = hoist__error(HOIST_ERR_NOMEM, "out of memory for a copy engine");
 			break;
 		}
-		pthread_cond_init(&e->cond, NULL);
 		s->engines[i] = e;
 		s->stats.engines = true;
-		e->s = s;
 		e->dev = dev;
-		e->ev = hoist__calloc(s->nslots, sizeof *e->ev);
-		e->queue = hoist__calloc(s->nslots, sizeof *e->queue);
-		if (!e->ev || !e->queue) {
+		e->ev = hoist__calloc(s->nslots + s->nwin, sizeof *e->ev);
+		if (!e->ev) {
 			st = hoist__error(HOIST_ERR_NOMEM, "out of memory for a copy engine");
 			break;
 		}
-		for (size_t k = 0; k < s->nslots && st == HOIST_OK; k++)
+		for (size_t k = 0; k < s->nslots + s->nwin && st == HOIST_OK; k++)
 			st = dev->ops->event_create(dev, &e->ev[k]);
 	}
-	for (size_t c = 0; c < s->nchunks; c++)
-		if (s->engines[s->chunks[c].target])
-			s->engines[s->chunks[c].target]->expected++;
 out:
 	hoist__free(used);
 	return st;
@@ -651,17 +900,20 @@ enum hoist_status hoist__stream_prepare(const struct hoist__job *job, struct hoi
 	pthread_cond_init(&s->main_cond, NULL);
 	enum hoist_status st = HOIST_OK;
 	s->engines = hoist__calloc(job->ntargets ? job->ntargets : 1, sizeof *s->engines);
-	if (!s->engines) {
+	s->seg_left = hoist__calloc(job->nsegments ? job->nsegments : 1, sizeof *s->seg_left);
+	if (!s->engines || !s->seg_left) {
 		st = hoist__error(HOIST_ERR_NOMEM, "out of memory for the stream");
 		goto out;
 	}
+	unsigned readers = job->threads ? job->threads : default_threads();
 	uint64_t staging = job->staging_bytes ? job->staging_bytes : DEFAULT_STAGING;
-	s->chunk_bytes = job->chunk_bytes ? job->chunk_bytes : DEFAULT_CHUNK;
-	/* At least two buffers, so reading and copying overlap. */
-	if (s->chunk_bytes > staging / 2)
-		s->chunk_bytes = staging / 2;
-	s->chunk_bytes = HOIST__MAX(CHUNK_ALIGN, s->chunk_bytes / CHUNK_ALIGN * CHUNK_ALIGN);
+	s->chunk_bytes = chunk_size(readers, job->chunk_bytes, staging);
 	st = make_chunks(s);
+	if (st == HOIST_OK) {
+		s->landed = hoist__calloc(s->nchunks ? s->nchunks : 1, sizeof *s->landed);
+		if (!s->landed)
+			st = hoist__error(HOIST_ERR_NOMEM, "out of memory for the stream");
+	}
 	if (st == HOIST_OK)
 		st = make_ring(s, staging);
 	if (st != HOIST_OK)
@@ -675,8 +927,7 @@ enum hoist_status hoist__stream_prepare(const struct hoist__job *job, struct hoi
 		direct &= source_of(s, &s->chunks[c])->direct;
 	}
 	t->chunks = s->nchunks;
-	t->readers = (unsigned)HOIST__MIN((size_t)(job->threads ? job->threads : default_threads()),
-	                                  s->nchunks);
+	t->readers = (unsigned)HOIST__MIN((size_t)readers, s->nchunks);
 	t->chunk_bytes = s->chunk_bytes;
 	t->slots = s->nslots;
 	t->slot_bytes = s->slot_bytes;
@@ -702,52 +953,84 @@ static bool progress(struct hoist__stream *s)
 	                                      s->stats.moved_bytes) != 0;
 }
 
-/* Starts a worker thread, counted in s->active. */
-static bool start(struct hoist__stream *s, pthread_t *thread, void *(*fn)(void *), void *arg,
-                  const char *what)
+/* Waits for every copy queued on every device with copy engines (after a failure or
+ * a cancellation, before the ring may go); the first error, if none came before. */
+static void drain_devices(struct hoist__stream *s)
 {
-	pthread_mutex_lock(&s->lock);
-	s->active++;
-	pthread_mutex_unlock(&s->lock);
-	int rc = pthread_create(thread, NULL, fn, arg);
-	if (rc != 0) {
-		worker_exit(s);
-		hoist__error(HOIST_ERR_NOMEM, "cannot start a %s thread: %s", what, strerror(rc));
-		stream_fail(s, HOIST_ERR_NOMEM);
-		return false;
+	for (size_t i = 0; i < s->job->ntargets; i++) {
+		struct engine *e = s->engines[i];
+		if (!e)
+			continue;
+		enum hoist_status st = e->dev->ops->synchronize(e->dev);
+		if (st != HOIST_OK)
+			stream_fail(s, st);
+		pthread_mutex_lock(&s->lock);
+		for (size_t k = 0; k < s->nslots + s->nwin; k++)
+			if (s->fly[k].busy && s->chunks[s->fly[k].chunk].target == i) {
+				if (k >= s->nslots)
+					window_release(s, k - s->nslots);
+				s->fly[k].busy = false;
+				s->nfly--;
+			}
+		if (e->in_flight > 0)
+			e->busy += hoist__now() - e->busy_since;
+		e->in_flight = 0;
+		pthread_mutex_unlock(&s->lock);
 	}
-	return true;
 }
 
 enum hoist_status hoist__stream_run(struct hoist__stream *s)
 {
+	const struct hoist__job *job = s->job;
 	double t0 = hoist__now();
 	unsigned nreaders = s->stats.readers;
-	s->readers = hoist__calloc(nreaders ? nreaders : 1, sizeof *s->readers);
-	if (!s->readers)
+	struct reader *readers = hoist__calloc(nreaders ? nreaders : 1, sizeof *readers);
+	if (!readers)
 		return hoist__error(HOIST_ERR_NOMEM, "out of memory starting the readers");
-	for (size_t i = 0; i < s->job->ntargets && !atomic_load(&s->stop); i++) {
-		struct engine *e = s->engines[i];
-		if (e && e->expected > 0)
-			e->started = start(s, &e->thread, engine_main, e, "copy engine");
-	}
-	for (unsigned i = 0; i < nreaders && !atomic_load(&s->stop); i++) {
-		if (!start(s, &s->readers[i], reader_main, s, "reader"))
+	/* Segments with no bytes land at once. */
+	for (size_t g = 0; g < job->nsegments; g++)
+		if (s->seg_left[g] == 0 && job->landed)
+			job->landed(job->landed_arg, g);
+	for (unsigned i = 0; i < nreaders; i++) {
+		readers[i] = (struct reader){.s = s, .id = i};
+		pthread_mutex_lock(&s->lock);
+		s->active++;
+		pthread_mutex_unlock(&s->lock);
+		int rc = pthread_create(&readers[i].thread, NULL, reader_main, &readers[i]);
+		if (rc != 0) {
+			pthread_mutex_lock(&s->lock);
+			s->active--;
+			pthread_mutex_unlock(&s->lock);
+			hoist__error(HOIST_ERR_NOMEM, "cannot start a reader thread: %s",
+			             strerror(rc));
+			stream_fail(s, HOIST_ERR_NOMEM);
 			break;
+		}
 		s->readers_started++;
 	}
 	bool cancel = false;
 	double last = 0;
 	pthread_mutex_lock(&s->lock);
-	while (s->active > 0) {
-		struct timespec until;
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_nsec += (long)(PROGRESS_INTERVAL * 1e9);
-		if (until.tv_nsec >= 1000000000L) {
-			until.tv_sec++;
-			until.tv_nsec -= 1000000000L;
+	/* Until every reader is done and every chunk landed, or, once stopped, every reader
+	 * is done (the copies then in flight are drained below). */
+	for (;;) {
+		report_landed(s);
+		bool stopped = atomic_load(&s->stop);
+		if (s->active == 0 && (stopped || s->nfly == 0))
+			break;
+		if (s->nfly > 0 && !stopped) {
+			complete_copies(s);
+		} else {
+			struct timespec until;
+			clock_gettime(CLOCK_REALTIME, &until);
+			until.tv_nsec += (long)(PROGRESS_INTERVAL * 1e9);
+			if (until.tv_nsec >= 1000000000L) {
+				until.tv_sec++;
+				until.tv_nsec -= 1000000000L;
+			}
+			if (s->nlanded == s->reported)
+				pthread_cond_timedwait(&s->main_cond, &s->lock, &until);
 		}
-		pthread_cond_timedwait(&s->main_cond, &s->lock, &until);
 		double now = hoist__now();
 		if (!cancel && now - last >= PROGRESS_INTERVAL && s->status == HOIST_OK) {
 			last = now;
@@ -761,16 +1044,16 @@ enum hoist_status hoist__stream_run(struct hoist__stream *s)
 		}
 	}
 	pthread_mutex_unlock(&s->lock);
-	if (!cancel && s->status == HOIST_OK)
-		cancel = progress(s);
 	for (unsigned i = 0; i < s->readers_started; i++)
-		pthread_join(s->readers[i], NULL);
-	for (size_t i = 0; i < s->job->ntargets; i++)
-		if (s->engines[i] && s->engines[i]->started)
-			pthread_join(s->engines[i]->thread, NULL);
+		pthread_join(readers[i].thread, NULL);
+	hoist__free(readers);
+	if (atomic_load(&s->stop))
+		drain_devices(s);
+	else if (!cancel && s->status == HOIST_OK)
+		cancel = progress(s);
 	s->stats.wall = hoist__now() - t0;
 	s->stats.landed = atomic_load(&s->bytes_done);
-	for (size_t i = 0; i < s->job->ntargets; i++)
+	for (size_t i = 0; i < job->ntargets; i++)
 		if (s->engines[i])
 			s->stats.copy_s = HOIST__MAX(s->stats.copy_s, s->engines[i]->busy);
 	if (s->status != HOIST_OK)
@@ -791,21 +1074,23 @@ void hoist__stream_free(struct hoist__stream *s)
 		if (!e)
 			continue;
 		if (e->ev)
-			for (size_t k = 0; k < s->nslots; k++)
+			for (size_t k = 0; k < s->nslots + s->nwin; k++)
 				if (e->ev[k])
 					e->dev->ops->event_destroy(e->dev, e->ev[k]);
 		hoist__free(e->ev);
-		hoist__free(e->queue);
-		pthread_cond_destroy(&e->cond);
 		hoist__free(e);
 	}
 	hoist__free(s->engines);
-	if (s->ring)
+	if (s->ring && !s->ring_borrowed)
 		s->ring_dev->ops->host_free(s->ring_dev, s->ring, s->slot_bytes * s->nslots);
 	hoist__free(s->free_slots);
+	hoist__free(s->fly);
+	hoist__free(s->win);
+	hoist__free(s->free_win);
+	hoist__free(s->landed);
+	hoist__free(s->seg_left);
 	hoist__free(s->chunks);
 	hoist__free(s->pieces);
-	hoist__free(s->readers);
 	pthread_cond_destroy(&s->slot_cond);
 	pthread_cond_destroy(&s->main_cond);
 	pthread_mutex_destroy(&s->lock);

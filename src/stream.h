@@ -2,14 +2,15 @@
  * stream.h - moving bytes from sources to devices (stream.c): a job is a list of
  * segments, each a byte range of a source that lands at a device address, optionally
  * converted on the way. The stream reads them by file range with a pool of reader
- * threads into a bounded ring of staging buffers, and copy engines (one per device
- * that has them) queue asynchronous copies into the devices. It knows nothing of
+ * threads into a bounded ring of staging buffers; for devices with copy engines the
+ * readers queue asynchronous copies from there, and the calling thread completes them.
+ * It knows nothing of
  * checkpoints, plans or models: a tensor-parallel slice or another kind of source is
  * only other segments or another source.
  *
- * The calling thread waits, reports progress and may cancel; on cancellation or any
- * worker's error the stream stops its workers, waits for copies in flight, and
- * returns the first error.
+ * The calling thread waits, completes copies, reports progress and landed segments,
+ * and may cancel; on cancellation or any worker's error the stream stops its workers,
+ * waits for every copy in flight on every device, and returns the first error.
  */
 #ifndef HOIST_STREAM_H
 #define HOIST_STREAM_H
@@ -46,7 +47,28 @@ struct hoist__job {
 	 * the bytes landed so far; non-zero cancels. */
 	int (*progress)(void *arg, uint64_t done, uint64_t total);
 	void *progress_arg;
+	/* Called on the calling thread (never a worker's), from hoist__stream_run, once
+	 * every byte of segment `segment` (an index into segments) is on its device: for
+	 * a device with copy engines, once the event after its last chunk's copies has
+	 * completed. Each segment exactly once, in the order they land, all before
+	 * hoist__stream_run returns HOIST_OK (segments of no bytes first). NULL: none. */
+	void (*landed)(void *arg, size_t segment);
+	void *landed_arg;
+	/* A staging ring made beforehand (page-locked memory every device with copy
+	 * engines copies from), borrowed where it holds the ring the job needs
+	 * (hoist__stream_ring_bytes); else the stream allocates its own. NULL: none. */
+	void *staging;
+	size_t staging_size;
+	const char *staging_how; /* what it is, for the report */
+	/* Where copies into devices with copy engines take bytes from (hoist.h's enum
+	 * hoist_source): auto registers resident windows of the mapped sources on a few
+	 * readers where the device supports it; register, every chunk it can. */
+	enum hoist_source source;
 };
+
+/* The most bytes a job's staging ring takes with these settings (0 for a size beyond
+ * the address space), for a ring made before the job is known. */
+size_t hoist__stream_ring_bytes(unsigned threads, uint64_t chunk_bytes, uint64_t staging_bytes);
 
 /* Where the stream's time went, for the report. */
 struct hoist__stream_stats {
@@ -58,13 +80,15 @@ struct hoist__stream_stats {
 	uint64_t chunk_bytes;
 	size_t slots;
 	uint64_t slot_bytes;
-	char staging[64]; /* what the staging ring is, or "none" */
-	bool direct_io;   /* every source read bypasses the page cache */
-	bool engines;     /* some target has a copy engine */
-	double wall;      /* seconds hoist__stream_run ran */
-	double read_s;    /* seconds the readers spent reading, summed over readers */
-	double wait_s;    /* seconds they waited for a free staging buffer, summed */
-	double copy_s;    /* seconds the busiest device had copies in flight */
+	char staging[64];          /* what the staging ring is, or "none" */
+	bool direct_io;            /* every source read bypasses the page cache */
+	bool engines;              /* some target has a copy engine */
+	double wall;               /* seconds hoist__stream_run ran */
+	double read_s;             /* seconds the readers spent reading, summed over readers */
+	double wait_s;             /* seconds they waited for a free staging buffer, summed */
+	double copy_s;             /* seconds the busiest device had copies in flight */
+	uint64_t registered_bytes; /* copied straight from registered page-cache windows */
+	size_t registered_chunks;
 };
 
 struct hoist__stream;
@@ -77,8 +101,8 @@ enum hoist_status hoist__stream_prepare(const struct hoist__job *job, struct hoi
 /* Bytes the job lands, and what prepare decided (chunks, ring), before it runs. */
 const struct hoist__stream_stats *hoist__stream_stats(const struct hoist__stream *s);
 
-/* Runs the job: HOIST_OK once every segment has landed (copies may still be in
- * flight on the devices: synchronize them), or the first error. Cancelled by the
+/* Runs the job: HOIST_OK once every segment has landed (every copy has completed),
+ * or the first error. Cancelled by the
  * progress callback: HOIST_ERR_CANCELLED, without a message (the caller says what
  * was cancelled). Either way, no worker runs and no copy reads the ring when it
  * returns. */

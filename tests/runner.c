@@ -2,6 +2,7 @@
  *
  * usage: hoist_test [-v] [SUBSTRING ...]   (run only tests whose name contains one)
  * Prints one line per test and ends with `tests: N passed, N failed, N skipped`. */
+#include "fakecuda_check.h"
 #include "test.h"
 
 #include <errno.h>
@@ -137,6 +138,7 @@ int main(int argc, char **argv)
 			t->fn();
 			fflush(NULL);
 			test_check_no_leaks();
+			test_fake_check_end();
 			_exit(0);
 		}
 		int status = 0;

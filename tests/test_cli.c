@@ -204,7 +204,8 @@ TEST(cli_help)
 	CHECK_HAS(out, "hoist: help: no command 'frobnicate'");
 	free(out);
 	CHECK_EQ_INT(test_run(&out, "%s help", test_hoist_bin()), 0);
-	CHECK_HAS(out, "  synth    write a deterministic synthetic checkpoint");
+	CHECK_HAS(out, "  synth DIR [--from FILE]");
+	CHECK_HAS(out, "\n      write a deterministic synthetic checkpoint\n");
 	free(out);
 }
 

@@ -10,7 +10,7 @@
  *
  * The checkpoint: 2 shards of 10 tensors "layers.<N>.w<M>" (gen_checkpoint), tensors
  * 4, 9, 14 and 19 of about 800 KB, and a config.json. */
-#include "fakecuda/fakecuda.h"
+#include "fakecuda_check.h"
 #include "fixtures.h"
 #include "resources.h"
 #include "test.h"
@@ -351,14 +351,16 @@ static void drop_ipc_lock(void)
 		FAIL("capset: %s", strerror(errno));
 }
 
-/* mlock refused (RLIMIT_MEMLOCK of 64 KiB, no capability to pass it): a pinned cpu
- * load says what to do, and leaves nothing; pageable memory still loads. */
+/* mlock refused (RLIMIT_MEMLOCK of 64 KiB, no capability to pass it), with no CUDA
+ * driver to pin memory instead: a pinned cpu load says what to do, and leaves
+ * nothing; pageable memory still loads. */
 TEST(faults_pinned_memory_refused)
 {
-	struct hoist_device_info info[4];
-	size_t n;
 	if (test_sanitized())
 		SKIP("the sanitizers' mlock does nothing and succeeds");
+	test_cuda_absent();
+	struct hoist_device_info info[4];
+	size_t n;
 	if (hoist_device_list(HOIST_DEVICE_CUDA, NULL, info, 4, &n) == HOIST_OK)
 		SKIP("a CUDA driver pins host memory here, not mlock");
 	struct hoist_checkpoint *ck = open_gen();
@@ -413,25 +415,20 @@ TEST(faults_sim_device_alloc_and_copy)
 
 /* ---- device allocation, copy and pinned-memory failures (the fake CUDA driver) ---- */
 
-static struct fakecuda_api fake;
+static const struct fakecuda_api *fake;
 
-/* Skips unless the CUDA driver that loads is the strict fake (tests/fakecuda; found
- * through LD_LIBRARY_PATH), whose knobs inject the driver's failures. */
+/* Skips unless the CUDA driver that loads is the strict fake (tests/fakecuda, as
+ * make check sets it), whose knobs inject the driver's failures. */
 static void need_fake(void)
 {
-	struct hoist_device_info info[4];
-	size_t n;
-	if (hoist_device_list(HOIST_DEVICE_CUDA, NULL, info, 4, &n) != HOIST_OK)
-		SKIP("%s", hoist_errmsg());
-	if (fakecuda_load("libcuda.so.1", &fake) != 0)
-		SKIP("the CUDA driver here is not the fake (tests/fakecuda): no faults to inject");
+	fake = test_need_fake();
 }
 
 /* The fake holds nothing hoist allocated, and saw no breach of the driver's rules. */
 static void fake_holds_nothing(const char *when)
 {
 	struct fakecuda_counters c;
-	CHECK_EQ_INT(fake.counters_get(&c, sizeof c), 0);
+	CHECK_EQ_INT(fake->counters_get(&c, sizeof c), 0);
 	if (c.violations)
 		FAIL("%s: %llu violations of the driver's rules, the first: %s", when, c.violations,
 		     c.messages[0]);
@@ -466,12 +463,12 @@ TEST(faults_cuda_alloc_copy_and_pinned_refused)
 	for (size_t k = 0; k < TEST_ARRAY_SIZE(cases); k++) {
 		char when[96];
 		snprintf(when, sizeof when, "%s=%s", cases[k].knob, cases[k].value);
-		CHECK_EQ_INT(fake.set(cases[k].knob, cases[k].value), 0);
+		CHECK_EQ_INT(fake->set(cases[k].knob, cases[k].value), 0);
 		struct test_held before;
 		test_held_now(&before);
 		struct hoist_model *m = (struct hoist_model *)1;
 		enum hoist_status st = test_load(ck, &opt, &m);
-		CHECK_EQ_INT(fake.set(cases[k].knob, NULL), 0);
+		CHECK_EQ_INT(fake->set(cases[k].knob, NULL), 0);
 		/* an out-of-memory device may say NO_SPACE (backend.h) or DEVICE */
 		if ((st != HOIST_ERR_DEVICE && st != HOIST_ERR_NO_SPACE) ||
 		    !strstr(hoist_errmsg(), cases[k].needle))
@@ -482,11 +479,11 @@ TEST(faults_cuda_alloc_copy_and_pinned_refused)
 		test_check_no_leaks();
 	}
 	/* a pinned cpu arena the driver refuses: pinned by mlock instead, or refused */
-	CHECK_EQ_INT(fake.set("FAKECUDA_FAIL_HOST_ALLOC", "1"), 0);
+	CHECK_EQ_INT(fake->set("FAKECUDA_FAIL_HOST_ALLOC", "1"), 0);
 	struct hoist_options cpu = {.device = "cpu", .host_memory = HOIST_HOST_PINNED};
 	struct hoist_model *m;
 	enum hoist_status st = test_load(ck, &cpu, &m);
-	CHECK_EQ_INT(fake.set("FAKECUDA_FAIL_HOST_ALLOC", NULL), 0);
+	CHECK_EQ_INT(fake->set("FAKECUDA_FAIL_HOST_ALLOC", NULL), 0);
 	if (st == HOIST_OK) {
 		CHECK_STR(hoist_model_device(m, 0)->memory, "pinned by mlock");
 		check_gen(m, ck);

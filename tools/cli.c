@@ -16,6 +16,7 @@ enum {
 	O_DEVICE,
 	O_DEVICE_MAP,
 	O_MAX_MEMORY,
+	O_MODULE_ORDER,
 	O_DTYPE,
 	O_NO_DISK,
 	O_HOST_MEMORY,
@@ -44,6 +45,7 @@ static const struct option plan_options[] = {
         {"device", required_argument, NULL, O_DEVICE},
         {"device-map", required_argument, NULL, O_DEVICE_MAP},
         {"max-memory", required_argument, NULL, O_MAX_MEMORY},
+        {"module-order", required_argument, NULL, O_MODULE_ORDER},
         {"dtype", required_argument, NULL, O_DTYPE},
         {"no-disk", no_argument, NULL, O_NO_DISK},
         {"host-memory", required_argument, NULL, O_HOST_MEMORY},
@@ -67,6 +69,8 @@ static const char plan_help[] =
         "  --device-map M      auto | balanced | sequential | FILE.json (accelerate's form:\n"
         "                      {\"prefix\": device}); default with one device: all there\n"
         "  --max-memory LIST   budgets, e.g. 0=20GiB,1=20GiB,cpu=64GiB,disk=1TB\n"
+        "  --module-order FILE units in execution order, one per line (tensor-name\n"
+        "                      prefixes; \"tie A B\" lines); default: read from the names\n"
         "  --dtype T           convert F16/BF16/F32 tensors to T on load: F16, BF16, F32\n"
         "                      (or torch's names: float16, fp16, half, bfloat16, bf16,\n"
         "                      float32, fp32, float)\n"
@@ -103,7 +107,7 @@ void cli_help(const struct cli_command *cmd, FILE *out)
 		fputs("  --json              one JSON object on stdout\n", out);
 	fputs(always_help, out);
 	fputc('\n', out);
-	fputs(exit_help, out);
+	fputs(cmd->exits ? cmd->exits : exit_help, out);
 }
 
 int cli_usage_error(const struct cli_command *cmd, const char *fmt, ...)
@@ -196,6 +200,7 @@ static bool take_common(const struct cli_command *cmd, int val, const char *v, s
 	case O_DEVICE: c->opt.device = v; return true;
 	case O_DEVICE_MAP: c->opt.device_map = v; return true;
 	case O_MAX_MEMORY: c->opt.max_memory = v; return true;
+	case O_MODULE_ORDER: c->opt.module_order = v; return true;
 	case O_NO_DISK: c->opt.disk = HOIST_DISK_FORBIDDEN; return true;
 	case O_DIRECT: c->opt.direct = 1; return true;
 	case O_DTYPE:
@@ -294,6 +299,7 @@ int cli_parse(const struct cli_command *cmd, int argc, char **argv, const struct
 			} else if (!take_common(cmd, val, optarg, c)) {
 				return CLI_USAGE;
 			}
+			c->planning |= val >= O_DEVICE;
 		}
 	}
 	for (int i = optind; i < argc; i++) {
@@ -302,7 +308,7 @@ int cli_parse(const struct cli_command *cmd, int argc, char **argv, const struct
 			                       c->path, argv[i]);
 		c->path = argv[i];
 	}
-	if (!c->path)
+	if (!c->path && !(cmd->groups & CLI_OPERAND_OPTIONAL))
 		return cli_usage_error(cmd, "missing %s", cmd->operand);
 	return -1;
 }

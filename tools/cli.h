@@ -23,10 +23,11 @@ enum {
 
 /* The option groups a command takes besides --help, --version and --verbose. */
 enum {
-	CLI_JSON = 1u << 0, /* --json */
-	CLI_PLAN = 1u << 1, /* --device, --device-map, --max-memory, --dtype, --no-disk,
-	                     * --host-memory, --sim-* */
-	CLI_LOAD = 1u << 2, /* --threads, --chunk, --staging, --direct */
+	CLI_JSON = 1u << 0,             /* --json */
+	CLI_PLAN = 1u << 1,             /* --device, --device-map, --max-memory, --dtype, --no-disk,
+	                                 * --host-memory, --sim-* */
+	CLI_LOAD = 1u << 2,             /* --threads, --chunk, --staging, --direct */
+	CLI_OPERAND_OPTIONAL = 1u << 3, /* the operand may be left out */
 };
 
 /* A command's own options: getopt_long entries whose val is CLI_EXTRA or more, and
@@ -44,7 +45,8 @@ struct cli_command {
 	const char *synopsis; /* "PATH [OPTIONS]", after "hoist NAME " */
 	const char *summary;  /* one line for `hoist --help` */
 	const char *help;     /* what it does, and its own options */
-	unsigned groups;      /* CLI_JSON | CLI_PLAN | CLI_LOAD */
+	const char *exits;    /* its exit statuses, where they differ from the usual ones */
+	unsigned groups;      /* CLI_JSON | CLI_PLAN | CLI_LOAD | CLI_OPERAND_OPTIONAL */
 	const char *operand;  /* the one operand's name ("PATH", "DIR") */
 	int (*run)(const struct cli_command *cmd, int argc, char **argv);
 };
@@ -56,7 +58,8 @@ struct cli_common {
 	bool json;
 	bool verbose;       /* --verbose: the library's step-by-step lines too */
 	bool quiet_notices; /* the output shows notices itself: not on stderr */
-	const char *path;   /* the operand */
+	const char *path;   /* the operand (NULL only where it is optional) */
+	bool planning;      /* a CLI_PLAN or CLI_LOAD option was given */
 	const char *name;   /* "hoist load", for messages */
 };
 
@@ -92,5 +95,8 @@ int cmd_inspect(const struct cli_command *cmd, int argc, char **argv);
 int cmd_plan(const struct cli_command *cmd, int argc, char **argv);
 int cmd_load(const struct cli_command *cmd, int argc, char **argv);
 int cmd_synth(const struct cli_command *cmd, int argc, char **argv);
+int cmd_verify(const struct cli_command *cmd, int argc, char **argv);
+int cmd_bench(const struct cli_command *cmd, int argc, char **argv);
+int cmd_doctor(const struct cli_command *cmd, int argc, char **argv);
 
 #endif

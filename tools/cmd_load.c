@@ -91,12 +91,8 @@ static bool synth_seed(const struct hoist_checkpoint *ck, uint64_t *seed)
 static int verify(const struct hoist_checkpoint *ck, const struct hoist_model *m, FILE *out)
 {
 	uint64_t seed;
-	if (!synth_seed(ck, &seed)) {
-		fprintf(stderr,
-		        "hoist: --verify: this checkpoint has no hoist_synth_seed in its "
-		        "metadata (only checkpoints written by `hoist synth` can be verified)\n");
-		return 1;
-	}
+	if (!synth_seed(ck, &seed))
+		return 1; /* checked before the load (cmd_load) */
 	const size_t piece = 1 << 20;
 	unsigned char *want = malloc(piece);
 	unsigned char *got = NULL;
@@ -169,25 +165,80 @@ static int verify(const struct hoist_checkpoint *ck, const struct hoist_model *m
 	return rc;
 }
 
-enum { O_VERIFY = CLI_EXTRA };
+/* A load at under half its predicted speed: which link fell short, and where to look. */
+static void point_to_doctor(const struct cli_common *c, const struct hoist_model *m,
+                            const struct hoist_plan *plan)
+{
+	struct hoist_shortfall sf;
+	if (hoist_model_shortfall(m, plan, &sf) != HOIST_OK || !sf.slow)
+		return;
+	char name[24], dev[32] = "";
+	if (sf.device.kind != HOIST_DEVICE_CPU)
+		snprintf(dev, sizeof dev, " to %s",
+		         hoist_device_format(sf.device, name, sizeof name));
+	fprintf(stderr,
+	        "hoist: the stream took %.3f s, over twice the %.3f s predicted from %s: the "
+	        "link that fell short is %s%s, at %.2f GB/s against the %.2f GB/s %s; `hoist "
+	        "doctor %s` looks for why\n",
+	        sf.seconds, sf.predicted_seconds, sf.cold ? "cold storage" : "the page cache",
+	        hoist_link_name(sf.link), dev, sf.bytes_per_second / 1e9,
+	        sf.predicted_bytes_per_second / 1e9,
+	        sf.figure_known ? "expected (measured here by hoist bench)"
+	                        : "assumed (one H200 machine's; `hoist bench` measures this one)",
+	        c->path);
+}
+
+enum { O_VERIFY = CLI_EXTRA, O_SOURCE };
+
+struct load_flags {
+	const struct cli_command *cmd;
+	bool verify;
+	enum hoist_source source;
+};
 
 static bool take(int val, const char *arg, void *ctx)
 {
-	(void)arg;
-	if (val == O_VERIFY)
-		*(bool *)ctx = true;
+	struct load_flags *f = ctx;
+	if (val == O_VERIFY) {
+		f->verify = true;
+	} else if (val == O_SOURCE) {
+		if (strcmp(arg, "auto") == 0) {
+			f->source = HOIST_SOURCE_AUTO;
+		} else if (strcmp(arg, "pread") == 0) {
+			f->source = HOIST_SOURCE_PREAD;
+		} else if (strcmp(arg, "register") == 0) {
+			f->source = HOIST_SOURCE_REGISTER;
+		} else {
+			cli_usage_error(f->cmd, "--source %s: expected pread, register or auto",
+			                arg);
+			return false;
+		}
+	}
 	return true;
 }
 
+/* What the command leaves to process exit (reachable, so leak checkers see no leak):
+ * freeing a loaded model's arenas, the staging ring and the GPU contexts would cost
+ * time after the work is done (cuMemFree, cuMemFreeHost, context teardown), and the
+ * driver releases them with the process. HOIST_FREE_AT_EXIT=1 frees them. */
+static struct {
+	struct hoist_model *model;
+	struct hoist_warmup *warmup;
+	struct hoist_checkpoint *ckpt; /* the model borrows it */
+} left;
+
 int cmd_load(const struct cli_command *cmd, int argc, char **argv)
 {
-	static const struct option options[] = {{"verify", no_argument, NULL, O_VERIFY}, {0}};
+	static const struct option options[] = {{"verify", no_argument, NULL, O_VERIFY},
+	                                        {"source", required_argument, NULL, O_SOURCE},
+	                                        {0}};
 	struct cli_common c;
-	bool do_verify = false;
-	const struct cli_extra extra = {options, take, &do_verify};
+	struct load_flags flags = {cmd, false, HOIST_SOURCE_AUTO};
+	const struct cli_extra extra = {options, take, &flags};
 	int rc = cli_parse(cmd, argc, argv, &extra, &c);
 	if (rc >= 0)
 		return rc;
+	c.opt.source = flags.source;
 	struct ui ui = {.bar = isatty(2) != 0, .verbose = c.verbose};
 	c.opt.progress = on_progress;
 	c.opt.progress_arg = &ui;
@@ -200,12 +251,29 @@ int cmd_load(const struct cli_command *cmd, int argc, char **argv)
 	struct hoist_checkpoint *ck = NULL;
 	struct hoist_plan *plan = NULL;
 	struct hoist_model *m = NULL;
+	struct hoist_warmup *warm = NULL;
 	rc = 0;
+	/* GPUs opened and the ring pinned on a thread of their own while the checkpoint
+	 * opens and the plan is made; a failure there is met again by the load. */
+	if (hoist_warmup_start(&c.opt, &warm) == HOIST_OK)
+		c.opt.warmup = warm;
 	if (ui.verbose)
 		fprintf(stderr, "hoist: open %s...\n", c.path);
 	enum hoist_status st = hoist_checkpoint_open(c.path, &c.opt, &ck);
 	if (st == HOIST_OK && interrupted)
 		st = HOIST_ERR_CANCELLED;
+	uint64_t seed;
+	if (st == HOIST_OK && flags.verify && !synth_seed(ck, &seed)) {
+		/* before a byte moves: a usage error, not a failed check */
+		fprintf(stderr,
+		        "hoist: load --verify checks the synthetic content of checkpoints written "
+		        "by `hoist synth`, and %s has no hoist_synth_seed in its metadata; "
+		        "`hoist verify %s` checks every tensor of any checkpoint against its "
+		        "files\n",
+		        c.path, c.path);
+		rc = 2;
+		goto out;
+	}
 	/* Its notice (e.g. "no GPU: everything planned for cpu") reaches the log, so a
 	 * quiet run shows it too. */
 	if (st == HOIST_OK)
@@ -228,14 +296,27 @@ int cmd_load(const struct cli_command *cmd, int argc, char **argv)
 		rc = cli_fail(st);
 		goto out;
 	}
-	if (do_verify) {
+	point_to_doctor(&c, m, plan);
+	if (flags.verify) {
 		if (ui.verbose)
 			fprintf(stderr, "hoist: verify: reading every tensor back...\n");
 		rc = verify(ck, m, c.json ? stderr : stdout);
 	}
 out:
-	hoist_model_free(m);
 	hoist_plan_free(plan);
-	hoist_checkpoint_close(ck);
+	left.model = m;
+	left.warmup = warm;
+	left.ckpt = ck;
+	if (!m) {
+		/* nothing loaded: the warm-up's thread is joined and what it made freed */
+		hoist_warmup_free(warm);
+		left.warmup = NULL;
+	}
+	if (getenv("HOIST_FREE_AT_EXIT") && strcmp(getenv("HOIST_FREE_AT_EXIT"), "1") == 0) {
+		hoist_model_free(m);
+		hoist_warmup_free(left.warmup);
+		hoist_checkpoint_close(ck);
+		memset(&left, 0, sizeof left);
+	}
 	return rc;
 }

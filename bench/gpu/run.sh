@@ -1,132 +1,310 @@
 #!/usr/bin/env bash
-# bench/gpu/run.sh - one GPU session, one command: build, run the GPU tests, make the
-# 16.6 GB Qwen2-VL-7B-shaped checkpoint, measure the machine's ceilings, time hoist
-# (warm: median of 3; cold: page cache dropped) and the peers, and write a markdown
-# table to $OUT/results.md. Budget: about 5 minutes of a 15-minute device session.
+# bench/gpu/run.sh - one GPU session, one command, on a fresh H200 machine where nothing
+# can be installed: build hoist (from source with the -dev packages carried in .gpu/debs,
+# or the binaries in .gpu/bin where there is no compiler), run the CUDA tests against the
+# real driver (a test that needs a GPU and skips is a failure), write the 16.6 GB
+# Qwen2-VL-7B checkpoint with `hoist synth --from` its shard headers, then measure:
+# the ceilings (page cache -> pinned pread, pinned -> GPU copy, and the two at once),
+# hoist warm (median of 3) with peak RSS, a bit-exact --verify of every byte, a sweep
+# of chunk size, readers and source, hoist cold, and the peers (transformers
+# from_pretrained(device_map="cuda"), safetensors.torch.load_file(device="cuda")) on the
+# same files. One overall deadline (DEADLINE seconds, default 480); every step's
+# timeout fits in what is left, and results are written as they come.
 #
-# Before the run, the caller copies the shared GPU helpers into the repository's
-# git-ignored .gpu/ folder so they travel with the working tree:
-#     mkdir -p .gpu && cp ../shared/gpu/* .gpu/
-# and runs, on the GPU machine:  bash bench/gpu/run.sh
-# (device tool: command "bash bench/gpu/run.sh", carry [".gpu"]).
+# Before the session, on the development machine: bash bench/gpu/prepare.sh (fills the
+# git-ignored .gpu/). Device tool: command "bash bench/gpu/run.sh", carry [".gpu"].
 #
-# Status: written on a machine without a GPU; never run yet. Each step has a timeout
-# and a failure is recorded in the table instead of ending the run.
+# Output: at most 6 files in $OUT (results.md, the table, also printed at the end;
+# runs.jsonl, one JSON line per run; tests.txt; machine.txt; log.txt, every command's
+# output; status.txt, one line per step).
+#
+# HOIST_GPU_DRY_RUN=1 checks the script where there is no GPU: the fake CUDA driver
+# (tests/fakecuda, built here), a 0.33 GB checkpoint, no cold runs (they drop the page
+# cache). It measures nothing about a GPU.
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 1
+START=$(date +%s)
+DEADLINE=${DEADLINE:-480}
+DRY=${HOIST_GPU_DRY_RUN:-0}
 OUT=${OUT:-/tmp/hoist-gpu-bench}
 CKPT=${CKPT:-/tmp/hoist-qwen2-vl-7b}
+B=${BUILD_DIR:-build/gpu}
 PY=${PY:-python3}
 mkdir -p "$OUT"
-LOG="$OUT/log.txt"
+LOG=$OUT/log.txt
+RUNS=$OUT/runs.jsonl
+RES=$OUT/results.md
+STATUS=$OUT/status.txt
 : >"$LOG"
-say() { echo "== $(date +%T) $*" | tee -a "$LOG"; }
-# run NAME SECONDS CMD...: output to $OUT/NAME.txt; status recorded in $OUT/status.txt
-run() {
-	local name=$1 secs=$2
-	shift 2
-	say "$name: $*"
-	local t0 t1
-	t0=$(date +%s.%N)
-	timeout "$secs" "$@" >"$OUT/$name.txt" 2>&1
-	local rc=$?
-	t1=$(date +%s.%N)
-	echo "$name $rc" >>"$OUT/status.txt"
-	awk -v n="$name" -v a="$t0" -v b="$t1" 'BEGIN { printf "%s %.3f\n", n, b - a }' >>"$OUT/wall.txt"
-	tail -n 3 "$OUT/$name.txt" | tee -a "$LOG"
-	return $rc
-}
-: >"$OUT/status.txt"
-: >"$OUT/wall.txt"
-nvidia-smi -L >"$OUT/gpu.txt" 2>&1 || true
-
-run build 240 make -j"$(nproc)"
-run test_cuda 240 make check TESTS=cuda
-run ceiling_build 60 cc -O2 -std=c11 -D_GNU_SOURCE -Isrc -o build/ceiling bench/gpu/ceiling.c -ldl -pthread
-
-if [ ! -f "$CKPT/model.safetensors.index.json" ]; then
-	run make_checkpoint 180 "$PY" .gpu/make_checkpoint.py "$CKPT"
+: >"$RUNS"
+: >"$STATUS"
+SCALE=1
+HTOD_BYTES=8589934592
+if [ "$DRY" = 1 ]; then
+	CKPT=${CKPT%/}-dry
+	SCALE=0.02
+	HTOD_BYTES=268435456
+	export HOIST_CUDA_LIBRARY=$PWD/build/fakecuda/libcuda.so.1
+	export HOIST_NVML_LIBRARY=$PWD/build/fakecuda/libnvidia-ml.so.1
+	export FAKECUDA_MEMORY=64G FAKECUDA_QUIET=1 FAKECUDA_LEAK_CHECK_AT_EXIT=violations
 fi
-mapfile -t SHARDS < <(ls "$CKPT"/*.safetensors)
-BYTES=$(du -cb "${SHARDS[@]}" | tail -n 1 | cut -f 1)
 
+left() { echo $((DEADLINE - ($(date +%s) - START))); }
+say() { echo "== $(date +%T) [$(left) s left] $*" | tee -a "$LOG"; }
+status() { echo "$*" | tee -a "$STATUS" >>"$LOG"; }
+# budget SECONDS: the timeout a step gets, never past the deadline (10 s kept for the
+# table); 0 when too little is left to start it
+budget() {
+	local want=$1 rest
+	rest=$(($(left) - 10))
+	if [ "$rest" -lt 5 ]; then
+		echo 0
+	elif [ "$want" -gt "$rest" ]; then
+		echo "$rest"
+	else
+		echo "$want"
+	fi
+}
+# timed NAME SECONDS CMD...: one timed run into runs.jsonl (bench/gpu/timed.py)
+timed() {
+	local name=$1 t
+	t=$(budget "$2")
+	shift 2
+	if [ "$t" = 0 ]; then
+		status "$name skipped: deadline"
+		return 1
+	fi
+	"$PY" bench/gpu/timed.py "$RUNS" "$LOG" "$name" "$t" "$@" | tee -a "$STATUS"
+}
+# plain NAME SECONDS CMD...: a step whose output goes to the log
+plain() {
+	local name=$1 t rc
+	t=$(budget "$2")
+	shift 2
+	if [ "$t" = 0 ]; then
+		status "$name skipped: deadline"
+		return 1
+	fi
+	say "$name: $*"
+	timeout "$t" "$@" >>"$LOG" 2>&1
+	rc=$?
+	status "$name exit $rc"
+	return "$rc"
+}
+
+# ---- the machine ----------------------------------------------------------------------
+{
+	echo "date: $(date -u +%FT%TZ)"
+	echo "dry run: $DRY"
+	echo "kernel: $(uname -r)"
+	echo "cpu: $(grep -m 1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //') x $(nproc)"
+	echo "memory: $(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)"
+	if command -v nvidia-smi >/dev/null; then
+		nvidia-smi -L
+		# PCIe generation and width (max and now), persistence mode, driver
+		nvidia-smi -q | grep -E -A2 'Driver Version|Persistence Mode|PCIe Generation|Link Width' |
+			grep -E 'Driver Version|Persistence|Max|Current' | sed 's/^ *//'
+	else
+		echo "nvidia-smi: not found"
+	fi
+	mkdir -p "$(dirname "$CKPT")"
+	echo "checkpoint file system: $(stat -f -c %T "$(dirname "$CKPT")") ($(df -h --output=source,size,avail "$(dirname "$CKPT")" | tail -n 1))"
+	echo "read_ahead_kb: $(cat /sys/block/*/queue/read_ahead_kb 2>/dev/null | sort -u | tr '\n' ' ')"
+} >"$OUT/machine.txt" 2>&1
+tee -a "$LOG" <"$OUT/machine.txt"
+
+# ---- build ----------------------------------------------------------------------------
+built=0
+if command -v cc >/dev/null && command -v make >/dev/null && ls .gpu/debs/*.deb >/dev/null 2>&1; then
+	prefix=/tmp/hoist-gpu-prefix
+	rm -rf "$prefix"
+	mkdir -p "$prefix"
+	for deb in .gpu/debs/*.deb; do
+		dpkg -x "$deb" "$prefix"
+	done
+	find "$prefix" -name '*.so' -delete
+	lib=$(dirname "$(find "$prefix" -name libjansson.a | head -n 1)")
+	if plain build 180 make -j"$(nproc)" BUILD="$B" \
+		CFLAGS="-I$prefix/usr/include -I$prefix/usr/include/x86_64-linux-gnu" \
+		LDFLAGS="-L$lib" "$B/hoist" "$B/hoist_test" &&
+		plain build_ceiling 60 cc -O2 -std=c11 -D_GNU_SOURCE -Isrc -o "$B/ceiling" \
+			bench/gpu/ceiling.c -ldl -pthread; then
+		built=1
+	fi
+fi
+if [ "$built" = 0 ] && [ -x .gpu/bin/hoist ]; then
+	say "build: using the binaries prepared in .gpu/bin (no compiler here, or the build failed)"
+	mkdir -p "$B"
+	cp .gpu/bin/hoist .gpu/bin/hoist_test .gpu/bin/ceiling "$B"/ && built=1
+	status "build from .gpu/bin"
+fi
+if [ "$built" = 0 ]; then
+	status "build FAILED: no compiler and no .gpu/bin (run bench/gpu/prepare.sh first)"
+	cat "$STATUS"
+	exit 1
+fi
+if [ "$DRY" = 1 ]; then
+	plain build_fake 120 make -s fakecuda
+fi
+
+# ---- the CUDA tests, against this driver -------------------------------------------------
+# Tests that drive the fake's knobs skip here ("not the fake"), and those of a machine
+# without a driver ("GPU is present"); any other skip means a test that needs the GPU
+# did not run: a failure.
+t=$(budget 240)
+say "tests: $B/hoist_test cuda stream_"
+HOIST_BIN=$B/hoist timeout "$t" "$B/hoist_test" cuda stream_ >"$OUT/tests.txt" 2>&1
+trc=$?
+bad_skips=$(grep -B1 '^skip' "$OUT/tests.txt" | grep 'skip:' | grep -v 'not the fake' | grep -vc 'GPU is present')
+gpu_ok=$(grep -cE '^ok +cuda_(load_reference|load_generated_and_synth|load_converts|backend_errors_and_pinned) ' "$OUT/tests.txt")
+tail -n 1 "$OUT/tests.txt" | tee -a "$LOG"
+if [ "$trc" = 0 ] && [ "$bad_skips" = 0 ] && [ "$gpu_ok" = 4 ]; then
+	status "tests ok ($(tail -n 1 "$OUT/tests.txt"))"
+else
+	status "tests FAILED: exit $trc, $bad_skips skip(s) of tests that need a GPU, $gpu_ok of 4 GPU tests ok"
+fi
+
+# ---- the checkpoint --------------------------------------------------------------------
+if [ ! -f "$CKPT/model.safetensors.index.json" ]; then
+	timed synth 240 "$B/hoist" synth "$CKPT" --from tests/data/qwen2-vl-7b/shard-headers.json \
+		--scale "$SCALE" --seed 8
+fi
+mapfile -t SHARDS < <(ls "$CKPT"/*.safetensors 2>/dev/null)
+if [ "${#SHARDS[@]}" = 0 ]; then
+	status "no checkpoint: stopping"
+	exit 1
+fi
 warm() { cat "${SHARDS[@]}" >/dev/null; }
 cold() { sync && echo 3 >/proc/sys/vm/drop_caches; }
 
-# Ceilings: page cache -> pinned memory (16 pread threads), pinned -> GPU.
+# ---- ceilings, warm ----------------------------------------------------------------------
 warm
-run ceiling_pread 120 build/ceiling pread 16 33554432 "${SHARDS[@]}"
-run ceiling_htod 60 build/ceiling htod 8589934592 4
+timed ceiling_pread_8M 60 "$B/ceiling" pread 16 8388608 "${SHARDS[@]}"
+timed ceiling_pread_32M 60 "$B/ceiling" pread 16 33554432 "${SHARDS[@]}"
+timed ceiling_htod 60 "$B/ceiling" htod "$HTOD_BYTES" 4
+timed ceiling_readcopy 60 "$B/ceiling" readcopy 16 8388608 "${SHARDS[@]}"
 
-# hoist, warm: three runs, the median is reported.
+# ---- hoist, warm: three default runs, then every byte verified once ---------------------
 for i in 1 2 3; do
 	warm
-	run "hoist_warm_$i" 120 build/hoist load "$CKPT" --device cuda:0 --json
+	timed "hoist_warm_$i" 60 "$B/hoist" load "$CKPT" --device cuda:0 --json
 done
-# hoist, cold: page cache dropped, O_DIRECT readers.
-if cold 2>/dev/null; then
-	run hoist_cold 180 build/hoist load "$CKPT" --device cuda:0 --direct --json
-	cold
-	run ceiling_cold 180 build/ceiling pread 16 33554432 "${SHARDS[@]}"
+# ---- the peers, warm, each in its own process ------------------------------------------
+if [ -f .gpu/peers.py ]; then
+	for loader in st_load_file hf_cuda; do
+		warm
+		timed "peer_$loader" 150 "$PY" .gpu/peers.py "$CKPT" "$loader"
+	done
 else
-	say "cannot drop the page cache (not root?): no cold runs"
+	status "peers skipped: no .gpu/peers.py (run bench/gpu/prepare.sh)"
 fi
-# The verified load (every byte read back) once, for correctness on the real GPU.
-warm
-run hoist_report 120 build/hoist load "$CKPT" --device cuda:0 --verbose
 
-# Peers, warm, each in its own process.
-for loader in hf_cuda st_load_file; do
-	warm
-	run "peer_$loader" 240 "$PY" .gpu/peers.py "$CKPT" "$loader"
+# ---- every byte read back and compared -------------------------------------------------
+warm
+timed hoist_verify 300 "$B/hoist" load "$CKPT" --device cuda:0 --verify --json
+
+# ---- cold: page cache dropped (root) -----------------------------------------------------
+if [ "$DRY" != 1 ] && cold 2>/dev/null; then
+	timed hoist_cold 120 "$B/hoist" load "$CKPT" --device cuda:0 --direct --json
+	cold
+	timed ceiling_cold_pread 120 "$B/ceiling" pread 16 8388608 "${SHARDS[@]}"
+else
+	status "cold runs skipped (dry run, or the page cache cannot be dropped)"
+fi
+
+# the sweep comes last: it is what the deadline cuts first
+# ---- the sweep: chunk x readers x source (a ring of two chunks per reader) -------------
+for chunk in 8 32; do
+	for threads in 8 16; do
+		for source in pread auto register; do
+			warm
+			timed "sweep_${chunk}M_${threads}t_$source" 40 "$B/hoist" load "$CKPT" \
+				--device cuda:0 --json --chunk "${chunk}MiB" --threads "$threads" \
+				--staging "$((2 * threads * chunk))MiB" --source "$source"
+		done
+	done
 done
 
-"$PY" - "$OUT" "$BYTES" <<'PYEOF' >"$OUT/results.md"
-import json, os, statistics, sys
-out, nbytes = sys.argv[1], int(sys.argv[2])
-def last_json(name):
-    try:
-        lines = [l for l in open(os.path.join(out, name + ".txt")) if l.startswith("{")]
-        return json.loads(lines[-1]) if lines else None
-    except (OSError, ValueError):
-        return None
-status = dict(l.split() for l in open(os.path.join(out, "status.txt")) if l.strip())
-wall = {k: float(v) for k, v in (l.split() for l in open(os.path.join(out, "wall.txt")) if l.strip())}
-rows = []
-def row(what, secs, gbps, note=""):
-    rows.append(f"| {what} | {secs} | {gbps} | {note} |")
-for n in ("ceiling_pread", "ceiling_htod", "ceiling_cold"):
-    j = last_json(n)
-    if j:
-        row(j["what"] + (" (cold)" if n == "ceiling_cold" else ""), f'{j["seconds"]:.3f}', f'{j["GBps"]:.2f}')
-warm = [last_json(f"hoist_warm_{i}") for i in (1, 2, 3)]
-warm = [w for w in warm if w]
-if warm:
-    med = statistics.median(w["phases"]["stream"] + w["phases"]["allocate"] + w["phases"]["finalize"] + w["phases"]["plan"] for w in warm)
-    w0 = sorted(warm, key=lambda w: w["seconds"])[len(warm) // 2]
-    row("hoist load --device cuda:0, warm (median of %d; plan includes CUDA context)" % len(warm),
-        f"{med:.3f}", f"{w0['bytes'] / med / 1e9:.2f}", "bound by " + w0["stream"]["bound"])
-    proc = statistics.median(wall[f"hoist_warm_{i}"] for i in (1, 2, 3) if f"hoist_warm_{i}" in wall)
-    row("whole `hoist load` process, warm (median wall clock)", f"{proc:.3f}", f"{w0['bytes'] / proc / 1e9:.2f}",
-        "target < 1.5 s")
-    st = statistics.median(w["phases"]["stream"] for w in warm)
-    row("hoist stream phase alone, warm (median)", f"{st:.3f}", f"{w0['bytes'] / st / 1e9:.2f}",
-        "readers %.0f%%, staging wait %.0f%%, copy %.0f%%" % (100 * w0["stream"]["read_busy"],
-        100 * w0["stream"]["staging_wait"], 100 * w0["stream"]["copy_busy"]))
-c = last_json("hoist_cold")
-if c:
-    s = c["seconds"] - c["phases"]["open"]
-    row("hoist load --device cuda:0 --direct, cold", f"{s:.3f}", f"{c['bytes'] / s / 1e9:.2f}",
-        "bound by " + c["stream"]["bound"])
-for p in ("hf_cuda", "st_load_file"):
-    j = last_json("peer_" + p)
-    if j:
-        row(p + " (warm)", f'{j["seconds"]:.3f}', f'{j["GBps"]:.2f}', f'peak RSS {j["peak_rss_GB"]} GB')
+# ---- the table ------------------------------------------------------------------------
+"$PY" - "$RUNS" "$OUT/machine.txt" "$STATUS" >"$RES" <<'PYEOF'
+import json, statistics, sys
+runs = {}
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    runs[r["name"]] = r
+def res(name):
+    r = runs.get(name)
+    return r["result"] if r and r["rc"] == 0 and r["result"] else None
+def gbps(name):
+    j = res(name)
+    return j and j.get("GBps")
 print("# hoist on the GPU machine\n")
-print(f"Checkpoint: Qwen2-VL-7B layout, {nbytes / 1e9:.2f} GB of shard files.\n")
-print("| what | seconds | GB/s | note |\n| --- | --- | --- | --- |")
-print("\n".join(rows))
-print("\nStep status (exit codes): " + ", ".join(f"{k}={v}" for k, v in status.items()))
+print("```")
+print(open(sys.argv[2]).read().rstrip())
+print("```\n")
+rows = []
+pread = gbps("ceiling_pread_8M") or 0
+htod = gbps("ceiling_htod") or 0
+both = gbps("ceiling_readcopy") or 0
+floor = min(pread, htod) if pread and htod else 0
+print("| what | seconds | GB/s | of min(read, copy) | of read+copy | peak RSS GB | note |")
+print("| --- | ---: | ---: | ---: | ---: | ---: | --- |")
+def row(what, secs, rate, rss=None, note=""):
+    f = "%.2f" % (rate / floor) if floor and rate else "-"
+    b = "%.2f" % (rate / both) if both and rate else "-"
+    print("| %s | %s | %s | %s | %s | %s | %s |" % (what, "%.3f" % secs if secs else "-",
+          "%.2f" % rate if rate else "-", f, b, "%.2f" % (rss / 1e9) if rss else "-", note))
+for n in ("ceiling_pread_8M", "ceiling_pread_32M", "ceiling_htod", "ceiling_readcopy", "ceiling_cold_pread"):
+    j = res(n)
+    if j:
+        row("ceiling: " + j["what"], j["seconds"], j["GBps"])
+def stream(j):
+    s = j["phases"]["stream"]
+    return s, j["bytes"] / s / 1e9
+warm = [n for n in ("hoist_warm_1", "hoist_warm_2", "hoist_warm_3") if res(n)]
+if warm:
+    med = sorted(warm, key=lambda n: res(n)["phases"]["stream"])[len(warm) // 2]
+    j = res(med)
+    s, rate = stream(j)
+    st = j["stream"]
+    row("hoist load --device cuda:0, warm: stream phase (median of %d)" % len(warm), s, rate,
+        runs[med]["peak_rss_bytes"], "bound by %s; %d readers, %d x %.1f MiB staging, %s; "
+        "pread %.2f GB, registered %.2f GB" % (st["bound"], st["threads"], st["staging_slots"],
+        st["staging_bytes"] / max(1, st["staging_slots"]) / 2**20, st["staging"],
+        st.get("pread_bytes", 0) / 1e9, st.get("registered_bytes", 0) / 1e9))
+    walls = sorted(runs[n]["wall"] for n in warm)
+    row("whole `hoist load` process, warm (median wall)", walls[len(walls) // 2],
+        j["bytes"] / walls[len(walls) // 2] / 1e9, None,
+        "open %.3f, plan %.3f, allocate %.3f, finalize %.3f s" % tuple(
+            j["phases"][p] for p in ("open", "plan", "allocate", "finalize")))
+v = runs.get("hoist_verify")
+if v:
+    ok = v["rc"] == 0 and any("all bytes match" in t for t in v["tail"])
+    print("\n--verify of every byte: %s (%s)\n" % ("ok" if ok else "FAILED", " / ".join(v["tail"])))
+    print("| what | seconds | GB/s | of min(read, copy) | of read+copy | peak RSS GB | note |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | --- |")
+for n, r in runs.items():
+    if n.startswith("sweep_") and res(n):
+        s, rate = stream(res(n))
+        row(n, s, rate, r["peak_rss_bytes"], "bound by %s, registered %.2f GB" % (
+            res(n)["stream"]["bound"], res(n)["stream"].get("registered_bytes", 0) / 1e9))
+    elif n.startswith("sweep_"):
+        row(n + " (FAILED exit %d)" % r["rc"], None, None, None, " / ".join(r["tail"]))
+c = res("hoist_cold")
+if c:
+    s, rate = stream(c)
+    row("hoist load --direct, cold: stream phase", s, rate, runs["hoist_cold"]["peak_rss_bytes"],
+        "bound by %s" % c["stream"]["bound"])
+for p in ("st_load_file", "hf_cuda"):
+    j = res("peer_" + p)
+    if j:
+        row("peer %s (warm, its own timing)" % p, j["seconds"], j["GBps"],
+            runs["peer_" + p]["peak_rss_bytes"], "process %.2f s" % j["process_seconds"])
+    elif "peer_" + p in runs:
+        row("peer %s: FAILED" % p, None, None, None, " / ".join(runs["peer_" + p]["tail"]))
+print("\nSteps:\n```")
+print(open(sys.argv[3]).read().rstrip())
+print("```")
 PYEOF
-say "results in $OUT/results.md"
-cat "$OUT/results.md"
+cat "$RES"
+say "done; results in $RES"

@@ -1,28 +1,134 @@
-"""Everything hoist.transformers does differently by transformers / accelerate / torch
+"""Everything hoist does differently by transformers / accelerate / torch / NumPy
 version, in one place.
 
-Checked here against transformers 4.46.3, accelerate 0.34.2 and torch 1.13 (CPU).
-The branches for transformers >= 4.52 and 5 follow those versions' source and
-documentation (see python/NOTES.md) and run on a machine that has them; each says
-which version it is for. Every other module calls these functions and never tests
-a version itself.
+Checked here against transformers 4.46.3, accelerate 0.34.2, torch 1.13 (CPU) and
+NumPy 1.24. The branches for transformers >= 4.52 and 5, torch 2.x and NumPy 2 follow
+those versions' source and documentation (see python/NOTES.md) and run on a machine
+that has them; each says which version it is for. Every other module calls these
+functions and never tests a version itself.
+
+Nothing here is imported before it is needed: `import hoist` and hoist.load on cpu
+with NumPy import neither torch nor transformers. TRANSFORMERS, ACCELERATE and TORCH
+are the installed versions, read on first use (tests patch them).
 """
 
 import contextlib
 import re
 
-import accelerate
-import torch
-import transformers
 from packaging.version import Version
-
-TRANSFORMERS = Version(transformers.__version__)
-ACCELERATE = Version(accelerate.__version__)
-TORCH = Version(torch.__version__.split("+")[0])
 
 _V4_52 = Version("4.52.0")
 _V4_56 = Version("4.56.0")
 _V5 = Version("5.0.0.dev0")
+
+
+def _installed(name):
+    cached = globals().get(name)
+    if cached is None:
+        module = __import__(name.lower())
+        cached = Version(module.__version__.split("+")[0])
+        globals()[name] = cached
+    return cached
+
+
+def __getattr__(name):  # TRANSFORMERS, ACCELERATE, TORCH on first use
+    if name in ("TRANSFORMERS", "ACCELERATE", "TORCH"):
+        return _installed(name)
+    raise AttributeError(name)
+
+
+def _tf():
+    return _installed("TRANSFORMERS")
+
+
+# --- tensors: hoist dtypes as torch and NumPy have them ----------------------------
+
+# hoist dtype -> (torch dtype name, whether torch imports it through DLPack). Types
+# torch imports natively in every version from 1.13 come as they are; the rest go as
+# their bytes (uint8) and are viewed as the dtype on the torch side: bool (1.13
+# refuses kDLBool), float8 (torch 2.1+ has the dtypes, DLPack import of them varies),
+# unsigned 16..64-bit (torch 2.3+). Sub-byte floats stay packed uint8.
+_TORCH = {
+    "BOOL": ("bool", False), "U8": ("uint8", True), "I8": ("int8", True),
+    "I16": ("int16", True), "I32": ("int32", True), "I64": ("int64", True),
+    "U16": ("uint16", False), "U32": ("uint32", False), "U64": ("uint64", False),
+    "F16": ("float16", True), "BF16": ("bfloat16", True), "F32": ("float32", True),
+    "F64": ("float64", True), "C64": ("complex64", True),
+    "F8_E4M3": ("float8_e4m3fn", False), "F8_E5M2": ("float8_e5m2", False),
+    "F8_E8M0": ("float8_e8m0fnu", False),
+    "F4": (None, False), "F6_E2M3": (None, False), "F6_E3M2": (None, False),
+}
+
+
+def torch_dtype(name):
+    """(torch dtype or None, native): how a tensor of hoist dtype `name` reaches torch.
+    None: its bytes (uint8, last dimension in bytes) stay as they are: sub-byte
+    floats, and dtypes this torch lacks (unsigned 16..64-bit before torch 2.3, float8
+    before 2.1, float8_e8m0fnu before 2.7)."""
+    import torch
+
+    attr, native = _TORCH[name]
+    dtype = getattr(torch, attr, None) if attr else None
+    if dtype is None:
+        return None, False
+    return dtype, native
+
+
+def torch_from_capsule():
+    """The fastest way from a legacy DLPack capsule to a torch tensor: torch's own C
+    entry (1.13 and 2.x: torch._C._from_dlpack), else the public from_dlpack."""
+    import torch
+
+    return getattr(torch._C, "_from_dlpack", None) or torch.utils.dlpack.from_dlpack
+
+
+def torch_dtype_name(dtype):
+    """hoist's spelling of a torch dtype or a dtype name ("bfloat16", "bf16", "BF16")
+    that loads convert to: F16, BF16 or F32."""
+    text = str(dtype).replace("torch.", "").lower()
+    table = {"float16": "F16", "half": "F16", "f16": "F16", "fp16": "F16",
+             "bfloat16": "BF16", "bf16": "BF16", "float32": "F32", "float": "F32",
+             "f32": "F32", "fp32": "F32"}
+    if text not in table:
+        raise ValueError(f"dtype {dtype!r}: hoist converts to float16, bfloat16 or float32")
+    return table[text]
+
+
+# hoist dtype -> NumPy dtype name, for the types NumPy has (imported through DLPack as
+# they are; bool as bytes, which NumPy before 1.25 cannot import, viewed as bool).
+_NUMPY = {"U8": "uint8", "U16": "uint16", "U32": "uint32", "U64": "uint64", "I8": "int8",
+          "I16": "int16", "I32": "int32", "I64": "int64", "F16": "float16", "F32": "float32",
+          "F64": "float64", "C64": "complex64"}
+# bfloat16 and float8 through the ml_dtypes package where it is installed.
+_ML_DTYPES = {"BF16": "bfloat16", "F8_E4M3": "float8_e4m3fn", "F8_E5M2": "float8_e5m2",
+              "F8_E8M0": "float8_e8m0fnu"}
+
+
+def numpy_dtype(name):
+    """(numpy dtype or None, native): None means the bytes stay uint8 (NumPy has no
+    bfloat16, float8 or sub-byte floats; with ml_dtypes installed the first two are
+    viewed as its types)."""
+    import numpy
+
+    if name in _NUMPY:
+        return numpy.dtype(_NUMPY[name]), True
+    if name == "BOOL":
+        return numpy.dtype(bool), False
+    if name in _ML_DTYPES:
+        try:
+            import ml_dtypes
+        except ImportError:
+            return None, False
+        return numpy.dtype(getattr(ml_dtypes, _ML_DTYPES[name])), False
+    return None, False
+
+
+def numpy_from_dlpack(obj):
+    """numpy.from_dlpack (NumPy 1.22+; it calls obj.__dlpack__ with or without
+    max_version as its version does)."""
+    import numpy
+
+    return numpy.from_dlpack(obj)
 
 
 # --- dtype --------------------------------------------------------------------
@@ -30,7 +136,7 @@ _V5 = Version("5.0.0.dev0")
 def default_dtype():
     """What from_pretrained(torch_dtype=None) means: the torch default (float32)
     through 4.x; "auto" (the checkpoint's dtype) from 5."""
-    return "auto" if TRANSFORMERS >= _V5 else None
+    return "auto" if _tf() >= _V5 else None
 
 
 def dtype_argument(kwargs, torch_dtype):
@@ -44,7 +150,9 @@ def dtype_argument(kwargs, torch_dtype):
 
 def config_dtype(config):
     """The dtype the config states: config.dtype from 4.56 (torch_dtype before)."""
-    names = ("dtype", "torch_dtype") if TRANSFORMERS >= _V4_56 else ("torch_dtype",)
+    import torch
+
+    names = ("dtype", "torch_dtype") if _tf() >= _V4_56 else ("torch_dtype",)
     for name in names:
         value = getattr(config, name, None)
         if value is not None:
@@ -57,6 +165,8 @@ def keep_in_fp32(model, dtype):
     4.x: _keep_in_fp32_modules, for float16 only. 4.5x and 5 also have
     _keep_in_fp32_modules_strict, for float16 and bfloat16."""
     names = []
+    import torch
+
     if dtype == torch.float16:
         names += list(getattr(model, "_keep_in_fp32_modules", None) or [])
     if dtype in (torch.float16, torch.bfloat16):
@@ -80,6 +190,8 @@ def model_class(cls, config):
 def load_config(cls, path, kwargs):
     """(config, model kwargs): the config at path with the kwargs that name config
     fields applied, as from_pretrained does, and the kwargs left for the model."""
+    import transformers
+
     if getattr(cls, "_model_mapping", None) is not None:
         config_cls = transformers.AutoConfig
     else:
@@ -105,7 +217,7 @@ def build_empty(cls, config, dtype, model_kwargs):
     and never need loading. Initialisers do not run."""
     from accelerate import init_empty_weights
 
-    key = "dtype" if TRANSFORMERS >= _V4_56 else "torch_dtype"
+    key = "dtype" if _tf() >= _V4_56 else "torch_dtype"
     with init_empty_weights(include_buffers=False), _no_init_weights():
         return cls._from_config(config, **{key: dtype}, **model_kwargs)
 
@@ -176,7 +288,7 @@ def tie_source(model, group, present):
 def unties_differing_members():
     """5 does not tie members the checkpoint holds with different values (it warns
     and keeps both); 4.x ties them and keeps the source's."""
-    return TRANSFORMERS >= _V5
+    return _tf() >= _V5
 
 
 def untie(model, group):
@@ -221,11 +333,11 @@ class KeyRenamer:
     def __init__(self, model):
         self.rules = []       # (compiled regex, replacement), first match wins
         self.converters = []  # source regexes of many-to-one conversions (5)
-        self.legacy = TRANSFORMERS < _V5
-        self.chain = TRANSFORMERS >= _V5
-        if TRANSFORMERS >= _V5:
+        self.legacy = _tf() < _V5
+        self.chain = _tf() >= _V5
+        if _tf() >= _V5:
             self._from_conversion_mapping(model)
-        elif TRANSFORMERS >= _V4_52:
+        elif _tf() >= _V4_52:
             for pattern, repl in (getattr(type(model), "_checkpoint_conversion_mapping", None)
                                   or {}).items():
                 self.rules.append((re.compile(pattern), repl))
@@ -255,6 +367,8 @@ class KeyRenamer:
 
     @staticmethod
     def _fix_legacy(key):
+        import torch
+
         # 4.46 _fix_key: any "beta"/"gamma" in the name (TF-era LayerNorm names), and
         # weight norm's two spellings, whichever this torch does not use.
         if "beta" in key:
@@ -337,6 +451,8 @@ def max_memory(budgets):
 
 def generation_config(model, path):
     """The model's generation config from path, as from_pretrained loads it."""
+    import transformers
+
     if not model.can_generate():
         return None
     try:

@@ -14,8 +14,18 @@ through an offload index (nothing is written to disk).
 load_into(model, path, ...) does the same for a model the caller built on the meta
 device.
 
-Where the tensors come from is a Source (hoist.source): the safetensors stand-in
-until hoist's C loader has its Python binding.
+Where the tensors come from is a Source (hoist.source): hoist's own loader by
+default (hoist.open: one plan, one load, tensors through DLPack without copies), or
+the safetensors stand-in (hoist.source.safetensors_source) that the glue was first
+proven with.
+
+The plan follows the model: its units (a _no_split_modules module, else the
+smallest module holding tensors of its own) in execution order (the registration
+order accelerate walks, with the input embeddings first and the output embeddings
+last, as a forward pass runs them; or order= from trace_execution_order), its tie
+groups on one device, filled by hoist's C planner along that order so each device
+holds one run of it, keeping room for the largest unit on the first GPU and cpu as
+accelerate does for executing offloaded layers.
 
 Names. A checkpoint names tensors as the transformers that saved it did; a model
 names them as the installed transformers builds it. They differ where transformers
@@ -36,7 +46,20 @@ import torch
 from torch import nn
 
 from . import _compat
-from .source import Checkpoint, DiskTensor, Source, safetensors_source
+from .source import Checkpoint, DiskTensor, Source, safetensors_source  # noqa: F401
+
+
+def hoist_source(path):
+    """The default Source: hoist's own loader (hoist.open)."""
+    from ._core import Checkpoint as HoistCheckpoint
+
+    return HoistCheckpoint(path)
+
+
+def _is_disk(value):
+    from ._lazy import DiskTensor as HoistDiskTensor
+
+    return isinstance(value, (DiskTensor, HoistDiskTensor))
 
 logger = logging.getLogger(__name__)
 
@@ -128,7 +151,7 @@ class PlanRequest:
     tied_tensors: List[List[str]]  # per tie group: model names, the loaded source first
     dtypes: Dict[str, torch.dtype]  # checkpoint name -> loaded dtype
     convert: Dict[str, str]  # checkpoint name -> loaded dtype, where not as stored
-    order: str  # "registration" or "traced"
+    order: str  # "inferred" (registration, embeddings first, head last) or "traced"
 
     def to_json(self):
         """The request as the C planner will take it (checkpoint names only)."""
@@ -221,6 +244,40 @@ def _prefixes(unit, to_checkpoint, checkpoint_names):
     return sorted(loaded)
 
 
+def _module_name(model, module):
+    for name, m in model.named_modules():
+        if m is module:
+            return name
+    return None
+
+
+def _execution_order(model, units):
+    """The units in the order a forward pass runs them, as far as the model says
+    without running: registration order (what accelerate walks), with the input
+    embeddings moved first and the output embeddings last. For Qwen2-VL that is
+    trace_execution_order's order exactly: embed_tokens, the vision tower, the
+    layers, the norm, lm_head."""
+    def owner(getter):
+        try:
+            module = getter()
+        except (AttributeError, NotImplementedError):
+            return None
+        return _module_name(model, module) if module is not None else None
+
+    first = owner(model.get_input_embeddings) if hasattr(model, "get_input_embeddings") else None
+    last = owner(model.get_output_embeddings) if hasattr(model, "get_output_embeddings") \
+        else None
+
+    def covers(unit, name):
+        return name is not None and (unit.name == name or name.startswith(unit.name + ".")
+                                     if unit.name else True)
+
+    head = [u for u in units if covers(u, first) and not covers(u, last)]
+    tail = [u for u in units if covers(u, last) and u not in head]
+    middle = [u for u in units if u not in head and u not in tail]
+    return head + middle + tail
+
+
 def describe(model, checkpoint: Checkpoint, order: Optional[Sequence[str]] = None):
     """(PlanRequest, NameMap) for loading checkpoint into the meta-device model.
     order: unit names in execution order (trace_execution_order); without it,
@@ -230,8 +287,10 @@ def describe(model, checkpoint: Checkpoint, order: Optional[Sequence[str]] = Non
     names = NameMap(model, list(infos), state)
 
     units = _walk_units(model, _compat.no_split_module_classes(model))
-    kind = "registration"
-    if order is not None:
+    kind = "inferred"
+    if order is None:
+        units = _execution_order(model, units)
+    else:
         rank = {name: i for i, name in enumerate(order)}
         units.sort(key=lambda u: rank.get(u.name, len(rank)))
         kind = "traced"
@@ -346,18 +405,24 @@ def _device_of(name, device_map):
     return device
 
 
-def device_map_for(request, device_map, max_memory=None, module_names=()):
+def device_map_for(request, device_map, max_memory=None, module_names=(), checkpoint=None):
     """The caller's device_map in accelerate's form ({module prefix: device}), from
     "auto" / "balanced" / "sequential" (planned, then compacted over module_names),
-    a dict, or one device."""
+    a dict, or one device. With hoist's checkpoint the plan is hoist's C planner's
+    (returned second), else the stand-in's (None)."""
     if device_map is None:
         device_map = "cpu"
     if isinstance(device_map, str) and device_map in ("auto", "balanced", "balanced_low_0",
                                                       "sequential"):
-        return compact(plan_units(request, max_memory), module_names)
+        if hasattr(checkpoint, "plan_units"):
+            dtypes = {d for d in request.dtypes.values() if d.is_floating_point}
+            dtype = dtypes.pop() if len(dtypes) == 1 else None
+            placed, plan = checkpoint.plan_units(request, max_memory, dtype)
+            return compact(placed, module_names), plan
+        return compact(plan_units(request, max_memory), module_names), None
     if isinstance(device_map, dict):
-        return {k: _normalize(v) for k, v in device_map.items()}
-    return {"": _normalize(device_map)}
+        return {k: _normalize(v) for k, v in device_map.items()}, None
+    return {"": _normalize(device_map)}, None
 
 
 # --- setting tensors ------------------------------------------------------------
@@ -409,6 +474,7 @@ class LoadResult:
     copied: List[str]
     request: PlanRequest
     names: NameMap
+    plan: object = None  # hoist's Plan where hoist planned (device changes, bytes per device)
 
     def loading_info(self):
         return {"missing_keys": self.missing_keys, "unexpected_keys": self.unexpected_keys,
@@ -424,8 +490,8 @@ def _filter(keys, patterns):
 def _load(model, checkpoint, device_map, max_memory, order, offload_buffers):
     _compat.tie_weights(model)  # on meta: the groups describe() reports
     request, names = describe(model, checkpoint, order)
-    device_map = device_map_for(request, device_map, max_memory,
-                                [n for n, _ in model.named_modules()])
+    device_map, plan = device_map_for(request, device_map, max_memory,
+                                      [n for n, _ in model.named_modules()], checkpoint)
     state = model.state_dict(keep_vars=True)
 
     # Each tie group loads one tensor (its source) and sets it under every name.
@@ -475,7 +541,7 @@ def _load(model, checkpoint, device_map, max_memory, order, offload_buffers):
         expected = state[model_name]
         _check(model_name, value, expected)
         members = groups.get(model_name, [model_name])
-        if isinstance(value, DiskTensor):
+        if _is_disk(value):
             for member in members:
                 offload_index[member] = _compat.offload_index_entry(value.file, value.name,
                                                                     expected.dtype)
@@ -517,6 +583,7 @@ def _load(model, checkpoint, device_map, max_memory, order, offload_buffers):
     _compat.dispatch(model, device_map, offload_index, offload_buffers, extra_state)
     return LoadResult(missing_keys=missing, unexpected_keys=unexpected, mismatched_keys=[],
                       device_map=device_map, offload_index=offload_index, copied=copied,
+                      plan=plan,
                       request=request, names=names)
 
 
@@ -528,19 +595,26 @@ def _tied(model, group):
 # --- entry points -----------------------------------------------------------------
 
 def _resolve(path, kwargs):
-    """A local directory for path: itself, or the hub cache's snapshot of a repo id
-    (huggingface_hub.snapshot_download; local_files_only=True never downloads)."""
+    """A local directory for path: itself, or the Hub cache's snapshot of a model id,
+    found offline (hoist's C resolver, as the hoist command finds it; with cache_dir,
+    huggingface_hub's snapshot_download(local_files_only=True)). Never downloads."""
     if os.path.exists(path):
         return path
-    from huggingface_hub import snapshot_download
-
     hub = {k: kwargs.pop(k) for k in ("revision", "cache_dir", "local_files_only", "token")
            if k in kwargs}
+    if hub.get("cache_dir") is None:
+        from . import hub_resolve
+
+        return hub_resolve(path, hub.get("revision"))
+    from huggingface_hub import snapshot_download
+
+    hub["local_files_only"] = True
+    hub.pop("token", None)
     return snapshot_download(repo_id=path, allow_patterns=["*.json", "*.safetensors"], **hub)
 
 
 def from_pretrained(cls, path, device_map="auto", max_memory=None, torch_dtype=None, *,
-                    source: Source = safetensors_source, order=None, offload_buffers=False,
+                    source: Source = hoist_source, order=None, offload_buffers=False,
                     output_loading_info=False, **kwargs):
     """cls.from_pretrained(path, device_map=..., max_memory=..., torch_dtype=...) through
     hoist. torch_dtype: a torch dtype, its name, "auto", or None (what the installed
@@ -576,7 +650,7 @@ def from_pretrained(cls, path, device_map="auto", max_memory=None, torch_dtype=N
 
 
 def load_into(model, path, device_map="auto", max_memory=None, *,
-              source: Source = safetensors_source, order=None, offload_buffers=False):
+              source: Source = hoist_source, order=None, offload_buffers=False):
     """Loads the checkpoint at path into model, built by the caller with its parameters
     on the meta device (accelerate's init_empty_weights(); buffers real), at the dtypes
     of its parameters. Returns (missing_keys, unexpected_keys), as load_state_dict."""

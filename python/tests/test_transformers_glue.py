@@ -1,8 +1,9 @@
-"""hoist.transformers against the real libraries, with the safetensors stand-in as
-its tensor source: the model it fills must give logits equal, bit for bit, to
-from_pretrained's on the same input, on cpu and with layers on disk; its tensors
-must be the source's tensors (no copies); tied parameters must share storage; its
-state_dict must equal the reference dump.
+"""hoist.transformers against the real libraries, with each tensor source: hoist's own
+loader (the default: hoist's C planner, one load, DLPack) and the safetensors
+stand-in the glue was first proven with. The model it fills must give logits equal,
+bit for bit, to from_pretrained's on the same input, on cpu and with layers on disk;
+its tensors must be the source's tensors (no copies); tied parameters must share
+storage; its state_dict must equal the reference dump.
 
 Run from python/:  ../.venv/bin/python -m unittest tests.test_transformers_glue -v
 """
@@ -25,6 +26,7 @@ try:
 
     import hoist.transformers as ht
     from hoist.source import safetensors_source
+    from hoist.transformers import hoist_source
 except ImportError:  # the tests below skip, saying what they need
     transformers = None
 
@@ -72,14 +74,15 @@ def dump_to_checkpoint(name):
 
 
 class RecordingSource:
-    """The stand-in source, remembering every tensor it handed out."""
+    """A source (hoist's or the stand-in), remembering every tensor it handed out."""
 
-    def __init__(self):
+    def __init__(self, make=None):
+        self.make = make or safetensors_source
         self.loaded = {}
         self.placements = []
 
     def __call__(self, path):
-        inner = safetensors_source(path)
+        inner = self.make(path)
         recorder = self
 
         class Recorded:
@@ -98,6 +101,8 @@ class RecordingSource:
             def close(self):
                 inner.close()
 
+        if hasattr(inner, "plan_units"):
+            Recorded.plan_units = lambda self, *a, **k: inner.plan_units(*a, **k)
         return Recorded()
 
 
@@ -116,8 +121,11 @@ def logits(model, device="cpu", **kw):
     return tq.forward_logits(model, tq.model_inputs(**kw), device).cpu()
 
 
-@unittest.skipUnless(transformers is not None, "needs transformers, accelerate, safetensors")
-class GlueTest(unittest.TestCase):
+class GlueCases:
+    """The cases, run once per source (SOURCE)."""
+
+    SOURCE = None
+
     @classmethod
     def setUpClass(cls):
         quiet()
@@ -131,7 +139,7 @@ class GlueTest(unittest.TestCase):
         shutil.rmtree(cls.tmp, ignore_errors=True)
 
     def load(self, **kw):
-        source = RecordingSource()
+        source = RecordingSource(self.SOURCE)
         kw.setdefault("torch_dtype", BF16)
         model, info = ht.from_pretrained(Qwen2VL, self.dir, source=source,
                                          output_loading_info=True, **kw)
@@ -254,7 +262,20 @@ class GlueTest(unittest.TestCase):
         model, _, _ = self.load(device_map={"": "cpu"})
         request = model.hoist_load.request
         names = [u.name for u in request.units]
-        self.assertEqual(request.order, "registration")
+        self.assertEqual(request.order, "inferred")
+        # execution order as the forward pass runs it: embeddings, vision, layers, head
+        self.assertTrue(names[0].endswith("embed_tokens"), names[0])
+        self.assertIn("visual", names[1])
+        self.assertEqual(names[-1], "lm_head")
+        inputs = tq.model_inputs()
+        rope = getattr(self.ref, "get_rope_index", None) or self.ref.model.get_rope_index
+        position_ids, _ = rope(inputs["input_ids"], inputs["image_grid_thw"], None,
+                               inputs["attention_mask"])
+        traced = ht.trace_execution_order(self.ref, **inputs, position_ids=position_ids,
+                                          use_cache=False)
+        # the units holding tensors (buffer-only rotary modules may sit anywhere)
+        holding = [u.name for u in request.units if u.checkpoint_tensors]
+        self.assertEqual(holding, [n for n in traced if n in holding])
         no_split = {u.name for u in request.units if u.no_split}
         layer = "model.language_model.layers" if any(
             n.startswith("model.language_model.") for n in names) else "model.layers"
@@ -304,13 +325,13 @@ class GlueTest(unittest.TestCase):
         tied_dir = tq.make_model_dir(self.tmp, tie_word_embeddings=True)
         ref = Qwen2VL.from_pretrained(tied_dir, torch_dtype=BF16, device_map={"": "cpu"})
         self.assertIs(ref.lm_head.weight, ref.get_input_embeddings().weight)
-        source = RecordingSource()
+        source = RecordingSource(self.SOURCE)
         # A budget that keeps the tied pair on cpu and sends the text layers to disk
         # (the vision tower and the embeddings take 241,280 bytes). accelerate 0.34.2
         # cannot run tied weights offloaded to disk with the execution device cpu
         # (KeyError 'cpu' in AlignDevicesHook.post_forward; from_pretrained too).
         model = ht.from_pretrained(Qwen2VL, tied_dir, torch_dtype=BF16, source=source,
-                                   device_map="auto", max_memory={"cpu": 250_000})
+                                   device_map="auto", max_memory={"cpu": self.TIED_BUDGET})
         self.assertIn("disk", model.hoist_load.device_map.values())
         embed = model.get_input_embeddings().weight
         self.assertIs(model.lm_head.weight, embed)
@@ -356,7 +377,8 @@ class GlueTest(unittest.TestCase):
         _, ref_info = Qwen2VL.from_pretrained(edited, torch_dtype=BF16, device_map={"": "cpu"},
                                               output_loading_info=True)
         model, info = ht.from_pretrained(Qwen2VL, edited, torch_dtype=BF16,
-                                         device_map=mixed(self.ref), output_loading_info=True)
+                                         device_map=mixed(self.ref), output_loading_info=True,
+                                         source=self.SOURCE or safetensors_source)
         self.assertEqual(sorted(info["missing_keys"]), sorted(ref_info["missing_keys"]))
         self.assertEqual(sorted(info["unexpected_keys"]), sorted(ref_info["unexpected_keys"]))
         self.assertEqual(len(info["missing_keys"]), 2)
@@ -369,7 +391,8 @@ class GlueTest(unittest.TestCase):
         config = transformers.AutoConfig.from_pretrained(self.dir)
         with init_empty_weights():
             model = Qwen2VL._from_config(config, torch_dtype=BF16)
-        keys = ht.load_into(model, self.dir, device_map=mixed(self.ref))
+        keys = ht.load_into(model, self.dir, device_map=mixed(self.ref),
+                            source=self.SOURCE or safetensors_source)
         self.assertEqual(keys.missing_keys, [])
         self.assertEqual(keys.unexpected_keys, [])
         model.eval()
@@ -396,8 +419,111 @@ class GlueTest(unittest.TestCase):
             f.write("0123456789abcdef")
         model = ht.from_pretrained(Qwen2VL, "hoist/tiny-qwen2-vl", torch_dtype=BF16,
                                    device_map={"": "cpu"}, cache_dir=cache,
-                                   local_files_only=True)
+                                   local_files_only=True, source=self.SOURCE)
         self.assertTrue(torch.equal(logits(model), self.ref_logits))
+        # without cache_dir: hoist's own resolver, by HF_HUB_CACHE, as the command does
+        old = os.environ.get("HF_HUB_CACHE")
+        os.environ["HF_HUB_CACHE"] = cache
+        try:
+            model = ht.from_pretrained(Qwen2VL, "hoist/tiny-qwen2-vl", torch_dtype=BF16,
+                                       device_map={"": "cpu"}, source=self.SOURCE)
+        finally:
+            if old is None:
+                os.environ.pop("HF_HUB_CACHE")
+            else:
+                os.environ["HF_HUB_CACHE"] = old
+        self.assertTrue(torch.equal(logits(model), self.ref_logits))
+
+
+@unittest.skipUnless(transformers is not None, "needs transformers, accelerate, safetensors")
+class HoistGlueTest(GlueCases, unittest.TestCase):
+    """hoist's own loader (the default source)."""
+
+    SOURCE = staticmethod(lambda path: hoist_source(path))
+    # accelerate's room for the largest unit (65,536 bytes) is kept on cpu too
+    TIED_BUDGET = 250_000 + 65_536
+
+
+@unittest.skipUnless(transformers is not None, "needs transformers, accelerate, safetensors")
+class PlanFollowsTheModel(unittest.TestCase):
+    """hoist's C planner given the model's units, order and ties (planning only: the
+    budgets name two GPUs, which a plan may do where none is present)."""
+
+    @classmethod
+    def setUpClass(cls):
+        quiet()
+        cls.tmp = tempfile.mkdtemp(prefix="hoist-plan-")
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def request(self, tie=False):
+        directory = tq.make_model_dir(self.tmp, tie_word_embeddings=tie or None)
+        config = transformers.AutoConfig.from_pretrained(directory)
+        with init_empty_weights():
+            model = Qwen2VL._from_config(config, torch_dtype=BF16)
+        from hoist import _compat
+
+        _compat.tie_weights(model)
+        checkpoint = hoist_source(directory)
+        request, _ = ht.describe(model, checkpoint)
+        return model, checkpoint, request
+
+    def check_runs(self, request, placed, plan):
+        devices = [ht._device_of(u.keys[0], placed) for u in request.units
+                   if u.checkpoint_tensors]
+        runs = [d for i, d in enumerate(devices) if i == 0 or d != devices[i - 1]]
+        return devices, runs
+
+    def test_two_gpus_cpu_and_disk_one_run_each_in_execution_order(self):
+        model, checkpoint, request = self.request()
+        budgets = {0: 200_000, 1: 150_000, "cpu": 200_000}
+        placed, plan = checkpoint.plan_units(request, budgets, BF16)
+        devices, runs = self.check_runs(request, placed, plan)
+        self.assertEqual(runs, [0, 1, "cpu", "disk"])  # one run each, in device order
+        self.assertEqual(plan.device_changes, 3)
+        self.assertIn("3 device changes", str(plan))
+        # the embeddings run first, on the first GPU; the head last, furthest out
+        self.assertEqual(devices[0], 0)
+        self.assertEqual(ht._device_of("lm_head", placed), "disk")
+        # no-split modules whole: every tensor of a decoder layer / vision block on
+        # its unit's device
+        by_tensor = plan.placement
+        names = {n for n in by_tensor}
+        for unit in request.units:
+            if not unit.no_split:
+                continue
+            ds = {by_tensor[n] for n in unit.checkpoint_tensors}
+            self.assertEqual(len(ds), 1, unit.name)
+            self.assertTrue(set(unit.checkpoint_tensors) <= names)
+        # budgets kept, with accelerate's room for the largest unit on GPU 0 and cpu
+        largest = max(u.nbytes for u in request.units)
+        self.assertLessEqual(plan.bytes_per_device["cuda:0"], budgets[0] - largest)
+        self.assertLessEqual(plan.bytes_per_device["cuda:1"], budgets[1])
+        self.assertLessEqual(plan.bytes_per_device["cpu"], budgets["cpu"] - largest)
+
+    def test_tied_embeddings_share_a_device(self):
+        model, checkpoint, request = self.request(tie=True)
+        self.assertEqual(len(request.tie_groups), 1)
+        placed, plan = checkpoint.plan_units(request, {0: 200_000, 1: 150_000, "cpu": 1 << 20},
+                                             BF16)
+        group = request.tie_groups[0]
+        devices = {ht._device_of(request.units[i].keys[0], placed) for i in group}
+        self.assertEqual(devices, {0})  # with the embeddings, first
+        self.assertTrue(all(u[4] for u in plan.units if u[0] in
+                            {request.units[i].name for i in group}))
+        # the alias the checkpoint also holds (lm_head.weight) is not loaded
+        self.assertEqual(plan.placement["lm_head.weight"], "disk")
+        self.assertEqual(plan.devices["disk"]["bytes"], 0)
+
+
+@unittest.skipUnless(transformers is not None, "needs transformers, accelerate, safetensors")
+class GlueTest(GlueCases, unittest.TestCase):
+    """The safetensors stand-in."""
+
+    SOURCE = staticmethod(lambda path: safetensors_source(path))
+    TIED_BUDGET = 250_000
 
 
 @unittest.skipUnless(transformers is not None and torch.cuda.is_available(), "needs a GPU")

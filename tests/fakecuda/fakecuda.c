@@ -116,6 +116,7 @@ enum knob_id {
 	K_NVML_ORDER,
 	K_HOST_POINTER,
 	K_LEAK_CHECK_AT_EXIT,
+	K_MOVE_BYTES,
 	/* From here on, knobs that may change after initialisation. */
 	K_READ_ONLY_REGISTER,
 	K_QUIET,
@@ -148,6 +149,7 @@ static struct {
         [K_NVML_ORDER] = {.name = "FAKECUDA_NVML_ORDER"},
         [K_HOST_POINTER] = {.name = "FAKECUDA_HOST_POINTER_FOR_REGISTERED"},
         [K_LEAK_CHECK_AT_EXIT] = {.name = "FAKECUDA_LEAK_CHECK_AT_EXIT"},
+        [K_MOVE_BYTES] = {.name = "FAKECUDA_MOVE_BYTES"},
         [K_READ_ONLY_REGISTER] = {.name = "FAKECUDA_READ_ONLY_REGISTER"},
         [K_QUIET] = {.name = "FAKECUDA_QUIET"},
         [K_FAIL_ALLOC] = {.name = "FAKECUDA_FAIL_ALLOC"},
@@ -355,7 +357,17 @@ static int apply_knob(enum knob_id k, const char *v, struct fc_config *cfg)
 			return -1;
 		return 0;
 	case K_HOST_POINTER: return parse_bool(v, &cfg->host_pointer_registered);
-	case K_LEAK_CHECK_AT_EXIT: return parse_bool(v, &cfg->leak_check_at_exit);
+	case K_LEAK_CHECK_AT_EXIT:
+		/* "violations": at exit, fail on violations only, without counting what is
+		 * still alive (a command that leaves its memory to process exit) */
+		if (strcmp(v, "violations") == 0) {
+			cfg->leak_check_at_exit = true;
+			cfg->exit_check_violations_only = true;
+			return 0;
+		}
+		cfg->exit_check_violations_only = false;
+		return parse_bool(v, &cfg->leak_check_at_exit);
+	case K_MOVE_BYTES: return parse_bool(v, &cfg->move_bytes);
 	case K_READ_ONLY_REGISTER: return parse_bool(v, &cfg->read_only_register);
 	case K_QUIET: return parse_bool(v, &cfg->quiet);
 	case K_FAIL_ALLOC:
@@ -431,6 +443,7 @@ static void config_defaults(struct fc_config *cfg)
 	snprintf(cfg->name, sizeof cfg->name, "Fake H200");
 	cfg->nvml_reversed = true;
 	cfg->host_pointer_registered = true;
+	cfg->move_bytes = true;
 	cfg->read_only_register = true;
 	cfg->fail_copy_submit_error = HCU_ERROR_UNKNOWN;
 	cfg->fail_copy_exec_error = HCU_ERROR_ILLEGAL_ADDRESS;
@@ -1377,10 +1390,12 @@ __attribute__((destructor)) static void check_at_exit(void)
 	if (pthread_mutex_timedlock(&fc.lock, &until) != 0)
 		return;
 	bool want = fc.configured && fc.cfg.leak_check_at_exit;
+	bool leaks = !fc.cfg.exit_check_violations_only;
 	pthread_mutex_unlock(&fc.lock);
 	if (!want)
 		return;
-	fakecuda_check_leaks();
+	if (leaks)
+		fakecuda_check_leaks();
 	pthread_mutex_lock(&fc.lock);
 	unsigned long long v = fc.c.violations;
 	if (v) {

@@ -53,6 +53,10 @@ struct fc_config {
 	bool nvml_reversed;
 	bool host_pointer_registered;
 	bool leak_check_at_exit;
+	bool exit_check_violations_only; /* FAKECUDA_LEAK_CHECK_AT_EXIT=violations */
+	/* 0 (FAKECUDA_MOVE_BYTES=0): copies take their time and move nothing, so a speed
+	 * model of many gigabytes costs neither memory nor memcpy time */
+	bool move_bytes;
 	/* These may change at any time (under the lock). */
 	bool read_only_register;
 	bool quiet;

@@ -14,6 +14,7 @@
 #include "nvml_abi.h"
 
 #include <dlfcn.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -1374,6 +1375,99 @@ static void test_leak_check_at_exit(void)
 	CHECK(err[0] == '\0');
 }
 
+/* FAKECUDA_LEAK_CHECK_AT_EXIT=violations: what is alive at exit is no failure, a
+ * violation still is. */
+static int exit_status_violations_only(bool violate)
+{
+	pid_t pid = fork();
+	CHECK(pid >= 0);
+	if (pid == 0) {
+		int null = open("/dev/null", O_WRONLY);
+		dup2(null, 2);
+		set("FAKECUDA_LEAK_CHECK_AT_EXIT", "violations");
+		hcu_deviceptr d;
+		start(0);
+		OK(cu.mem_alloc(&d, 4096)); /* left to exit */
+		if (violate)
+			cu.mem_free(d + 1); /* not at its start */
+		exit(0);
+	}
+	int status;
+	CHECK(waitpid(pid, &status, 0) == pid);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+static void test_exit_check_violations_only(void)
+{
+	CHECK(exit_status_violations_only(false) == 0);
+	CHECK(exit_status_violations_only(true) == 1);
+}
+
+/* FAKECUDA_MOVE_BYTES=0: copies take their time (the bandwidth cap) and move nothing. */
+static void test_move_bytes_off(void)
+{
+	set("FAKECUDA_MOVE_BYTES", "0");
+	set("FAKECUDA_BANDWIDTH", "100000000"); /* 100 MB/s: 8 MiB in 84 ms */
+	start(0);
+	enum { N = 8 << 20 };
+	hcu_stream s;
+	hcu_deviceptr d;
+	unsigned char *stage;
+	OK(cu.stream_create(&s, HCU_STREAM_NON_BLOCKING));
+	OK(cu.mem_alloc(&d, N));
+	OK(cu.mem_host_alloc((void **)&stage, N, HCU_MEMHOSTALLOC_PORTABLE));
+	fill(stage, N, 7);
+	double t0 = now_s();
+	OK(cu.memcpy_htod_async(d, stage, N, s));
+	OK(cu.stream_synchronize(s));
+	CHECK(now_s() - t0 >= 0.08);
+	unsigned char got[4096];
+	CHECK(fakecuda_device_read(d, got, sizeof got) == 0);
+	for (size_t i = 0; i < sizeof got; i++)
+		CHECK(got[i] == 0); /* nothing moved */
+	OK(cu.stream_destroy(s));
+	OK(cu.mem_free(d));
+	OK(cu.mem_free_host(stage));
+	OK(cu.primary_ctx_release(0));
+	CHECK(fakecuda_check_leaks() == 0);
+	EXPECT_CLEAN();
+}
+
+/* A faulted context's stream and event synchronize wait for the copy still executing
+ * there before they return the fault, so its buffers may then be freed. */
+static void test_faulted_synchronize_waits(void)
+{
+	set("FAKECUDA_BANDWIDTH", "100000000");
+	set("FAKECUDA_FAIL_COPY_EXEC", "1");
+	start(0);
+	enum { N = 8 << 20 };
+	hcu_stream s1, s2;
+	hcu_event ev;
+	hcu_deviceptr d;
+	unsigned char *a, *b;
+	OK(cu.stream_create(&s1, HCU_STREAM_NON_BLOCKING));
+	OK(cu.stream_create(&s2, HCU_STREAM_NON_BLOCKING));
+	OK(cu.event_create(&ev, HCU_EVENT_DISABLE_TIMING));
+	OK(cu.mem_alloc(&d, 2 * N));
+	OK(cu.mem_host_alloc((void **)&a, N, HCU_MEMHOSTALLOC_PORTABLE));
+	OK(cu.mem_host_alloc((void **)&b, N, HCU_MEMHOSTALLOC_PORTABLE));
+	OK(cu.memcpy_htod_async(d, a, N, s1));     /* faults when it ends */
+	OK(cu.memcpy_htod_async(d + N, b, N, s2)); /* executing beside it */
+	OK(cu.event_record(ev, s2));
+	CHECK_RC(cu.stream_synchronize(s1), HCU_ERROR_ILLEGAL_ADDRESS);
+	CHECK_RC(cu.event_synchronize(ev), HCU_ERROR_ILLEGAL_ADDRESS);
+	/* nothing reads b any more: freeing it is no violation */
+	CHECK_RC(cu.mem_free_host(b), HCU_ERROR_ILLEGAL_ADDRESS);
+	CHECK_RC(cu.mem_free_host(a), HCU_ERROR_ILLEGAL_ADDRESS);
+	CHECK_RC(cu.mem_free(d), HCU_ERROR_ILLEGAL_ADDRESS);
+	CHECK_RC(cu.event_destroy(ev), HCU_ERROR_ILLEGAL_ADDRESS);
+	CHECK_RC(cu.stream_destroy(s1), HCU_ERROR_ILLEGAL_ADDRESS);
+	CHECK_RC(cu.stream_destroy(s2), HCU_ERROR_ILLEGAL_ADDRESS);
+	OK(cu.primary_ctx_release(0));
+	CHECK(fakecuda_check_leaks() == 0);
+	EXPECT_CLEAN();
+}
+
 static void test_nvml(void)
 {
 	set("FAKECUDA_DEVICES", "3");
@@ -1595,6 +1689,9 @@ static const struct {
 	void (*fn)(void);
 } tests[] = {
         {"exports_and_loader", test_exports_and_loader},
+        {"exit_check_violations_only", test_exit_check_violations_only},
+        {"move_bytes_off", test_move_bytes_off},
+        {"faulted_synchronize_waits", test_faulted_synchronize_waits},
         {"init_first", test_init_first},
         {"init_result_802", test_init_result_802},
         {"init_result_by_name", test_init_result_by_name},

@@ -418,15 +418,16 @@ static void run_device_op(struct fc_device *d, struct fc_op *op)
 			end = from + wire;
 	}
 	bool fail = op->fail;
+	bool move = fc.cfg.move_bytes;
 	pthread_mutex_unlock(&fc.lock);
 
 	sleep_until(end);
 	int io = 0;
-	if (!fail && op->kind == FC_OP_H2D)
+	if (!fail && move && op->kind == FC_OP_H2D)
 		io = fc_dev_write(d, op->dptr, op->host, op->n);
-	else if (!fail && op->kind == FC_OP_D2H)
+	else if (!fail && move && op->kind == FC_OP_D2H)
 		io = fc_dev_read(d, op->dptr, op->host, op->n);
-	else if (!fail)
+	else if (!fail && move)
 		io = fc_dev_fill(d, op->dptr, op->value, op->n);
 	int err = io ? errno : 0;
 
@@ -696,7 +697,7 @@ hcu_result cuStreamSynchronize(hcu_stream h)
 {
 	static const char call[] = "cuStreamSynchronize";
 	struct fc_context *ctx;
-	hcu_result r = fc_enter_ctx(call, &ctx);
+	hcu_result r = fc_enter_ctx_faulted(call, &ctx);
 	if (r != HCU_SUCCESS)
 		return r;
 	struct fc_stream *s;
@@ -916,7 +917,7 @@ hcu_result cuEventSynchronize(hcu_event h)
 {
 	static const char call[] = "cuEventSynchronize";
 	struct fc_context *ctx;
-	hcu_result r = fc_enter_ctx(call, &ctx);
+	hcu_result r = fc_enter_ctx_faulted(call, &ctx);
 	if (r != HCU_SUCCESS)
 		return r;
 	struct fc_event *ev;
