@@ -11,7 +11,8 @@
 #   make install-check  the install test alone (tests/install_test.sh)
 #   make asan           the tests under AddressSanitizer + UBSan (build-asan/)
 #   make tsan           the tests under ThreadSanitizer (build-tsan/)
-#   make fuzz           libFuzzer on the header parser for FUZZ_SECONDS (clang)
+#   make fuzz           libFuzzer, FUZZ_SECONDS per target (clang): the header parser,
+#                       the index, config.json, device maps, whole checkpoint directories
 #   make bench          benchmarks (bench/README.md)
 #   make bench-stream   the stream's speed model on the fake CUDA driver (bench/README.md)
 #   make gpu-dry-run    bench/gpu/run.sh against the fake driver (no GPU needed)
@@ -166,19 +167,23 @@ asan:
 tsan:
 	$(MAKE) BUILD=build-tsan OPT="-O1 -g" SAN="-fsanitize=thread" check
 
-# One fuzzer per tests/fuzz_NAME.c, corpus in tests/fuzz/NAME/ (new finds go to
-# build-fuzz/NAME/ so the repo's corpus only grows by hand).
+# One fuzzer per tests/fuzz_NAME.c (FUZZ_TARGETS="index open" picks some), corpus in
+# tests/fuzz/NAME/, dictionary tests/fuzz/NAME.dict where there is one; new finds go to
+# build-fuzz/NAME/ so the repo's corpus only grows by hand. The drivers (tests/fuzzdrv.c)
+# are shared with the tests that replay the corpora and tests/fuzz/regressions/.
+FUZZ_TARGETS ?= $(FUZZ_SRC:tests/fuzz_%.c=%)
 fuzz:
 	@mkdir -p build-fuzz
-	@set -e; for f in $(FUZZ_SRC); do \
-		n=$$(basename $$f .c | sed 's/^fuzz_//'); \
-		clang -std=c11 -g -O1 -D_GNU_SOURCE -pthread -Iinclude -Isrc \
+	@set -e; for n in $(FUZZ_TARGETS); do \
+		clang -std=c11 -g -O1 -D_GNU_SOURCE -pthread -Iinclude -Isrc -Itests \
 			-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-			-o build-fuzz/fuzz_$$n $$f $(LIB_SRC) -ljansson -lxxhash -ldl -lm; \
+			-o build-fuzz/fuzz_$$n tests/fuzz_$$n.c tests/fuzzdrv.c $(LIB_SRC) \
+			-ljansson -lxxhash -ldl -lm; \
 		mkdir -p build-fuzz/$$n tests/fuzz/$$n; \
+		dict=; [ -f tests/fuzz/$$n.dict ] && dict=-dict=tests/fuzz/$$n.dict; \
 		echo "fuzz: $$n for $(FUZZ_SECONDS) s"; \
-		./build-fuzz/fuzz_$$n -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
-			-print_final_stats=1 build-fuzz/$$n tests/fuzz/$$n; \
+		./build-fuzz/fuzz_$$n -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -timeout=10 \
+			-rss_limit_mb=2048 -print_final_stats=1 $$dict build-fuzz/$$n tests/fuzz/$$n; \
 	done
 
 bench: all

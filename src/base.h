@@ -5,8 +5,9 @@
  * devices or loads.
  *
  * All allocation and file I/O inside the library goes through the hoist__ wrappers
- * below, so tests can inject ENOMEM, EIO and short reads (hoist_fault_set in
- * hoist_testing.h).
+ * below, so tests can inject ENOMEM, open and read errors (EIO at a chosen byte of a
+ * chosen file too), short reads and EINTR (hoist_fault_set and hoist_fault_set_read_at
+ * in hoist_testing.h).
  */
 #ifndef HOIST_BASE_H
 #define HOIST_BASE_H
@@ -58,9 +59,11 @@ void hoist__free(void *ptr);
 /* Aligned allocation (alignment a power of two >= sizeof(void *)); free with hoist__free. */
 void *hoist__aligned_alloc(size_t alignment, size_t size);
 
-/* These return -1 and set errno like their libc namesakes. */
+/* These return -1 and set errno like their libc namesakes. open and pread retry on
+ * EINTR (a signal handler installed without SA_RESTART); close does not, since on
+ * Linux the descriptor is gone whatever close returns. */
 int hoist__open(const char *path, int flags);
-/* Like pread, retrying on EINTR; may return fewer bytes (injected short reads too). */
+/* Like pread; may return fewer bytes (injected short reads too). */
 ssize_t hoist__pread(int fd, void *buf, size_t count, uint64_t offset);
 int hoist__close(int fd);
 

@@ -10,11 +10,11 @@
  * Results are merged in shard order on the calling thread, so the error reported is
  * always the first failing shard's, whatever order the threads ran in.
  */
+#include "checkpoint.h"
 #include "groups.h"
 #include "hub.h"
 #include "json.h"
 #include "safetensors.h"
-#include "source.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -47,7 +47,8 @@
 
 struct shard {
 	char *path;
-	struct hoist_shard info; /* path and size, as the accessor returns them */
+	struct hoist_shard info;  /* path and size, as the accessor returns them */
+	struct hoist__file_id id; /* the file its header was read from */
 	struct hoist__st_header header;
 };
 
@@ -96,6 +97,7 @@ static enum hoist_status load_shard(struct shard *s)
 	if (status != HOIST_OK)
 		return status;
 	uint64_t n, size = s->info.size = src->size;
+	s->id = src->id;
 	if (size < 8) {
 		status = hoist__error(
 		        HOIST_ERR_FORMAT,
@@ -832,6 +834,12 @@ size_t hoist_checkpoint_shard_count(const struct hoist_checkpoint *c)
 const struct hoist_shard *hoist_checkpoint_shard(const struct hoist_checkpoint *c, size_t i)
 {
 	return c && i < c->shard_count ? &c->shards[i].info : NULL;
+}
+
+const struct hoist__file_id *hoist__checkpoint_shard_id(const struct hoist_checkpoint *c,
+                                                        size_t shard)
+{
+	return c && shard < c->shard_count ? &c->shards[shard].id : NULL;
 }
 
 double hoist_checkpoint_open_seconds(const struct hoist_checkpoint *c)

@@ -16,6 +16,7 @@
  * last one frees the arenas, the mappings and the devices. Nothing that frees reads
  * the checkpoint, which the exports do not keep open. */
 #include "registry.h"
+#include "checkpoint.h"
 #include "convert.h"
 #include "model.h"
 #include "report.h"
@@ -226,8 +227,14 @@ static enum hoist_status shard_source(struct hoist_model *m, uint32_t shard, uns
 	if (!s->src) {
 		const char *path = hoist_checkpoint_shard(m->ckpt, shard)->path;
 		enum hoist_status st = hoist__source_open(path, flags, &s->src);
-		if (st != HOIST_OK)
+		if (st == HOIST_OK)
+			st = hoist__source_verify(s->src,
+			                          hoist__checkpoint_shard_id(m->ckpt, shard));
+		if (st != HOIST_OK) {
+			hoist__source_close(s->src);
+			s->src = NULL;
 			return st;
+		}
 		if (direct && !s->src->direct)
 			hoist__report_note(
 			        &m->report,
@@ -430,6 +437,22 @@ static enum hoist_status make_job(struct hoist_model *m, const struct hoist_opti
 	return HOIST_OK;
 }
 
+/* The files the load opened, against what their headers were read from: a file
+ * truncated, written or replaced during the stream is named as such, whatever the
+ * stream reported (a read past a truncated file's new end fails as an I/O error). */
+static enum hoist_status verify_sources(struct hoist_model *m, enum hoist_status st)
+{
+	for (size_t s = 0; s < m->nshards; s++) {
+		if (!m->shards[s].src)
+			continue;
+		enum hoist_status v = hoist__source_verify(m->shards[s].src,
+		                                           hoist__checkpoint_shard_id(m->ckpt, s));
+		if (v != HOIST_OK)
+			return v;
+	}
+	return st;
+}
+
 /* Waits for every device, then says what landed where. */
 static enum hoist_status finalize(struct hoist_model *m)
 {
@@ -551,6 +574,8 @@ enum hoist_status hoist_model_load(const struct hoist_plan *plan,
 	if (st == HOIST_ERR_CANCELLED)
 		st = landing.stop ? landed_cancelled(m)
 		                  : cancelled(hoist__stream_stats(stream)->landed, total);
+	else
+		st = verify_sources(m, st);
 	if (st != HOIST_OK)
 		goto out;
 	hoist__report_stream_end(r, hoist__stream_stats(stream));
@@ -688,12 +713,21 @@ static enum hoist_status read_from_file(const struct hoist_model *m, size_t inde
 	if (conv && !(raw = hoist__malloc(n)))
 		return hoist__error(HOIST_ERR_NOMEM, "%s: tensor \"%s\": out of memory reading it",
 		                    path, ti->name);
+	/* the file must still be the one the header was read from, before and after */
+	const struct hoist__file_id *id = hoist__checkpoint_shard_id(m->ckpt, ti->shard);
 	enum hoist_status st = hoist__source_open(path, 0, &src);
-	if (st == HOIST_OK && hoist__source_read_full(src, raw, n, ti->offset + at) != 0)
-		st = hoist__error(HOIST_ERR_IO,
-		                  "%s: tensor \"%s\": reading %llu bytes at offset %llu: %s", path,
-		                  ti->name, (unsigned long long)n,
-		                  (unsigned long long)(ti->offset + at), strerror(errno));
+	if (st == HOIST_OK)
+		st = hoist__source_verify(src, id);
+	if (st == HOIST_OK) {
+		int rc = hoist__source_read_full(src, raw, n, ti->offset + at), err = errno;
+		st = hoist__source_verify(src, id);
+		if (st == HOIST_OK && rc != 0)
+			st = hoist__error(
+			        HOIST_ERR_IO,
+			        "%s: tensor \"%s\": reading %llu bytes at offset %llu: %s", path,
+			        ti->name, (unsigned long long)n,
+			        (unsigned long long)(ti->offset + at), strerror(err));
+	}
 	hoist__source_close(src);
 	if (st == HOIST_OK && conv)
 		hoist__convert(ti->dtype, to, dst, raw, n / from_size);

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 /* O_DIRECT needs the buffer, the length and the offset aligned to the logical block
@@ -62,12 +63,38 @@ static void local_close(struct hoist__source *src)
 	hoist__free(f);
 }
 
+static void file_id_of(const struct stat *st, struct hoist__file_id *id)
+{
+	*id = (struct hoist__file_id){
+	        .dev = (uint64_t)st->st_dev,
+	        .ino = (uint64_t)st->st_ino,
+	        .size = (uint64_t)st->st_size,
+	        .mtime_sec = (int64_t)st->st_mtim.tv_sec,
+	        .mtime_nsec = st->st_mtim.tv_nsec,
+	};
+}
+
+static int local_identify(struct hoist__source *src, struct hoist__file_id *now,
+                          struct hoist__file_id *named)
+{
+	struct local_file *f = (struct local_file *)src;
+	struct stat st;
+	*now = src->id;
+	if (fstat(f->fd, &st) == 0)
+		file_id_of(&st, now);
+	if (stat(src->path, &st) != 0)
+		return -1;
+	file_id_of(&st, named);
+	return 0;
+}
+
 static const struct hoist__source_methods local_methods = {
         .version = 1,
         .read_at = local_read_at,
         .map = local_map,
         .unmap = local_unmap,
         .close = local_close,
+        .identify = local_identify,
 };
 
 enum hoist_status hoist__source_open(const char *path, unsigned flags, struct hoist__source **out)
@@ -113,6 +140,7 @@ enum hoist_status hoist__source_open(const char *path, unsigned flags, struct ho
 	        .direct = direct,
 	        .align = direct ? DIRECT_ALIGN : 1,
 	};
+	file_id_of(&st, &f->base.id);
 	*out = &f->base;
 	return HOIST_OK;
 }
@@ -121,6 +149,58 @@ void hoist__source_close(struct hoist__source *src)
 {
 	if (src)
 		src->methods->close(src);
+}
+
+/* "2024-05-01 12:00:00.123456789" (UTC). */
+static const char *mtime_format(const struct hoist__file_id *id, char *buf, size_t size)
+{
+	struct tm tm;
+	time_t t = (time_t)id->mtime_sec;
+	if (!gmtime_r(&t, &tm) || strftime(buf, size, "%Y-%m-%d %H:%M:%S", &tm) == 0) {
+		snprintf(buf, size, "%lld", (long long)id->mtime_sec);
+		return buf;
+	}
+	size_t n = strlen(buf);
+	snprintf(buf + n, size - n, ".%09ld", id->mtime_nsec);
+	return buf;
+}
+
+static enum hoist_status changed(const struct hoist__source *src, const char *how)
+{
+	return hoist__error(HOIST_ERR_IO, "%s: changed while it was being loaded (%s)", src->path,
+	                    how);
+}
+
+enum hoist_status hoist__source_verify(struct hoist__source *src,
+                                       const struct hoist__file_id *expect)
+{
+	struct hoist__file_id now, named;
+	char how[160], t1[48], t2[48];
+	int rc = src->methods->identify(src, &now, &named);
+	int err = errno;
+	if (now.size != expect->size) {
+		snprintf(how, sizeof how, "size %llu -> %llu bytes",
+		         (unsigned long long)expect->size, (unsigned long long)now.size);
+		return changed(src, how);
+	}
+	if (now.dev != expect->dev || now.ino != expect->ino) {
+		snprintf(how, sizeof how, "replaced by another file: inode %llu -> %llu",
+		         (unsigned long long)expect->ino, (unsigned long long)now.ino);
+		return changed(src, how);
+	}
+	if (rc != 0 && err == ENOENT)
+		return changed(src, "removed");
+	if (rc == 0 && (named.dev != expect->dev || named.ino != expect->ino)) {
+		snprintf(how, sizeof how, "replaced by another file: inode %llu -> %llu",
+		         (unsigned long long)expect->ino, (unsigned long long)named.ino);
+		return changed(src, how);
+	}
+	if (now.mtime_sec != expect->mtime_sec || now.mtime_nsec != expect->mtime_nsec) {
+		snprintf(how, sizeof how, "modified: mtime %s -> %s UTC",
+		         mtime_format(expect, t1, sizeof t1), mtime_format(&now, t2, sizeof t2));
+		return changed(src, how);
+	}
+	return HOIST_OK;
 }
 
 int hoist__source_read_full(struct hoist__source *src, void *buf, size_t n, uint64_t offset)

@@ -14,6 +14,17 @@
 
 struct hoist__source;
 
+/* What a file is, to tell when it changes: which file (device and inode), its size
+ * and its modification time. A file truncated or written in place keeps its inode
+ * and changes size or mtime; one replaced (a rename over it, a fresh download) is
+ * another inode. Timestamps move by the file system's clock tick (a few ms on ext4),
+ * so a rewrite of the same size within one tick of the last write goes unseen. */
+struct hoist__file_id {
+	uint64_t dev, ino, size;
+	int64_t mtime_sec;
+	long mtime_nsec;
+};
+
 struct hoist__source_methods {
 	int version; /* 1 */
 	/* Reads up to n bytes at offset into buf: the count read (0 at the end of the
@@ -27,14 +38,21 @@ struct hoist__source_methods {
 	                         const void **addr);
 	void (*unmap)(struct hoist__source *src, const void *addr, uint64_t length);
 	void (*close)(struct hoist__source *src);
+	/* The file as it is now: *now through the open source (a truncation or a write
+	 * shows there), *named what its path names now (another inode once replaced).
+	 * Returns 0, or -1 with errno when the path names nothing (ENOENT: removed);
+	 * *now is filled either way. */
+	int (*identify)(struct hoist__source *src, struct hoist__file_id *now,
+	                struct hoist__file_id *named);
 };
 
 struct hoist__source {
 	const struct hoist__source_methods *methods;
-	const char *path; /* names the source in messages */
-	uint64_t size;    /* bytes, when opened */
-	bool direct;      /* reads bypass the page cache (O_DIRECT) */
-	unsigned align;   /* alignment direct reads need; 1 otherwise */
+	const char *path;         /* names the source in messages */
+	uint64_t size;            /* bytes, when opened */
+	struct hoist__file_id id; /* the file when opened */
+	bool direct;              /* reads bypass the page cache (O_DIRECT) */
+	unsigned align;           /* alignment direct reads need; 1 otherwise */
 };
 
 enum {
@@ -55,6 +73,14 @@ enum hoist_status hoist__source_open(const char *path, unsigned flags, struct ho
 
 /* Destroys a source (NULL ok); mappings must be gone. */
 void hoist__source_close(struct hoist__source *src);
+
+/* Checks that the source's file is still `expect` (what a reader saw earlier: the
+ * checkpoint's header, or the source when opened), through the open source and by
+ * its path. Errors: HOIST_ERR_IO, "<path>: changed while it was being loaded (size
+ * 1234 -> 1000 bytes)", or "(replaced by another file: inode A -> B)", "(removed)",
+ * "(modified: mtime <then> -> <now> UTC)". */
+enum hoist_status hoist__source_verify(struct hoist__source *src,
+                                       const struct hoist__file_id *expect);
 
 /* Reads exactly n bytes at offset, however many reads that takes: returns 0, or -1
  * with errno (EIO when the source ends first). */

@@ -562,7 +562,8 @@ static void assign_offsets(struct hoist__synth_layout *l)
 		l->tensors[i].offset = off;
 		off += l->tensors[i].nbytes;
 	}
-	qsort(l->tensors, l->count, sizeof *l->tensors, cmp_shard_offset);
+	if (l->count) /* a source of empty headers has none, and no array */
+		qsort(l->tensors, l->count, sizeof *l->tensors, cmp_shard_offset);
 }
 
 static int cmp_tensor_name(const void *a, const void *b)

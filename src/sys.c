@@ -8,27 +8,68 @@
 #include <stdlib.h>
 #include <string.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+
+/* The block an injected short read of an O_DIRECT descriptor keeps whole (the
+ * alignment source.c's direct reads use). */
+#define SHORT_READ_BLOCK 4096u
 
 struct fault {
 	atomic_long countdown; /* calls left before the fault strikes; <= 0: disarmed */
 	atomic_bool sticky;
 	atomic_bool striking; /* sticky fault already struck: every call fails */
 	atomic_int err;
+	atomic_long struck; /* times it struck since armed */
 };
 
 static struct fault faults[HOIST_FAULT_COUNT];
+
+/* HOIST_FAULT_READ_AT: one file (by device and inode) and one byte offset. The fields
+ * are written while `armed` is false and read only after it is seen true. */
+static struct {
+	atomic_bool armed;
+	atomic_bool sticky;
+	atomic_int err;
+	atomic_ullong dev, ino, offset;
+} read_at;
 
 void hoist_fault_set(enum hoist_fault kind, long nth, int err, bool sticky)
 {
 	if ((unsigned)kind >= HOIST_FAULT_COUNT)
 		return;
+	if (kind == HOIST_FAULT_READ_AT) {
+		atomic_store(&read_at.armed, false);
+		atomic_store(&faults[kind].struck, 0);
+		return;
+	}
 	struct fault *f = &faults[kind];
+	atomic_store(&f->countdown, 0);
 	atomic_store(&f->striking, false);
 	atomic_store(&f->sticky, sticky);
 	atomic_store(&f->err, err);
+	atomic_store(&f->struck, 0);
 	atomic_store(&f->countdown, nth);
+}
+
+void hoist_fault_set_read_at(const char *path, uint64_t offset, int err, bool sticky)
+{
+	struct stat st;
+	hoist_fault_set(HOIST_FAULT_READ_AT, 0, 0, false);
+	if (!path || stat(path, &st) != 0)
+		return;
+	atomic_store(&read_at.dev, (unsigned long long)st.st_dev);
+	atomic_store(&read_at.ino, (unsigned long long)st.st_ino);
+	atomic_store(&read_at.offset, offset);
+	atomic_store(&read_at.err, err);
+	atomic_store(&read_at.sticky, sticky);
+	atomic_store(&read_at.armed, true);
+}
+
+long hoist_fault_struck(enum hoist_fault kind)
+{
+	return (unsigned)kind < HOIST_FAULT_COUNT ? atomic_load(&faults[kind].struck) : 0;
 }
 
 void hoist_fault_clear_all(void)
@@ -42,6 +83,7 @@ static bool fault_strikes(enum hoist_fault kind)
 {
 	struct fault *f = &faults[kind];
 	if (atomic_load_explicit(&f->striking, memory_order_relaxed)) {
+		atomic_fetch_add(&f->struck, 1);
 		errno = atomic_load(&f->err);
 		return true;
 	}
@@ -51,7 +93,28 @@ static bool fault_strikes(enum hoist_fault kind)
 		return false;
 	if (atomic_load(&f->sticky))
 		atomic_store(&f->striking, true);
+	atomic_fetch_add(&f->struck, 1);
 	errno = atomic_load(&f->err);
+	return true;
+}
+
+/* True when a read of [offset, offset + count) of fd must fail (HOIST_FAULT_READ_AT);
+ * sets errno. */
+static bool read_at_strikes(int fd, size_t count, uint64_t offset)
+{
+	if (!atomic_load_explicit(&read_at.armed, memory_order_acquire))
+		return false;
+	uint64_t at = atomic_load(&read_at.offset);
+	struct stat st;
+	if (at < offset || at - offset >= count || fstat(fd, &st) != 0 ||
+	    (unsigned long long)st.st_dev != atomic_load(&read_at.dev) ||
+	    (unsigned long long)st.st_ino != atomic_load(&read_at.ino))
+		return false;
+	/* once: the first reader to get here takes it */
+	if (!atomic_load(&read_at.sticky) && !atomic_exchange(&read_at.armed, false))
+		return false;
+	atomic_fetch_add(&faults[HOIST_FAULT_READ_AT].struck, 1);
+	errno = atomic_load(&read_at.err);
 	return true;
 }
 
@@ -115,27 +178,53 @@ void *hoist__aligned_alloc(size_t alignment, size_t size)
 	return p;
 }
 
+/* What an injected short read returns: half, and from a descriptor opened with
+ * O_DIRECT whole blocks of it (direct reads end inside a block only at the end of the
+ * file), none when that leaves nothing. */
+static size_t short_count(int fd, size_t count)
+{
+	int fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || !(fl & O_DIRECT))
+		return count / 2;
+	size_t blocks = count / 2 / SHORT_READ_BLOCK * SHORT_READ_BLOCK;
+	return blocks ? blocks : count;
+}
+
 int hoist__open(const char *path, int flags)
 {
 	int fd;
 	if (fault_strikes(HOIST_FAULT_OPEN))
 		return -1;
-	do
+	bool interrupted = fault_strikes(HOIST_FAULT_EINTR);
+	do {
+		if (interrupted) {
+			interrupted = false;
+			fd = -1;
+			errno = EINTR;
+			continue;
+		}
 		fd = open(path, flags | O_CLOEXEC);
-	while (fd < 0 && errno == EINTR);
+	} while (fd < 0 && errno == EINTR);
 	return fd;
 }
 
 ssize_t hoist__pread(int fd, void *buf, size_t count, uint64_t offset)
 {
 	ssize_t n;
-	if (fault_strikes(HOIST_FAULT_READ))
+	if (fault_strikes(HOIST_FAULT_READ) || read_at_strikes(fd, count, offset))
 		return -1;
 	if (count > 1 && fault_strikes(HOIST_FAULT_SHORT_READ))
-		count /= 2;
-	do
+		count = short_count(fd, count);
+	bool interrupted = fault_strikes(HOIST_FAULT_EINTR);
+	do {
+		if (interrupted) {
+			interrupted = false;
+			n = -1;
+			errno = EINTR;
+			continue;
+		}
 		n = pread(fd, buf, count, (off_t)offset);
-	while (n < 0 && errno == EINTR);
+	} while (n < 0 && errno == EINTR);
 	return n;
 }
 
