@@ -66,6 +66,9 @@ int hoist__open(const char *path, int flags);
 /* Like pread; may return fewer bytes (injected short reads too). */
 ssize_t hoist__pread(int fd, void *buf, size_t count, uint64_t offset);
 int hoist__close(int fd);
+/* The end of a printer: flushes out, then returns HOIST_OK, or HOIST_ERR_IO with
+ * "<what>: <why>" when this or an earlier write failed (a full disk, a closed pipe). */
+enum hoist_status hoist__output_end(FILE *out, const char *what);
 
 /* ---- growing arrays and string lists (sys.c) ------------------------------------ */
 

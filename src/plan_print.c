@@ -302,7 +302,7 @@ enum hoist_status hoist_plan_print(const struct hoist_plan *plan, FILE *out)
 		                   : "measured here by hoist bench");
 	}
 	hoist__free(lines);
-	return ferror(out) ? hoist__error(HOIST_ERR_IO, "plan: write failed") : HOIST_OK;
+	return hoist__output_end(out, "writing the plan");
 }
 
 enum hoist_status hoist_plan_print_json(const struct hoist_plan *plan, FILE *out)
@@ -410,5 +410,5 @@ enum hoist_status hoist_plan_print_json(const struct hoist_plan *plan, FILE *out
 	}
 	fputs("}}\n", out);
 	hoist__free(lines);
-	return ferror(out) ? hoist__error(HOIST_ERR_IO, "plan: write failed") : HOIST_OK;
+	return hoist__output_end(out, "writing the plan");
 }

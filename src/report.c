@@ -225,7 +225,7 @@ enum hoist_status hoist__report_print(const struct hoist__report *r, FILE *out)
 	double t = total_seconds(p);
 	fprintf(out, "total %s in %.3f s (%.2f GB/s)\n",
 	        hoist_bytes_format(p->moved_bytes, b1, sizeof b1), t, gbps(p->moved_bytes, t));
-	return ferror(out) ? hoist__error(HOIST_ERR_IO, "writing the report failed") : HOIST_OK;
+	return hoist__output_end(out, "writing the report");
 }
 
 enum hoist_status hoist__report_print_json(const struct hoist__report *r, FILE *out)
@@ -285,5 +285,5 @@ enum hoist_status hoist__report_print_json(const struct hoist__report *r, FILE *
 	else
 		fprintf(out, "null");
 	fprintf(out, "}\n");
-	return ferror(out) ? hoist__error(HOIST_ERR_IO, "writing the report failed") : HOIST_OK;
+	return hoist__output_end(out, "writing the report");
 }

@@ -233,6 +233,15 @@ int hoist__close(int fd)
 	return fd >= 0 ? close(fd) : 0;
 }
 
+enum hoist_status hoist__output_end(FILE *out, const char *what)
+{
+	/* errno is not cleared first: with nothing left to flush, the reason is the one
+	 * the failed write left (a stream keeps trying, and failing, after an error). */
+	if (fflush(out) == 0 && !ferror(out))
+		return HOIST_OK;
+	return hoist__error(HOIST_ERR_IO, "%s: %s", what, errno ? strerror(errno) : "write error");
+}
+
 bool hoist__grow(void *items, size_t *cap, size_t count, size_t size, size_t first)
 {
 	if (count < *cap)

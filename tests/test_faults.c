@@ -555,9 +555,8 @@ TEST(faults_cancel_each_phase)
 
 /* ---- a write error on the output ------------------------------------------------- */
 
-/* The printers check the stream's error flag: an unbuffered /dev/full fails the first
- * write. (A buffered stream may hold a short text until fclose, which is the
- * caller's to check.) */
+/* The printers flush and check the stream: /dev/full fails, buffered (the text held
+ * until the flush) or not (the first write fails), and the message says why. */
 TEST(faults_output_write_error)
 {
 	if (access("/dev/full", W_OK) != 0)
@@ -568,18 +567,21 @@ TEST(faults_output_write_error)
 	struct hoist_model *m;
 	CHECK_OK(hoist_plan_create(ck, &opt, &plan));
 	CHECK_OK(hoist_model_load(plan, &opt, &m));
-	for (int k = 0; k < 4; k++) {
+	for (int k = 0; k < 8; k++) {
 		FILE *full = fopen("/dev/full", "w");
 		CHECK(full != NULL);
-		CHECK_EQ_INT(setvbuf(full, NULL, _IONBF, 0), 0);
-		enum hoist_status st = k == 0   ? hoist_plan_print(plan, full)
-		                       : k == 1 ? hoist_plan_print_json(plan, full)
-		                       : k == 2 ? hoist_model_report_print(m, full)
-		                                : hoist_model_report_print_json(m, full);
+		if (k >= 4)
+			CHECK_EQ_INT(setvbuf(full, NULL, _IONBF, 0), 0);
+		enum hoist_status st = k % 4 == 0   ? hoist_plan_print(plan, full)
+		                       : k % 4 == 1 ? hoist_plan_print_json(plan, full)
+		                       : k % 4 == 2 ? hoist_model_report_print(m, full)
+		                                    : hoist_model_report_print_json(m, full);
 		fclose(full);
 		CHECK_EQ_INT(st, HOIST_ERR_IO);
-		CHECK(strstr(hoist_errmsg(),
-		             k < 2 ? "plan: write failed" : "writing the report failed"));
+		const char *what = k % 4 < 2 ? "writing the plan: " : "writing the report: ";
+		if (!strstr(hoist_errmsg(), what) || !strstr(hoist_errmsg(), strerror(ENOSPC)))
+			FAIL("printer %d: message \"%s\" lacks \"%s%s\"", k, hoist_errmsg(), what,
+			     strerror(ENOSPC));
 	}
 	hoist_model_free(m);
 	hoist_plan_free(plan);
