@@ -124,11 +124,16 @@ static enum hoist_status source(struct vrun *r, uint32_t shard, struct hoist__so
 	pthread_mutex_lock(&r->source_lock);
 	if (!r->sources[shard]) {
 		st = hoist__source_open(sh->path, 0, &r->sources[shard]);
-		if (st == HOIST_OK && r->sources[shard]->size < sh->size)
+		if (st == HOIST_OK && r->sources[shard]->size < sh->size) {
 			st = hoist__error(HOIST_ERR_IO,
 			                  "%s: %llu bytes now, %llu when the checkpoint was opened",
 			                  sh->path, (unsigned long long)r->sources[shard]->size,
 			                  (unsigned long long)sh->size);
+			/* not kept: every worker that needs the shard meets the same error,
+			 * rather than a read past its end */
+			hoist__source_close(r->sources[shard]);
+			r->sources[shard] = NULL;
+		}
 		const void *addr;
 		if (st == HOIST_OK && sh->size > 0) {
 			if (r->sources[shard]->methods->map(r->sources[shard], 0, sh->size,
