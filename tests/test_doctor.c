@@ -472,6 +472,33 @@ TEST(doctor_storage_slower_than_the_best)
 	hoist_doctor_free(d);
 }
 
+/* A path with quotes, a backslash and a byte that is not UTF-8 still makes JSON:
+ * escaped, the stray byte as '?' (inspect and doctor share the writer). */
+TEST(cli_json_escapes_odd_paths)
+{
+	own_cache();
+	const char *dir = synth_in(test_path("a \"b\" \\c \xff"), 0.01, 8);
+	char expect[4096];
+	snprintf(expect, sizeof expect, "%s", dir);
+	*strchr(expect, '\xff') = '?';
+	for (int k = 0; k < 2; k++) {
+		char *out;
+		CHECK_EQ_INT(test_run(&out, "%s %s '%s' %s--json > %s", test_hoist_bin(),
+		                      k ? "doctor" : "inspect", dir, k ? "--device cpu " : "",
+		                      test_path("out.json")),
+		             k ? test_run(NULL, "%s doctor '%s' --device cpu >/dev/null",
+		                          test_hoist_bin(), dir)
+		               : 0);
+		free(out);
+		json_error_t jerr;
+		json_t *j = json_load_file(test_path("out.json"), 0, &jerr);
+		if (!j)
+			FAIL("%s: not JSON: %s", k ? "doctor" : "inspect", jerr.text);
+		CHECK_STR(json_string_value(json_object_get(j, "path")), expect);
+		json_decref(j);
+	}
+}
+
 TEST(doctor_cli_json_usage_and_output_errors)
 {
 	own_cache();

@@ -1,8 +1,10 @@
 /* cli.c - what the hoist command's subcommands share: parsing the common options with
- * getopt_long, help texts, the library's log messages on stderr, exit statuses. */
+ * getopt_long, help texts, the library's log messages on stderr, exit statuses,
+ * Ctrl-C. */
 #include "cli.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -165,6 +167,28 @@ int cli_fail(enum hoist_status status)
 	case HOIST_ERR_CANCELLED: return CLI_INTERRUPTED;
 	default: return CLI_DATA;
 	}
+}
+
+static volatile sig_atomic_t interrupted;
+
+static void on_sigint(int sig)
+{
+	(void)sig;
+	interrupted = 1;
+}
+
+void cli_catch_interrupt(void)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_sigint;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+}
+
+bool cli_interrupted(void)
+{
+	return interrupted != 0;
 }
 
 /* Appends a zero-terminated table to out (room for cap entries, one kept for the end). */

@@ -87,6 +87,12 @@ void cli_log(enum hoist_log_level level, const char *message, void *arg);
 /* Prints "hoist: <hoist_errmsg()>" on stderr; returns the exit status for status. */
 int cli_fail(enum hoist_status status);
 
+/* Ctrl-C during long work: from this call on, SIGINT only sets a flag, which the
+ * command's progress callback reads through cli_interrupted() to cancel the library's
+ * work, so everything made so far is freed or removed before it exits 130. */
+void cli_catch_interrupt(void);
+bool cli_interrupted(void);
+
 /* The commands, and their table (hoist.c). */
 extern const struct cli_command cli_commands[];
 const struct cli_command *cli_find(const char *name);

@@ -4,6 +4,7 @@
  * largest tensors and the layer groups. Uses only the public header.
  */
 #include "cli.h"
+#include "out.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -139,25 +140,6 @@ static int print_text(const char *path, const struct hoist_checkpoint *c)
 
 /* ---- JSON --------------------------------------------------------------------- */
 
-/* A JSON string for text that may not be UTF-8 (a path): bad bytes become '?'. */
-static json_t *jstr(const char *s)
-{
-	if (!s)
-		return json_null();
-	json_t *j = json_string(s);
-	if (j)
-		return j;
-	char *copy = strdup(s);
-	if (!copy)
-		return NULL;
-	for (char *p = copy; *p; p++)
-		if ((unsigned char)*p >= 0x80)
-			*p = '?';
-	j = json_string(copy);
-	free(copy);
-	return j;
-}
-
 /* json_object_set_new / json_array_append_new that remember a failure. */
 static void oset(json_t *o, const char *k, json_t *v, bool *ok)
 {
@@ -183,7 +165,7 @@ static int print_json(const char *path, const struct hoist_checkpoint *c)
 	if (!root)
 		ok = false;
 	else {
-		oset(root, "path", jstr(path), &ok);
+		oset(root, "path", out_json_text(path), &ok);
 		oset(root, "shards", shards, &ok);
 		oset(root, "shard_sizes", sizes, &ok);
 		oset(root, "tensor_count",
@@ -192,15 +174,15 @@ static int print_json(const char *path, const struct hoist_checkpoint *c)
 		     &ok);
 		oset(root, "dtypes", dtypes, &ok);
 		oset(root, "metadata", meta, &ok);
-		oset(root, "architecture", jstr(hoist_checkpoint_architecture(c)), &ok);
-		oset(root, "config_dtype", jstr(hoist_checkpoint_config_dtype(c)), &ok);
+		oset(root, "architecture", out_json_text(hoist_checkpoint_architecture(c)), &ok);
+		oset(root, "config_dtype", out_json_text(hoist_checkpoint_config_dtype(c)), &ok);
 		oset(root, "warnings", warn, &ok);
 		oset(root, "largest", largest, &ok);
 		oset(root, "groups", groups, &ok);
 		oset(root, "tensors", tensors, &ok);
 	}
 	for (size_t i = 0; ok && i < hoist_checkpoint_shard_count(c); i++) {
-		aput(shards, jstr(hoist_checkpoint_shard(c, i)->path), &ok);
+		aput(shards, out_json_text(hoist_checkpoint_shard(c, i)->path), &ok);
 		aput(sizes, json_integer((json_int_t)hoist_checkpoint_shard(c, i)->size), &ok);
 	}
 	for (unsigned d = 1; ok && d < HOIST_DTYPE_COUNT; d++)
@@ -209,18 +191,18 @@ static int print_json(const char *path, const struct hoist_checkpoint *c)
 			     json_integer((json_int_t)s.dtype_bytes[d]), &ok);
 	for (size_t i = 0; ok && i < hoist_checkpoint_metadata_count(c); i++)
 		oset(meta, hoist_checkpoint_metadata(c, i)->key,
-		     jstr(hoist_checkpoint_metadata(c, i)->value), &ok);
+		     out_json_text(hoist_checkpoint_metadata(c, i)->value), &ok);
 	for (size_t i = 0; ok && i < hoist_checkpoint_warning_count(c); i++)
-		aput(warn, jstr(hoist_checkpoint_warning(c, i)), &ok);
+		aput(warn, out_json_text(hoist_checkpoint_warning(c, i)), &ok);
 	for (size_t i = 0; ok && i < s.ntop; i++)
-		aput(largest, jstr(hoist_checkpoint_tensor(c, s.top[i])->name), &ok);
+		aput(largest, out_json_text(hoist_checkpoint_tensor(c, s.top[i])->name), &ok);
 	for (size_t k = 0; ok && k < hoist_checkpoint_layer_group_count(c); k++) {
 		const struct hoist_layer_group *lg = hoist_checkpoint_layer_group(c, k);
 		json_t *g = json_object();
 		if (!g)
 			ok = false;
 		else {
-			oset(g, "prefix", jstr(lg->prefix), &ok);
+			oset(g, "prefix", out_json_text(lg->prefix), &ok);
 			oset(g, "tensors", json_integer((json_int_t)lg->tensors), &ok);
 			oset(g, "bytes", json_integer((json_int_t)lg->bytes), &ok);
 		}
@@ -237,10 +219,10 @@ static int print_json(const char *path, const struct hoist_checkpoint *c)
 		}
 		for (unsigned d = 0; d < t->ndim; d++)
 			aput(shape, json_integer(t->shape[d]), &ok);
-		oset(o, "name", jstr(t->name), &ok);
+		oset(o, "name", out_json_text(t->name), &ok);
 		oset(o, "dtype", json_string(hoist_dtype_name(t->dtype)), &ok);
 		oset(o, "shape", shape, &ok);
-		oset(o, "file", jstr(hoist_checkpoint_shard(c, t->shard)->path), &ok);
+		oset(o, "file", out_json_text(hoist_checkpoint_shard(c, t->shard)->path), &ok);
 		oset(o, "shard", json_integer(t->shard), &ok);
 		oset(o, "offset", json_integer((json_int_t)t->offset), &ok);
 		oset(o, "nbytes", json_integer((json_int_t)t->nbytes), &ok);

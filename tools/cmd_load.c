@@ -3,20 +3,11 @@
 #include "cli.h"
 
 #include <inttypes.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-
-static volatile sig_atomic_t interrupted;
-
-static void on_sigint(int sig)
-{
-	(void)sig;
-	interrupted = 1;
-}
 
 struct ui {
 	bool bar;     /* stderr is a terminal: a live progress line */
@@ -70,7 +61,7 @@ static int on_progress(const struct hoist_progress *pr, void *arg)
 		ui->last = t;
 		ui->drawn = true;
 	}
-	return interrupted ? 1 : 0;
+	return cli_interrupted() ? 1 : 0;
 }
 
 /* The synthetic seed from the checkpoint's metadata; false if it has none. */
@@ -242,11 +233,7 @@ int cmd_load(const struct cli_command *cmd, int argc, char **argv)
 	struct ui ui = {.bar = isatty(2) != 0, .verbose = c.verbose};
 	c.opt.progress = on_progress;
 	c.opt.progress_arg = &ui;
-	struct sigaction sa;
-	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = on_sigint;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
+	cli_catch_interrupt();
 
 	struct hoist_checkpoint *ck = NULL;
 	struct hoist_plan *plan = NULL;
@@ -260,7 +247,7 @@ int cmd_load(const struct cli_command *cmd, int argc, char **argv)
 	if (ui.verbose)
 		fprintf(stderr, "hoist: open %s...\n", c.path);
 	enum hoist_status st = hoist_checkpoint_open(c.path, &c.opt, &ck);
-	if (st == HOIST_OK && interrupted)
+	if (st == HOIST_OK && cli_interrupted())
 		st = HOIST_ERR_CANCELLED;
 	uint64_t seed;
 	if (st == HOIST_OK && flags.verify && !synth_seed(ck, &seed)) {
@@ -283,7 +270,7 @@ int cmd_load(const struct cli_command *cmd, int argc, char **argv)
 	if (ui.drawn)
 		fputc('\n', stderr);
 	if (st != HOIST_OK) {
-		if (st == HOIST_ERR_CANCELLED && interrupted)
+		if (st == HOIST_ERR_CANCELLED && cli_interrupted())
 			fprintf(stderr, "hoist: interrupted: everything loaded so far was freed\n");
 		rc = cli_fail(st);
 		goto out;

@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <signal.h>
 #include <time.h>
 
 static double now(void)
@@ -74,18 +73,10 @@ static bool take(int val, const char *v, void *ctx)
 	return false;
 }
 
-static volatile sig_atomic_t interrupted;
-
-static void on_sigint(int sig)
-{
-	(void)sig;
-	interrupted = 1;
-}
-
 static int on_progress(const struct hoist_progress *pr, void *arg)
 {
 	(void)pr, (void)arg;
-	return interrupted ? 1 : 0;
+	return cli_interrupted() ? 1 : 0;
 }
 
 int cmd_synth(const struct cli_command *cmd, int argc, char **argv)
@@ -108,11 +99,7 @@ int cmd_synth(const struct cli_command *cmd, int argc, char **argv)
 	if (c.verbose)
 		a.opt.log = synth_log;
 	a.opt.progress = on_progress;
-	struct sigaction sa;
-	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = on_sigint;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
+	cli_catch_interrupt();
 	struct hoist_synth_options opt = a.opt;
 	double t0 = now();
 	enum hoist_status st = hoist_synth_write(dir, &opt);

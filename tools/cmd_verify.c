@@ -7,19 +7,10 @@
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-static volatile sig_atomic_t interrupted;
-
-static void on_sigint(int sig)
-{
-	(void)sig;
-	interrupted = 1;
-}
 
 struct args {
 	bool sha256;
@@ -59,13 +50,13 @@ static int on_load(const struct hoist_progress *pr, void *arg)
 {
 	if (pr->phase == HOIST_PHASE_STREAM)
 		draw(arg, "load", pr->bytes_done, pr->bytes_total);
-	return interrupted ? 1 : 0;
+	return cli_interrupted() ? 1 : 0;
 }
 
 static int on_verify(uint64_t done, uint64_t total, void *arg)
 {
 	draw(arg, "verify", done, total);
-	return interrupted ? 1 : 0;
+	return cli_interrupted() ? 1 : 0;
 }
 
 static void hex(const uint8_t d[32], char out[65])
@@ -341,11 +332,7 @@ int cmd_verify(const struct cli_command *cmd, int argc, char **argv)
 	struct ui ui = {isatty(2) != 0, false};
 	c.opt.progress = on_load;
 	c.opt.progress_arg = &ui;
-	struct sigaction sa;
-	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = on_sigint;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
+	cli_catch_interrupt();
 
 	struct hoist_checkpoint *ck = NULL;
 	struct hoist_plan *plan = NULL;
@@ -370,7 +357,7 @@ int cmd_verify(const struct cli_command *cmd, int argc, char **argv)
 	if (ui.drawn)
 		fputc('\n', stderr);
 	if (st != HOIST_OK) {
-		if (st == HOIST_ERR_CANCELLED && interrupted)
+		if (st == HOIST_ERR_CANCELLED && cli_interrupted())
 			fprintf(stderr, "hoist: interrupted: everything loaded so far was freed\n");
 		rc = cli_fail(st);
 		goto out;

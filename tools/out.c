@@ -1,7 +1,8 @@
-/* out.c - output checks and formats for the verify, bench and doctor commands. */
+/* out.c - output checks and formats for the inspect, verify, bench and doctor commands. */
 #include "out.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -14,19 +15,31 @@ int out_finish(FILE *f)
 	return 1;
 }
 
+json_t *out_json_text(const char *s)
+{
+	if (!s)
+		return json_null();
+	json_t *j = json_string(s);
+	if (j)
+		return j;
+	char *copy = strdup(s);
+	if (!copy)
+		return NULL;
+	for (char *p = copy; *p; p++)
+		if ((unsigned char)*p >= 0x80)
+			*p = '?';
+	j = json_string(copy);
+	free(copy);
+	return j;
+}
+
 void out_json_string(FILE *f, const char *s)
 {
-	fputc('"', f);
-	for (; s && *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (c == '"' || c == '\\')
-			fprintf(f, "\\%c", c);
-		else if (c < 0x20)
-			fprintf(f, "\\u%04x", c);
-		else
-			fputc(c, f);
-	}
-	fputc('"', f);
+	json_t *j = out_json_text(s ? s : "");
+	/* Out of memory: an empty string, which keeps the document well-formed. */
+	if (!j || json_dumpf(j, f, JSON_ENCODE_ANY) != 0)
+		fputs("\"\"", f);
+	json_decref(j);
 }
 
 char *out_rate(double bytes_per_second, char *buf, size_t size)

@@ -1,4 +1,4 @@
-/* out.h - what the verify, bench and doctor commands share: their output, where a
+/* out.h - what the inspect, verify, bench and doctor commands share: their output, where a
  * failed write (a full disk, a closed pipe) ends the command with an error rather than
  * a silently short result, and a few formats. Uses only the public header. */
 #ifndef HOIST_OUT_H
@@ -6,13 +6,18 @@
 
 #include "hoist.h"
 
+#include <jansson.h>
 #include <stdio.h>
 
 /* Flushes f; returns 0, or prints "hoist: writing the output: <why>" on stderr and
  * returns 1. */
 int out_finish(FILE *f);
 
-/* Writes s as a JSON string (quotes, backslashes, control characters escaped). */
+/* A JSON string for text that may not be UTF-8 (a path): if it is not, its bytes above
+ * 0x7f become '?'. NULL gives JSON null. Returns NULL when memory runs out. */
+json_t *out_json_text(const char *s);
+
+/* Writes s as a JSON string (out_json_text's, escaped by jansson). */
 void out_json_string(FILE *f, const char *s);
 
 /* "12.34 GB/s" into buf; returns buf. */
