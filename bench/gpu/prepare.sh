@@ -10,7 +10,7 @@
 #   .gpu/bin/           hoist, hoist_test and ceiling built here, statically linked
 #                       against those libraries: run.sh's fallback where the GPU
 #                       machine has no C compiler or make
-# Then, with the device tool: command "bash bench/gpu/run.sh", carry [".gpu"].
+# Then copy .gpu/ with the checkout to the GPU machine and run "bash bench/gpu/run.sh" there.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
@@ -35,4 +35,4 @@ make -s -j"$(nproc)" BUILD="$build" CFLAGS="-I$prefix/usr/include -I$prefix/usr/
 cc -O2 -std=c11 -D_GNU_SOURCE -Isrc -o "$build/ceiling" bench/gpu/ceiling.c -ldl -pthread
 cp "$build/hoist" "$build/hoist_test" "$build/ceiling" .gpu/bin/
 du -sh .gpu
-echo "prepare: .gpu ready ($(cd .gpu/debs && printf '%s ' *.deb)); carry it with the device tool"
+echo "prepare: .gpu ready ($(cd .gpu/debs && printf '%s ' *.deb)); copy it with the checkout to the GPU machine"

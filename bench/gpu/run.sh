@@ -12,11 +12,12 @@
 # timeout fits in what is left, and results are written as they come.
 #
 # Before the session, on the development machine: bash bench/gpu/prepare.sh (fills the
-# git-ignored .gpu/). Device tool: command "bash bench/gpu/run.sh", carry [".gpu"].
+# git-ignored .gpu/), and copy .gpu/ with the checkout to the GPU machine; there, run
+# "bash bench/gpu/run.sh" from the repository.
 #
-# Output: at most 6 files in $OUT (results.md, the table, also printed at the end;
-# runs.jsonl, one JSON line per run; tests.txt; machine.txt; log.txt, every command's
-# output; status.txt, one line per step).
+# Output: at most 6 files in $OUT (default /tmp/hoist-gpu-bench): results.md, the
+# table, also printed at the end; runs.jsonl, one JSON line per run; tests.txt;
+# machine.txt; log.txt, every command's output; status.txt, one line per step.
 #
 # HOIST_GPU_DRY_RUN=1 checks the script where there is no GPU: the fake CUDA driver
 # (tests/fakecuda, built here), a 0.33 GB checkpoint, no cold runs (they drop the page
