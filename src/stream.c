@@ -76,6 +76,10 @@ struct flight {
 	size_t chunk;
 	uint64_t seq; /* submission order: the smallest is the oldest */
 	bool busy;
+	/* Its event was recorded after its copies, so the event tells when they are done.
+	 * A flight whose submission failed has none (the slot's event is an older one's):
+	 * only drain_devices, after waiting for the device, ends it. */
+	bool recorded;
 };
 
 /* A chunk's window of its mapped source, registered with the driver so the copies read
@@ -409,7 +413,7 @@ static enum hoist_status submit_failed(struct hoist__stream *s, const struct chu
 {
 	stream_fail(s, st);
 	pthread_mutex_lock(&s->lock);
-	s->fly[slot] = (struct flight){(size_t)(c - s->chunks), s->seq++, true};
+	s->fly[slot] = (struct flight){(size_t)(c - s->chunks), s->seq++, true, false};
 	s->nfly++;
 	pthread_mutex_unlock(&s->lock);
 	return st;
@@ -442,7 +446,7 @@ static enum hoist_status submit(struct reader *r, const struct chunk *c, size_t 
 		return submit_failed(s, c, slot, st);
 	}
 	pthread_mutex_lock(&s->lock);
-	s->fly[slot] = (struct flight){(size_t)(c - s->chunks), s->seq++, true};
+	s->fly[slot] = (struct flight){(size_t)(c - s->chunks), s->seq++, true, true};
 	s->nfly++;
 	if (slot >= s->nslots) {
 		s->stats.registered_bytes += c->len;
@@ -678,8 +682,11 @@ static void complete_copies(struct hoist__stream *s)
 {
 	size_t oldest = SIZE_MAX, nfly = s->nslots + s->nwin;
 	for (size_t k = 0; k < nfly; k++)
-		if (s->fly[k].busy && (oldest == SIZE_MAX || s->fly[k].seq < s->fly[oldest].seq))
+		if (s->fly[k].busy && s->fly[k].recorded &&
+		    (oldest == SIZE_MAX || s->fly[k].seq < s->fly[oldest].seq))
 			oldest = k;
+	if (oldest == SIZE_MAX) /* only failed submissions: the stream is stopping */
+		return;
 	bool done = false;
 	pthread_mutex_unlock(&s->lock);
 	enum hoist_status st = flight_wait(s, oldest, PROGRESS_INTERVAL, &done);
@@ -689,7 +696,7 @@ static void complete_copies(struct hoist__stream *s)
 	/* Only the calling thread ends a flight: a busy slot stays busy, and its entry
 	 * unchanged, while the lock is let go for the query. */
 	for (size_t k = 0; k < nfly && st == HOIST_OK; k++) {
-		if (!s->fly[k].busy)
+		if (!s->fly[k].busy || !s->fly[k].recorded)
 			continue;
 		pthread_mutex_unlock(&s->lock);
 		st = flight_wait(s, k, 0, &done);

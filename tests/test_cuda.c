@@ -1065,6 +1065,40 @@ TEST(cuda_source_register_unsupported_or_failing)
 	check_nothing_alive();
 }
 
+/* A chunk whose copies were queued only in part (a later piece's submission failed)
+ * has no event recorded after them: only the drain that follows the failure may end
+ * it. The calling thread, waiting on an older chunk when such a failure came, took
+ * the chunk's event (never recorded, or recorded for the copies of its slot's previous
+ * chunk) as done, and unregistered the chunk's window under the copies queued before
+ * the failure: a violation, seen in a few runs in a hundred of
+ * cuda_fault_at_each_step. Slow copies keep the calling thread waiting, one reader
+ * keeps the chunks in order, every chunk (of several tensors) is registered, and the
+ * failure comes at each of the first submissions in turn, four times over. */
+TEST_TIMEOUT(cuda_failed_submit_keeps_its_window, 120)
+{
+	test_fake_set("FAKECUDA_QUIET", "1");
+	test_fake_set("FAKECUDA_COPY_LATENCY_US", "5000");
+	struct hoist_checkpoint *ck = open_gen(1, 40, 3000);
+	warm_files(ck);
+	struct hoist_options opt = {.device = "cuda:0",
+	                            .threads = 1,
+	                            .chunk_bytes = 16384,
+	                            .source = HOIST_SOURCE_REGISTER};
+	/* the failures that strike a registered chunk after its first piece: on this
+	 * layout the 7th and 8th submissions, each caught in most rounds */
+	for (int round = 0; round < 4 * 11; round++) {
+		char nth[16];
+		snprintf(nth, sizeof nth, "%d", 2 + round % 11);
+		test_fake_set("FAKECUDA_FAIL_COPY_SUBMIT", nth);
+		struct hoist_model *m = (struct hoist_model *)1;
+		CHECK_ERR(test_load(ck, &opt, &m), HOIST_ERR_DEVICE, "CUDA_ERROR_UNKNOWN");
+		CHECK(m == NULL);
+		test_fake_set("FAKECUDA_FAIL_COPY_SUBMIT", NULL);
+		check_nothing_alive();
+	}
+	hoist_checkpoint_close(ck);
+}
+
 /* The GPU session's scripts (bench/gpu) pass shellcheck: they run once, on a machine
  * where a mistake costs the session (their dry run: make gpu-dry-run). */
 TEST(cuda_gpu_bench_scripts_shellcheck)
