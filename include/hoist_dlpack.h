@@ -24,7 +24,8 @@
  *    call the deleter; every other field may have moved.
  *  - DLTensor.strides counts elements, not bytes. Version 1.1 allows NULL for a
  *    compact row-major tensor; hoist always sets it, which later versions require.
- *  - DLTensor.data of an empty tensor is NULL; byte_offset is added to data.
+ *  - byte_offset is added to data. hoist never exports a NULL data, an empty
+ *    tensor's included (torch before 2.3 leaks a tensor whose data is NULL).
  *  - Sub-byte types (float4, float6) are packed, element i in bits
  *    [i * bits, (i + 1) * bits) counted from the least significant bit, unless
  *    DLPACK_FLAG_BITMASK_IS_SUBBYTE_TYPE_PADDED says each element fills a byte.
@@ -154,7 +155,8 @@ typedef struct {
 
 /* A strided n-dimensional view; it owns nothing.
  *  data:        start of the allocation: a device address for device memory (not
- *               dereferenceable on the host); NULL for a tensor of zero elements.
+ *               dereferenceable on the host). A producer may leave it NULL for a
+ *               tensor of zero elements; hoist does not.
  *               The specification asks for 256-byte alignment with the view's start
  *               in byte_offset, but notes that major producers put the start in data
  *               and byte_offset 0; consumers must not assume the alignment.
@@ -247,8 +249,9 @@ enum {
 /* Exports tensor `index` of model as a DLPack managed tensor: the legacy
  * DLManagedTensor (the capsule "dltensor") or the versioned one of DLPack 1.1
  * ("dltensor_versioned"; flags 0: the views are writable, host mmap views included,
- * which are private). data is the tensor's address (NULL for an empty tensor),
- * byte_offset 0, strides always set (compact row-major, in elements); the device is
+ * which are private). data is the tensor's address (for an empty tensor without
+ * one, a static address: never NULL, and no element is read), byte_offset 0,
+ * strides always set (compact row-major, in elements); the device is
  * kDLCPU for host memory of every kind, kDLCUDA N for cuda:N, kDLExtDev N for sim:N
  * (no consumer reads it: tests only). The export holds a reference on the model:
  * the memory stays until the model is freed and every export's deleter has run,

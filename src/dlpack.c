@@ -70,6 +70,11 @@ static void versioned_deleter(DLManagedTensorVersioned *self)
 }
 
 /* The export's DLTensor for tensor t, its dims written into e->dims. */
+/* What an empty tensor's data points at when it has no address of its own: never
+ * NULL, since torch before 2.3 never calls the deleter of a tensor whose data is NULL
+ * (pytorch#117273), which would keep the whole model. No element is ever read. */
+static _Alignas(256) const unsigned char empty_data[1];
+
 static enum hoist_status describe(const struct hoist_tensor *t, unsigned flags, struct export *e,
                                   DLTensor *out)
 {
@@ -113,7 +118,7 @@ static enum hoist_status describe(const struct hoist_tensor *t, unsigned flags, 
 		step *= shape[d];
 	}
 	*out = (DLTensor){
-	        .data = t->nbytes ? t->data : NULL,
+	        .data = t->nbytes || t->data ? t->data : (void *)empty_data,
 	        .device = device,
 	        .ndim = (int32_t)ndim,
 	        .dtype = dtype,

@@ -229,6 +229,26 @@ class Lifetime(unittest.TestCase):
             self.assertEqual(hh.sim_memfds(), start_fds, i)
             self.assertLess(hh.rss_bytes(), start_rss + size // 4, i)
 
+    @unittest.skipUnless(torch is not None, "needs torch")
+    def test_an_empty_tensor_in_torch_lets_its_model_go(self):
+        """torch before 2.3 never calls the deleter of a DLPack tensor whose data is
+        NULL: an empty tensor exported so would keep its model, here the descriptor
+        its mapping holds."""
+        def open_on_file():
+            return sum(os.path.realpath(f"/proc/self/fd/{fd}") == hh.ALL_DTYPES
+                       for fd in os.listdir("/proc/self/fd")
+                       if os.path.exists(f"/proc/self/fd/{fd}"))
+        gc.collect()
+        start = open_on_file()
+        for host_memory in (None, "pageable"):
+            got = hoist.load(hh.ALL_DTYPES, device_map="cpu", host_memory=host_memory)
+            empty = got["empty_f16"]
+            self.assertEqual((empty.numel(), list(empty.shape)), (0, [0, 4]))
+            self.assertGreater(open_on_file(), start)
+            del got, empty
+            gc.collect()
+            self.assertEqual(open_on_file(), start, host_memory)
+
     def test_a_tensor_outlives_its_checkpoint_and_model(self):
         tensors = hoist.load(hh.TINY, device_map="cpu", host_memory="pageable",
                              framework="dlpack")
