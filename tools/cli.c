@@ -182,6 +182,7 @@ void cli_catch_interrupt(void)
 	struct sigaction sa;
 	memset(&sa, 0, sizeof sa);
 	sa.sa_handler = on_sigint;
+	sa.sa_flags = SA_RESETHAND; /* a second Ctrl-C ends a command that does not stop */
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
 }

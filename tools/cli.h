@@ -89,7 +89,8 @@ int cli_fail(enum hoist_status status);
 
 /* Ctrl-C during long work: from this call on, SIGINT only sets a flag, which the
  * command's progress callback reads through cli_interrupted() to cancel the library's
- * work, so everything made so far is freed or removed before it exits 130. */
+ * work, so everything made so far is freed or removed before it exits 130. A second
+ * Ctrl-C ends the process at once. */
 void cli_catch_interrupt(void);
 bool cli_interrupted(void);
 
