@@ -81,16 +81,19 @@ void hoist_synth_fill(uint64_t seed, const char *name, uint64_t offset, void *bu
 
 /* ------------------------------------------------------------------------------ */
 /* Fault injection: every allocation and file operation of the library goes through
- * a few wrappers that can be told to fail. Memory-mapped reads (host memory "mmap")
- * and device copies do not go through them: the sim has its own faults
- * (struct hoist_sim_options) and the fake CUDA driver its knobs.                  */
+ * a few wrappers that can be told to fail. Memory-mapped reads (host memory "mmap",
+ * hoist_model_verify's mapped reads of the files), the stream's page-cache registration
+ * source and device copies do not go through them: the sim has its own faults
+ * (struct hoist_sim_options) and the fake CUDA driver its knobs.                   */
 
 enum hoist_fault {
 	HOIST_FAULT_ALLOC, /* an allocation returns NULL */
 	HOIST_FAULT_OPEN,  /* opening a file fails with the given errno */
 	HOIST_FAULT_READ,  /* a read fails with the given errno */
 	/* A read returns half of what was asked (at least 1 byte); from a file opened
-	 * with O_DIRECT, whole 4096-byte blocks of that half, as direct reads do. */
+	 * with O_DIRECT, whole 4096-byte blocks of that half, as direct reads do. A read
+	 * it cannot shorten (one block, or one byte) is left alone and does not count as
+	 * a call. */
 	HOIST_FAULT_SHORT_READ,
 	/* An open or a read is interrupted by a signal before it starts (EINTR, as
 	 * without SA_RESTART); the wrappers retry it, so nothing fails. err is unused. */
@@ -103,16 +106,19 @@ enum hoist_fault {
 
 /* Arms `fault`: it strikes on the nth call (1-based) of its kind from now, then on
  * every call after it if `sticky`, else once. Process-wide; counters are atomic, so
- * faults strike on hoist's worker threads too. nth <= 0 disarms it. A sticky
- * HOIST_FAULT_EINTR interrupts every call once (each retry then goes through). */
+ * faults strike on hoist's worker threads too, but arm and clear them between
+ * operations, not while one runs. nth <= 0 disarms it. A sticky HOIST_FAULT_EINTR
+ * interrupts every call once (each retry then goes through). */
 void hoist_fault_set(enum hoist_fault fault, long nth, int err, bool sticky);
 
 /* Arms HOIST_FAULT_READ_AT: the first read of the file at `path` (the file, as
  * identified by its device and inode now: any path or link to it) whose byte range
  * covers `offset` fails with err; with `sticky`, every such read. Reads that do not
  * cover the offset, and other files, are untouched, so a test can fail one tensor of
- * one shard. Does nothing if path cannot be stat'ed. */
-void hoist_fault_set_read_at(const char *path, uint64_t offset, int err, bool sticky);
+ * one shard; an O_DIRECT read covers whole 4096-byte blocks, so there the fault can
+ * strike a neighbouring tensor of the same block. Errors (the fault left disarmed):
+ * HOIST_ERR_INVALID (path NULL), HOIST_ERR_IO (path cannot be stat'ed). */
+enum hoist_status hoist_fault_set_read_at(const char *path, uint64_t offset, int err, bool sticky);
 
 /* How many times `fault` has struck since it was last armed (for EINTR: calls
  * interrupted and retried). */

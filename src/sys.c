@@ -53,18 +53,22 @@ void hoist_fault_set(enum hoist_fault kind, long nth, int err, bool sticky)
 	atomic_store(&f->countdown, nth);
 }
 
-void hoist_fault_set_read_at(const char *path, uint64_t offset, int err, bool sticky)
+enum hoist_status hoist_fault_set_read_at(const char *path, uint64_t offset, int err, bool sticky)
 {
 	struct stat st;
 	hoist_fault_set(HOIST_FAULT_READ_AT, 0, 0, false);
-	if (!path || stat(path, &st) != 0)
-		return;
+	if (!path)
+		return hoist__error(HOIST_ERR_INVALID, "hoist_fault_set_read_at: path is NULL");
+	if (stat(path, &st) != 0)
+		return hoist__error(HOIST_ERR_IO, "hoist_fault_set_read_at: %s: %s", path,
+		                    strerror(errno));
 	atomic_store(&read_at.dev, (unsigned long long)st.st_dev);
 	atomic_store(&read_at.ino, (unsigned long long)st.st_ino);
 	atomic_store(&read_at.offset, offset);
 	atomic_store(&read_at.err, err);
 	atomic_store(&read_at.sticky, sticky);
 	atomic_store(&read_at.armed, true);
+	return HOIST_OK;
 }
 
 long hoist_fault_struck(enum hoist_fault kind)
@@ -76,6 +80,14 @@ void hoist_fault_clear_all(void)
 {
 	for (size_t i = 0; i < HOIST_FAULT_COUNT; i++)
 		hoist_fault_set((enum hoist_fault)i, 0, 0, false);
+}
+
+/* True when `kind` will strike on some call from now: a look, which takes nothing. */
+static bool fault_armed(enum hoist_fault kind)
+{
+	const struct fault *f = &faults[kind];
+	return atomic_load_explicit(&f->striking, memory_order_relaxed) ||
+	       atomic_load_explicit(&f->countdown, memory_order_relaxed) > 0;
 }
 
 /* True when this call of `kind` must fail; sets errno to the fault's error. */
@@ -180,7 +192,7 @@ void *hoist__aligned_alloc(size_t alignment, size_t size)
 
 /* What an injected short read returns: half, and from a descriptor opened with
  * O_DIRECT whole blocks of it (direct reads end inside a block only at the end of the
- * file), none when that leaves nothing. */
+ * file), or all of count when that leaves nothing. */
 static size_t short_count(int fd, size_t count)
 {
 	int fl = fcntl(fd, F_GETFL);
@@ -213,8 +225,12 @@ ssize_t hoist__pread(int fd, void *buf, size_t count, uint64_t offset)
 	ssize_t n;
 	if (fault_strikes(HOIST_FAULT_READ) || read_at_strikes(fd, count, offset))
 		return -1;
-	if (count > 1 && fault_strikes(HOIST_FAULT_SHORT_READ))
-		count = short_count(fd, count);
+	/* a read the fault cannot shorten (one direct block) does not take it */
+	if (count > 1 && fault_armed(HOIST_FAULT_SHORT_READ)) {
+		size_t shorter = short_count(fd, count);
+		if (shorter < count && fault_strikes(HOIST_FAULT_SHORT_READ))
+			count = shorter;
+	}
 	bool interrupted = fault_strikes(HOIST_FAULT_EINTR);
 	do {
 		if (interrupted) {
@@ -235,8 +251,9 @@ int hoist__close(int fd)
 
 enum hoist_status hoist__output_end(FILE *out, const char *what)
 {
-	/* errno is not cleared first: with nothing left to flush, the reason is the one
-	 * the failed write left (a stream keeps trying, and failing, after an error). */
+	/* A buffered stream keeps what it failed to write, so the flush fails again and
+	 * says why; an unbuffered one only has its error flag left. */
+	errno = 0;
 	if (fflush(out) == 0 && !ferror(out))
 		return HOIST_OK;
 	return hoist__error(HOIST_ERR_IO, "%s: %s", what, errno ? strerror(errno) : "write error");
