@@ -550,6 +550,7 @@ size_t hoist_plan_device_changes(const struct hoist_plan *plan);
 /* Human-readable plan (groups -> device, bytes against budgets, what spilled and
  * why, the order and its device changes, predicted load time), and the same as one
  * JSON object.
+ * Both flush out before they return.
  * Errors: HOIST_ERR_IO when writing fails (a full disk, a closed pipe). */
 enum hoist_status hoist_plan_print(const struct hoist_plan *plan, FILE *out);
 enum hoist_status hoist_plan_print_json(const struct hoist_plan *plan, FILE *out);
@@ -645,7 +646,14 @@ struct hoist_model_device {
  * converts a tensor it puts on cpu; HOIST_ERR_DEVICE names the driver error;
  * HOIST_ERR_NO_SPACE when a device has less memory than the plan assumed, or
  * page-locked host memory runs out; HOIST_ERR_CANCELLED when the progress (or landed)
- * callback asked to stop. */
+ * callback asked to stop; HOIST_ERR_IO, "<file>: changed while it was being loaded
+ * (size A -> B bytes)" (or "modified: mtime ...", "replaced by another file: ...",
+ * "removed") when a shard's size or mtime is no longer what it was when its header
+ * was read: checked as the load opens each shard and again after the stream, so a
+ * landed callback may already have been given tensors of a load that then fails.
+ * The files must stay as they are from hoist_checkpoint_open until the model is
+ * freed (disk tensors are read from them); after a change, open the checkpoint
+ * again. */
 enum hoist_status hoist_model_load(const struct hoist_plan *plan, const struct hoist_options *opt,
                                    struct hoist_model **out);
 /* Drops the caller's reference. The memory (arenas, mappings, devices) is freed
@@ -667,7 +675,10 @@ const struct hoist_model_device *hoist_model_device(const struct hoist_model *mo
 
 /* Copies tensor `index` (as loaded, after conversion) into host memory dst of size
  * bytes (must equal its nbytes), from whatever device holds it; disk tensors are
- * read from their file. Errors: HOIST_ERR_INVALID, HOIST_ERR_IO, HOIST_ERR_DEVICE. */
+ * read from their file, checked before and after the read against the size and mtime
+ * it had when the checkpoint was opened. Errors: HOIST_ERR_INVALID, HOIST_ERR_IO
+ * (also "<file>: changed since the checkpoint was opened, reading tensor "<name>"
+ * (...)"), HOIST_ERR_DEVICE. */
 enum hoist_status hoist_model_read(const struct hoist_model *model, size_t index, void *dst,
                                    uint64_t size);
 /* Copies bytes [offset, offset + size) of tensor `index` as loaded into dst (for a
@@ -749,7 +760,7 @@ struct hoist_report {
 const struct hoist_report *hoist_model_report(const struct hoist_model *model);
 
 /* The report as text (one line per phase, the bound and why) and as one JSON object.
- * Errors: HOIST_ERR_IO when writing fails. */
+ * Both flush out before they return. Errors: HOIST_ERR_IO when writing fails. */
 enum hoist_status hoist_model_report_print(const struct hoist_model *model, FILE *out);
 enum hoist_status hoist_model_report_print_json(const struct hoist_model *model, FILE *out);
 
@@ -823,8 +834,13 @@ struct hoist_verify;
  * found. Tensors are checked on opt->threads threads of its own, joined before it
  * returns; a device's read-backs are serialized. opt may be NULL. *out lists every
  * tensor in checkpoint order; a difference is a result, not an error.
+ * The files are mapped where they can be, so one truncated while it is hashed
+ * faults (SIGBUS), as any mapping does.
  * Errors: HOIST_ERR_INVALID, HOIST_ERR_NOMEM, HOIST_ERR_IO (a file could not be read:
- * the message names it, the tensor and the offset), HOIST_ERR_DEVICE (a read-back
+ * the message names it, the tensor and the offset; or a file changed since the
+ * checkpoint was opened, before or while it was hashed: "<file>: changed since the
+ * checkpoint was opened (...)", "... changed while it was being verified (...)", so
+ * its differences are not taken for the load's), HOIST_ERR_DEVICE (a read-back
  * failed), HOIST_ERR_CANCELLED. */
 enum hoist_status hoist_model_verify(const struct hoist_model *model,
                                      const struct hoist_verify_options *opt,

@@ -229,7 +229,8 @@ static enum hoist_status shard_source(struct hoist_model *m, uint32_t shard, uns
 		enum hoist_status st = hoist__source_open(path, flags, &s->src);
 		if (st == HOIST_OK)
 			st = hoist__source_verify(s->src,
-			                          hoist__checkpoint_shard_id(m->ckpt, shard));
+			                          hoist__checkpoint_shard_id(m->ckpt, shard),
+			                          "while it was being loaded");
 		if (st != HOIST_OK) {
 			hoist__source_close(s->src);
 			s->src = NULL;
@@ -446,7 +447,8 @@ static enum hoist_status verify_sources(struct hoist_model *m, enum hoist_status
 		if (!m->shards[s].src)
 			continue;
 		enum hoist_status v = hoist__source_verify(m->shards[s].src,
-		                                           hoist__checkpoint_shard_id(m->ckpt, s));
+		                                           hoist__checkpoint_shard_id(m->ckpt, s),
+		                                           "while it was being loaded");
 		if (v != HOIST_OK)
 			return v;
 	}
@@ -715,12 +717,15 @@ static enum hoist_status read_from_file(const struct hoist_model *m, size_t inde
 		                    path, ti->name);
 	/* the file must still be the one the header was read from, before and after */
 	const struct hoist__file_id *id = hoist__checkpoint_shard_id(m->ckpt, ti->shard);
+	char when[400];
+	snprintf(when, sizeof when, "since the checkpoint was opened, reading tensor \"%.300s\"",
+	         ti->name);
 	enum hoist_status st = hoist__source_open(path, 0, &src);
 	if (st == HOIST_OK)
-		st = hoist__source_verify(src, id);
+		st = hoist__source_verify(src, id, when);
 	if (st == HOIST_OK) {
 		int rc = hoist__source_read_full(src, raw, n, ti->offset + at), err = errno;
-		st = hoist__source_verify(src, id);
+		st = hoist__source_verify(src, id, when);
 		if (st == HOIST_OK && rc != 0)
 			st = hoist__error(
 			        HOIST_ERR_IO,

@@ -89,7 +89,7 @@ static int local_identify(struct hoist__source *src, struct hoist__file_id *now,
 }
 
 static const struct hoist__source_methods local_methods = {
-        .version = 1,
+        .version = 2,
         .read_at = local_read_at,
         .map = local_map,
         .unmap = local_unmap,
@@ -165,42 +165,57 @@ static const char *mtime_format(const struct hoist__file_id *id, char *buf, size
 	return buf;
 }
 
-static enum hoist_status changed(const struct hoist__source *src, const char *how)
+/* Size and mtime: what tells a file's contents changed. Device and inode only name
+ * the change: they can move for the same file (FUSE without stable inodes, CIFS with
+ * noserverino, once the kernel drops the inode; overlayfs's stat and fstat before
+ * Linux 4.19), so they alone are not taken for a change. */
+static bool same_contents(const struct hoist__file_id *a, const struct hoist__file_id *b)
 {
-	return hoist__error(HOIST_ERR_IO, "%s: changed while it was being loaded (%s)", src->path,
-	                    how);
+	return a->size == b->size && a->mtime_sec == b->mtime_sec && a->mtime_nsec == b->mtime_nsec;
+}
+
+static bool same_file(const struct hoist__file_id *a, const struct hoist__file_id *b)
+{
+	return a->dev == b->dev && a->ino == b->ino;
+}
+
+/* "size 10 -> 8 bytes", "modified: mtime ... -> ... UTC" or "replaced by another file:
+ * ..." for how `now` differs from `then`. */
+static void describe(const struct hoist__file_id *then, const struct hoist__file_id *now, char *how,
+                     size_t size)
+{
+	char t1[48], t2[48];
+	if (!same_file(then, now))
+		snprintf(how, size,
+		         "replaced by another file: device %llu inode %llu -> device %llu inode "
+		         "%llu",
+		         (unsigned long long)then->dev, (unsigned long long)then->ino,
+		         (unsigned long long)now->dev, (unsigned long long)now->ino);
+	else if (now->size != then->size)
+		snprintf(how, size, "size %llu -> %llu bytes", (unsigned long long)then->size,
+		         (unsigned long long)now->size);
+	else
+		snprintf(how, size, "modified: mtime %s -> %s UTC",
+		         mtime_format(then, t1, sizeof t1), mtime_format(now, t2, sizeof t2));
 }
 
 enum hoist_status hoist__source_verify(struct hoist__source *src,
-                                       const struct hoist__file_id *expect)
+                                       const struct hoist__file_id *expect, const char *when)
 {
 	struct hoist__file_id now, named;
-	char how[160], t1[48], t2[48];
+	char how[200];
 	int rc = src->methods->identify(src, &now, &named);
 	int err = errno;
-	if (now.size != expect->size) {
-		snprintf(how, sizeof how, "size %llu -> %llu bytes",
-		         (unsigned long long)expect->size, (unsigned long long)now.size);
-		return changed(src, how);
-	}
-	if (now.dev != expect->dev || now.ino != expect->ino) {
-		snprintf(how, sizeof how, "replaced by another file: inode %llu -> %llu",
-		         (unsigned long long)expect->ino, (unsigned long long)now.ino);
-		return changed(src, how);
-	}
-	if (rc != 0 && err == ENOENT)
-		return changed(src, "removed");
-	if (rc == 0 && (named.dev != expect->dev || named.ino != expect->ino)) {
-		snprintf(how, sizeof how, "replaced by another file: inode %llu -> %llu",
-		         (unsigned long long)expect->ino, (unsigned long long)named.ino);
-		return changed(src, how);
-	}
-	if (now.mtime_sec != expect->mtime_sec || now.mtime_nsec != expect->mtime_nsec) {
-		snprintf(how, sizeof how, "modified: mtime %s -> %s UTC",
-		         mtime_format(expect, t1, sizeof t1), mtime_format(&now, t2, sizeof t2));
-		return changed(src, how);
-	}
-	return HOIST_OK;
+	if (!same_contents(&now, expect))
+		describe(expect, &now, how, sizeof how);
+	else if (rc != 0 && err == ENOENT)
+		snprintf(how, sizeof how, "removed");
+	else if (rc == 0 && !same_contents(&named, expect))
+		describe(expect, &named, how, sizeof how);
+	else
+		return HOIST_OK; /* the path not stat'able for another reason: the open
+		                  * descriptor is what is read, and it is unchanged */
+	return hoist__error(HOIST_ERR_IO, "%s: changed %s (%s)", src->path, when, how);
 }
 
 int hoist__source_read_full(struct hoist__source *src, void *buf, size_t n, uint64_t offset)

@@ -14,11 +14,12 @@
 
 struct hoist__source;
 
-/* What a file is, to tell when it changes: which file (device and inode), its size
- * and its modification time. A file truncated or written in place keeps its inode
- * and changes size or mtime; one replaced (a rename over it, a fresh download) is
- * another inode. Timestamps move by the file system's clock tick (a few ms on ext4),
- * so a rewrite of the same size within one tick of the last write goes unseen. */
+/* What a file is, to tell when it changes: its size and modification time, and which
+ * file (device and inode) to name what happened. A file truncated or written in place
+ * changes size or mtime; one replaced (a rename over it, a fresh download) is another
+ * inode with, as a rule, another mtime. Timestamps move by the file system's clock
+ * tick (a few ms on ext4), so a rewrite of the same size within one tick of the last
+ * write goes unseen, as does a replacement of the same size and mtime. */
 struct hoist__file_id {
 	uint64_t dev, ino, size;
 	int64_t mtime_sec;
@@ -26,7 +27,7 @@ struct hoist__file_id {
 };
 
 struct hoist__source_methods {
-	int version; /* 1 */
+	int version; /* 2: identify added */
 	/* Reads up to n bytes at offset into buf: the count read (0 at the end of the
 	 * source), or -1 with errno set. May read fewer bytes than asked. With
 	 * HOIST__SOURCE_DIRECT, buf, n and offset are multiples of src->align. */
@@ -74,13 +75,14 @@ enum hoist_status hoist__source_open(const char *path, unsigned flags, struct ho
 /* Destroys a source (NULL ok); mappings must be gone. */
 void hoist__source_close(struct hoist__source *src);
 
-/* Checks that the source's file is still `expect` (what a reader saw earlier: the
- * checkpoint's header, or the source when opened), through the open source and by
- * its path. Errors: HOIST_ERR_IO, "<path>: changed while it was being loaded (size
- * 1234 -> 1000 bytes)", or "(replaced by another file: inode A -> B)", "(removed)",
- * "(modified: mtime <then> -> <now> UTC)". */
+/* Checks that the source's file still has `expect`'s size and mtime (what a reader
+ * saw earlier: the checkpoint's header), through the open source and by its path.
+ * `when` completes the message: "while it was being loaded", "since the checkpoint
+ * was opened". Errors: HOIST_ERR_IO, "<path>: changed <when> (size 1234 -> 1000
+ * bytes)", or "(replaced by another file: device D inode A -> device D inode B)",
+ * "(removed)", "(modified: mtime <then> -> <now> UTC)". */
 enum hoist_status hoist__source_verify(struct hoist__source *src,
-                                       const struct hoist__file_id *expect);
+                                       const struct hoist__file_id *expect, const char *when);
 
 /* Reads exactly n bytes at offset, however many reads that takes: returns 0, or -1
  * with errno (EIO when the source ends first). */

@@ -13,9 +13,10 @@
  * The file's side is hashed where it lies too: each shard is mapped (its pages are
  * the page cache's, which a load has just filled), which saves a copy of every byte
  * that pread would make. A shard that cannot be mapped is read with pread instead. A
- * shard shorter now than when the checkpoint was opened is an error before it is
- * touched; one truncated while it is being hashed would fault, as a mapped load's
- * would.
+ * shard changed since the checkpoint was opened (size, mtime: hoist__source_verify)
+ * is an error before it is touched, and one changed while it was hashed is an error
+ * after; one truncated while it is being hashed would fault (SIGBUS), as a mapped
+ * load's would.
  *
  * XXH3 is libxxhash's runtime-dispatching entry point where it has one (x86-64:
  * AVX2 or AVX-512 when the CPU has them, SSE2 otherwise), the same hash either way.
@@ -23,6 +24,7 @@
  * Tensors go to a few threads of the verifier's own, largest first (so the last
  * tensors to finish are small ones); a device's read-backs are serialized, as its
  * synchronous copies must be (backend.h). The calling thread reports progress. */
+#include "checkpoint.h"
 #include "convert.h"
 #include "model.h"
 #include "sha256.h"
@@ -124,11 +126,11 @@ static enum hoist_status source(struct vrun *r, uint32_t shard, struct hoist__so
 	pthread_mutex_lock(&r->source_lock);
 	if (!r->sources[shard]) {
 		st = hoist__source_open(sh->path, 0, &r->sources[shard]);
-		if (st == HOIST_OK && r->sources[shard]->size < sh->size) {
-			st = hoist__error(HOIST_ERR_IO,
-			                  "%s: %llu bytes now, %llu when the checkpoint was opened",
-			                  sh->path, (unsigned long long)r->sources[shard]->size,
-			                  (unsigned long long)sh->size);
+		if (st == HOIST_OK)
+			st = hoist__source_verify(r->sources[shard],
+			                          hoist__checkpoint_shard_id(r->ckpt, shard),
+			                          "since the checkpoint was opened");
+		if (st != HOIST_OK) {
 			/* not kept: every worker that needs the shard meets the same error,
 			 * rather than a read past its end */
 			hoist__source_close(r->sources[shard]);
@@ -480,6 +482,13 @@ enum hoist_status hoist_model_verify(const struct hoist_model *model,
 	nthreads = (unsigned)HOIST__MIN(HOIST__MIN(nthreads, MAX_THREADS), HOIST__MAX(n, 1));
 	if ((st = run_workers(r, opt, nthreads, total)) != HOIST_OK)
 		goto out;
+	/* a file written while it was hashed: its differences are the file's, not the
+	 * load's */
+	for (size_t i = 0; i < hoist_checkpoint_shard_count(r->ckpt); i++)
+		if (r->sources[i] && (st = hoist__source_verify(
+		                              r->sources[i], hoist__checkpoint_shard_id(r->ckpt, i),
+		                              "while it was being verified")) != HOIST_OK)
+			goto out;
 	summarize(r);
 	v->summary.seconds = hoist__now() - t0;
 out:

@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <xxhash.h>
@@ -487,11 +488,28 @@ TEST(verify_errors_name_the_file_and_free_everything)
 	CHECK_ERR(hoist_model_verify(m, NULL, &v), HOIST_ERR_IO, "cannot open: Permission denied");
 	hoist_fault_clear_all();
 	CHECK(v == NULL);
-	/* a shard shorter now than when opened: an error before it is touched */
+	/* a shard rewritten (same size, one byte other, a later mtime) or shorter since
+	 * the checkpoint was opened: an error before it is touched, not a difference */
 	const char *shard = hoist_checkpoint_shard(ck, 0)->path;
-	CHECK(truncate(shard, (off_t)(hoist_checkpoint_shard(ck, 0)->size - 1)) == 0);
-	CHECK_ERR(hoist_model_verify(m, NULL, &v), HOIST_ERR_IO, "when the checkpoint was opened");
-	CHECK(strstr(hoist_errmsg(), shard));
+	uint64_t size = hoist_checkpoint_shard(ck, 0)->size;
+	FILE *f = fopen(shard, "r+b");
+	CHECK(f != NULL);
+	CHECK(fseek(f, (long)size - 1, SEEK_SET) == 0 && fputc(0x5a, f) != EOF && fclose(f) == 0);
+	/* the mtime set apart, whatever the file system's clock tick */
+	struct timespec past[2] = {{1577836800, 0}, {1577836800, 0}}; /* 2020-01-01 */
+	CHECK(utimensat(AT_FDCWD, shard, past, 0) == 0);
+	char want[4400];
+	snprintf(want, sizeof want, "%s: changed since the checkpoint was opened (modified: mtime ",
+	         shard);
+	CHECK_ERR(hoist_model_verify(m, NULL, &v), HOIST_ERR_IO, want);
+	CHECK(strstr(hoist_errmsg(), " -> 2020-01-01 00:00:00.000000000 UTC)"));
+	CHECK(v == NULL);
+	CHECK(truncate(shard, (off_t)(size - 1)) == 0);
+	snprintf(want, sizeof want,
+	         "%s: changed since the checkpoint was opened (size %llu -> %llu bytes)", shard,
+	         (unsigned long long)size, (unsigned long long)(size - 1));
+	CHECK_ERR(hoist_model_verify(m, NULL, &v), HOIST_ERR_IO, want);
+	CHECK(v == NULL);
 	CHECK_ERR(hoist_model_verify(NULL, NULL, &v), HOIST_ERR_INVALID, "NULL");
 	CHECK(hoist_verify_tensor(NULL, 0) == NULL && hoist_verify_summary(NULL) == NULL);
 	hoist_verify_free(NULL);
