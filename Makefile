@@ -281,9 +281,10 @@ bench-stream: $(BUILD)/bench_stream $(FAKECUDA_LIB)
 	HOIST_CUDA_LIBRARY=$(FAKECUDA_LIB) ./$(BUILD)/bench_stream $(BENCH_STREAM_RUNS)
 
 # bench/gpu/run.sh against the fake driver and a small checkpoint: a check of the
-# script where there is no GPU (bench/README.md).
+# script where there is no GPU (bench/README.md), its Python steps on the Python the
+# tests use (torch, transformers), on device cpu.
 gpu-dry-run: fakecuda
-	HOIST_GPU_DRY_RUN=1 OUT=$(BUILD)/gpu-dry-run bash bench/gpu/run.sh
+	HOIST_GPU_DRY_RUN=1 OUT=$(BUILD)/gpu-dry-run PY=$(PYTHON) bash bench/gpu/run.sh
 
 # Open speed: a 100,000-tensor checkpoint, 4 shards and an index (bench/bench_open.c).
 $(BUILD)/bench_open: bench/bench_open.c $(BUILD)/libhoist.a

@@ -1,19 +1,28 @@
 #!/usr/bin/env bash
 # bench/gpu/run.sh - one GPU session, one command, on a fresh H200 machine where nothing
 # can be installed: build hoist (from source with the -dev packages carried in .gpu/debs,
-# or the binaries in .gpu/bin where there is no compiler), run the CUDA tests against the
-# real driver (a test that needs a GPU and skips is a failure), write the 16.6 GB
-# Qwen2-VL-7B checkpoint with `hoist synth --from` its shard headers, then measure:
-# the ceilings (page cache -> pinned pread, pinned -> GPU copy, and the two at once),
-# hoist warm (median of 3) with peak RSS, a bit-exact --verify of every byte, a sweep
-# of chunk size, readers and source, hoist cold, and the peers (transformers
-# from_pretrained(device_map="cuda"), safetensors.torch.load_file(device="cuda")) on the
-# same files. One overall deadline (DEADLINE seconds, default 480); every step's
-# timeout fits in what is left, and results are written as they come.
+# or the binaries in .gpu/bin where there is no compiler) and the Python extension (from
+# source where this Python has Python.h, else the one prepared in .gpu/python), run the
+# CUDA tests against the real driver (a test that needs a GPU and skips is a failure),
+# write the 16.6 GB Qwen2-VL-7B checkpoint with `hoist synth --from` its shard headers,
+# then measure, the most important first: the ceilings (page cache -> pinned pread,
+# pinned -> GPU copy, and the two at once), hoist warm (median of 3) with peak RSS, a
+# bit-exact --verify of every byte, the peers (safetensors.torch.load_file(device=
+# "cuda"), transformers from_pretrained(device_map="cuda")), the Python path
+# (bench/gpu/python_step.py: the checkpoint's values given a fixed exponent in place, as
+# synth's random bytes hold Inf and NaN; hoist.load to cuda:0 from Python, median of 5,
+# every tensor compared with the file; a Qwen2-VL-7B-shaped model filled by
+# hoist.transformers.from_pretrained and by transformers' from_pretrained, one forward
+# pass each, logits compared bit for bit), hoist cold, and a sweep of chunk size,
+# readers and source, all on the same files. One overall deadline (DEADLINE seconds,
+# default 480); every step's timeout fits in what is left, and results are
+# written as they come.
 #
 # Before the session, on the development machine: bash bench/gpu/prepare.sh (fills the
 # git-ignored .gpu/), and copy .gpu/ with the checkout to the GPU machine; there, run
-# "bash bench/gpu/run.sh" from the repository.
+# "bash bench/gpu/run.sh" from the repository. PY (default python3) is the Python with
+# torch, transformers and safetensors; PYEXT=prebuilt takes .gpu/python's extension
+# even where one could be built.
 #
 # Output: at most 6 files in $OUT (default /tmp/hoist-gpu-bench): results.md, the
 # table, also printed at the end; runs.jsonl, one JSON line per run; tests.txt;
@@ -21,7 +30,9 @@
 #
 # HOIST_GPU_DRY_RUN=1 checks the script where there is no GPU: the fake CUDA driver
 # (tests/fakecuda, built here), a 0.33 GB checkpoint, no cold runs (they drop the page
-# cache). It measures nothing about a GPU.
+# cache); the Python steps on device cpu, the model step on a small Qwen2-VL written
+# from bench/gpu/qwen2-vl-small.json (the 0.33 GB checkpoint's scaled shapes fit no
+# config). It measures nothing about a GPU.
 set -uo pipefail
 cd "$(dirname "$0")/../.." || exit 1
 START=$(date +%s)
@@ -31,6 +42,12 @@ OUT=${OUT:-/tmp/hoist-gpu-bench}
 CKPT=${CKPT:-/tmp/hoist-qwen2-vl-7b}
 B=${BUILD_DIR:-build/gpu}
 PY=${PY:-python3}
+PYEXT=${PYEXT:-auto}
+# The Python package with its extension, apart from the source tree's python/hoist
+PYPKG=$B/python
+PYDEV=cuda:0
+MODEL_DEV=cuda
+PY_RUNS=5
 mkdir -p "$OUT"
 LOG=$OUT/log.txt
 RUNS=$OUT/runs.jsonl
@@ -45,6 +62,9 @@ if [ "$DRY" = 1 ]; then
 	CKPT=${CKPT%/}-dry
 	SCALE=0.02
 	HTOD_BYTES=268435456
+	PYDEV=cpu
+	MODEL_DEV=cpu
+	PY_RUNS=3
 	export HOIST_CUDA_LIBRARY=$PWD/build/fakecuda/libcuda.so.1
 	export HOIST_NVML_LIBRARY=$PWD/build/fakecuda/libnvidia-ml.so.1
 	export FAKECUDA_MEMORY=64G FAKECUDA_QUIET=1 FAKECUDA_LEAK_CHECK_AT_EXIT=violations
@@ -92,6 +112,14 @@ plain() {
 	status "$name exit $rc"
 	return "$rc"
 }
+# verdict NAME: the "verdict" of NAME's last JSON line (bench/gpu/python_step.py) into
+# status.txt
+verdict() {
+	status "$1: $("$PY" -c 'import json, sys
+runs = [json.loads(line) for line in open(sys.argv[1])]
+r = [r for r in runs if r["name"] == sys.argv[2]][-1]
+print(r["result"]["verdict"] if r["result"] else "no result (exit %d): %s" % (r["rc"], " / ".join(r["tail"])))' "$RUNS" "$1")"
+}
 
 # ---- the machine ----------------------------------------------------------------------
 {
@@ -111,11 +139,16 @@ plain() {
 	mkdir -p "$(dirname "$CKPT")"
 	echo "checkpoint file system: $(stat -f -c %T "$(dirname "$CKPT")") ($(df -h --output=source,size,avail "$(dirname "$CKPT")" | tail -n 1))"
 	echo "read_ahead_kb: $(cat /sys/block/*/queue/read_ahead_kb 2>/dev/null | sort -u | tr '\n' ' ')"
+	echo "python: $("$PY" -c 'import os, sys, sysconfig
+inc = sysconfig.get_paths()["include"]
+print(sys.executable, sys.version.split()[0] + ",", os.path.join(inc, "Python.h"),
+      "present" if os.path.exists(os.path.join(inc, "Python.h")) else "absent")')"
 } >"$OUT/machine.txt" 2>&1
 tee -a "$LOG" <"$OUT/machine.txt"
 
 # ---- build ----------------------------------------------------------------------------
 built=0
+from_source=0
 if command -v cc >/dev/null && command -v make >/dev/null && ls .gpu/debs/*.deb >/dev/null 2>&1; then
 	prefix=/tmp/hoist-gpu-prefix
 	rm -rf "$prefix"
@@ -125,12 +158,20 @@ if command -v cc >/dev/null && command -v make >/dev/null && ls .gpu/debs/*.deb 
 	done
 	find "$prefix" -name '*.so' -delete
 	lib=$(dirname "$(find "$prefix" -name libjansson.a | head -n 1)")
-	if plain build 180 make -j"$(nproc)" BUILD="$B" \
-		CFLAGS="-I$prefix/usr/include -I$prefix/usr/include/x86_64-linux-gnu -DHOIST_NO_XXH_DISPATCH" \
-		LDFLAGS="-L$lib" "$B/hoist" "$B/hoist_test" &&
+	# libjansson.a is compiled for executables: its one reference to libc's stdin
+	# becomes a stand-in (bench/gpu/jansson_stdin.c), so the extension can link it
+	if ! { objcopy --redefine-sym stdin=hoist_jansson_stdin "$lib/libjansson.a" &&
+		cc -O2 -fPIC -c -o "$prefix/jansson_stdin.o" bench/gpu/jansson_stdin.c &&
+		ar rs "$lib/libjansson.a" "$prefix/jansson_stdin.o"; } >>"$LOG" 2>&1; then
+		status "jansson_stdin: FAILED (log.txt; the extension cannot link here)"
+	fi
+	cflags="-I$prefix/usr/include -I$prefix/usr/include/x86_64-linux-gnu -DHOIST_NO_XXH_DISPATCH"
+	if plain build 180 make -j"$(nproc)" BUILD="$B" CFLAGS="$cflags" LDFLAGS="-L$lib" \
+		"$B/hoist" "$B/hoist_test" &&
 		plain build_ceiling 60 cc -O2 -std=c11 -D_GNU_SOURCE -Isrc -o "$B/ceiling" \
 			bench/gpu/ceiling.c -ldl -pthread; then
 		built=1
+		from_source=1
 	fi
 fi
 if [ "$built" = 0 ] && [ -x .gpu/bin/hoist ]; then
@@ -146,6 +187,45 @@ if [ "$built" = 0 ]; then
 fi
 if [ "$DRY" = 1 ]; then
 	plain build_fake 120 make -s fakecuda
+fi
+
+# ---- the Python extension -----------------------------------------------------------------
+# Into a package of its own ($PYPKG/hoist, the .py files copied), which the Python steps
+# import: built here where this Python has its headers, else the one prepare.sh built
+# (.gpu/python: CPython's stable ABI, Py_LIMITED_API 0x03090000, so Debian's 3.11 build
+# loads on 3.9 and later; libhoist, jansson and xxhash linked in, so it needs no -dev
+# package here).
+rm -rf "$PYPKG"
+mkdir -p "$PYPKG/hoist"
+cp python/hoist/*.py "$PYPKG/hoist/"
+ext=$PYPKG/hoist/_hoist.abi3.so
+pyinc=$("$PY" -c 'import sysconfig; print(sysconfig.get_paths()["include"])' 2>>"$LOG")
+pyext=
+if [ "$PYEXT" = prebuilt ]; then
+	why="PYEXT=prebuilt"
+elif [ "$from_source" = 0 ]; then
+	why="hoist was not built from source here"
+elif [ ! -f "$pyinc/Python.h" ]; then
+	why="no $pyinc/Python.h"
+elif plain build_python 120 make BUILD="$B" CFLAGS="$cflags" LDFLAGS="-L$lib" PYTHON="$PY" \
+	PY_EXT="$ext" python; then
+	pyext="built here from source against $pyinc/Python.h"
+else
+	why="the build failed (log.txt)"
+fi
+if [ -z "$pyext" ] && [ -f .gpu/python/_hoist.abi3.so ]; then
+	cp .gpu/python/_hoist.abi3.so "$ext" &&
+		pyext="prebuilt, from .gpu/python ($(cat .gpu/python/built-with.txt 2>/dev/null)), as $why"
+fi
+export PYTHONPATH=$PYPKG${PYTHONPATH:+:$PYTHONPATH}
+pyok=0
+if [ -z "$pyext" ]; then
+	status "python extension: none ($why, and no .gpu/python/_hoist.abi3.so): the Python steps are skipped"
+elif imported=$("$PY" -c 'import hoist; print("hoist", hoist.__version__, "from", hoist._hoist.__file__)' 2>>"$LOG"); then
+	status "python extension: $pyext; import ok ($imported)"
+	pyok=1
+else
+	status "python extension: $pyext; import FAILED (log.txt): the Python steps are skipped"
 fi
 
 # ---- the CUDA tests, against this driver -------------------------------------------------
@@ -166,6 +246,11 @@ else
 fi
 
 # ---- the checkpoint --------------------------------------------------------------------
+# One whose values the Python path rewrote (below; its marker file says so) no longer
+# holds synth's content, which --verify checks: it is written again.
+if [ -f "$CKPT/.hoist-finite" ]; then
+	rm -f "$CKPT"/*.safetensors "$CKPT/model.safetensors.index.json" "$CKPT/.hoist-finite"
+fi
 if [ ! -f "$CKPT/model.safetensors.index.json" ]; then
 	timed synth 240 "$B/hoist" synth "$CKPT" --from tests/data/qwen2-vl-7b/shard-headers.json \
 		--scale "$SCALE" --seed 8
@@ -185,11 +270,16 @@ timed ceiling_pread_32M 60 "$B/ceiling" pread 16 33554432 "${SHARDS[@]}"
 timed ceiling_htod 60 "$B/ceiling" htod "$HTOD_BYTES" 4
 timed ceiling_readcopy 60 "$B/ceiling" readcopy 16 8388608 "${SHARDS[@]}"
 
-# ---- hoist, warm: three default runs, then every byte verified once ---------------------
+# ---- hoist, warm: three default runs ---------------------------------------------------
 for i in 1 2 3; do
 	warm
 	timed "hoist_warm_$i" 60 "$B/hoist" load "$CKPT" --device cuda:0 --json
 done
+
+# ---- every byte read back and compared -------------------------------------------------
+warm
+timed hoist_verify 300 "$B/hoist" load "$CKPT" --device cuda:0 --verify --json
+
 # ---- the peers, warm, each in its own process ------------------------------------------
 if [ -f .gpu/peers.py ]; then
 	for loader in st_load_file hf_cuda; do
@@ -200,9 +290,33 @@ else
 	status "peers skipped: no .gpu/peers.py (run bench/gpu/prepare.sh)"
 fi
 
-# ---- every byte read back and compared -------------------------------------------------
-warm
-timed hoist_verify 300 "$B/hoist" load "$CKPT" --device cuda:0 --verify --json
+# ---- the Python path, warm, each step in its own process -------------------------------
+# First every value of the checkpoint is given a fixed exponent, in place (python_step.py
+# finite says why), after the --verify above, which checks synth's own content. Then
+# hoist.load to cuda:0 from Python, and a model filled by hoist.transformers against the
+# same model filled by transformers, in one process, both kept on the GPU to the end
+# (python_step.py says why). The dry run's model is a small Qwen2-VL of its own.
+if [ "$pyok" = 1 ]; then
+	timed finite 120 "$PY" bench/gpu/python_step.py finite "$CKPT" && verdict finite
+	MODEL_CKPT=$CKPT
+	if [ "$DRY" = 1 ]; then
+		MODEL_CKPT=$CKPT-small
+		if [ ! -f "$MODEL_CKPT/model.safetensors.index.json" ]; then
+			timed synth_small 60 "$B/hoist" synth "$MODEL_CKPT" \
+				--from bench/gpu/qwen2-vl-small.json --seed 8
+		fi
+		timed finite_small 60 "$PY" bench/gpu/python_step.py finite "$MODEL_CKPT" &&
+			verdict finite_small
+	fi
+	warm
+	timed py_load 120 "$PY" bench/gpu/python_step.py load "$CKPT" "$PYDEV" "$PY_RUNS" &&
+		verdict py_load
+	warm
+	timed py_model 180 "$PY" bench/gpu/python_step.py model "$MODEL_CKPT" "$MODEL_DEV" &&
+		verdict py_model
+else
+	status "python steps skipped: no extension that imports"
+fi
 
 # ---- cold: page cache dropped (root) -----------------------------------------------------
 if [ "$DRY" != 1 ] && cold 2>/dev/null; then
@@ -303,6 +417,33 @@ for p in ("st_load_file", "hf_cuda"):
             runs["peer_" + p]["peak_rss_bytes"], "process %.2f s" % j["process_seconds"])
     elif "peer_" + p in runs:
         row("peer %s: FAILED" % p, None, None, None, " / ".join(runs["peer_" + p]["tail"]))
+# The Python steps print their JSON line whatever their exit status (1: bytes or
+# logits differ); their peak RSS is the process's own over each load (VmHWM reset
+# before it), imports included.
+l = runs.get("py_load")
+j = l and l["result"]
+if j:
+    row("hoist.load from Python to %s, warm (median of %d)" % (j["device"], j["runs"]),
+        j["seconds"], j["GBps"], j["peak_rss_bytes"],
+        "stream %.3f s, bound by %s; %s; %s" % (j["stream_seconds"], j["bound"],
+        "all %d tensors equal to the file" % j["checked"] if j["bytes_equal"] else
+        "BYTES DIFFER in %d tensors" % j["differ_count"], ", ".join(j["memory"])))
+elif l:
+    row("hoist.load from Python: FAILED (exit %d)" % l["rc"], None, None, None, " / ".join(l["tail"]))
+m = runs.get("py_model")
+j = m and m["result"]
+for who, what in (("hoist", "hoist.transformers.from_pretrained"),
+                  ("transformers", "transformers from_pretrained")):
+    t = j and j["loads"].get(who)
+    if t:
+        lg = j.get("logits")
+        row("%s(device_map=%r), warm, one process" % (what, j["device"]), t["seconds"],
+            t["GBps"], t["peak_rss_bytes"], "transformers %s, config %s; logits %s" % (
+            j["transformers"], j["config_form"], "not compared" if not lg else
+            "bit-exact equal" if lg["torch_equal"] else "DIFFER"))
+    elif m:
+        row("%s: FAILED" % what, None, None, None, (j and "; ".join(
+            "%s: %s" % e for e in j["errors"].items())) or " / ".join(m["tail"]))
 print("\nSteps:\n```")
 print(open(sys.argv[3]).read().rstrip())
 print("```")
