@@ -893,6 +893,11 @@ struct hoist_bench_options {
 	const char *scratch_dir;
 	hoist_log_fn log; /* a line per measurement, at HOIST_LOG_INFO */
 	void *log_arg;
+	/* Asked on the calling thread between measurements and between the 4 MiB blocks
+	 * of the sample it writes: non-zero stops the run with HOIST_ERR_CANCELLED, its
+	 * sample file removed and nothing kept. NULL: the run is not cancelled. */
+	int (*cancel)(void *arg);
+	void *cancel_arg;
 };
 
 struct hoist_bench;
@@ -906,7 +911,8 @@ struct hoist_bench;
  * returned; hoist_bench_save keeps them. What could not be measured is listed by
  * hoist_bench_skipped, with the reason. opt may be NULL.
  * Errors: HOIST_ERR_IO (the sample could not be written or read), HOIST_ERR_FORMAT
- * (path is no checkpoint), HOIST_ERR_NOMEM, HOIST_ERR_DEVICE. */
+ * (path is no checkpoint), HOIST_ERR_NOMEM, HOIST_ERR_DEVICE, HOIST_ERR_CANCELLED
+ * (opt->cancel asked to stop). */
 enum hoist_status hoist_bench_run(const char *path, const struct hoist_bench_options *opt,
                                   struct hoist_bench **out);
 /* The figures kept for this machine (empty where none are).

@@ -359,6 +359,15 @@ static void say(const struct run *r, const struct hoist__figure *f)
 	           f->pub.threads);
 }
 
+/* HOIST_ERR_CANCELLED, saying how far the run came, when the caller asks to stop. */
+static enum hoist_status cancelled(const struct run *r, const char *during)
+{
+	if (!r->opt || !r->opt->cancel || !r->opt->cancel(r->opt->cancel_arg))
+		return HOIST_OK;
+	return hoist__error(HOIST_ERR_CANCELLED, "bench cancelled %s, after %zu measurement%s",
+	                    during, r->b->count, r->b->count == 1 ? "" : "s");
+}
+
 static enum hoist_status keep(struct run *r, const struct hoist__figure *f)
 {
 	say(r, f);
@@ -415,6 +424,9 @@ static enum hoist_status write_scratch(struct run *r, const char *dir)
 	if (!buf)
 		st = hoist__error(HOIST_ERR_NOMEM, "out of memory for the bench sample");
 	for (uint64_t off = 0; st == HOIST_OK && off < r->sample_bytes; off += BLOCK) {
+		st = cancelled(r, "while writing its storage sample");
+		if (st != HOIST_OK)
+			break;
 		for (size_t i = 0; i < BLOCK / 8; i++) {
 			x ^= x << 13; /* xorshift64 */
 			x ^= x >> 7;
@@ -817,9 +829,12 @@ static enum hoist_status measure_gpus(struct run *r)
 				return st;
 		return HOIST_OK;
 	}
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
+		if (i > 0 && (st = cancelled(r, "between GPUs")) != HOIST_OK)
+			return st;
 		if ((st = measure_gpu(r, &infos[i])) != HOIST_OK)
 			return st;
+	}
 	return HOIST_OK;
 }
 
@@ -891,14 +906,13 @@ enum hoist_status hoist_bench_run(const char *path, const struct hoist_bench_opt
 		r.paths = scratch_path;
 		r.npaths = 1;
 	}
-	if (st == HOIST_OK)
-		st = measure_storage(&r);
-	if (st == HOIST_OK)
-		st = measure_host(&r);
-	if (st == HOIST_OK)
-		st = measure_memcpy(&r);
-	if (st == HOIST_OK)
-		st = measure_gpus(&r);
+	static enum hoist_status (*const measures[])(struct run *) = {measure_storage, measure_host,
+	                                                              measure_memcpy, measure_gpus};
+	for (size_t i = 0; st == HOIST_OK && i < HOIST__ARRAY_SIZE(measures); i++) {
+		st = cancelled(&r, "between measurements");
+		if (st == HOIST_OK)
+			st = measures[i](&r);
+	}
 	if (r.scratch[0])
 		unlink(r.scratch);
 	hoist__free(paths);

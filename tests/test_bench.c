@@ -12,8 +12,11 @@
 #include <dlfcn.h>
 #include <dirent.h>
 #include <jansson.h>
+#include <fcntl.h>
 #include <math.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 /* This test's own figures: XDG_CACHE_HOME in its directory (the runner's tmpdir is
@@ -229,6 +232,103 @@ TEST_TIMEOUT(bench_without_path_removes_its_sample, 120)
 	CHECK_EQ_INT(test_run(&out, "%s bench > /dev/full", test_hoist_bin()), 1);
 	CHECK(strstr(out, "hoist: writing the output: No space left on device"));
 	free(out);
+}
+
+/* Files in dir whose names hold `part` */
+static size_t files_with(const char *dir, const char *part)
+{
+	DIR *d = opendir(dir);
+	if (!d)
+		return 0;
+	size_t n = 0;
+	struct dirent *e;
+	while ((e = readdir(d)))
+		n += e->d_name[0] != '.' && strstr(e->d_name, part) != NULL;
+	closedir(d);
+	return n;
+}
+
+struct countdown {
+	int left; /* calls answered "go on" before the one that cancels; < 0: never */
+	int calls;
+};
+
+static int cancel_after(void *arg)
+{
+	struct countdown *c = arg;
+	c->calls++;
+	return c->left >= 0 && c->calls > c->left;
+}
+
+/* opt.cancel is asked between the sample's blocks and between measurements: each
+ * answer of "stop" ends the run with HOIST_ERR_CANCELLED saying where, the sample
+ * removed; "go on" every time measures. */
+TEST_TIMEOUT(bench_cancel_removes_its_sample, 240)
+{
+	const char *dir = test_path("scratch");
+	CHECK_EQ_INT(mkdir(dir, 0700), 0);
+	struct countdown never = {-1, 0};
+	struct hoist_bench_options opt = {
+	        .scratch_dir = dir, .cancel = cancel_after, .cancel_arg = &never};
+	struct hoist_bench *b = NULL;
+	CHECK_OK(hoist_bench_run(NULL, &opt, &b));
+	size_t figures = hoist_bench_figure_count(b);
+	hoist_bench_free(b);
+	/* 64 blocks of the 256 MiB sample, then at least storage, host and memcpy */
+	const int blocks = 64, calls = never.calls;
+	CHECK(calls >= blocks + 4);
+	CHECK(figures >= 3);
+	CHECK_EQ_INT(files_with(dir, ".tmp"), 0);
+	const int at[] = {0, 1, blocks - 1, blocks, blocks + 1, calls - 1};
+	for (size_t i = 0; i < sizeof at / sizeof *at; i++) {
+		struct countdown c = {at[i], 0};
+		opt.cancel_arg = &c;
+		b = (struct hoist_bench *)1;
+		CHECK_ERR(hoist_bench_run(NULL, &opt, &b), HOIST_ERR_CANCELLED, "bench cancelled ");
+		CHECK(b == NULL);
+		CHECK_EQ_INT(c.calls, at[i] + 1);
+		if (at[i] < blocks)
+			CHECK(strstr(hoist_errmsg(),
+			             "while writing its storage sample, after 0 measurements"));
+		else
+			CHECK(strstr(hoist_errmsg(),
+			             at[i] == blocks ? "after 0 measurements" : "measurements") &&
+			      !strstr(hoist_errmsg(), "while writing"));
+		CHECK_EQ_INT(files_with(dir, ".tmp"), 0);
+	}
+}
+
+/* Ctrl-C while `hoist bench` writes its sample: exit 130, the sample removed and no
+ * figures kept. */
+TEST_TIMEOUT(bench_interrupted_keeps_nothing, 120)
+{
+	const char *cache = own_cache();
+	const char *kept = test_join(cache, "hoist");
+	const char *err = test_path("stderr");
+	pid_t pid = fork();
+	if (pid == 0) {
+		int null = open("/dev/null", O_WRONLY), e = open(err, O_WRONLY | O_CREAT, 0600);
+		dup2(null, 1);
+		dup2(e, 2);
+		execl(test_hoist_bin(), test_hoist_bin(), "bench", "--thorough", (char *)NULL);
+		_exit(127);
+	}
+	for (int i = 0; i < 3000 && files_with(kept, "hoist-bench-") == 0; i++)
+		usleep(10000);
+	CHECK_EQ_INT(files_with(kept, "hoist-bench-"), 1);
+	CHECK_EQ_INT(kill(pid, SIGINT), 0);
+	int status;
+	CHECK_EQ_INT(waitpid(pid, &status, 0), pid);
+	if (!WIFEXITED(status))
+		FAIL("bench ended by signal %d", WTERMSIG(status));
+	char *said = test_read_file(err, NULL);
+	if (WEXITSTATUS(status) != 130)
+		FAIL("bench exited %d: %s", WEXITSTATUS(status), said);
+	CHECK(strstr(said, "hoist: interrupted: no figures were kept"));
+	CHECK(strstr(said, "bench cancelled "));
+	free(said);
+	CHECK_EQ_INT(files_with(kept, ".tmp"), 0);
+	CHECK_EQ_INT(files_with(kept, "bench-"), 0);
 }
 
 static struct hoist__figure figure(enum hoist_link link, double bps, uint64_t fs_dev,

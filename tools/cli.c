@@ -321,9 +321,10 @@ int cli_parse(const struct cli_command *cmd, int argc, char **argv, const struct
 			if (val >= CLI_EXTRA) {
 				if (!extra->take(val, optarg, extra->ctx))
 					return CLI_USAGE;
-			} else if (!take_common(cmd, val, optarg, c)) {
-				return CLI_USAGE;
+				break; /* a command's own option is not a plan option */
 			}
+			if (!take_common(cmd, val, optarg, c))
+				return CLI_USAGE;
 			c->planning |= val >= O_DEVICE;
 		}
 	}

@@ -116,6 +116,13 @@ static void print_json(const struct hoist_bench *b, const char *file, const char
 	fputs("}\n", out);
 }
 
+/* Ctrl-C stops the run between measurements (hoist_bench_options.cancel). */
+static int interrupted(void *arg)
+{
+	(void)arg;
+	return cli_interrupted();
+}
+
 int cmd_bench(const struct cli_command *cmd, int argc, char **argv)
 {
 	static const struct option options[] = {{"thorough", no_argument, NULL, O_THOROUGH}, {0}};
@@ -128,7 +135,7 @@ int cmd_bench(const struct cli_command *cmd, int argc, char **argv)
 		return parsed;
 	if (!c.path && c.planning)
 		return cli_usage_error(cmd, "the plan and load options need a PATH to plan for");
-	struct hoist_bench_options bo = {.thorough = a.thorough};
+	struct hoist_bench_options bo = {.thorough = a.thorough, .cancel = interrupted};
 	if (c.verbose) {
 		bo.log = cli_log;
 		bo.log_arg = &c;
@@ -138,9 +145,12 @@ int cmd_bench(const struct cli_command *cmd, int argc, char **argv)
 	struct hoist_plan *plan = NULL;
 	struct hoist_prediction warm, cold;
 	int rc = 0;
+	cli_catch_interrupt();
 	enum hoist_status st = hoist_bench_path(file, sizeof file);
 	if (st == HOIST_OK)
 		st = hoist_bench_run(c.path, &bo, &b);
+	if (st == HOIST_ERR_CANCELLED && cli_interrupted())
+		fprintf(stderr, "hoist: interrupted: no figures were kept\n");
 	if (st == HOIST_OK)
 		st = hoist_bench_save(b);
 	/* the plan is made after the figures are kept, so it predicts from them */
