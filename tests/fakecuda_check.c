@@ -2,6 +2,9 @@
 #include "fakecuda_check.h"
 #include "test.h"
 
+#include <dlfcn.h>
+#include <unistd.h>
+
 static struct fakecuda_api api;
 static bool loaded, allow_leaks;
 
@@ -96,4 +99,24 @@ void test_cuda_absent(void)
 {
 	if (fake_path() && !as_system())
 		setenv("HOIST_CUDA_LIBRARY", "/nonexistent/hoist-test/libcuda.so.1", 1);
+}
+
+bool test_cuda_driver_loads(void)
+{
+	void *h = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
+	if (h)
+		dlclose(h);
+	return h != NULL;
+}
+
+const char *test_fake_driver_dir(void)
+{
+	static char dir[4096];
+	snprintf(dir, sizeof dir, "%s", test_hoist_bin());
+	char *slash = strrchr(dir, '/');
+	snprintf(slash ? slash + 1 : dir, sizeof dir - (size_t)(slash ? slash + 1 - dir : 0),
+	         "fakecuda");
+	char lib[4200];
+	snprintf(lib, sizeof lib, "%s/libcuda.so.1", dir);
+	return access(lib, R_OK) == 0 ? dir : NULL;
 }

@@ -36,4 +36,11 @@ void test_fake_allow_leaks(void);
  * driver stays, and tests that need no driver skip on a GPU machine. */
 void test_cuda_absent(void);
 
+/* True where libcuda.so.1 loads by name (the system's driver, or the fake through
+ * LD_LIBRARY_PATH), as hoist loads it without HOIST_CUDA_LIBRARY. */
+bool test_cuda_driver_loads(void);
+/* The directory of the fake driver built beside the hoist binary (build/fakecuda), for
+ * a child's LD_LIBRARY_PATH; NULL where it is not built. */
+const char *test_fake_driver_dir(void);
+
 #endif

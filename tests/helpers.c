@@ -2,7 +2,10 @@
 #include "test.h"
 
 #include <openssl/evp.h>
+#include <dirent.h>
 #include <stdarg.h>
+#include <stdlib.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #ifndef HOIST_TEST_DATA_DEFAULT
@@ -36,6 +39,42 @@ const char *test_join(const char *dir, const char *name)
 const char *test_path(const char *name)
 {
 	return test_join(test_tmpdir(), name);
+}
+
+const char *test_device_name(struct hoist_device d)
+{
+	static char bufs[8][32];
+	static unsigned next;
+	return hoist_device_format(d, bufs[next++ % 8], sizeof bufs[0]);
+}
+
+const char *test_tensor_device(const struct hoist_checkpoint *ck, const struct hoist_plan *p,
+                               const char *name)
+{
+	size_t i;
+	CHECK_OK(hoist_checkpoint_find(ck, name, &i));
+	return test_device_name(hoist_plan_tensor(p, i)->device);
+}
+
+const char *test_own_cache(void)
+{
+	static char dir[4096];
+	snprintf(dir, sizeof dir, "%s", test_path("cache"));
+	mkdir(dir, 0700);
+	setenv("XDG_CACHE_HOME", dir, 1);
+	return dir;
+}
+
+size_t test_count_files(const char *dir, const char *part)
+{
+	DIR *d = opendir(dir);
+	if (!d)
+		return 0;
+	size_t n = 0;
+	for (struct dirent *e; (e = readdir(d));)
+		n += e->d_name[0] != '.' && strstr(e->d_name, part) != NULL;
+	closedir(d);
+	return n;
 }
 
 void test_write_file(const char *path, const void *data, size_t size)

@@ -105,6 +105,19 @@ int test_run(char **output, const char *fmt, ...) __attribute__((format(printf, 
 void test_check_no_leaks(void);
 /* Path of the built hoist command (HOIST_BIN or the build's default). */
 const char *test_hoist_bin(void);
+/* hoist_device_format(d), in a static rotating buffer (8 slots). */
+const char *test_device_name(struct hoist_device d);
+/* The device plan p gives ck's tensor `name` (as test_device_name); fails the test if
+ * ck has no such tensor. */
+const char *test_tensor_device(const struct hoist_checkpoint *ck, const struct hoist_plan *p,
+                               const char *name);
+/* Points XDG_CACHE_HOME at test_tmpdir()/cache (made here), so that the figures hoist
+ * bench keeps and plans read are this test's own (children of test_run inherit it);
+ * returns that directory. */
+const char *test_own_cache(void);
+/* How many entries of dir, dot files aside, have `part` in their names ("": all); 0
+ * where dir is not there (yet). */
+size_t test_count_files(const char *dir, const char *part);
 /* Plans ck under opt and loads by that plan (what a load given only options does):
  * the first failing step's status, its message in hoist_errmsg(). */
 enum hoist_status test_load(const struct hoist_checkpoint *ck, const struct hoist_options *opt,

@@ -9,7 +9,6 @@
 
 #include "figures.h"
 
-#include <dlfcn.h>
 #include <dirent.h>
 #include <jansson.h>
 #include <fcntl.h>
@@ -19,44 +18,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-/* This test's own figures: XDG_CACHE_HOME in its directory (the runner's tmpdir is
- * fresh per test; children of test_run inherit it). */
-static const char *own_cache(void)
-{
-	static char dir[4096];
-	snprintf(dir, sizeof dir, "%s", test_path("cache"));
-	mkdir(dir, 0700);
-	setenv("XDG_CACHE_HOME", dir, 1);
-	return dir;
-}
-
 static const char *synth(double scale, uint64_t seed)
 {
 	struct hoist_synth_options so = {.scale = scale, .seed = seed};
 	const char *dir = test_path("ckpt");
 	CHECK_OK(hoist_synth_write(dir, &so));
 	return dir;
-}
-
-static bool cuda_driver_loads(void)
-{
-	void *h = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
-	if (h)
-		dlclose(h);
-	return h != NULL;
-}
-
-/* The fake driver beside the hoist binary (build/fakecuda), or NULL. */
-static const char *fake_driver_dir(void)
-{
-	static char dir[4096];
-	snprintf(dir, sizeof dir, "%s", test_hoist_bin());
-	char *slash = strrchr(dir, '/');
-	snprintf(slash ? slash + 1 : dir, sizeof dir - (size_t)(slash ? slash + 1 - dir : 0),
-	         "fakecuda");
-	char lib[4200];
-	snprintf(lib, sizeof lib, "%s/libcuda.so.1", dir);
-	return access(lib, R_OK) == 0 ? dir : NULL;
 }
 
 static const json_t *figure_of(const json_t *figs, const char *link, const char *device)
@@ -80,7 +47,7 @@ static double rel(double a, double b)
 TEST_TIMEOUT(bench_measures_keeps_and_plans_predict_from_it, 120)
 {
 	test_cuda_absent(); /* the GPU links' reasons below are a machine's without a driver */
-	const char *cache = own_cache();
+	const char *cache = test_own_cache();
 	const char *dir = synth(0.02, 3);
 	char *out;
 	int rc = test_run(&out, "%s bench %s --device cpu --json 2>/dev/null", test_hoist_bin(),
@@ -111,7 +78,7 @@ TEST_TIMEOUT(bench_measures_keeps_and_plans_predict_from_it, 120)
 	const char *where =
 	        json_string_value(json_object_get(figure_of(figs, "storage", "cpu"), "where"));
 	CHECK(strstr(where, "mounted at "));
-	if (!cuda_driver_loads()) {
+	if (!test_cuda_driver_loads()) {
 		/* no driver: the GPU links are listed as not measured, with the reason */
 		const json_t *skipped = json_object_get(j, "not_measured");
 		CHECK_EQ_INT(json_array_size(skipped), 3);
@@ -201,7 +168,7 @@ TEST_TIMEOUT(bench_measures_keeps_and_plans_predict_from_it, 120)
 
 TEST_TIMEOUT(bench_without_path_removes_its_sample, 120)
 {
-	const char *cache = own_cache();
+	const char *cache = test_own_cache();
 	char *out;
 	int rc = test_run(&out, "%s bench 2>&1", test_hoist_bin());
 	if (rc != 0)
@@ -234,20 +201,6 @@ TEST_TIMEOUT(bench_without_path_removes_its_sample, 120)
 	free(out);
 }
 
-/* Files in dir whose names hold `part` */
-static size_t files_with(const char *dir, const char *part)
-{
-	DIR *d = opendir(dir);
-	if (!d)
-		return 0;
-	size_t n = 0;
-	struct dirent *e;
-	while ((e = readdir(d)))
-		n += e->d_name[0] != '.' && strstr(e->d_name, part) != NULL;
-	closedir(d);
-	return n;
-}
-
 struct countdown {
 	int left; /* calls answered "go on" before the one that cancels; < 0: never */
 	int calls;
@@ -278,7 +231,7 @@ TEST_TIMEOUT(bench_cancel_removes_its_sample, 240)
 	const int blocks = 64, calls = never.calls;
 	CHECK(calls >= blocks + 4);
 	CHECK(figures >= 3);
-	CHECK_EQ_INT(files_with(dir, ".tmp"), 0);
+	CHECK_EQ_INT(test_count_files(dir, ".tmp"), 0);
 	const int at[] = {0, 1, blocks - 1, blocks, blocks + 1, calls - 1};
 	for (size_t i = 0; i < sizeof at / sizeof *at; i++) {
 		struct countdown c = {at[i], 0};
@@ -294,7 +247,7 @@ TEST_TIMEOUT(bench_cancel_removes_its_sample, 240)
 			CHECK(strstr(hoist_errmsg(),
 			             at[i] == blocks ? "after 0 measurements" : "measurements") &&
 			      !strstr(hoist_errmsg(), "while writing"));
-		CHECK_EQ_INT(files_with(dir, ".tmp"), 0);
+		CHECK_EQ_INT(test_count_files(dir, ".tmp"), 0);
 	}
 }
 
@@ -302,7 +255,7 @@ TEST_TIMEOUT(bench_cancel_removes_its_sample, 240)
  * figures kept. */
 TEST_TIMEOUT(bench_interrupted_keeps_nothing, 120)
 {
-	const char *cache = own_cache();
+	const char *cache = test_own_cache();
 	const char *kept = test_join(cache, "hoist");
 	const char *err = test_path("stderr");
 	pid_t pid = fork();
@@ -313,9 +266,9 @@ TEST_TIMEOUT(bench_interrupted_keeps_nothing, 120)
 		execl(test_hoist_bin(), test_hoist_bin(), "bench", "--thorough", (char *)NULL);
 		_exit(127);
 	}
-	for (int i = 0; i < 3000 && files_with(kept, "hoist-bench-") == 0; i++)
+	for (int i = 0; i < 3000 && test_count_files(kept, "hoist-bench-") == 0; i++)
 		usleep(10000);
-	CHECK_EQ_INT(files_with(kept, "hoist-bench-"), 1);
+	CHECK_EQ_INT(test_count_files(kept, "hoist-bench-"), 1);
 	CHECK_EQ_INT(kill(pid, SIGINT), 0);
 	int status;
 	CHECK_EQ_INT(waitpid(pid, &status, 0), pid);
@@ -327,8 +280,8 @@ TEST_TIMEOUT(bench_interrupted_keeps_nothing, 120)
 	CHECK(strstr(said, "hoist: interrupted: no figures were kept"));
 	CHECK(strstr(said, "bench cancelled "));
 	free(said);
-	CHECK_EQ_INT(files_with(kept, ".tmp"), 0);
-	CHECK_EQ_INT(files_with(kept, "bench-"), 0);
+	CHECK_EQ_INT(test_count_files(kept, ".tmp"), 0);
+	CHECK_EQ_INT(test_count_files(kept, "bench-"), 0);
 }
 
 static struct hoist__figure figure(enum hoist_link link, double bps, uint64_t fs_dev,
@@ -360,7 +313,7 @@ static void save(const struct hoist__figure *figs, size_t n)
 
 TEST(bench_figures_kept_per_file_system)
 {
-	own_cache();
+	test_own_cache();
 	uint64_t here = hoist__fs_dev(test_tmpdir());
 	CHECK(here != 0);
 	struct hoist__figure a[] = {
@@ -445,7 +398,7 @@ TEST(bench_path_follows_xdg_then_home)
 
 TEST_TIMEOUT(shortfall_names_the_link_that_fell_short, 60)
 {
-	own_cache();
+	test_own_cache();
 	const char *dir = synth(0.01, 5);
 	struct hoist_checkpoint *ck;
 	CHECK_OK(hoist_checkpoint_open(dir, NULL, &ck));
@@ -491,7 +444,7 @@ TEST_TIMEOUT(shortfall_names_the_link_that_fell_short, 60)
 
 TEST(load_says_nothing_when_it_beats_its_prediction)
 {
-	own_cache();
+	test_own_cache();
 	const char *dir = synth(0.01, 6);
 	/* Figures that predict hours: no load falls short of them. */
 	struct hoist__figure slow[] = {
@@ -517,11 +470,11 @@ TEST(load_says_nothing_when_it_beats_its_prediction)
 
 TEST_TIMEOUT(bench_gpu_links_against_the_fake_driver, 120)
 {
-	const char *fake = fake_driver_dir();
+	const char *fake = test_fake_driver_dir();
 	if (!fake)
 		SKIP("the fake CUDA driver is not built beside %s (make fakecuda)",
 		     test_hoist_bin());
-	own_cache();
+	test_own_cache();
 	char *out;
 	int rc = test_run(&out, "LD_LIBRARY_PATH=%s FAKECUDA_DEVICES=2 %s bench --json 2>%s", fake,
 	                  test_hoist_bin(), test_path("stderr"));

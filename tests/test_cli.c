@@ -4,7 +4,6 @@
  * and Ctrl-C during synth. */
 #include "test.h"
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -253,19 +252,6 @@ TEST(cli_progress_bar_waits_for_a_rate)
 	free(out);
 }
 
-/* Files in dir (0 if it is not there yet). */
-static int entries(const char *dir)
-{
-	DIR *d = opendir(dir);
-	int n = 0;
-	if (!d)
-		return 0;
-	for (struct dirent *e; (e = readdir(d));)
-		n += e->d_name[0] != '.';
-	closedir(d);
-	return n;
-}
-
 /* Ctrl-C during synth: exit 130, and nothing it wrote stays. */
 TEST_TIMEOUT(cli_synth_interrupted_leaves_nothing, 120)
 {
@@ -281,9 +267,9 @@ TEST_TIMEOUT(cli_synth_interrupted_leaves_nothing, 120)
 		_exit(127);
 	}
 	/* interrupt once the first shard is written and the second begun */
-	for (int i = 0; i < 3000 && entries(dir) < 2; i++)
+	for (int i = 0; i < 3000 && test_count_files(dir, "") < 2; i++)
 		usleep(10000);
-	CHECK(entries(dir) >= 2);
+	CHECK(test_count_files(dir, "") >= 2);
 	CHECK_EQ_INT(kill(pid, SIGINT), 0);
 	int status;
 	CHECK_EQ_INT(waitpid(pid, &status, 0), pid);

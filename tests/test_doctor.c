@@ -10,7 +10,6 @@
 
 #include "figures.h"
 
-#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -24,40 +23,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static const char *own_cache(void)
-{
-	static char dir[4096];
-	snprintf(dir, sizeof dir, "%s", test_path("cache"));
-	mkdir(dir, 0700);
-	setenv("XDG_CACHE_HOME", dir, 1);
-	return dir;
-}
-
 static const char *synth_in(const char *dir, double scale, uint64_t seed)
 {
 	struct hoist_synth_options so = {.scale = scale, .seed = seed};
 	CHECK_OK(hoist_synth_write(dir, &so));
 	return dir;
-}
-
-static bool cuda_driver_loads(void)
-{
-	void *h = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
-	if (h)
-		dlclose(h);
-	return h != NULL;
-}
-
-static const char *fake_driver_dir(void)
-{
-	static char dir[4096];
-	snprintf(dir, sizeof dir, "%s", test_hoist_bin());
-	char *slash = strrchr(dir, '/');
-	snprintf(slash ? slash + 1 : dir, sizeof dir - (size_t)(slash ? slash + 1 - dir : 0),
-	         "fakecuda");
-	char lib[4200];
-	snprintf(lib, sizeof lib, "%s/libcuda.so.1", dir);
-	return access(lib, R_OK) == 0 ? dir : NULL;
 }
 
 static const struct hoist_finding *finding(const struct hoist_doctor *d, enum hoist_check c)
@@ -136,7 +106,7 @@ static void read_into_cache(const struct hoist_checkpoint *ck)
 
 TEST_TIMEOUT(doctor_cold_and_warm_page_cache, 60)
 {
-	own_cache();
+	test_own_cache();
 	const char *dir = synth_in(test_path("ckpt"), 0.02, 1);
 	struct hoist_checkpoint *ck;
 	CHECK_OK(hoist_checkpoint_open(dir, NULL, &ck));
@@ -177,7 +147,7 @@ TEST_TIMEOUT(doctor_cold_and_warm_page_cache, 60)
 
 TEST(doctor_sim_device_too_small)
 {
-	own_cache();
+	test_own_cache();
 	const char *dir = synth_in(test_path("ckpt"), 0.02, 2);
 	struct hoist_sim_options sim = {.capacity = 1 << 20};
 	/* everything on sim:0, which cannot hold it: the plan itself fails */
@@ -228,9 +198,9 @@ static bool drop_ipc_lock(void)
 TEST(doctor_low_memlock_limit)
 {
 	test_cuda_absent(); /* the fake, where the tests use it, is no driver here */
-	if (cuda_driver_loads())
+	if (test_cuda_driver_loads())
 		SKIP("a CUDA driver pins host memory here, not mlock");
-	own_cache();
+	test_own_cache();
 	const char *dir = synth_in(test_path("ckpt"), 0.02, 3);
 	struct hoist_options opt = {.device = "cpu", .host_memory = HOIST_HOST_PINNED};
 	/* This test runs in a child process of its own (the runner forks each test): its
@@ -275,7 +245,7 @@ TEST(doctor_file_on_tmpfs)
 	struct statfs sf;
 	if (statfs("/dev/shm", &sf) != 0 || sf.f_type != 0x01021994)
 		SKIP("/dev/shm is not a tmpfs here");
-	own_cache();
+	test_own_cache();
 	char dir[256];
 	snprintf(dir, sizeof dir, "/dev/shm/hoist-test-doctor-%ld", (long)getpid());
 	/* The checks run in a child, so the directory in /dev/shm goes whatever they do. */
@@ -310,7 +280,7 @@ TEST(doctor_file_on_tmpfs)
 
 TEST(doctor_model_larger_than_host_memory)
 {
-	own_cache();
+	test_own_cache();
 	uint64_t avail = 0;
 	FILE *f = fopen("/proc/meminfo", "r");
 	char line[256];
@@ -359,9 +329,9 @@ TEST(doctor_model_larger_than_host_memory)
 TEST(doctor_no_gpu_driver)
 {
 	test_cuda_absent();
-	if (cuda_driver_loads())
+	if (test_cuda_driver_loads())
 		SKIP("a CUDA driver is installed here");
-	own_cache();
+	test_own_cache();
 	const char *dir = synth_in(test_path("ckpt"), 0.01, 5);
 	struct hoist_doctor *d;
 	/* the default target wants a GPU and goes to cpu */
@@ -385,11 +355,11 @@ TEST(doctor_no_gpu_driver)
 
 TEST_TIMEOUT(doctor_driver_with_no_gpu_and_a_gpu_too_small, 60)
 {
-	const char *fake = fake_driver_dir();
+	const char *fake = test_fake_driver_dir();
 	if (!fake)
 		SKIP("the fake CUDA driver is not built beside %s (make fakecuda)",
 		     test_hoist_bin());
-	own_cache();
+	test_own_cache();
 	const char *dir = synth_in(test_path("ckpt"), 0.1, 6);
 	char *out;
 	/* a driver, no GPU: why */
@@ -434,7 +404,7 @@ TEST_TIMEOUT(doctor_driver_with_no_gpu_and_a_gpu_too_small, 60)
 
 TEST(doctor_storage_slower_than_the_best)
 {
-	own_cache();
+	test_own_cache();
 	const char *dir = synth_in(test_path("ckpt"), 0.01, 7);
 	uint64_t here = hoist__fs_dev(dir);
 	struct hoist_bench *b;
@@ -476,7 +446,7 @@ TEST(doctor_storage_slower_than_the_best)
  * escaped, the stray byte as '?' (inspect and doctor share the writer). */
 TEST(cli_json_escapes_odd_paths)
 {
-	own_cache();
+	test_own_cache();
 	const char *dir = synth_in(test_path("a \"b\" \\c \xff"), 0.01, 8);
 	char expect[4096];
 	snprintf(expect, sizeof expect, "%s", dir);
@@ -501,7 +471,7 @@ TEST(cli_json_escapes_odd_paths)
 
 TEST(doctor_cli_json_usage_and_output_errors)
 {
-	own_cache();
+	test_own_cache();
 	const char *dir = synth_in(test_path("ckpt"), 0.01, 8);
 	char *out;
 	CHECK_EQ_INT(test_run(&out, "%s doctor %s --device cpu --json > %s", test_hoist_bin(), dir,

@@ -7,29 +7,13 @@
 
 #include <jansson.h>
 
-static const char *devname(struct hoist_device d)
-{
-	static char bufs[8][32];
-	static int k;
-	char *b = bufs[k++ % 8];
-	return hoist_device_format(d, b, 32);
-}
-
-static const char *tensor_dev(const struct hoist_checkpoint *c, const struct hoist_plan *p,
-                              const char *name)
-{
-	size_t i;
-	CHECK_OK(hoist_checkpoint_find(c, name, &i));
-	return devname(hoist_plan_tensor(p, i)->device);
-}
-
 /* Along the plan's order, each device holds one run (no device comes back). */
 static void check_one_run_each(const struct hoist_plan *p)
 {
 	char seen[HOIST_MAX_DEVICES + 2][32];
 	size_t nseen = 0, n = hoist_plan_unit_count(p);
 	for (size_t i = 0; i < n; i++) {
-		const char *d = devname(hoist_plan_unit(p, i)->device);
+		const char *d = test_device_name(hoist_plan_unit(p, i)->device);
 		if (nseen && strcmp(seen[nseen - 1], d) == 0)
 			continue;
 		for (size_t k = 0; k < nseen; k++)
@@ -73,8 +57,8 @@ TEST_TIMEOUT(plan_qwen7b_equals_accelerate_with_room, 120)
 		CHECK_OK(hoist_plan_create(c, &ao, &acc));
 		CHECK_OK(hoist_plan_create(c, &mine, &p));
 		for (size_t t = 0; t < hoist_checkpoint_tensor_count(c); t++) {
-			const char *a = devname(hoist_plan_tensor(acc, t)->device);
-			const char *b = devname(hoist_plan_tensor(p, t)->device);
+			const char *a = test_device_name(hoist_plan_tensor(acc, t)->device);
+			const char *b = test_device_name(hoist_plan_tensor(p, t)->device);
 			if (strcmp(a, b) != 0)
 				FAIL("%s: tensor %s: accelerate %s, hoist %s", name,
 				     hoist_checkpoint_tensor(c, t)->name, a, b);
@@ -106,11 +90,13 @@ TEST(plan_qwen7b_tied_embeddings_from_config)
 	struct hoist_options opt = {.device_map = "sequential", .max_memory = "0=10GiB,cpu=30GiB"};
 	struct hoist_plan *p;
 	CHECK_OK(hoist_plan_create(c, &opt, &p));
-	CHECK_STR(tensor_dev(c, p, "model.language_model.embed_tokens.weight"), "cuda:0");
-	CHECK_STR(tensor_dev(c, p, "lm_head.weight"), "cuda:0");
+	CHECK_STR(test_tensor_device(c, p, "model.language_model.embed_tokens.weight"), "cuda:0");
+	CHECK_STR(test_tensor_device(c, p, "lm_head.weight"), "cuda:0");
 	/* 1.09 GB less room for layers on the GPU: 0-14 there now */
-	CHECK_STR(tensor_dev(c, p, "model.language_model.layers.14.mlp.up_proj.weight"), "cuda:0");
-	CHECK_STR(tensor_dev(c, p, "model.language_model.layers.15.mlp.up_proj.weight"), "cpu");
+	CHECK_STR(test_tensor_device(c, p, "model.language_model.layers.14.mlp.up_proj.weight"),
+	          "cuda:0");
+	CHECK_STR(test_tensor_device(c, p, "model.language_model.layers.15.mlp.up_proj.weight"),
+	          "cpu");
 	size_t n = hoist_plan_unit_count(p);
 	CHECK(hoist_plan_unit(p, 0)->tied && hoist_plan_unit(p, n - 1)->tied);
 	CHECK_EQ_INT(hoist_plan_device_changes(p), 2); /* cuda:0, cpu, then lm_head back */
@@ -176,18 +162,18 @@ TEST(plan_request_units_order_ties_fixed_and_skip)
 	                            .request = &req};
 	struct hoist_plan *p;
 	CHECK_OK(hoist_plan_create(c, &opt, &p));
-	CHECK_STR(tensor_dev(c, p, "embed.weight"), "sim:0");
-	CHECK_STR(tensor_dev(c, p, "head.weight"), "sim:0");
-	CHECK_STR(tensor_dev(c, p, "layers.0.w"), "sim:1");
-	CHECK_STR(tensor_dev(c, p, "layers.1.b"), "sim:1");
-	CHECK_STR(tensor_dev(c, p, "layers.3.w"), "cpu");
-	CHECK_STR(tensor_dev(c, p, "norm.weight"), "cpu");
-	CHECK_STR(tensor_dev(c, p, "extra"), "disk"); /* skipped: left in the file */
+	CHECK_STR(test_tensor_device(c, p, "embed.weight"), "sim:0");
+	CHECK_STR(test_tensor_device(c, p, "head.weight"), "sim:0");
+	CHECK_STR(test_tensor_device(c, p, "layers.0.w"), "sim:1");
+	CHECK_STR(test_tensor_device(c, p, "layers.1.b"), "sim:1");
+	CHECK_STR(test_tensor_device(c, p, "layers.3.w"), "cpu");
+	CHECK_STR(test_tensor_device(c, p, "norm.weight"), "cpu");
+	CHECK_STR(test_tensor_device(c, p, "extra"), "disk"); /* skipped: left in the file */
 	CHECK_EQ_INT(hoist_plan_unit_count(p), 7);
 	const struct hoist_plan_unit_info *u = hoist_plan_unit(p, 5);
 	CHECK_STR(u->name, "buffers only");
 	CHECK_EQ_INT(u->tensors, 0);
-	CHECK_STR(devname(u->device), "cpu");
+	CHECK_STR(test_device_name(u->device), "cpu");
 	CHECK_STR(hoist_plan_unit(p, 3)->name, "layers 2-3");
 	CHECK_EQ_INT(hoist_plan_unit(p, 3)->tensors, 4);
 	CHECK_EQ_U64(hoist_plan_unit(p, 3)->bytes, 1536);
@@ -207,10 +193,10 @@ TEST(plan_request_units_order_ties_fixed_and_skip)
 	fixed[6].device = "1";
 	req.units = fixed;
 	CHECK_OK(hoist_plan_create(c, &opt, &p));
-	CHECK_STR(tensor_dev(c, p, "layers.1.w"), "cpu");
-	CHECK_STR(tensor_dev(c, p, "head.weight"), "sim:1");
-	CHECK_STR(tensor_dev(c, p, "embed.weight"), "sim:1");
-	CHECK_STR(tensor_dev(c, p, "layers.0.w"), "sim:0");
+	CHECK_STR(test_tensor_device(c, p, "layers.1.w"), "cpu");
+	CHECK_STR(test_tensor_device(c, p, "head.weight"), "sim:1");
+	CHECK_STR(test_tensor_device(c, p, "embed.weight"), "sim:1");
+	CHECK_STR(test_tensor_device(c, p, "layers.0.w"), "sim:0");
 	hoist_plan_free(p);
 	fixed[6].device = "cuda:3";
 	CHECK_ERR(hoist_plan_create(c, &opt, &p), HOIST_ERR_INVALID,
@@ -270,10 +256,10 @@ TEST(plan_module_order_file)
 	CHECK_EQ_INT(hoist_plan_unit(p, 1)->tensors, 4);
 	/* cpu 3000: embed + extra (tied, 1280) + layers 0-1 (1536); the rest to disk,
 	 * extra staying with embed */
-	CHECK_STR(tensor_dev(c, p, "layers.1.b"), "cpu");
-	CHECK_STR(tensor_dev(c, p, "extra"), "cpu");
-	CHECK_STR(tensor_dev(c, p, "layers.2.w"), "disk");
-	CHECK_STR(tensor_dev(c, p, "head.weight"), "disk");
+	CHECK_STR(test_tensor_device(c, p, "layers.1.b"), "cpu");
+	CHECK_STR(test_tensor_device(c, p, "extra"), "cpu");
+	CHECK_STR(test_tensor_device(c, p, "layers.2.w"), "disk");
+	CHECK_STR(test_tensor_device(c, p, "head.weight"), "disk");
 	FILE *f = tmpfile();
 	CHECK_OK(hoist_plan_print(p, f));
 	rewind(f);

@@ -55,22 +55,6 @@ static struct hoist_checkpoint *small_ckpt(void)
 	                                     sizeof small_tensors / sizeof small_tensors[0]));
 }
 
-static const char *devname(struct hoist_device d)
-{
-	static char bufs[4][32];
-	static int k;
-	char *b = bufs[k++ % 4];
-	return hoist_device_format(d, b, 32);
-}
-
-static const char *tensor_dev(const struct hoist_checkpoint *c, const struct hoist_plan *p,
-                              const char *name)
-{
-	size_t i;
-	CHECK_OK(hoist_checkpoint_find(c, name, &i));
-	return devname(hoist_plan_tensor(p, i)->device);
-}
-
 static uint64_t tensor_off(const struct hoist_checkpoint *c, const struct hoist_plan *p,
                            const char *name)
 {
@@ -97,7 +81,7 @@ static const char *devices_text(const struct hoist_plan *p)
 		else
 			snprintf(b, sizeof b, "%" PRIu64, budget);
 		len += (size_t)snprintf(buf + len, sizeof buf - len, "%s%s=%" PRIu64 "/%s",
-		                        i ? " " : "", devname(d), bytes, b);
+		                        i ? " " : "", test_device_name(d), bytes, b);
 	}
 	return buf;
 }
@@ -127,7 +111,8 @@ static void check_plan(const struct hoist_checkpoint *c, const struct hoist_plan
 		struct hoist_device d = hoist_plan_tensor(p, t)->device;
 		int k = plan_dev_index(p, d);
 		if (k < 0)
-			FAIL("tensor %s on %s, which the plan does not list", ti->name, devname(d));
+			FAIL("tensor %s on %s, which the plan does not list", ti->name,
+			     test_device_name(d));
 		uint64_t off = hoist_plan_tensor(p, t)->offset;
 		if (d.kind == HOIST_DEVICE_DISK) {
 			CHECK_EQ_U64(off, ti->offset);
@@ -153,10 +138,10 @@ static void check_plan(const struct hoist_checkpoint *c, const struct hoist_plan
 		bytes = hoist_plan_device(p, i)->bytes;
 		if (bytes != run[i])
 			FAIL("%s: plan says %" PRIu64 " bytes, tensors add up to %" PRIu64,
-			     devname(d), bytes, run[i]);
+			     test_device_name(d), bytes, run[i]);
 		if (bytes > budget)
-			FAIL("%s: %" PRIu64 " bytes over its budget %" PRIu64, devname(d), bytes,
-			     budget);
+			FAIL("%s: %" PRIu64 " bytes over its budget %" PRIu64, test_device_name(d),
+			     bytes, budget);
 	}
 	if (split_ok)
 		return;
@@ -173,7 +158,7 @@ static void check_plan(const struct hoist_checkpoint *c, const struct hoist_plan
 			                    db = hoist_plan_tensor(p, u)->device;
 			if (da.kind != db.kind || da.index != db.index)
 				FAIL("layer group %.*s split: %s on %s, %s on %s", (int)la, a, a,
-				     devname(da), b, devname(db));
+				     test_device_name(da), b, test_device_name(db));
 			break;
 		}
 	}
@@ -248,7 +233,7 @@ TEST(plan_single_cpu_offsets_aligned_in_tensor_order)
 	CHECK_EQ_U64(hoist_plan_tensor(p, 0)->offset, 0);
 	CHECK_EQ_U64(hoist_plan_tensor(p, 1)->offset, 256);  /* 12 -> 256 */
 	CHECK_EQ_U64(hoist_plan_tensor(p, 2)->offset, 1024); /* 600 -> 768 */
-	CHECK_STR(devname(hoist_plan_tensor(p, 2)->device), "cpu");
+	CHECK_STR(test_device_name(hoist_plan_tensor(p, 2)->device), "cpu");
 	CHECK(hoist_plan_notice(p) == NULL);
 	check_plan(c, p, HOIST_DTYPE_NONE, false);
 	hoist_plan_free(p);
@@ -297,7 +282,7 @@ TEST(plan_single_sim_capacity)
 	sim.capacity = 4096;
 	CHECK_OK(hoist_plan_create(c, &opt, &p));
 	CHECK_STR(devices_text(p), "sim:1=1280/4096");
-	CHECK_STR(devname(hoist_plan_tensor(p, 0)->device), "sim:1");
+	CHECK_STR(test_device_name(hoist_plan_tensor(p, 0)->device), "sim:1");
 	hoist_plan_free(p);
 	hoist_checkpoint_close(c);
 }
@@ -361,7 +346,7 @@ TEST(plan_cpu_fallback_notice_when_device_unset)
 	CHECK(strchr(notice, '\n') == NULL);
 	CHECK_STR(devices_text(p), "cpu=1280/1048576");
 	for (size_t t = 0; t < 3; t++)
-		CHECK_STR(devname(hoist_plan_tensor(p, t)->device), "cpu");
+		CHECK_STR(test_device_name(hoist_plan_tensor(p, t)->device), "cpu");
 	char *text = print_to_string(p, false);
 	CHECK(strstr(text, "notice: no GPU (") != NULL);
 	free(text);
@@ -390,7 +375,7 @@ TEST(plan_sequential_exact)
 	        {"layers.3.b", "cpu"},     {"norm.weight", "disk"},
 	};
 	for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
-		CHECK_STR(tensor_dev(c, p, want[i][0]), want[i][1]);
+		CHECK_STR(test_tensor_device(c, p, want[i][0]), want[i][1]);
 	/* Arena offsets follow tensor (file) order, not name order. */
 	CHECK_EQ_U64(tensor_off(c, p, "layers.2.w"), 0);
 	CHECK_EQ_U64(tensor_off(c, p, "layers.0.b"), 512);
@@ -439,9 +424,9 @@ TEST(plan_balanced_exact)
 		                            .max_memory = "sim:0=4000,sim:1=4000,cpu=0"};
 		CHECK_OK(hoist_plan_create(c, &opt, &p));
 		CHECK_STR(devices_text(p), "sim:0=2816/4000 sim:1=2560/4000 cpu=0/0");
-		CHECK_STR(tensor_dev(c, p, "layers.0.b"), "sim:0");
-		CHECK_STR(tensor_dev(c, p, "layers.1.w"), "sim:1");
-		CHECK_STR(tensor_dev(c, p, "norm.weight"), "sim:1");
+		CHECK_STR(test_tensor_device(c, p, "layers.0.b"), "sim:0");
+		CHECK_STR(test_tensor_device(c, p, "layers.1.w"), "sim:1");
+		CHECK_STR(test_tensor_device(c, p, "norm.weight"), "sim:1");
 		check_plan(c, p, HOIST_DTYPE_NONE, false);
 		hoist_plan_free(p);
 	}
@@ -458,8 +443,8 @@ TEST(plan_balanced_exact)
 		                            .max_memory = "0=2000,1=4000,cpu=0"};
 		CHECK_OK(hoist_plan_create(c, &opt, &p));
 		CHECK_STR(devices_text(p), "sim:0=1024/2000 sim:1=3328/4000 cpu=0/0 disk=1024/-");
-		CHECK_STR(tensor_dev(c, p, "layers.3.w"), "disk");
-		CHECK_STR(tensor_dev(c, p, "norm.weight"), "disk");
+		CHECK_STR(test_tensor_device(c, p, "layers.3.w"), "disk");
+		CHECK_STR(test_tensor_device(c, p, "norm.weight"), "disk");
 		CHECK_EQ_INT(hoist_plan_device_changes(p), 2);
 		check_plan(c, p, HOIST_DTYPE_NONE, false);
 		hoist_plan_free(p);
@@ -500,7 +485,7 @@ TEST(plan_explicit_map_exact)
 	        {"layers.3.w", "sim:0"}, {"layers.3.b", "sim:1"},
 	};
 	for (size_t i = 0; i < sizeof want / sizeof want[0]; i++)
-		CHECK_STR(tensor_dev(c, p, want[i][0]), want[i][1]);
+		CHECK_STR(test_tensor_device(c, p, want[i][0]), want[i][1]);
 	check_plan(c, p, HOIST_DTYPE_NONE, true);
 	char *text = print_to_string(p, false);
 	CHECK(strstr(text, "strategy map ") != NULL);
@@ -535,11 +520,11 @@ TEST(plan_explicit_map_renames)
 	struct hoist_plan *p;
 	struct hoist_options opt = {.device_map = map, .max_memory = "0=1GiB,1=1GiB,cpu=1GiB"};
 	CHECK_OK(hoist_plan_create(c, &opt, &p));
-	CHECK_STR(tensor_dev(c, p, "model.layers.0.w"), "cpu");
-	CHECK_STR(tensor_dev(c, p, "model.embed_tokens.weight"), "cuda:0");
-	CHECK_STR(tensor_dev(c, p, "model.norm.weight"), "cuda:1");
-	CHECK_STR(tensor_dev(c, p, "visual.blocks.0.w"), "disk");
-	CHECK_STR(tensor_dev(c, p, "lm_head.weight"), "cuda:0");
+	CHECK_STR(test_tensor_device(c, p, "model.layers.0.w"), "cpu");
+	CHECK_STR(test_tensor_device(c, p, "model.embed_tokens.weight"), "cuda:0");
+	CHECK_STR(test_tensor_device(c, p, "model.norm.weight"), "cuda:1");
+	CHECK_STR(test_tensor_device(c, p, "visual.blocks.0.w"), "disk");
+	CHECK_STR(test_tensor_device(c, p, "lm_head.weight"), "cuda:0");
 	char *text = print_to_string(p, false);
 	CHECK(strstr(line_with(text, "match no tensor"), "model.language_model.rotary_emb"));
 	free(text);
@@ -678,8 +663,8 @@ TEST(plan_deterministic_and_accessors)
 	CHECK_OK(hoist_plan_create(c, &opt, &b));
 	CHECK_EQ_INT(hoist_plan_device_count(a), hoist_plan_device_count(b));
 	for (size_t t = 0; t < hoist_checkpoint_tensor_count(c); t++) {
-		CHECK_STR(devname(hoist_plan_tensor(a, t)->device),
-		          devname(hoist_plan_tensor(b, t)->device));
+		CHECK_STR(test_device_name(hoist_plan_tensor(a, t)->device),
+		          test_device_name(hoist_plan_tensor(b, t)->device));
 		CHECK_EQ_U64(hoist_plan_tensor(a, t)->offset, hoist_plan_tensor(b, t)->offset);
 	}
 	char *ja = print_to_string(a, true), *jb = print_to_string(b, true);
@@ -732,7 +717,7 @@ TEST(plan_alloc_and_open_faults)
 		enum hoist_status st = hoist_plan_create(c, &opt, &p);
 		hoist_fault_clear_all();
 		if (st == HOIST_OK) {
-			CHECK_STR(tensor_dev(c, p, "norm.weight"), "disk");
+			CHECK_STR(test_tensor_device(c, p, "norm.weight"), "disk");
 			hoist_plan_free(p);
 			break;
 		}
@@ -810,7 +795,8 @@ static void check_runs(const struct hoist_plan *p)
 		CHECK(d >= 0);
 		if (d < prev)
 			FAIL("unit %s on %s after a unit on a later device",
-			     hoist_plan_unit(p, i)->name, devname(hoist_plan_unit(p, i)->device));
+			     hoist_plan_unit(p, i)->name,
+			     test_device_name(hoist_plan_unit(p, i)->device));
 		changes += prev >= 0 && d != prev;
 		prev = d;
 	}
@@ -852,7 +838,7 @@ __attribute__((unused)) static void check_gpus_packed(const struct hoist_checkpo
 		}
 		if (unit <= room)
 			FAIL("%.*s (%" PRIu64 " bytes) is on %s though a GPU has %" PRIu64 " free",
-			     (int)la, a->name, unit, devname(d), room);
+			     (int)la, a->name, unit, test_device_name(d), room);
 	}
 }
 
@@ -954,13 +940,15 @@ TEST(plan_qwen7b_sequential_exact_and_old_names_map)
 	 * cpu, lm_head last. */
 	struct hoist_options opt = {.device_map = "sequential", .max_memory = "0=10GiB,cpu=30GiB"};
 	CHECK_OK(hoist_plan_create(c, &opt, &p));
-	CHECK_STR(tensor_dev(c, p, "model.language_model.embed_tokens.weight"), "cuda:0");
-	CHECK_STR(tensor_dev(c, p, "model.visual.blocks.0.attn.qkv.weight"), "cuda:0");
-	CHECK_STR(tensor_dev(c, p, "model.visual.merger.mlp.2.bias"), "cuda:0");
-	CHECK_STR(tensor_dev(c, p, "model.language_model.layers.16.mlp.up_proj.weight"), "cuda:0");
-	CHECK_STR(tensor_dev(c, p, "model.language_model.layers.17.mlp.up_proj.weight"), "cpu");
-	CHECK_STR(tensor_dev(c, p, "model.language_model.norm.weight"), "cpu");
-	CHECK_STR(tensor_dev(c, p, "lm_head.weight"), "cpu");
+	CHECK_STR(test_tensor_device(c, p, "model.language_model.embed_tokens.weight"), "cuda:0");
+	CHECK_STR(test_tensor_device(c, p, "model.visual.blocks.0.attn.qkv.weight"), "cuda:0");
+	CHECK_STR(test_tensor_device(c, p, "model.visual.merger.mlp.2.bias"), "cuda:0");
+	CHECK_STR(test_tensor_device(c, p, "model.language_model.layers.16.mlp.up_proj.weight"),
+	          "cuda:0");
+	CHECK_STR(test_tensor_device(c, p, "model.language_model.layers.17.mlp.up_proj.weight"),
+	          "cpu");
+	CHECK_STR(test_tensor_device(c, p, "model.language_model.norm.weight"), "cpu");
+	CHECK_STR(test_tensor_device(c, p, "lm_head.weight"), "cpu");
 	CHECK_EQ_INT(hoist_plan_device_changes(p), 1);
 	check_runs(p);
 	/* the order, unit by unit */
@@ -1025,12 +1013,15 @@ TEST(plan_qwen7b_sequential_exact_and_old_names_map)
 	CHECK_OK(hoist_plan_create(c, &on, &pn));
 	CHECK_OK(hoist_plan_create(c, &oo, &po));
 	for (size_t t = 0; t < hoist_checkpoint_tensor_count(c); t++)
-		CHECK_STR(devname(hoist_plan_tensor(pn, t)->device),
-		          devname(hoist_plan_tensor(po, t)->device));
-	CHECK_STR(tensor_dev(c, po, "model.language_model.layers.5.mlp.up_proj.weight"), "cuda:0");
-	CHECK_STR(tensor_dev(c, po, "model.language_model.layers.6.mlp.up_proj.weight"), "cpu");
-	CHECK_STR(tensor_dev(c, po, "model.language_model.layers.17.mlp.up_proj.weight"), "disk");
-	CHECK_STR(tensor_dev(c, po, "model.visual.merger.mlp.0.weight"), "cuda:0");
+		CHECK_STR(test_device_name(hoist_plan_tensor(pn, t)->device),
+		          test_device_name(hoist_plan_tensor(po, t)->device));
+	CHECK_STR(test_tensor_device(c, po, "model.language_model.layers.5.mlp.up_proj.weight"),
+	          "cuda:0");
+	CHECK_STR(test_tensor_device(c, po, "model.language_model.layers.6.mlp.up_proj.weight"),
+	          "cpu");
+	CHECK_STR(test_tensor_device(c, po, "model.language_model.layers.17.mlp.up_proj.weight"),
+	          "disk");
+	CHECK_STR(test_tensor_device(c, po, "model.visual.merger.mlp.0.weight"), "cuda:0");
 	hoist_plan_free(pn);
 	hoist_plan_free(po);
 	json_decref(old);
@@ -1147,8 +1138,8 @@ TEST(plan_json_placement_round_trips_as_map)
 	CHECK_OK(hoist_plan_create(c, &again, &b));
 	CHECK_EQ_INT(hoist_plan_device_count(a), hoist_plan_device_count(b));
 	for (size_t t = 0; t < hoist_checkpoint_tensor_count(c); t++) {
-		CHECK_STR(devname(hoist_plan_tensor(a, t)->device),
-		          devname(hoist_plan_tensor(b, t)->device));
+		CHECK_STR(test_device_name(hoist_plan_tensor(a, t)->device),
+		          test_device_name(hoist_plan_tensor(b, t)->device));
 		CHECK_EQ_U64(hoist_plan_tensor(a, t)->offset, hoist_plan_tensor(b, t)->offset);
 	}
 	CHECK_STR(devices_text(a), devices_text(b));

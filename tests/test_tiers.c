@@ -81,14 +81,6 @@ static struct hoist_options tier_opt(const char *strategy)
 
 /* ---- helpers ---------------------------------------------------------------------- */
 
-static const char *devname(struct hoist_device d)
-{
-	static char buf[8][24];
-	static int slot;
-	char *b = buf[slot++ % 8];
-	return hoist_device_format(d, b, 24);
-}
-
 static bool is_disk(struct hoist_device d)
 {
 	return d.kind == HOIST_DEVICE_DISK;
@@ -253,7 +245,7 @@ static size_t plan_tallies(const struct hoist_plan *plan, struct tally *d, char 
 		d[k].budget = hoist_plan_device(plan, k)->budget;
 		d[k].plan_bytes = hoist_plan_device(plan, k)->bytes;
 		size_t len = strlen(names);
-		snprintf(names + len, size - len, "%s%s", k ? "," : "", devname(d[k].dev));
+		snprintf(names + len, size - len, "%s%s", k ? "," : "", test_device_name(d[k].dev));
 	}
 	return nd;
 }
@@ -263,7 +255,7 @@ static size_t tally_of(struct tally *d, size_t nd, struct hoist_device dev)
 	for (size_t k = 0; k < nd; k++)
 		if (d[k].dev.kind == dev.kind && d[k].dev.index == dev.index)
 			return k;
-	FAIL("the plan places a tensor on %s, which it does not list", devname(dev));
+	FAIL("the plan places a tensor on %s, which it does not list", test_device_name(dev));
 }
 
 /* Everything a multi-tier load by opt must satisfy. `tiers` is the plan's device list,
@@ -289,8 +281,8 @@ static void check_load(const struct hoist_checkpoint *ck, const struct hoist_pla
 		size_t k = tally_of(d, nd, pd);
 		CHECK_STR(t.name, ti->name);
 		if (t.device.kind != pd.kind || t.device.index != pd.index)
-			FAIL("tensor %s is on %s, the plan says %s", t.name, devname(t.device),
-			     devname(pd));
+			FAIL("tensor %s is on %s, the plan says %s", t.name,
+			     test_device_name(t.device), test_device_name(pd));
 		CHECK_EQ_INT(t.dtype, want_dtype(ti->dtype, dtype));
 		CHECK_EQ_U64(t.nbytes, want_nbytes(ti, dtype));
 		CHECK_EQ_INT(t.ndim, ti->ndim);
@@ -330,7 +322,7 @@ static void check_load(const struct hoist_checkpoint *ck, const struct hoist_pla
 		unsigned char *got = malloc(t.nbytes + 1);
 		unsigned char *want = expected_bytes(ck, i, dtype);
 		CHECK_OK(hoist_model_read(m, i, got, t.nbytes));
-		check_bytes(devname(pd), t.name, got, want, t.nbytes);
+		check_bytes(test_device_name(pd), t.name, got, want, t.nbytes);
 		free(got);
 		free(want);
 	}
@@ -340,16 +332,18 @@ static void check_load(const struct hoist_checkpoint *ck, const struct hoist_pla
 	CHECK_EQ_INT(hoist_model_device_count(m), nd);
 	for (size_t k = 0; k < nd; k++) {
 		if (d[k].tensors == 0)
-			FAIL("the plan lists %s but puts no tensor there", devname(d[k].dev));
+			FAIL("the plan lists %s but puts no tensor there",
+			     test_device_name(d[k].dev));
 		if (d[k].plan_bytes > d[k].budget)
-			FAIL("%s: %llu bytes planned over a budget of %llu", devname(d[k].dev),
-			     (unsigned long long)d[k].plan_bytes, (unsigned long long)d[k].budget);
+			FAIL("%s: %llu bytes planned over a budget of %llu",
+			     test_device_name(d[k].dev), (unsigned long long)d[k].plan_bytes,
+			     (unsigned long long)d[k].budget);
 		bool view = mapped && d[k].dev.kind == HOIST_DEVICE_CPU;
 		/* disk: the file bytes it references; else the arena, packed */
 		if (!view)
 			CHECK_EQ_U64(d[k].plan_bytes, is_disk(d[k].dev) ? d[k].file : d[k].end);
 		const struct hoist_model_device *md = hoist_model_device(m, k);
-		CHECK_STR(devname(md->device), devname(d[k].dev));
+		CHECK_STR(test_device_name(md->device), test_device_name(d[k].dev));
 		CHECK_EQ_U64(md->bytes, is_disk(d[k].dev) ? d[k].file : d[k].loaded);
 		if (!is_disk(d[k].dev) && !view) {
 			moved += d[k].loaded;
@@ -395,7 +389,7 @@ static void check_units_whole(const struct hoist_checkpoint *ck, const struct ho
 			struct hoist_device db = hoist_plan_tensor(plan, j)->device;
 			if (da.kind != db.kind || da.index != db.index)
 				FAIL("unit %.*s split: %s on %s, %s on %s", (int)la, a, a,
-				     devname(da), b, devname(db));
+				     test_device_name(da), b, test_device_name(db));
 		}
 	}
 }
@@ -465,7 +459,7 @@ static struct hoist_tensor fetch_check(struct hoist_model *m, const struct hoist
 	t = *hoist_model_tensor(m, i);
 	sim_memfds(&before);
 	CHECK_OK(hoist_model_fetch(m, i, d, &f));
-	CHECK_STR(devname(f.device), dev);
+	CHECK_STR(test_device_name(f.device), dev);
 	CHECK_STR(f.name, t.name);
 	CHECK_EQ_INT(f.dtype, t.dtype);
 	CHECK_EQ_U64(f.nbytes, t.nbytes);
@@ -486,7 +480,7 @@ static struct hoist_tensor fetch_check(struct hoist_model *m, const struct hoist
 	free(want);
 	again = *hoist_model_tensor(m, i);
 	CHECK(again.data == t.data);
-	CHECK_STR(devname(again.device), devname(t.device));
+	CHECK_STR(test_device_name(again.device), test_device_name(t.device));
 	return f;
 }
 
@@ -497,7 +491,7 @@ static size_t find_on(const struct hoist_model *m, const char *dev, const char *
 		struct hoist_tensor t;
 		t = *hoist_model_tensor(m, i);
 		size_t n = strlen(t.name), s = strlen(suffix);
-		if (strcmp(devname(t.device), dev) == 0 && n >= s &&
+		if (strcmp(test_device_name(t.device), dev) == 0 && n >= s &&
 		    strcmp(t.name + n - s, suffix) == 0)
 			return i;
 	}
@@ -511,7 +505,7 @@ static uint64_t plan_bytes_on(const struct hoist_plan *plan, const char *dev)
 		uint64_t bytes;
 		d = hoist_plan_device(plan, k)->device;
 		bytes = hoist_plan_device(plan, k)->bytes;
-		if (strcmp(devname(d), dev) == 0)
+		if (strcmp(test_device_name(d), dev) == 0)
 			return bytes;
 	}
 	FAIL("the plan does not list %s", dev);
@@ -555,9 +549,9 @@ TEST(tiers_auto_spans_every_tier)
 		char dev[24];
 		a = *hoist_model_tensor(m, i);
 		b = *hoist_model_tensor(m2, i);
-		CHECK_STR(devname(a.device), devname(b.device));
+		CHECK_STR(test_device_name(a.device), test_device_name(b.device));
 		/* the same offset from each arena's first tensor */
-		snprintf(dev, sizeof dev, "%s", devname(a.device));
+		snprintf(dev, sizeof dev, "%s", test_device_name(a.device));
 		a0 = *hoist_model_tensor(m, find_on(m, dev, "", 0));
 		b0 = *hoist_model_tensor(m2, find_on(m2, dev, "", 0));
 		CHECK_EQ_U64((uintptr_t)a.data - (uintptr_t)a0.data,
@@ -696,7 +690,7 @@ TEST(tiers_map_file_sim_cpu_disk)
 	size_t split = 0;
 	for (size_t i = 0; i < hoist_checkpoint_tensor_count(ck); i++) {
 		const char *name = hoist_checkpoint_tensor(ck, i)->name;
-		CHECK_STR(devname(hoist_plan_tensor(plan, i)->device), map_expect(name));
+		CHECK_STR(test_device_name(hoist_plan_tensor(plan, i)->device), map_expect(name));
 		split += starts(name, "model.layers.2.") && !starts(name, "model.layers.2.mlp.");
 	}
 	CHECK_EQ_INT(split, 9); /* layer 2's tensors outside its mlp stayed on cpu */
