@@ -13,6 +13,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include "bench.h"
 #include "hoist.h"
 
 #include <errno.h>
@@ -85,12 +86,6 @@ static void tensor_name(char *out, size_t size, size_t i)
 	snprintf(out, size, "model.layers.%zu.%s", i / 10, parts[i % 10]);
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
-
 /* Opens dir `runs` times; prints the median, min and max wall time and the median CPU
  * time. Leaves the last open checkpoint in *out. */
 static void time_opens(const char *label, const char *dir, int runs,
@@ -110,8 +105,8 @@ static void time_opens(const char *label, const char *dir, int runs,
 		t[r] = now() - t0;
 		cpu[r] = cpu_now() - c0;
 	}
-	qsort(t, (size_t)runs, sizeof *t, cmp_double);
-	qsort(cpu, (size_t)runs, sizeof *cpu, cmp_double);
+	qsort(t, (size_t)runs, sizeof *t, bench_cmp_double);
+	qsort(cpu, (size_t)runs, sizeof *cpu, bench_cmp_double);
 	printf("open %s: median %.1f ms (min %.1f, max %.1f) over %d runs, CPU median %.1f ms",
 	       label, t[runs / 2] * 1e3, t[0] * 1e3, t[runs - 1] * 1e3, runs,
 	       cpu[runs / 2] * 1e3);

@@ -12,6 +12,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include "bench.h"
 #include "hoist.h"
 
 #include <errno.h>
@@ -148,18 +149,6 @@ static void make_synthetic(const char *dir)
 	free(idx);
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-	qsort(v, (size_t)n, sizeof *v, cmp_double);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
 static void run_case(const char *label, const char *path, const struct hoist_options *opt, int runs)
 {
 	double t_open[64], t_plan[64], t_print[64], t_json[64];
@@ -206,8 +195,8 @@ static void run_case(const char *label, const char *path, const struct hoist_opt
 		hoist_checkpoint_close(c);
 	}
 	fclose(null);
-	printf("%-34s %8zu %9.2f %9.2f %9.2f %9.2f   %s GB\n", label, tensors, median(t_open, runs),
-	       median(t_plan, runs), median(t_print, runs), median(t_json, runs), where);
+	printf("%-34s %8zu %9.2f %9.2f %9.2f %9.2f   %s GB\n", label, tensors, bench_median(t_open, runs),
+	       bench_median(t_plan, runs), bench_median(t_print, runs), bench_median(t_json, runs), where);
 }
 
 int main(int argc, char **argv)

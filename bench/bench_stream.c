@@ -23,6 +23,7 @@
  *
  * usage: bench_stream [RUNS]   (needs HOIST_CUDA_LIBRARY or LD_LIBRARY_PATH pointing at
  * the fake, and HOIST_TEST_DATA or the working directory at the repository root) */
+#include "bench.h"
 #include "registry.h"
 #include "stream.h"
 
@@ -292,18 +293,6 @@ static double stream_once(struct layout *L, struct hoist__dev *dev, uint64_t are
 	return t;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-	qsort(v, (size_t)n, sizeof *v, cmp_double);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
 static void setenv_num(const char *name, double v)
 {
 	char b[64];
@@ -355,7 +344,7 @@ int main(int argc, char **argv)
 			cfg[c].t[r] = stream_once(&L, dev, arena, cfg[c].chunk, cfg[c].staging,
 			                          &cfg[c].st);
 	}
-	double read_s = median(rc, runs), copy_s = median(cc, runs);
+	double read_s = bench_median(rc, runs), copy_s = bench_median(cc, runs);
 	double b = (double)L.bytes;
 	double read_bw = b / read_s * dilation, copy_bw = b / copy_s * dilation;
 	double floor_bw = read_bw < copy_bw ? read_bw : copy_bw;
@@ -376,7 +365,7 @@ int main(int argc, char **argv)
 	       "| - |\n",
 	       dev->streams, copy_s / dilation, copy_bw / GB);
 	for (size_t c = 0; c < ncfg; c++) {
-		double t = median(cfg[c].t, runs);
+		double t = bench_median(cfg[c].t, runs);
 		double bw = b / t * dilation;
 		printf("| %s | %.3f | %.2f | %.2f | %zu x %.1f MiB | %u |\n", cfg[c].what,
 		       t / dilation, bw / GB, bw / floor_bw, cfg[c].st.slots,
