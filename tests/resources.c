@@ -27,6 +27,17 @@ static void *nothing(void *arg)
 	return arg;
 }
 
+int test_is_sim_memfd(const char *fd)
+{
+	char path[300], link[256];
+	snprintf(path, sizeof path, "/proc/self/fd/%s", fd);
+	ssize_t n = readlink(path, link, sizeof link - 1);
+	if (n < 0)
+		return 0;
+	link[n] = '\0';
+	return strncmp(link, "/memfd:hoist-sim", 16) == 0;
+}
+
 void test_held_now(struct test_held *out)
 {
 	/* ThreadSanitizer starts a thread of its own with the process's second thread:
@@ -46,13 +57,7 @@ void test_held_now(struct test_held *out)
 		if (e->d_name[0] == '.' || atoi(e->d_name) == dirfd(d))
 			continue;
 		out->fds++;
-		char path[300], link[256];
-		snprintf(path, sizeof path, "/proc/self/fd/%s", e->d_name);
-		ssize_t n = readlink(path, link, sizeof link - 1);
-		if (n < 0)
-			continue;
-		link[n] = '\0';
-		if (strncmp(link, "/memfd:hoist-sim", 16) != 0)
+		if (!test_is_sim_memfd(e->d_name))
 			continue;
 		struct stat st;
 		if (fstat(atoi(e->d_name), &st) == 0)

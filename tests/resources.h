@@ -19,6 +19,9 @@ struct test_held {
 
 void test_held_now(struct test_held *out);
 
+/* True where descriptor fd (a name in /proc/self/fd) is a sim allocation's memfd. */
+int test_is_sim_memfd(const char *fd);
+
 /* Fails the test (naming `when` and what differs) unless the process holds what it
  * held in *before. hoist's threads must all be joined when a call returns; since the
  * kernel may list a joined thread for a moment after the join, more threads than

@@ -12,6 +12,7 @@
 #include "convert.h"
 #include "fixtures.h"
 #include "fakecuda_check.h"
+#include "resources.h"
 #include "test.h"
 
 #include <dirent.h>
@@ -163,15 +164,8 @@ static void sim_memfds(struct memfds *out)
 	CHECK(d != NULL);
 	struct dirent *e;
 	while ((e = readdir(d)) != NULL) {
-		if (e->d_name[0] == '.' || atoi(e->d_name) == dirfd(d))
-			continue;
-		char path[300], link[256];
-		snprintf(path, sizeof path, "/proc/self/fd/%s", e->d_name);
-		ssize_t n = readlink(path, link, sizeof link - 1);
-		if (n < 0)
-			continue;
-		link[n] = '\0';
-		if (strncmp(link, "/memfd:hoist-sim", 16) != 0)
+		if (e->d_name[0] == '.' || atoi(e->d_name) == dirfd(d) ||
+		    !test_is_sim_memfd(e->d_name))
 			continue;
 		struct stat st;
 		CHECK(out->n < MAX_MEMFDS);
