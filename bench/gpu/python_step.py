@@ -14,7 +14,9 @@ writes into status.txt.
                        and buffers compared bit for bit
 
 DEVICE is "cuda:0" / "cuda" on the GPU machine and "cpu" in the dry run. Python 3.9+,
-torch, safetensors and numpy; the model step also transformers and accelerate.
+torch, safetensors and numpy; the model step also transformers and accelerate; the
+hoist package with its extension on PYTHONPATH (run.sh sets it, and
+HOIST_GPU_EXTENSION, the extension it must be).
 
 usage: python3 python_step.py {finite CKPT | load CKPT DEVICE RUNS | model CKPT DEVICE}
 """
@@ -28,19 +30,28 @@ import time
 import traceback
 from concurrent.futures import ThreadPoolExecutor
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.join(ROOT, "python"))  # the hoist package, built in place
-
 
 # --- shared --------------------------------------------------------------------------
 
+def import_hoist():
+    """The hoist package on PYTHONPATH (run.sh: its own build of the extension, in
+    $BUILD_DIR/python); where HOIST_GPU_EXTENSION names that extension, an error
+    unless it is the one imported (a source tree's python/hoist, built in place or
+    not, or an installed hoist, would stand in for it unseen)."""
+    import hoist
+
+    want = os.environ.get("HOIST_GPU_EXTENSION")
+    got = hoist._hoist.__file__
+    if want and os.path.realpath(got) != os.path.realpath(want):
+        raise ImportError(f"imported the hoist extension {got}, not {want} (PYTHONPATH)")
+    return hoist
+
+
 def shard_files(ckpt):
-    index = os.path.join(ckpt, "model.safetensors.index.json")
-    if not os.path.exists(index):
-        return [os.path.join(ckpt, "model.safetensors")]
-    with open(index) as f:
-        files = sorted(set(json.load(f)["weight_map"].values()))
-    return [os.path.join(ckpt, name) for name in files]
+    """The checkpoint's shard files, sorted, as hoist reads its index."""
+    from hoist.source import shard_files as tensor_files
+
+    return sorted(set(tensor_files(ckpt)[1].values()))
 
 
 def _status_kib(field):
@@ -214,8 +225,7 @@ def load_step(ckpt, device, runs):
     import torch
     from safetensors import safe_open
 
-    import hoist
-
+    hoist = import_hoist()
     out = {"step": "load", "device": device, "torch": torch.__version__,
            "hoist": hoist.__version__, "extension": hoist._hoist.__file__}
     ready(device)
@@ -379,6 +389,7 @@ def model_step(ckpt, device):
     import transformers
     from packaging.version import Version
 
+    import_hoist()
     import hoist.transformers as ht
 
     errors, loads = {}, {}

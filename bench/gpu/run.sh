@@ -218,6 +218,8 @@ if [ -z "$pyext" ] && [ -f .gpu/python/_hoist.abi3.so ]; then
 		pyext="prebuilt, from .gpu/python ($(cat .gpu/python/built-with.txt 2>/dev/null)), as $why"
 fi
 export PYTHONPATH=$PYPKG${PYTHONPATH:+:$PYTHONPATH}
+# python_step.py refuses any other extension (a source tree's python/hoist, an installed hoist)
+export HOIST_GPU_EXTENSION=$ext
 pyok=0
 if [ -z "$pyext" ]; then
 	status "python extension: none ($why, and no .gpu/python/_hoist.abi3.so): the Python steps are skipped"
