@@ -40,7 +40,8 @@ _errors_by_status[3] = _errors._FileErrorFactory()
 _hoist._set_errors(_errors_by_status)
 _core._native = _hoist
 
-from ._core import Checkpoint, Loaded, Plan, Progress, iter, load, open  # noqa: E402,F401
+from ._core import (  # noqa: E402,F401
+    Checkpoint, Loaded, Plan, Progress, hub_resolve, iter, load, open)
 from ._lazy import DiskTensor  # noqa: E402,F401
 
 Tensor = _hoist.Tensor
@@ -49,12 +50,6 @@ __all__ = ["open", "load", "iter", "hub_resolve", "Checkpoint", "Plan", "Loaded"
            "DiskTensor", "Tensor", "Error", "InvalidArgumentError", "OutOfMemoryError",
            "FileError", "NotFoundError", "FormatError", "NoDeviceError", "DeviceError",
            "CancelledError", "NoSpaceError"]
-
-
-def hub_resolve(model_id, revision=None):
-    """The local snapshot directory of a Hub model id, from the Hugging Face cache
-    (never downloaded); NotFoundError names where it looked."""
-    return _hoist.hub_resolve(model_id, revision)
 
 
 def __getattr__(name):  # hoist.transformers on first use: it imports transformers

@@ -20,16 +20,12 @@ from collections import namedtuple
 
 from . import _compat
 from ._errors import CancelledError
-from ._lazy import DiskTensor, numel
+from ._lazy import DiskTensor
 
 _native = None  # hoist._hoist, set by the package at import
 
 Progress = namedtuple("Progress", "phase bytes_done bytes_total seconds")
 
-_ELEMENT_BITS = {"BOOL": 8, "U8": 8, "I8": 8, "F8_E5M2": 8, "F8_E4M3": 8, "F8_E8M0": 8,
-                 "F4": 4, "F6_E2M3": 6, "F6_E3M2": 6, "I16": 16, "U16": 16, "F16": 16,
-                 "BF16": 16, "I32": 32, "U32": 32, "F32": 32, "C64": 64, "F64": 64,
-                 "I64": 64, "U64": 64}
 _STRATEGIES = ("auto", "balanced", "balanced_low_0", "sequential")
 
 
@@ -82,60 +78,6 @@ def dtype_text(dtype):
     if dtype is None or dtype == "auto":
         return None
     return _compat.torch_dtype_name(dtype)
-
-
-# --- frameworks ------------------------------------------------------------------------
-
-def framework_dtype(framework, name):
-    if framework == "torch":
-        dtype, _ = _compat.torch_dtype(name)
-        if dtype is None:
-            import torch
-
-            return torch.uint8
-        return dtype
-    if framework == "numpy":
-        import numpy
-
-        dtype, _ = _compat.numpy_dtype(name)
-        return dtype if dtype is not None else numpy.dtype("uint8")
-    return name
-
-
-def _byte_shape(name, shape, nbytes):
-    """The shape of a tensor's bytes: its last dimension counted in bytes (hoist's
-    HOIST_DLPACK_BYTES), or one dimension of all of them."""
-    if not shape:
-        return (nbytes,)
-    rows = numel(shape[:-1])
-    row = (shape[-1] * _ELEMENT_BITS[name] + 7) // 8
-    return tuple(shape[:-1]) + (row,) if rows * row == nbytes else (nbytes,)
-
-
-def empty_host(framework, name, shape, nbytes):
-    """An uninitialised host buffer of a tensor's bytes, and its address."""
-    if framework == "torch":
-        import torch
-
-        out = torch.empty(_byte_shape(name, shape, nbytes), dtype=torch.uint8)
-        return out, out.data_ptr()
-    import numpy
-
-    out = numpy.empty(_byte_shape(name, shape, nbytes), dtype=numpy.uint8)
-    return out, out.__array_interface__["data"][0]
-
-
-def finish_host(framework, name, raw, shape):
-    """The bytes of raw (uint8) viewed as the tensor they are."""
-    if framework == "torch":
-        dtype, _ = _compat.torch_dtype(name)
-        if dtype is None:
-            return raw
-        return raw.view(dtype).reshape(shape)
-    dtype, _ = _compat.numpy_dtype(name)
-    if dtype is None:
-        return raw
-    return raw.view(dtype).reshape(shape)
 
 
 class _Converter:
@@ -332,6 +274,23 @@ class Checkpoint:
         return result, plan
 
 
+def compact(device_map, module_names):
+    """The same placement with the fewest keys: wherever every key under a module
+    (module_names, any order) has one device, the module's name replaces them, up to
+    "" for a model on one device (as accelerate's maps read: {"visual": 0, ...}).
+    Buffer-only modules without a key of their own then follow their parent."""
+    device_map = dict(device_map)
+    for module in sorted(module_names, key=lambda n: -n.count(".") if n else 1):
+        inner = [k for k in device_map
+                 if module == "" or k == module or k.startswith(module + ".")]
+        devices = {device_map[k] for k in inner}
+        if inner and len(devices) == 1 and inner != [module]:
+            for k in inner:
+                del device_map[k]
+            device_map[module] = devices.pop()
+    return device_map
+
+
 def _plan_arguments(device_map, device, units):
     """The extension's device / device_map / units for accelerate's device_map forms."""
     if units is not None:
@@ -384,8 +343,6 @@ class Plan:
     def device_map(self):
         """{module or tensor-name prefix: device} as accelerate writes it: GPU ordinals
         as ints; prefixes merged where a whole module goes to one device."""
-        from .transformers import compact
-
         flat = {}
         for name, device, _, _, _ in self.units:
             flat[name] = accelerate_device(device)
@@ -503,6 +460,12 @@ def _progress_callback(progress):
 
 
 # --- entry points ------------------------------------------------------------------------
+
+def hub_resolve(model_id, revision=None):
+    """The local snapshot directory of a Hub model id, from the Hugging Face cache
+    (never downloaded); NotFoundError names where it looked."""
+    return _native.hub_resolve(model_id, revision)
+
 
 def open(path, revision=None):  # noqa: A001 - the package's name for it
     """Opens a checkpoint (a directory, an index, a .safetensors file, or a Hub model

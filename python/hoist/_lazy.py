@@ -4,10 +4,74 @@ A DiskTensor is what hoist.load gives for a tensor its plan left in its file. It
 nothing until asked: t[2:5] reads those rows only (a slice of the first dimension is a
 byte range of the file), t[...] or t.to("cpu") the whole tensor, t.to("cuda:0") reads
 it and copies it there. Code written for safetensors' slices (get_shape, get_dtype,
-indexing) works unchanged."""
+indexing) works unchanged. The host buffers they are read into, torch's or NumPy's, are
+made here too."""
 
 import math
 
+from . import _compat
+
+_ELEMENT_BITS = {"BOOL": 8, "U8": 8, "I8": 8, "F8_E5M2": 8, "F8_E4M3": 8, "F8_E8M0": 8,
+                 "F4": 4, "F6_E2M3": 6, "F6_E3M2": 6, "I16": 16, "U16": 16, "F16": 16,
+                 "BF16": 16, "I32": 32, "U32": 32, "F32": 32, "C64": 64, "F64": 64,
+                 "I64": 64, "U64": 64}
+
+
+# --- host buffers, torch's or NumPy's ------------------------------------------------
+
+def framework_dtype(framework, name):
+    if framework == "torch":
+        dtype, _ = _compat.torch_dtype(name)
+        if dtype is None:
+            import torch
+
+            return torch.uint8
+        return dtype
+    if framework == "numpy":
+        import numpy
+
+        dtype, _ = _compat.numpy_dtype(name)
+        return dtype if dtype is not None else numpy.dtype("uint8")
+    return name
+
+
+def _byte_shape(name, shape, nbytes):
+    """The shape of a tensor's bytes: its last dimension counted in bytes (hoist's
+    HOIST_DLPACK_BYTES), or one dimension of all of them."""
+    if not shape:
+        return (nbytes,)
+    rows = numel(shape[:-1])
+    row = (shape[-1] * _ELEMENT_BITS[name] + 7) // 8
+    return tuple(shape[:-1]) + (row,) if rows * row == nbytes else (nbytes,)
+
+
+def empty_host(framework, name, shape, nbytes):
+    """An uninitialised host buffer of a tensor's bytes, and its address."""
+    if framework == "torch":
+        import torch
+
+        out = torch.empty(_byte_shape(name, shape, nbytes), dtype=torch.uint8)
+        return out, out.data_ptr()
+    import numpy
+
+    out = numpy.empty(_byte_shape(name, shape, nbytes), dtype=numpy.uint8)
+    return out, out.__array_interface__["data"][0]
+
+
+def finish_host(framework, name, raw, shape):
+    """The bytes of raw (uint8) viewed as the tensor they are."""
+    if framework == "torch":
+        dtype, _ = _compat.torch_dtype(name)
+        if dtype is None:
+            return raw
+        return raw.view(dtype).reshape(shape)
+    dtype, _ = _compat.numpy_dtype(name)
+    if dtype is None:
+        return raw
+    return raw.view(dtype).reshape(shape)
+
+
+# --- the tensor on disk ------------------------------------------------------------------
 
 class DiskTensor:
     """A tensor in its checkpoint file, read when asked for."""
@@ -38,9 +102,7 @@ class DiskTensor:
 
     @property
     def dtype(self):
-        from . import _core
-
-        return _core.framework_dtype(self._framework, self.dtype_name)
+        return framework_dtype(self._framework, self.dtype_name)
 
     def __repr__(self):
         return (f"hoist.DiskTensor({self.name!r}, {self.dtype_name}, shape={self.shape}, "
@@ -48,12 +110,10 @@ class DiskTensor:
 
     # reading
     def _read(self, offset, nbytes, shape):
-        from . import _core
-
-        out, address = _core.empty_host(self._framework, self.dtype_name, shape, nbytes)
+        out, address = empty_host(self._framework, self.dtype_name, shape, nbytes)
         if nbytes:
             self._native.read_into(offset, address, nbytes)
-        return _core.finish_host(self._framework, self.dtype_name, out, shape)
+        return finish_host(self._framework, self.dtype_name, out, shape)
 
     def read(self):
         """The whole tensor, in host memory."""

@@ -46,19 +46,18 @@ import torch
 from torch import nn
 
 from . import _compat
+from ._core import Checkpoint as HoistCheckpoint
+from ._core import compact, hub_resolve
+from ._lazy import DiskTensor as HoistDiskTensor
 from .source import Checkpoint, DiskTensor, Source, safetensors_source  # noqa: F401
 
 
 def hoist_source(path):
     """The default Source: hoist's own loader (hoist.open)."""
-    from ._core import Checkpoint as HoistCheckpoint
-
     return HoistCheckpoint(path)
 
 
 def _is_disk(value):
-    from ._lazy import DiskTensor as HoistDiskTensor
-
     return isinstance(value, (DiskTensor, HoistDiskTensor))
 
 logger = logging.getLogger(__name__)
@@ -376,23 +375,6 @@ def plan_units(request: PlanRequest, max_memory=None):
     return {key: placed[i] for i, unit in enumerate(request.units) for key in unit.keys}
 
 
-def compact(device_map, module_names):
-    """The same placement with the fewest keys: wherever every key under a module
-    (module_names, any order) has one device, the module's name replaces them, up to
-    "" for a model on one device (as accelerate's maps read: {"visual": 0, ...}).
-    Buffer-only modules without a key of their own then follow their parent."""
-    device_map = dict(device_map)
-    for module in sorted(module_names, key=lambda n: -n.count(".") if n else 1):
-        inner = [k for k in device_map
-                 if module == "" or k == module or k.startswith(module + ".")]
-        devices = {device_map[k] for k in inner}
-        if inner and len(devices) == 1 and inner != [module]:
-            for k in inner:
-                del device_map[k]
-            device_map[module] = devices.pop()
-    return device_map
-
-
 def _device_of(name, device_map):
     """The device the longest device_map key covering name gives (accelerate's rule)."""
     best, device = -1, None
@@ -603,8 +585,6 @@ def _resolve(path, kwargs):
     hub = {k: kwargs.pop(k) for k in ("revision", "cache_dir", "local_files_only", "token")
            if k in kwargs}
     if hub.get("cache_dir") is None:
-        from . import hub_resolve
-
         return hub_resolve(path, hub.get("revision"))
     from huggingface_hub import snapshot_download
 
